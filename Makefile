@@ -1,0 +1,41 @@
+# The two commands a new machine needs: `make run` and `make test`.
+BUILD_DIR   ?= build
+BUILD_TYPE  ?= Release
+CONFIG      ?= etc/rmqtt.toml
+CMAKE_EXTRA ?=
+JOBS        ?= $(shell nproc)
+
+.PHONY: all deps configure build run test unit format format-check bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_EXTRA) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	exec ./$(BUILD_DIR)/broker/rmqttd -f $(CONFIG)
+
+test: build
+	@cmake --build $(BUILD_DIR) --target format-check
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
+
+format: configure
+	@cmake --build $(BUILD_DIR) --target format
+
+format-check: configure
+	@cmake --build $(BUILD_DIR) --target format-check
+
+bench: build
+	./bench/run.sh
+
+clean:
+	rm -rf $(BUILD_DIR)

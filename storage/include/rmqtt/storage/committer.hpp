@@ -1,0 +1,90 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "rmqtt/storage/store.hpp"
+
+namespace rmqtt::storage {
+
+// Group commit in front of a store. Any thread submits batches; one writer thread drains the
+// queue, merges what is waiting (up to `max_batch_ops`, after waiting up to `window` for more)
+// into one store::write, then runs each batch's completion on the writer thread, in submission
+// order. A queue entry put and deleted within one group is written by neither operation (the
+// message was delivered and acknowledged before it reached the disk).
+//
+// Failures: a write that fails with `unavailable` or `io_error` is retried with backoff until
+// `backend_timeout` has passed since the group's first attempt; then every completion of the
+// group gets the error. Nothing is dropped silently.
+class committer {
+  public:
+    struct options {
+        std::chrono::microseconds window{500};
+        std::size_t max_batch_ops = 4096;
+        std::chrono::milliseconds backend_timeout{15000};
+        std::chrono::milliseconds retry_initial{50};
+        std::chrono::milliseconds retry_max{2000};
+    };
+    using completion = std::function<void(const status&)>;
+
+    committer(store& engine, options opts);
+    ~committer();  // stop()
+    committer(const committer&) = delete;
+    committer& operator=(const committer&) = delete;
+
+    // Thread-safe. `done` may be empty. After stop(), completes at once with invalid_argument.
+    void submit(write_batch batch, completion done);
+
+    // Bytes submitted and not yet completed (approximate), for back-pressure.
+    std::size_t pending_bytes() const noexcept;
+    std::size_t pending_batches() const noexcept;
+    // True while the last write attempt failed and the writer is retrying.
+    bool degraded() const noexcept;
+
+    // Blocks until everything submitted before the call has completed. Never call it (or stop())
+    // from a completion: completions run on the writer thread.
+    void flush();
+    // Completes what is queued, then joins the writer thread. Idempotent.
+    void stop();
+
+    // Counters for metrics and tests.
+    std::uint64_t groups_written() const noexcept;
+    std::uint64_t ops_written() const noexcept;
+    std::uint64_t ops_cancelled() const noexcept;  // put+delete pairs that never reached the engine
+
+  private:
+    struct item {
+        write_batch batch;
+        completion done;
+        std::size_t bytes = 0;
+    };
+    void run();
+    // One store::write, retried on unavailable / io_error until backend_timeout.
+    status write_with_retry(const write_batch& batch);
+
+    store& engine_;
+    options opts_;
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    std::condition_variable drained_;
+    std::deque<item> queue_;
+    std::size_t pending_bytes_ = 0;
+    std::size_t pending_batches_ = 0;
+    std::size_t queued_ops_ = 0;  // operations in queue_ (not yet taken by the writer)
+    std::size_t flushers_ = 0;    // threads in flush(): the writer skips its window for them
+    std::uint64_t submitted_ = 0;
+    std::uint64_t completed_ = 0;
+    bool stopping_ = false;
+    bool degraded_ = false;
+    std::uint64_t groups_ = 0;
+    std::uint64_t ops_ = 0;
+    std::uint64_t cancelled_ = 0;
+    std::thread thread_;
+};
+
+}  // namespace rmqtt::storage

@@ -1,0 +1,157 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "rmqtt/storage/records.hpp"
+#include "rmqtt/storage/status.hpp"
+
+namespace rmqtt::storage {
+
+// ---- write operations
+// ----------------------------------------------------------------------------
+
+struct put_session {
+    session_record record;  // inserts or replaces the session record (not its other records)
+};
+struct delete_session {
+    std::string
+        client_id;  // removes the session and ALL its records: subscriptions, queue, inbound QoS 2
+};
+struct put_subscription {
+    std::string client_id;
+    subscription_record record;  // inserts or replaces the record for record.filter
+};
+struct delete_subscription {
+    std::string client_id;
+    std::string filter;
+};
+struct put_queue_entry {
+    std::string client_id;
+    queue_entry entry;
+};
+// Changes state and packet id of an existing entry. On a missing entry it must not create one.
+struct update_queue_entry {
+    std::string client_id;
+    std::uint64_t seq = 0;
+    queue_state state = queue_state::sent;
+    std::uint16_t packet_id = 0;
+};
+struct delete_queue_entry {
+    std::string client_id;
+    std::uint64_t seq = 0;
+};
+// Inbound QoS 2 packet ids: PUBREC sent, PUBREL not yet received ("Method B", 4.3.3).
+struct put_inbound_qos2 {
+    std::string client_id;
+    std::uint16_t packet_id = 0;
+};
+struct delete_inbound_qos2 {
+    std::string client_id;
+    std::uint16_t packet_id = 0;
+};
+struct put_retained {
+    message_record message;  // keyed by message.topic
+};
+struct delete_retained {
+    std::string topic;
+};
+struct put_meta {
+    std::string key;
+    std::string value;
+};
+
+using operation =
+    std::variant<put_session, delete_session, put_subscription, delete_subscription,
+                 put_queue_entry, update_queue_entry, delete_queue_entry, put_inbound_qos2,
+                 delete_inbound_qos2, put_retained, delete_retained, put_meta>;
+
+struct write_batch {
+    std::vector<operation> ops;
+    bool empty() const noexcept { return ops.empty(); }
+    // Rough byte size, for back-pressure accounting.
+    std::size_t approximate_size() const noexcept;
+};
+
+// ---- the engine interface ----------------------------------------------------------------------
+
+struct queue_bounds {
+    std::uint64_t first_seq = 0;
+    std::uint64_t last_seq = 0;
+};
+
+// A session store engine: memory (the test oracle), RocksDB (embedded default) or Redis.
+//
+// Thread safety: an engine is used by one thread at a time (the committer's thread for writes,
+// and the same or another thread for reads while no write runs). Calls block.
+// Every engine passes tests/storage/store_conformance.hpp.
+class store {
+  public:
+    virtual ~store() = default;
+
+    // "memory", "rocksdb" or "redis".
+    virtual std::string_view engine_name() const noexcept = 0;
+    // Where the data lives, for logs: a directory or a redis URL + prefix.
+    virtual std::string location() const = 0;
+
+    // Applies every operation of `batch`, in order, and returns once they are committed
+    // (RocksDB: in the WAL, fsynced when the engine was opened with sync; Redis: replied).
+    // RocksDB and memory apply a batch atomically; Redis applies each session's operations
+    // atomically (MULTI/EXEC per hash slot).
+    virtual status write(const write_batch& batch) = 0;
+
+    // Calls `fn` for every stored session, in no particular order. `fn` returns false to stop.
+    virtual status for_each_session(const std::function<bool(session_record&&)>& fn) = 0;
+    virtual status load_subscriptions(std::string_view client_id,
+                                      std::vector<subscription_record>& out) = 0;
+    // Entries with seq >= from_seq, ascending, at most `limit` of them (appended to `out`).
+    virtual status load_queue(std::string_view client_id, std::uint64_t from_seq, std::size_t limit,
+                              std::vector<queue_entry>& out) = 0;
+    // Lowest and highest seq in the session's queue, nullopt if it is empty.
+    virtual status load_queue_bounds(std::string_view client_id,
+                                     std::optional<queue_bounds>& out) = 0;
+    virtual status load_inbound_qos2(std::string_view client_id,
+                                     std::vector<std::uint16_t>& out) = 0;
+    virtual status for_each_retained(const std::function<bool(message_record&&)>& fn) = 0;
+    virtual status get_meta(std::string_view key, std::optional<std::string>& out) = 0;
+
+    // Cheap liveness check (Redis: PING, reconnecting if needed; RocksDB: background error state).
+    virtual status check() = 0;
+
+    // Flushes and releases the engine; later calls fail with invalid_argument. Idempotent.
+    virtual status close() = 0;
+};
+
+// ---- engines
+// -------------------------------------------------------------------------------------
+
+std::unique_ptr<store> make_memory_store();
+
+struct rocksdb_options {
+    std::string path;                               // directory; created if missing
+    std::size_t cache_capacity = 64 * 1024 * 1024;  // block cache bytes
+    bool sync = false;                              // fsync the WAL on every write()
+};
+// Opens (or creates) the database. A corrupt or unreadable directory gives `corruption` /
+// `io_error` with a message that names the path and what to do; it never starts empty silently.
+status open_rocksdb_store(const rocksdb_options& options, std::unique_ptr<store>& out);
+
+struct redis_options {
+    std::string url = "redis://127.0.0.1:6379/";  // redis://[:password@]host[:port][/db]
+    std::string prefix = "session-1";             // key namespace ({node} already replaced)
+    int connect_timeout_ms = 3000;
+    int command_timeout_ms = 15000;
+};
+// Connects and checks the server (version, appendonly/appendfsync, maxmemory-policy). A
+// maxmemory-policy that evicts keys is refused (invalid_argument). `warnings` receives lines the
+// caller should log (for example: "appendonly is off: a Redis crash loses sessions").
+status open_redis_store(const redis_options& options, std::unique_ptr<store>& out,
+                        std::vector<std::string>& warnings);
+
+}  // namespace rmqtt::storage

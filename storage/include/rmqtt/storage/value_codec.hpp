@@ -1,0 +1,28 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "rmqtt/storage/records.hpp"
+#include "rmqtt/storage/status.hpp"
+
+// The byte encoding of stored values, shared by the engines. Every value starts with a one-byte
+// schema version (currently 1) followed by fixed-width little-endian integers and
+// length-prefixed strings. Decoding never trusts a length: truncated, oversized or unknown-version
+// input gives status::code::corruption with a description, never a crash (fuzzed in
+// tests/fuzz/value_codec_fuzz.cpp).
+namespace rmqtt::storage {
+
+inline constexpr std::uint8_t value_schema_version = 1;
+
+std::string encode_value(const session_record& r);
+std::string encode_value(const subscription_record& r);
+std::string encode_value(const queue_entry& e);
+std::string encode_value(const message_record& m);
+
+status decode_value(std::string_view bytes, session_record& out);
+status decode_value(std::string_view bytes, subscription_record& out);
+status decode_value(std::string_view bytes, queue_entry& out);
+status decode_value(std::string_view bytes, message_record& out);
+
+}  // namespace rmqtt::storage

@@ -1,0 +1,1010 @@
+// The Redis session-store engine (hiredis, synchronous API). Key layout: redis_layout.hpp.
+//
+// Writes: one write() is one pipeline (every command appended, then every reply read: one round
+// trip). The operations of one client id form one block, sent as MULTI ... EXEC when it has more
+// than one command; all its keys share one hash slot. The recovery index <prefix>:sessions lives
+// in another slot, so it is updated outside the block: ZADD before a block whose last session
+// operation is put_session, ZREM after one whose last is delete_session. Redis runs one
+// connection's commands in order, so "a session record exists => its index entry exists" holds
+// at every moment; an index entry without a record (a crash between the two) reads as an
+// expired session and is cleaned up by for_each_session.
+//
+// Expiry: put_session of a disconnected session sets PEXPIREAT (deadline + grace) on all keys of
+// the session, a connected one PERSISTs them. A block that creates keys of a session after its
+// last put_session ends with a script that copies the session key's deadline onto them, so a
+// message queued while offline expires with its session. Redis is only the backstop: the broker
+// expires sessions itself, first.
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "redis_connection.hpp"
+#include "redis_layout.hpp"
+#include "rmqtt/storage/store.hpp"
+#include "rmqtt/storage/value_codec.hpp"
+
+namespace rmqtt::storage {
+
+namespace {
+
+using namespace redis_detail;
+
+constexpr std::size_t max_client_id_size = 65535;
+// Redis deletes a disconnected session's keys this long after the broker's own deadline (or
+// after the write, if that deadline has already passed), so the broker's expiry always runs
+// first: it may still publish the will or count the session.
+constexpr std::int64_t expiry_grace_ms = 60'000;
+// Deadlines beyond 9999-12-31 are kept without a TTL.
+constexpr std::int64_t max_expire_at_ms = 253'402'300'799'999;
+constexpr std::size_t page_size = 256;     // index entries per ZRANGEBYLEX page
+constexpr std::size_t hmget_chunk = 1024;  // fields per HMGET
+
+// KEYS[1] = queue hash, ARGV[1] = seq8, ARGV[2] = state bytes. Changes the state of an existing
+// entry only: update_queue_entry on a missing entry creates nothing.
+constexpr std::string_view update_entry_lua =
+    "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then "
+    "redis.call('HSET', KEYS[1], ARGV[1] .. 's', ARGV[2]) return 1 end return 0";
+// KEYS[1] = session key, KEYS[2..] = keys just created: they get the session key's deadline.
+constexpr std::string_view inherit_deadline_lua_v7 =
+    "local t = redis.call('PEXPIRETIME', KEYS[1]) if t > 0 then "
+    "for i = 2, #KEYS do redis.call('PEXPIREAT', KEYS[i], t) end end return t";
+// Before Redis 7.0 (no PEXPIRETIME): the remaining TTL, read and applied within one script.
+constexpr std::string_view inherit_deadline_lua_v6 =
+    "local t = redis.call('PTTL', KEYS[1]) if t > 0 then "
+    "for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], t) end end return t";
+
+template <class... Fs>
+struct overloaded : Fs... {
+    using Fs::operator()...;
+};
+template <class... Fs>
+overloaded(Fs...) -> overloaded<Fs...>;
+
+// A key or member for a message: client ids and topics may be binary and 64 KiB long.
+std::string printable(std::string_view s) {
+    std::string out;
+    const std::size_t shown = std::min<std::size_t>(s.size(), 200);
+    for (std::size_t i = 0; i < shown; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out += static_cast<char>(c);
+        } else {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    if (s.size() > shown) out += "...(" + std::to_string(s.size()) + " bytes)";
+    return out;
+}
+
+bool starts_with_any(std::string_view s, std::initializer_list<std::string_view> prefixes) {
+    return std::any_of(prefixes.begin(), prefixes.end(),
+                       [&](std::string_view p) { return s.starts_with(p); });
+}
+
+std::optional<std::string_view> client_of(const operation& op) {
+    return std::visit(
+        overloaded{
+            [](const put_session& o) -> std::optional<std::string_view> {
+                return o.record.client_id;
+            },
+            [](const delete_session& o) -> std::optional<std::string_view> { return o.client_id; },
+            [](const put_subscription& o) -> std::optional<std::string_view> {
+                return o.client_id;
+            },
+            [](const delete_subscription& o) -> std::optional<std::string_view> {
+                return o.client_id;
+            },
+            [](const put_queue_entry& o) -> std::optional<std::string_view> { return o.client_id; },
+            [](const update_queue_entry& o) -> std::optional<std::string_view> {
+                return o.client_id;
+            },
+            [](const delete_queue_entry& o) -> std::optional<std::string_view> {
+                return o.client_id;
+            },
+            [](const put_inbound_qos2& o) -> std::optional<std::string_view> {
+                return o.client_id;
+            },
+            [](const delete_inbound_qos2& o) -> std::optional<std::string_view> {
+                return o.client_id;
+            },
+            [](const put_retained&) -> std::optional<std::string_view> { return std::nullopt; },
+            [](const delete_retained&) -> std::optional<std::string_view> { return std::nullopt; },
+            [](const put_meta&) -> std::optional<std::string_view> { return std::nullopt; },
+        },
+        op);
+}
+
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+    if (b > 0 && a > std::numeric_limits<std::int64_t>::max() - b) {
+        return std::numeric_limits<std::int64_t>::max();
+    }
+    if (b < 0 && a < std::numeric_limits<std::int64_t>::min() - b) {
+        return std::numeric_limits<std::int64_t>::min();
+    }
+    return a + b;
+}
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// The PEXPIREAT time for a session's keys, or nullopt to keep them without a TTL.
+std::optional<std::int64_t> key_deadline(const session_record& r) {
+    if (r.disconnected_at_ms == 0 || r.expiry_interval_s == never_expires) return std::nullopt;
+    const std::int64_t deadline =
+        saturating_add(r.disconnected_at_ms, static_cast<std::int64_t>(r.expiry_interval_s) * 1000);
+    const std::int64_t at = saturating_add(std::max(deadline, now_ms()), expiry_grace_ms);
+    if (at > max_expire_at_ms) return std::nullopt;
+    return at;
+}
+
+// Commands of one atomic block, each with the key its errors are reported under.
+struct block {
+    command_buffer cmds;
+    std::vector<const std::string*> keys;
+    template <class... Args>
+    void add(const std::string& key, const Args&... args) {
+        cmds.add(args...);
+        keys.push_back(&key);
+    }
+};
+
+// What the reply to a pipelined command must be checked for.
+struct expectation {
+    enum class kind : std::uint8_t { plain, multi, queued, exec };
+    kind k = kind::plain;
+    const std::string* key = nullptr;  // plain / multi / queued
+    std::size_t first_queued = 0;      // exec: index of its first queued command
+};
+
+// A decimal packet id (0..65535), strictly.
+bool parse_packet_id(std::string_view s, std::uint16_t& out) {
+    if (s.empty() || s.size() > 5) return false;
+    unsigned v = 0;
+    for (const char c : s) {
+        if (c < '0' || c > '9') return false;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (v > 65535 || (s.size() > 1 && s[0] == '0')) return false;
+    out = static_cast<std::uint16_t>(v);
+    return true;
+}
+
+class redis_store final : public store {
+  public:
+    redis_store(redis_options opts, redis_url url)
+        : opts_(std::move(opts)),
+          conn_(connection::options{std::move(url),
+                                    std::chrono::milliseconds(opts_.connect_timeout_ms),
+                                    std::chrono::milliseconds(opts_.command_timeout_ms)}),
+          keys_(make_global_keys(opts_.prefix)) {}
+
+    ~redis_store() override { (void)close(); }  // nothing to flush; close only frees
+
+    std::string_view engine_name() const noexcept override { return "redis"; }
+    std::string location() const override {
+        return conn_.url().display() + " prefix " + opts_.prefix;
+    }
+
+    // Startup checks (server version, mode, persistence and eviction settings).
+    status probe(std::vector<std::string>& warnings);
+
+    status write(const write_batch& batch) override;
+    status for_each_session(const std::function<bool(session_record&&)>& fn) override;
+    status load_subscriptions(std::string_view client_id,
+                              std::vector<subscription_record>& out) override;
+    status load_queue(std::string_view client_id, std::uint64_t from_seq, std::size_t limit,
+                      std::vector<queue_entry>& out) override;
+    status load_queue_bounds(std::string_view client_id, std::optional<queue_bounds>& out) override;
+    status load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) override;
+    status for_each_retained(const std::function<bool(message_record&&)>& fn) override;
+    status get_meta(std::string_view key, std::optional<std::string>& out) override;
+    status check() override;
+    status close() override;
+
+  private:
+    status closed_error() const {
+        return status::error(status::code::invalid_argument,
+                             "redis store " + location() + " is closed");
+    }
+    // Not closed, connected, scripts loaded.
+    status ready();
+    // ready(), then one pipeline round trip.
+    status exchange(const command_buffer& cmds, std::vector<reply_ptr>& replies);
+    status write_once(const write_batch& batch, bool& noscript);
+    void add_session_block(std::string_view client_id, const std::vector<const operation*>& ops,
+                           const session_keys& k, command_buffer& out,
+                           std::vector<expectation>& expect);
+    // Maps an error reply to a status naming the key.
+    status reply_error(std::string_view error, std::string_view key) const;
+    status corrupt(std::string_view key, std::string_view what) const {
+        return status::error(status::code::corruption, "redis " + conn_.url().display() + " key '" +
+                                                           printable(key) +
+                                                           "': " + std::string(what));
+    }
+    // Checks that a reply is an array of bulk strings.
+    status expect_string_array(const redisReply& r, std::string_view key) const;
+    // ZRANGEBYLEX key (after-last or from the start) + LIMIT 0 page_size.
+    status index_page(const std::string& key, const std::optional<std::string>& after,
+                      std::vector<std::string>& members);
+
+    redis_options opts_;
+    connection conn_;
+    global_keys keys_;
+    bool closed_ = false;
+    bool has_pexpiretime_ = true;
+    std::string update_sha_;
+    std::string inherit_sha_;
+    std::uint64_t scripts_generation_ = 0;  // conn_.generation() the scripts were loaded on
+};
+
+// ---- connection state --------------------------------------------------------------------------
+
+status redis_store::ready() {
+    if (closed_) return closed_error();
+    status st = conn_.ensure();
+    if (!st) return st;
+    if (scripts_generation_ == conn_.generation()) return status::ok();
+    // Scripts live in the server's script cache, which a Redis restart empties: load them on
+    // every new connection.
+    command_buffer cmds;
+    cmds.add("SCRIPT", "LOAD", update_entry_lua);
+    cmds.add("SCRIPT", "LOAD",
+             has_pexpiretime_ ? inherit_deadline_lua_v7 : inherit_deadline_lua_v6);
+    std::vector<reply_ptr> replies;
+    st = conn_.exchange(cmds, replies);
+    if (!st) return st;
+    for (const auto& r : replies) {
+        if (kind_of(*r) == reply_kind::error) return reply_error(text_of(*r), "SCRIPT LOAD");
+        if (kind_of(*r) != reply_kind::string) {
+            return status::error(status::code::io_error, "redis " + conn_.url().display() +
+                                                             ": unexpected SCRIPT LOAD reply");
+        }
+    }
+    update_sha_ = std::string(text_of(*replies[0]));
+    inherit_sha_ = std::string(text_of(*replies[1]));
+    scripts_generation_ = conn_.generation();
+    return status::ok();
+}
+
+status redis_store::exchange(const command_buffer& cmds, std::vector<reply_ptr>& replies) {
+    status st = ready();
+    if (!st) return st;
+    return conn_.exchange(cmds, replies);
+}
+
+status redis_store::reply_error(std::string_view error, std::string_view key) const {
+    status::code code = status::code::io_error;
+    if (error.find("WRONGTYPE") != std::string_view::npos) {
+        code = status::code::corruption;  // a key of ours holds another type: not our data
+    } else if (starts_with_any(error, {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
+                                       "READONLY", "NOREPLICAS"})) {
+        code = status::code::unavailable;  // transient server states: retrying may succeed
+    } else if (starts_with_any(error, {"NOAUTH", "WRONGPASS", "NOPERM"})) {
+        code = status::code::invalid_argument;  // credentials or ACL: a configuration error
+    }
+    return status::error(code, "redis " + conn_.url().display() + " key '" + printable(key) +
+                                   "': " + std::string(error));
+}
+
+status redis_store::expect_string_array(const redisReply& r, std::string_view key) const {
+    if (kind_of(r) == reply_kind::error) return reply_error(text_of(r), key);
+    if (kind_of(r) != reply_kind::array) return corrupt(key, "unexpected reply type");
+    for (std::size_t i = 0; i < size_of(r); ++i) {
+        if (kind_of(element_of(r, i)) != reply_kind::string) {
+            return corrupt(key, "unexpected reply element type");
+        }
+    }
+    return status::ok();
+}
+
+status redis_store::check() {
+    command_buffer cmds;
+    cmds.add("PING");
+    std::vector<reply_ptr> replies;
+    status st = exchange(cmds, replies);
+    if (!st) return st;
+    if (kind_of(*replies[0]) == reply_kind::error) return reply_error(text_of(*replies[0]), "PING");
+    return status::ok();
+}
+
+status redis_store::close() {
+    closed_ = true;
+    conn_.disconnect();
+    return status::ok();
+}
+
+// ---- startup checks ----------------------------------------------------------------------------
+
+status redis_store::probe(std::vector<std::string>& warnings) {
+    status st = conn_.ensure();
+    if (!st) return st;
+    command_buffer cmds;
+    cmds.add("INFO", "server");
+    cmds.add("CONFIG", "GET", "maxmemory-policy");
+    cmds.add("CONFIG", "GET", "appendonly");
+    cmds.add("CONFIG", "GET", "appendfsync");
+    std::vector<reply_ptr> replies;
+    st = conn_.exchange(cmds, replies);
+    if (!st) return st;
+    const std::string where = "redis " + conn_.url().display();
+
+    if (kind_of(*replies[0]) == reply_kind::error) return reply_error(text_of(*replies[0]), "INFO");
+    const std::string_view info = text_of(*replies[0]);
+    auto info_field = [&](std::string_view name) -> std::string {
+        const std::string needle = std::string(name) + ":";
+        std::size_t pos = 0;
+        while ((pos = info.find(needle, pos)) != std::string_view::npos) {
+            if (pos == 0 || info[pos - 1] == '\n') {
+                const auto start = pos + needle.size();
+                const auto end = info.find_first_of("\r\n", start);
+                return std::string(info.substr(start, end - start));
+            }
+            pos += needle.size();
+        }
+        return {};
+    };
+    const std::string version = info_field("redis_version");
+    int major = 0;
+    int minor = 0;
+    {
+        const auto dot = version.find('.');
+        std::from_chars(version.data(), version.data() + version.size(), major);
+        if (dot != std::string::npos) {
+            std::from_chars(version.data() + dot + 1, version.data() + version.size(), minor);
+        }
+    }
+    if (major == 0) {
+        warnings.push_back(where + ": cannot read the server version from INFO; assuming 7.0");
+        major = 7;
+    }
+    has_pexpiretime_ = major >= 7;
+    const bool has_waitaof = major > 7 || (major == 7 && minor >= 2);
+    if (info_field("redis_mode") == "cluster") {
+        return status::error(
+            status::code::invalid_argument,
+            where +
+                " is a Redis Cluster node: this engine does not follow MOVED/ASK redirects "
+                "(its keys are cluster-ready: one hash slot per session); use a standalone "
+                "Redis or a proxy");
+    }
+
+    // CONFIG may be renamed or disabled (managed Redis): then the settings cannot be checked.
+    auto config_value = [&](std::size_t i, std::string& out) -> std::optional<std::string> {
+        const redisReply& r = *replies[i];
+        if (kind_of(r) == reply_kind::error) return std::string(text_of(r));
+        if (kind_of(r) == reply_kind::array && size_of(r) == 2 &&
+            kind_of(element_of(r, 1)) == reply_kind::string) {
+            out = std::string(text_of(element_of(r, 1)));
+            return std::nullopt;
+        }
+        return std::string("no value");
+    };
+    std::string policy;
+    std::string appendonly;
+    std::string appendfsync;
+    const auto policy_err = config_value(1, policy);
+    const auto appendonly_err = config_value(2, appendonly);
+    const auto appendfsync_err = config_value(3, appendfsync);
+    if (policy_err || appendonly_err || appendfsync_err) {
+        const std::string err = policy_err       ? *policy_err
+                                : appendonly_err ? *appendonly_err
+                                                 : *appendfsync_err;
+        warnings.push_back(where + ": CONFIG GET failed (" + err +
+                           "): cannot check maxmemory-policy, appendonly and appendfsync; make "
+                           "sure maxmemory-policy is noeviction (eviction silently deletes "
+                           "sessions) and appendonly is yes");
+    }
+    if (!policy_err && policy != "noeviction") {
+        return status::error(
+            status::code::invalid_argument,
+            where + ": maxmemory-policy is '" + policy +
+                "': it lets Redis evict session keys when memory is full, silently losing "
+                "sessions and queued messages; set maxmemory-policy noeviction (writes then fail "
+                "with OOM and rmqttd applies back-pressure)");
+    }
+    const std::string waitaof_note =
+        has_waitaof ? "rmqttd does not wait for WAITAOF"
+                    : "Redis " + version +
+                          " has no WAITAOF (7.2+), so rmqttd cannot wait for the "
+                          "fsync before acknowledging";
+    if (!appendonly_err && appendonly != "yes") {
+        warnings.push_back(where +
+                           ": appendonly is off: a Redis crash or restart loses sessions and "
+                           "queued messages written since the last RDB snapshot, even those "
+                           "rmqttd acknowledged; set appendonly yes");
+    } else if (!appendonly_err && !appendfsync_err && appendfsync == "everysec") {
+        warnings.push_back(where +
+                           ": appendfsync is everysec: a crash of Redis or its host can lose up "
+                           "to about 2 seconds of writes rmqttd already acknowledged (" +
+                           waitaof_note + "); set appendfsync always to close this window");
+    } else if (!appendonly_err && !appendfsync_err && appendfsync != "always") {
+        warnings.push_back(where + ": appendfsync is " + appendfsync +
+                           ": the kernel decides when the AOF reaches the disk, so a crash of "
+                           "the Redis host can lose tens of seconds of writes rmqttd already "
+                           "acknowledged (" +
+                           waitaof_note + "); set appendfsync always to close this window");
+    }
+    return ready();
+}
+
+// ---- writes ------------------------------------------------------------------------------------
+
+status redis_store::write(const write_batch& batch) {
+    if (closed_) return closed_error();
+    // Validate first, so a rejected batch applies nothing.
+    for (const auto& op : batch.ops) {
+        const auto cid = client_of(op);
+        if (cid && cid->size() > max_client_id_size) {
+            return status::error(status::code::invalid_argument,
+                                 "client id of " + std::to_string(cid->size()) +
+                                     " bytes is longer than 65535 bytes");
+        }
+    }
+    if (batch.empty()) return status::ok();
+    bool noscript = false;
+    status st = write_once(batch, noscript);
+    if (noscript) {
+        // The script cache was flushed (SCRIPT FLUSH) under a live connection. Every operation
+        // sets a value, deletes, or updates an entry only if it exists, so applying the batch
+        // again over a partly applied one gives the same result: reload and replay once.
+        scripts_generation_ = 0;
+        noscript = false;
+        st = write_once(batch, noscript);
+    }
+    return st;
+}
+
+void redis_store::add_session_block(std::string_view client_id,
+                                    const std::vector<const operation*>& ops, const session_keys& k,
+                                    command_buffer& out, std::vector<expectation>& expect) {
+    block b;
+    // Keys created after the last put_session of this block (that one set their expiry).
+    bool new_subs = false;
+    bool new_queue = false;
+    bool new_qos2 = false;
+    std::optional<bool> last_is_put;  // the last put_session / delete_session of the block
+    const std::string* all_keys[] = {&k.session, &k.subscriptions, &k.queue, &k.queue_index,
+                                     &k.inbound_qos2};
+    for (const operation* op : ops) {
+        std::visit(overloaded{
+                       [&](const put_session& o) {
+                           b.add(k.session, "SET", k.session, encode_value(o.record));
+                           if (const auto at = key_deadline(o.record)) {
+                               for (const std::string* key : all_keys) {
+                                   b.add(*key, "PEXPIREAT", *key, *at);
+                               }
+                           } else {
+                               // SET already cleared the session key's TTL.
+                               for (const std::string* key : all_keys) {
+                                   if (key != &k.session) b.add(*key, "PERSIST", *key);
+                               }
+                           }
+                           new_subs = new_queue = new_qos2 = false;
+                           last_is_put = true;
+                       },
+                       [&](const delete_session&) {
+                           b.add(k.session, "DEL", k.session, k.subscriptions, k.queue,
+                                 k.queue_index, k.inbound_qos2);
+                           new_subs = new_queue = new_qos2 = false;
+                           last_is_put = false;
+                       },
+                       [&](const put_subscription& o) {
+                           b.add(k.subscriptions, "HSET", k.subscriptions, o.record.filter,
+                                 encode_value(o.record));
+                           new_subs = true;
+                       },
+                       [&](const delete_subscription& o) {
+                           b.add(k.subscriptions, "HDEL", k.subscriptions, o.filter);
+                       },
+                       [&](const put_queue_entry& o) {
+                           const std::string f = seq_field(o.entry.seq);
+                           b.add(k.queue, "HSET", k.queue, f, encode_value(o.entry),
+                                 state_field(o.entry.seq),
+                                 encode_state(o.entry.state, o.entry.packet_id));
+                           b.add(k.queue_index, "ZADD", k.queue_index, "0", f);
+                           new_queue = true;
+                       },
+                       [&](const update_queue_entry& o) {
+                           b.add(k.queue, "EVALSHA", update_sha_, "1", k.queue, seq_field(o.seq),
+                                 encode_state(o.state, o.packet_id));
+                       },
+                       [&](const delete_queue_entry& o) {
+                           b.add(k.queue, "HDEL", k.queue, seq_field(o.seq), state_field(o.seq));
+                           b.add(k.queue_index, "ZREM", k.queue_index, seq_field(o.seq));
+                       },
+                       [&](const put_inbound_qos2& o) {
+                           b.add(k.inbound_qos2, "SADD", k.inbound_qos2, o.packet_id);
+                           new_qos2 = true;
+                       },
+                       [&](const delete_inbound_qos2& o) {
+                           b.add(k.inbound_qos2, "SREM", k.inbound_qos2, o.packet_id);
+                       },
+                       [](const put_retained&) {},
+                       [](const delete_retained&) {},
+                       [](const put_meta&) {},
+                   },
+                   *op);
+    }
+    if (new_subs || new_queue || new_qos2) {
+        const std::size_t nkeys = 1 + (new_subs ? 1 : 0) + (new_queue ? 2 : 0) + (new_qos2 ? 1 : 0);
+        b.cmds.begin(3 + nkeys);
+        b.cmds.arg("EVALSHA");
+        b.cmds.arg(inherit_sha_);
+        b.cmds.arg(nkeys);
+        b.cmds.arg(k.session);
+        if (new_subs) b.cmds.arg(k.subscriptions);
+        if (new_queue) {
+            b.cmds.arg(k.queue);
+            b.cmds.arg(k.queue_index);
+        }
+        if (new_qos2) b.cmds.arg(k.inbound_qos2);
+        b.keys.push_back(&k.session);
+    }
+
+    if (last_is_put == true) {
+        out.add("ZADD", keys_.sessions_index, "0", client_id);
+        expect.push_back({expectation::kind::plain, &keys_.sessions_index, 0});
+    }
+    if (b.keys.size() == 1) {
+        out.append(b.cmds);
+        expect.push_back({expectation::kind::plain, b.keys[0], 0});
+    } else if (b.keys.size() > 1) {
+        out.add("MULTI");
+        expect.push_back({expectation::kind::multi, b.keys[0], 0});
+        const std::size_t first = expect.size();
+        out.append(b.cmds);
+        for (const std::string* key : b.keys) {
+            expect.push_back({expectation::kind::queued, key, 0});
+        }
+        out.add("EXEC");
+        expect.push_back({expectation::kind::exec, nullptr, first});
+    }
+    if (last_is_put == false) {
+        out.add("ZREM", keys_.sessions_index, client_id);
+        expect.push_back({expectation::kind::plain, &keys_.sessions_index, 0});
+    }
+}
+
+status redis_store::write_once(const write_batch& batch, bool& noscript) {
+    status st = ready();
+    if (!st) return st;
+
+    // Group by client id, keeping each client's operation order. Different client ids touch
+    // disjoint keys, so their relative order does not change the result.
+    std::vector<std::pair<std::string_view, std::vector<const operation*>>> groups;
+    std::unordered_map<std::string_view, std::size_t> group_of;
+    std::vector<const operation*> global_ops;
+    for (const auto& op : batch.ops) {
+        const auto cid = client_of(op);
+        if (!cid) {
+            global_ops.push_back(&op);
+            continue;
+        }
+        const auto [it, inserted] = group_of.try_emplace(*cid, groups.size());
+        if (inserted) groups.emplace_back(*cid, std::vector<const operation*>{});
+        groups[it->second].second.push_back(&op);
+    }
+
+    command_buffer cmds;
+    std::vector<expectation> expect;
+    std::vector<session_keys> keys;  // referenced by `expect`: no reallocation after reserve
+    keys.reserve(groups.size());
+    for (const auto& [cid, ops] : groups) {
+        keys.push_back(make_session_keys(opts_.prefix, cid));
+        add_session_block(cid, ops, keys.back(), cmds, expect);
+    }
+
+    block retained;
+    for (const operation* op : global_ops) {
+        if (const auto* put = std::get_if<put_retained>(op)) {
+            retained.add(keys_.retained_index, "ZADD", keys_.retained_index, "0",
+                         put->message.topic);
+            retained.add(keys_.retained_messages, "HSET", keys_.retained_messages,
+                         put->message.topic, encode_value(put->message));
+        } else if (const auto* del = std::get_if<delete_retained>(op)) {
+            retained.add(keys_.retained_index, "ZREM", keys_.retained_index, del->topic);
+            retained.add(keys_.retained_messages, "HDEL", keys_.retained_messages, del->topic);
+        } else if (const auto* meta = std::get_if<put_meta>(op)) {
+            cmds.add("HSET", keys_.meta, meta->key, meta->value);
+            expect.push_back({expectation::kind::plain, &keys_.meta, 0});
+        }
+    }
+    if (!retained.keys.empty()) {
+        cmds.add("MULTI");
+        expect.push_back({expectation::kind::multi, &keys_.retained_index, 0});
+        const std::size_t first = expect.size();
+        cmds.append(retained.cmds);
+        for (const std::string* key : retained.keys) {
+            expect.push_back({expectation::kind::queued, key, 0});
+        }
+        cmds.add("EXEC");
+        expect.push_back({expectation::kind::exec, nullptr, first});
+    }
+
+    std::vector<reply_ptr> replies;
+    st = conn_.exchange(cmds, replies);
+    if (!st) return st;
+
+    // Every reply is read (the connection stays in step); the first error is returned.
+    status first_error = status::ok();
+    auto note = [&](const redisReply& r, const std::string& key) {
+        const std::string_view text = text_of(r);
+        if (text.starts_with("NOSCRIPT")) noscript = true;
+        if (first_error.is_ok()) first_error = reply_error(text, key);
+    };
+    static const std::string transaction = "MULTI/EXEC";
+    for (std::size_t i = 0; i < expect.size(); ++i) {
+        const redisReply& r = *replies[i];
+        const expectation& e = expect[i];
+        if (e.k != expectation::kind::exec) {
+            if (kind_of(r) == reply_kind::error) note(r, *e.key);
+            continue;
+        }
+        if (kind_of(r) == reply_kind::array) {
+            for (std::size_t j = 0; j < size_of(r); ++j) {
+                const redisReply& sub = element_of(r, j);
+                const std::size_t q = e.first_queued + j;
+                if (kind_of(sub) == reply_kind::error) {
+                    note(sub, q < i ? *expect[q].key : transaction);
+                }
+            }
+        } else if (kind_of(r) == reply_kind::error) {
+            note(r, *expect[e.first_queued].key);  // EXECABORT: a queued command was refused
+        } else if (first_error.is_ok()) {
+            first_error =
+                status::error(status::code::io_error, "redis " + conn_.url().display() + " key '" +
+                                                          printable(*expect[e.first_queued].key) +
+                                                          "': transaction aborted");
+        }
+    }
+    return first_error;
+}
+
+// ---- reads -------------------------------------------------------------------------------------
+
+status redis_store::index_page(const std::string& key, const std::optional<std::string>& after,
+                               std::vector<std::string>& members) {
+    members.clear();
+    command_buffer cmds;
+    cmds.add("ZRANGEBYLEX", key, after ? "(" + *after : std::string("-"), "+", "LIMIT", "0",
+             page_size);
+    std::vector<reply_ptr> replies;
+    status st = exchange(cmds, replies);
+    if (!st) return st;
+    st = expect_string_array(*replies[0], key);
+    if (!st) return st;
+    members.reserve(size_of(*replies[0]));
+    for (std::size_t i = 0; i < size_of(*replies[0]); ++i) {
+        members.emplace_back(text_of(element_of(*replies[0], i)));
+    }
+    return status::ok();
+}
+
+status redis_store::for_each_session(const std::function<bool(session_record&&)>& fn) {
+    if (closed_) return closed_error();
+    std::optional<std::string> after;
+    std::vector<std::string> ids;
+    std::vector<session_keys> keys;
+    std::vector<session_record> records;
+    std::vector<reply_ptr> replies;
+    // Each page moves past its last member, so the loop ends after (index size / page) pages.
+    for (;;) {
+        status st = index_page(keys_.sessions_index, after, ids);
+        if (!st) return st;
+        if (ids.empty()) break;
+        command_buffer cmds;
+        keys.clear();
+        for (const auto& id : ids) {
+            keys.push_back(make_session_keys(opts_.prefix, id));
+            cmds.add("GET", keys.back().session);
+        }
+        st = exchange(cmds, replies);
+        if (!st) return st;
+        records.clear();
+        command_buffer cleanup;
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            const redisReply& r = *replies[i];
+            const std::string& key = keys[i].session;
+            if (kind_of(r) == reply_kind::nil) {
+                // Expired by Redis (or a crash between index and record): remove what is left.
+                // With several nodes on one prefix, another node's put_session could fall
+                // between its ZADD and its MULTI here; its session then lacks an index entry
+                // until its next put_session (every put_session re-adds it).
+                const session_keys& k = keys[i];
+                cleanup.add("DEL", k.session, k.subscriptions, k.queue, k.queue_index,
+                            k.inbound_qos2);
+                cleanup.add("ZREM", keys_.sessions_index, ids[i]);
+                continue;
+            }
+            if (kind_of(r) == reply_kind::error) return reply_error(text_of(r), key);
+            if (kind_of(r) != reply_kind::string) return corrupt(key, "unexpected reply type");
+            session_record rec;
+            st = decode_value(text_of(r), rec);
+            if (!st) return corrupt(key, st.message());
+            if (rec.client_id != ids[i]) {
+                return corrupt(key,
+                               "holds the session of client id '" + printable(rec.client_id) + "'");
+            }
+            records.push_back(std::move(rec));
+        }
+        if (cleanup.count() > 0) {
+            st = exchange(cleanup, replies);
+            if (!st) return st;
+            for (const auto& r : replies) {
+                if (kind_of(*r) == reply_kind::error) {
+                    return reply_error(text_of(*r), keys_.sessions_index);
+                }
+            }
+        }
+        for (auto& rec : records) {
+            if (!fn(std::move(rec))) return status::ok();
+        }
+        if (ids.size() < page_size) break;
+        after = ids.back();
+    }
+    return status::ok();
+}
+
+status redis_store::load_subscriptions(std::string_view client_id,
+                                       std::vector<subscription_record>& out) {
+    if (closed_) return closed_error();
+    const session_keys k = make_session_keys(opts_.prefix, client_id);
+    command_buffer cmds;
+    cmds.add("HGETALL", k.subscriptions);
+    std::vector<reply_ptr> replies;
+    status st = exchange(cmds, replies);
+    if (!st) return st;
+    const redisReply& r = *replies[0];
+    st = expect_string_array(r, k.subscriptions);
+    if (!st) return st;
+    if (size_of(r) % 2 != 0) return corrupt(k.subscriptions, "odd HGETALL reply");
+    std::vector<subscription_record> found;
+    found.reserve(size_of(r) / 2);
+    for (std::size_t i = 0; i + 1 < size_of(r); i += 2) {
+        const std::string_view filter = text_of(element_of(r, i));
+        subscription_record rec;
+        st = decode_value(text_of(element_of(r, i + 1)), rec);
+        if (!st)
+            return corrupt(k.subscriptions, "filter '" + printable(filter) + "': " + st.message());
+        if (rec.filter != filter) {
+            return corrupt(k.subscriptions, "field '" + printable(filter) +
+                                                "' holds the subscription of another filter");
+        }
+        found.push_back(std::move(rec));
+    }
+    out.insert(out.end(), std::make_move_iterator(found.begin()),
+               std::make_move_iterator(found.end()));
+    return status::ok();
+}
+
+status redis_store::load_queue(std::string_view client_id, std::uint64_t from_seq,
+                               std::size_t limit, std::vector<queue_entry>& out) {
+    if (closed_) return closed_error();
+    if (limit == 0) return status::ok();
+    const session_keys k = make_session_keys(opts_.prefix, client_id);
+    command_buffer cmds;
+    const long long count = limit > static_cast<std::size_t>(std::numeric_limits<long long>::max())
+                                ? -1
+                                : static_cast<long long>(limit);
+    cmds.add("ZRANGEBYLEX", k.queue_index, "[" + seq_field(from_seq), "+", "LIMIT", "0", count);
+    std::vector<reply_ptr> replies;
+    status st = exchange(cmds, replies);
+    if (!st) return st;
+    st = expect_string_array(*replies[0], k.queue_index);
+    if (!st) return st;
+    std::vector<std::uint64_t> seqs;
+    seqs.reserve(size_of(*replies[0]));
+    for (std::size_t i = 0; i < size_of(*replies[0]); ++i) {
+        const auto seq = parse_seq_field(text_of(element_of(*replies[0], i)));
+        if (!seq) return corrupt(k.queue_index, "member is not an 8-byte sequence number");
+        seqs.push_back(*seq);
+    }
+    if (seqs.empty()) return status::ok();
+
+    cmds.clear();
+    for (std::size_t from = 0; from < seqs.size(); from += hmget_chunk) {
+        const std::size_t n = std::min(hmget_chunk, seqs.size() - from);
+        cmds.begin(2 + 2 * n);
+        cmds.arg("HMGET");
+        cmds.arg(k.queue);
+        for (std::size_t i = from; i < from + n; ++i) {
+            cmds.arg(seq_field(seqs[i]));
+            cmds.arg(state_field(seqs[i]));
+        }
+    }
+    st = exchange(cmds, replies);
+    if (!st) return st;
+    std::vector<queue_entry> found;
+    found.reserve(seqs.size());
+    std::size_t index = 0;
+    for (const auto& r : replies) {
+        if (kind_of(*r) == reply_kind::error) return reply_error(text_of(*r), k.queue);
+        if (kind_of(*r) != reply_kind::array) return corrupt(k.queue, "unexpected reply type");
+        for (std::size_t j = 0; j + 1 < size_of(*r); j += 2, ++index) {
+            if (index >= seqs.size()) return corrupt(k.queue, "unexpected HMGET reply length");
+            const std::uint64_t seq = seqs[index];
+            const redisReply& value = element_of(*r, j);
+            const redisReply& state = element_of(*r, j + 1);
+            const std::string what = "seq " + std::to_string(seq) + ": ";
+            if (kind_of(value) != reply_kind::string || kind_of(state) != reply_kind::string) {
+                return corrupt(k.queue, what + "listed in " + printable(k.queue_index) +
+                                            " but its value or state is missing");
+            }
+            queue_entry e;
+            st = decode_value(text_of(value), e);
+            if (!st) return corrupt(k.queue, what + st.message());
+            if (e.seq != seq) return corrupt(k.queue, what + "holds the entry of another seq");
+            if (!decode_state(text_of(state), e.state, e.packet_id)) {
+                return corrupt(k.queue, what + "bad state bytes");
+            }
+            found.push_back(std::move(e));
+        }
+    }
+    if (found.size() != seqs.size()) return corrupt(k.queue, "unexpected HMGET reply length");
+    out.insert(out.end(), std::make_move_iterator(found.begin()),
+               std::make_move_iterator(found.end()));
+    return status::ok();
+}
+
+status redis_store::load_queue_bounds(std::string_view client_id,
+                                      std::optional<queue_bounds>& out) {
+    if (closed_) return closed_error();
+    const session_keys k = make_session_keys(opts_.prefix, client_id);
+    command_buffer cmds;
+    cmds.add("ZRANGE", k.queue_index, "0", "0");
+    cmds.add("ZRANGE", k.queue_index, "-1", "-1");
+    std::vector<reply_ptr> replies;
+    status st = exchange(cmds, replies);
+    if (!st) return st;
+    std::optional<std::uint64_t> ends[2];
+    for (std::size_t i = 0; i < 2; ++i) {
+        st = expect_string_array(*replies[i], k.queue_index);
+        if (!st) return st;
+        if (size_of(*replies[i]) == 0) continue;
+        ends[i] = parse_seq_field(text_of(element_of(*replies[i], 0)));
+        if (!ends[i]) return corrupt(k.queue_index, "member is not an 8-byte sequence number");
+    }
+    if (!ends[0] || !ends[1]) {
+        out.reset();
+    } else {
+        out = queue_bounds{*ends[0], *ends[1]};
+    }
+    return status::ok();
+}
+
+status redis_store::load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) {
+    if (closed_) return closed_error();
+    const session_keys k = make_session_keys(opts_.prefix, client_id);
+    command_buffer cmds;
+    cmds.add("SMEMBERS", k.inbound_qos2);
+    std::vector<reply_ptr> replies;
+    status st = exchange(cmds, replies);
+    if (!st) return st;
+    st = expect_string_array(*replies[0], k.inbound_qos2);
+    if (!st) return st;
+    std::vector<std::uint16_t> ids;
+    for (std::size_t i = 0; i < size_of(*replies[0]); ++i) {
+        const std::string_view text = text_of(element_of(*replies[0], i));
+        std::uint16_t id = 0;
+        if (!parse_packet_id(text, id)) {
+            return corrupt(k.inbound_qos2, "member '" + printable(text) + "' is not a packet id");
+        }
+        ids.push_back(id);
+    }
+    std::sort(ids.begin(), ids.end());
+    out.insert(out.end(), ids.begin(), ids.end());
+    return status::ok();
+}
+
+status redis_store::for_each_retained(const std::function<bool(message_record&&)>& fn) {
+    if (closed_) return closed_error();
+    std::optional<std::string> after;
+    std::vector<std::string> topics;
+    std::vector<reply_ptr> replies;
+    for (;;) {
+        status st = index_page(keys_.retained_index, after, topics);
+        if (!st) return st;
+        if (topics.empty()) break;
+        command_buffer cmds;
+        cmds.begin(2 + topics.size());
+        cmds.arg("HMGET");
+        cmds.arg(keys_.retained_messages);
+        for (const auto& t : topics)
+            cmds.arg(t);
+        st = exchange(cmds, replies);
+        if (!st) return st;
+        const redisReply& r = *replies[0];
+        const std::string& key = keys_.retained_messages;
+        if (kind_of(r) == reply_kind::error) return reply_error(text_of(r), key);
+        if (kind_of(r) != reply_kind::array || size_of(r) != topics.size()) {
+            return corrupt(key, "unexpected reply type");
+        }
+        std::vector<message_record> found;
+        found.reserve(topics.size());
+        for (std::size_t i = 0; i < topics.size(); ++i) {
+            const redisReply& value = element_of(r, i);
+            const std::string what = "topic '" + printable(topics[i]) + "': ";
+            if (kind_of(value) != reply_kind::string) {
+                return corrupt(key, what + "listed in " + printable(keys_.retained_index) +
+                                        " but has no message");
+            }
+            message_record m;
+            st = decode_value(text_of(value), m);
+            if (!st) return corrupt(key, what + st.message());
+            if (m.topic != topics[i]) return corrupt(key, what + "holds another topic's message");
+            found.push_back(std::move(m));
+        }
+        for (auto& m : found) {
+            if (!fn(std::move(m))) return status::ok();
+        }
+        if (topics.size() < page_size) break;
+        after = topics.back();
+    }
+    return status::ok();
+}
+
+status redis_store::get_meta(std::string_view key, std::optional<std::string>& out) {
+    if (closed_) return closed_error();
+    command_buffer cmds;
+    cmds.add("HGET", keys_.meta, key);
+    std::vector<reply_ptr> replies;
+    status st = exchange(cmds, replies);
+    if (!st) return st;
+    const redisReply& r = *replies[0];
+    switch (kind_of(r)) {
+        case reply_kind::nil:
+            out.reset();
+            return status::ok();
+        case reply_kind::string:
+            out = std::string(text_of(r));
+            return status::ok();
+        case reply_kind::error:
+            return reply_error(text_of(r), keys_.meta);
+        default:
+            return corrupt(keys_.meta, "unexpected reply type");
+    }
+}
+
+}  // namespace
+
+status open_redis_store(const redis_options& options, std::unique_ptr<store>& out,
+                        std::vector<std::string>& warnings) {
+    out.reset();
+    if (options.prefix.empty() || options.prefix.find_first_of("{}") != std::string::npos) {
+        return status::error(status::code::invalid_argument,
+                             "redis prefix '" + options.prefix +
+                                 "' must be non-empty and must not contain '{' or '}' (they "
+                                 "would change the Redis Cluster hash tag of every key)");
+    }
+    if (options.connect_timeout_ms <= 0 || options.command_timeout_ms <= 0) {
+        return status::error(status::code::invalid_argument,
+                             "redis connect and command timeouts must be positive");
+    }
+    redis_url url;
+    status st = parse_redis_url(options.url, url);
+    if (!st) return st;
+    auto engine = std::make_unique<redis_store>(options, std::move(url));
+    st = engine->probe(warnings);
+    if (!st) return st;
+    out = std::move(engine);
+    return status::ok();
+}
+
+}  // namespace rmqtt::storage

@@ -1,0 +1,802 @@
+// The RocksDB engine: the embedded default. Layout in rmqtt/storage/rocksdb_store.hpp.
+#include "rmqtt/storage/rocksdb_store.hpp"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "rmqtt/storage/store.hpp"
+#include "rmqtt/storage/value_codec.hpp"
+
+namespace rmqtt::storage {
+
+namespace {
+
+namespace layout = rocksdb_layout;
+
+constexpr std::size_t max_client_id = 65535;
+constexpr std::size_t prefix_overhead = 10;  // hash + length in front of the client id
+
+// Column family slots; cf_names[i] names slot i.
+enum cf : std::size_t {
+    cf_default,
+    cf_meta,
+    cf_sessions,
+    cf_subs,
+    cf_queue,
+    cf_qstate,
+    cf_inq2,
+    cf_retained,
+    cf_count
+};
+constexpr std::string_view cf_names[cf_count] = {
+    "default",        layout::cf_meta,   layout::cf_sessions, layout::cf_subs,
+    layout::cf_queue, layout::cf_qstate, layout::cf_inq2,     layout::cf_retained};
+
+// The smallest key greater than every key that starts with `prefix`; false if there is none
+// (the prefix is all 0xFF bytes).
+bool successor(std::string_view prefix, std::string& out) {
+    out.assign(prefix);
+    while (!out.empty()) {
+        auto& last = reinterpret_cast<unsigned char&>(out.back());
+        if (last != 0xFF) {
+            ++last;
+            return true;
+        }
+        out.pop_back();
+    }
+    return false;
+}
+
+std::uint64_t read_be64(const char* p) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+        v = (v << 8) | static_cast<unsigned char>(p[i]);
+    return v;
+}
+
+// A bounded, printable rendering of a key part for error messages.
+std::string printable(std::string_view s) {
+    std::string out;
+    static const char hex[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < s.size() && i < 64; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+            out += static_cast<char>(c);
+        } else {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    if (s.size() > 64) out += "...(" + std::to_string(s.size()) + " bytes)";
+    return out;
+}
+
+// The client id inside a key that starts with P(client_id), checking the length field.
+bool parse_client(std::string_view key, std::string_view& client_id, std::string_view& rest) {
+    if (key.size() < prefix_overhead) return false;
+    const std::size_t n = (static_cast<std::size_t>(static_cast<unsigned char>(key[8])) << 8) |
+                          static_cast<unsigned char>(key[9]);
+    if (key.size() < prefix_overhead + n) return false;
+    client_id = key.substr(prefix_overhead, n);
+    rest = key.substr(prefix_overhead + n);
+    return true;
+}
+
+std::string_view view(const rocksdb::Slice& s) {
+    return {s.data(), s.size()};
+}
+
+const std::string* client_id_of(const operation& op) {
+    return std::visit(
+        [](const auto& o) -> const std::string* {
+            using T = std::decay_t<decltype(o)>;
+            if constexpr (std::is_same_v<T, put_session>) {
+                return &o.record.client_id;
+            } else if constexpr (requires { o.client_id; }) {
+                return &o.client_id;
+            } else {
+                return nullptr;
+            }
+        },
+        op);
+}
+
+class rocksdb_store final : public store {
+  public:
+    explicit rocksdb_store(const rocksdb_options& options) : options_(options) {}
+    ~rocksdb_store() override { (void)close(); }  // errors were the caller's to see via close()
+
+    status open();
+
+    std::string_view engine_name() const noexcept override { return "rocksdb"; }
+    std::string location() const override { return options_.path; }
+
+    status write(const write_batch& batch) override;
+    status for_each_session(const std::function<bool(session_record&&)>& fn) override;
+    status load_subscriptions(std::string_view client_id,
+                              std::vector<subscription_record>& out) override;
+    status load_queue(std::string_view client_id, std::uint64_t from_seq, std::size_t limit,
+                      std::vector<queue_entry>& out) override;
+    status load_queue_bounds(std::string_view client_id, std::optional<queue_bounds>& out) override;
+    status load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) override;
+    status for_each_retained(const std::function<bool(message_record&&)>& fn) override;
+    status get_meta(std::string_view key, std::optional<std::string>& out) override;
+    status check() override;
+    status close() override;
+
+  private:
+    // ---- error reporting ----
+    std::string advice() const {
+        return "move '" + options_.path +
+               "' aside to start with an empty store, or restore a backup";
+    }
+    status closed_error() const {
+        return status::error(status::code::invalid_argument,
+                             "the RocksDB store at '" + options_.path + "' is closed");
+    }
+    status engine_error(const rocksdb::Status& s, std::string_view doing) const {
+        status::code c = status::code::io_error;
+        if (s.IsCorruption()) c = status::code::corruption;
+        if (s.IsInvalidArgument() || s.IsNotSupported()) c = status::code::invalid_argument;
+        std::string msg = std::string(doing) + " the RocksDB store at '" + options_.path +
+                          "' failed: " + s.ToString();
+        if (s.IsCorruption()) msg += "; " + advice();
+        return status::error(c, std::move(msg));
+    }
+    status open_error(const rocksdb::Status& s) const {
+        std::string msg =
+            "cannot open the RocksDB store at '" + options_.path + "': " + s.ToString() + ". ";
+        if (s.ToString().find("lock") != std::string::npos) {
+            msg +=
+                "Another process (another rmqttd?) is using it; stop it, or choose another "
+                "storage.rocksdb.path.";
+        } else if (s.IsCorruption()) {
+            msg += "The store is damaged: " + advice() + ".";
+        } else {
+            msg += "If the store is damaged, " + advice() + ".";
+        }
+        return status::error(s.IsCorruption() ? status::code::corruption : status::code::io_error,
+                             std::move(msg));
+    }
+    status decode_error(std::size_t cf, std::string_view client_id, const std::string& what,
+                        const status& detail) const {
+        std::string msg = "RocksDB store at '" + options_.path + "', column family '" +
+                          std::string(cf_names[cf]) + "'";
+        if (cf == cf_retained) {
+            msg += ", topic '" + printable(client_id) + "'";
+        } else {
+            msg += ", client id '" + printable(client_id) + "'";
+        }
+        if (!what.empty()) msg += ", " + what;
+        msg += ": " + detail.message() + "; " + advice();
+        return status::error(status::code::corruption, std::move(msg));
+    }
+    status bad_key(std::size_t cf, std::string_view key) const {
+        return status::error(status::code::corruption,
+                             "RocksDB store at '" + options_.path + "', column family '" +
+                                 std::string(cf_names[cf]) + "': malformed key '" + printable(key) +
+                                 "'; " + advice());
+    }
+
+    // ---- helpers ----
+    const std::string& prefix_of(std::string_view client_id) {
+        if (prefix_cached_ && cached_client_ == client_id) return cached_prefix_;
+        cached_client_.assign(client_id);
+        cached_prefix_.clear();
+        layout::append_client_prefix(cached_prefix_, client_id);
+        prefix_cached_ = true;
+        return cached_prefix_;
+    }
+    std::unique_ptr<rocksdb::Iterator> range_iterator(std::size_t cf, const rocksdb::Slice* lower,
+                                                      const rocksdb::Slice* upper) {
+        rocksdb::ReadOptions ro;
+        ro.iterate_lower_bound = lower;
+        ro.iterate_upper_bound = upper;
+        return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, cf_[cf]));
+    }
+    status check_client_ids(const write_batch& batch) const;
+    status queue_entry_exists(const std::string& key, std::string_view prefix, bool& exists);
+
+    rocksdb_options options_;
+    rocksdb::DB* db_ = nullptr;
+    rocksdb::ColumnFamilyHandle* cf_[cf_count] = {};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // every handle opened, to destroy
+
+    // Scratch state reused by write() (one writer at a time, store.hpp).
+    rocksdb::WriteBatch wb_;
+    std::string key_;
+    std::string end_;
+    std::string value_;
+    std::string cached_client_;
+    std::string cached_prefix_;
+    bool prefix_cached_ = false;
+    // Only for batches with update_queue_entry: queue keys put (true) or deleted (false) earlier
+    // in the batch, and prefixes of sessions deleted earlier in the batch.
+    std::unordered_map<std::string, bool> touched_;
+    std::vector<std::string> deleted_sessions_;
+    bool resume_needed_ = false;
+};
+
+// ---- open ---------------------------------------------------------------------------------------
+
+status rocksdb_store::open() {
+    namespace fs = std::filesystem;
+    const std::string& path = options_.path;
+    if (path.empty()) {
+        return status::error(status::code::invalid_argument,
+                             "storage.rocksdb.path is empty: set it to a directory");
+    }
+    std::error_code ec;
+    const fs::file_status fst = fs::status(path, ec);
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+        return status::error(status::code::io_error,
+                             "cannot access '" + path + "': " + ec.message());
+    }
+    bool fresh = true;
+    if (fs::exists(fst)) {
+        if (!fs::is_directory(fst)) {
+            return status::error(status::code::invalid_argument,
+                                 "'" + path +
+                                     "' exists and is not a directory: set "
+                                     "storage.rocksdb.path to a directory for the store");
+        }
+        bool has_current = false;
+        bool has_db_files = false;
+        for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+            fresh = false;
+            const std::string name = it->path().filename().string();
+            if (name == "CURRENT") has_current = true;
+            if (name.starts_with("MANIFEST-") || name.ends_with(".sst") || name.ends_with(".log") ||
+                name == "IDENTITY") {
+                has_db_files = true;
+            }
+        }
+        if (ec) {
+            return status::error(status::code::io_error,
+                                 "cannot read the directory '" + path + "': " + ec.message());
+        }
+        if (!fresh && !has_current) {
+            if (has_db_files) {
+                return status::error(status::code::corruption,
+                                     "the RocksDB store at '" + path +
+                                         "' has no CURRENT file (it is damaged): " + advice());
+            }
+            return status::error(status::code::invalid_argument,
+                                 "'" + path +
+                                     "' is not empty and is not an rmqttd store: "
+                                     "set storage.rocksdb.path to a new or empty directory");
+        }
+    }
+
+    rocksdb::DBOptions dbo;
+    dbo.create_if_missing = fresh;
+    dbo.create_missing_column_families = fresh;
+    dbo.paranoid_checks = true;
+    dbo.max_background_jobs = 2;
+    dbo.max_total_wal_size = 256ull << 20;  // flush old column families so the WAL stays bounded
+    dbo.keep_log_file_num = 4;
+    dbo.max_log_file_size = 8 << 20;
+    dbo.bytes_per_sync = 1 << 20;
+    // All memtables together; the per-family sizes below are what each may grow to.
+    dbo.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(256ull << 20);
+
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = rocksdb::NewLRUCache(options_.cache_capacity);
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    rocksdb::ColumnFamilyOptions base;
+    base.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    base.level_compaction_dynamic_level_bytes = true;
+    base.write_buffer_size = 16 << 20;
+    // The queue takes most writes, and most entries are deleted soon after: a larger memtable
+    // lets puts and deletes meet there instead of in compactions.
+    rocksdb::ColumnFamilyOptions queue_cf = base;
+    queue_cf.write_buffer_size = 64 << 20;
+    queue_cf.max_write_buffer_number = 3;
+
+    std::vector<std::string> existing;
+    if (!fresh) {
+        const rocksdb::Status s = rocksdb::DB::ListColumnFamilies(dbo, path, &existing);
+        if (!s.ok()) return open_error(s);
+        for (std::string_view name : cf_names) {
+            if (std::find(existing.begin(), existing.end(), name) == existing.end()) {
+                // A damaged MANIFEST can also list too few families: only a database that opens
+                // cleanly (read-only, nothing is changed) is "someone else's database".
+                std::vector<rocksdb::ColumnFamilyDescriptor> theirs;
+                for (const auto& e : existing)
+                    theirs.emplace_back(e, rocksdb::ColumnFamilyOptions());
+                std::vector<rocksdb::ColumnFamilyHandle*> handles;
+                rocksdb::DB* db = nullptr;
+                const rocksdb::Status ro =
+                    rocksdb::DB::OpenForReadOnly(dbo, path, theirs, &handles, &db);
+                if (db) {
+                    for (auto* h : handles)
+                        (void)db->DestroyColumnFamilyHandle(h);
+                    (void)db->Close();
+                    delete db;
+                }
+                if (!ro.ok()) return open_error(ro);
+                return status::error(
+                    status::code::invalid_argument,
+                    "'" + path +
+                        "' holds a RocksDB database that is not an "
+                        "rmqttd store (no column family '" +
+                        std::string(name) +
+                        "'): set storage.rocksdb.path to a new or empty directory");
+            }
+        }
+    } else {
+        fs::create_directories(path, ec);
+        if (ec) {
+            return status::error(status::code::io_error,
+                                 "cannot create the directory '" + path + "': " + ec.message());
+        }
+    }
+    std::vector<std::string> names(cf_names, cf_names + cf_count);
+    for (const auto& e : existing) {  // every existing family must be opened, even unknown ones
+        if (std::find(names.begin(), names.end(), e) == names.end()) names.push_back(e);
+    }
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const auto& name : names) {
+        descriptors.emplace_back(
+            name, (name == layout::cf_queue || name == layout::cf_qstate) ? queue_cf : base);
+    }
+    const rocksdb::Status s = rocksdb::DB::Open(dbo, path, descriptors, &handles_, &db_);
+    if (!s.ok()) {
+        db_ = nullptr;
+        handles_.clear();
+        return open_error(s);
+    }
+    for (std::size_t i = 0; i < cf_count; ++i)
+        cf_[i] = handles_[i];
+
+    // Schema version: written at creation, checked at every open.
+    std::string version;
+    if (fresh) {
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        const rocksdb::Status ws = db_->Put(wo, cf_[cf_default], std::string(layout::schema_key),
+                                            std::to_string(layout::schema_version));
+        if (!ws.ok()) {
+            status err = engine_error(ws, "initialising");
+            (void)close();
+            return err;
+        }
+        return status::ok();
+    }
+    const rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), cf_[cf_default],
+                                        std::string(layout::schema_key), &version);
+    status err;
+    if (gs.IsNotFound()) {
+        err = status::error(status::code::invalid_argument,
+                            "'" + path +
+                                "' holds a RocksDB database that is not an rmqttd store "
+                                "(no schema version): set storage.rocksdb.path to a new or empty "
+                                "directory");
+    } else if (!gs.ok()) {
+        err = engine_error(gs, "reading the schema version of");
+    } else {
+        std::uint32_t v = 0;
+        const auto [end, ec2] = std::from_chars(version.data(), version.data() + version.size(), v);
+        if (ec2 != std::errc() || end != version.data() + version.size() || v == 0) {
+            err =
+                status::error(status::code::corruption, "the RocksDB store at '" + path +
+                                                            "' has an unreadable schema "
+                                                            "version '" +
+                                                            printable(version) + "': " + advice());
+        } else if (v > layout::schema_version) {
+            err = status::error(status::code::invalid_argument,
+                                "the RocksDB store at '" + path + "' has schema version " +
+                                    std::to_string(v) + ", newer than this rmqttd reads (" +
+                                    std::to_string(layout::schema_version) +
+                                    "): run a newer rmqttd, or " + advice());
+        }
+    }
+    if (!err.is_ok()) {
+        (void)close();  // the open error is what the caller needs to see
+        return err;
+    }
+    return status::ok();
+}
+
+// ---- write --------------------------------------------------------------------------------------
+
+status rocksdb_store::check_client_ids(const write_batch& batch) const {
+    for (const operation& op : batch.ops) {
+        const std::string* id = client_id_of(op);
+        if (id && id->size() > max_client_id) {
+            return status::error(
+                status::code::invalid_argument,
+                "client id longer than 65535 bytes (" + std::to_string(id->size()) + ")");
+        }
+    }
+    return status::ok();
+}
+
+status rocksdb_store::queue_entry_exists(const std::string& key, std::string_view prefix,
+                                         bool& exists) {
+    if (auto it = touched_.find(key); it != touched_.end()) {
+        exists = it->second;
+        return status::ok();
+    }
+    for (const auto& p : deleted_sessions_) {
+        if (p == prefix) {
+            exists = false;
+            return status::ok();
+        }
+    }
+    rocksdb::PinnableSlice value;
+    const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_[cf_queue], key, &value);
+    if (s.IsNotFound()) {
+        exists = false;
+        return status::ok();
+    }
+    if (!s.ok()) return engine_error(s, "reading from");
+    exists = true;
+    return status::ok();
+}
+
+status rocksdb_store::write(const write_batch& batch) {
+    if (!db_) return closed_error();
+    if (batch.empty()) return status::ok();
+    if (status st = check_client_ids(batch); !st.is_ok()) return st;
+
+    const bool track = std::any_of(batch.ops.begin(), batch.ops.end(), [](const operation& op) {
+        return std::holds_alternative<update_queue_entry>(op);
+    });
+    touched_.clear();
+    deleted_sessions_.clear();
+    wb_.Clear();
+
+    status early;
+    for (const operation& op : batch.ops) {
+        rocksdb::Status s;
+        std::visit(
+            [&](const auto& o) {
+                using T = std::decay_t<decltype(o)>;
+                if constexpr (std::is_same_v<T, put_session>) {
+                    value_ = encode_value(o.record);
+                    s = wb_.Put(cf_[cf_sessions], prefix_of(o.record.client_id), value_);
+                } else if constexpr (std::is_same_v<T, delete_session>) {
+                    const std::string& p = prefix_of(o.client_id);
+                    if (!successor(p, end_)) {
+                        early =
+                            status::error(status::code::invalid_argument,
+                                          "client id '" + printable(o.client_id) +
+                                              "' cannot be stored (its key has no upper bound)");
+                        return;
+                    }
+                    for (std::size_t cf : {cf_subs, cf_queue, cf_qstate, cf_inq2}) {
+                        if (s.ok()) s = wb_.DeleteRange(cf_[cf], p, end_);
+                    }
+                    if (s.ok()) s = wb_.Delete(cf_[cf_sessions], p);
+                    if (track) {
+                        std::erase_if(touched_,
+                                      [&](const auto& kv) { return kv.first.starts_with(p); });
+                        deleted_sessions_.push_back(p);
+                    }
+                } else if constexpr (std::is_same_v<T, put_subscription>) {
+                    key_ = prefix_of(o.client_id);
+                    key_ += o.record.filter;
+                    value_ = encode_value(o.record);
+                    s = wb_.Put(cf_[cf_subs], key_, value_);
+                } else if constexpr (std::is_same_v<T, delete_subscription>) {
+                    key_ = prefix_of(o.client_id);
+                    key_ += o.filter;
+                    s = wb_.Delete(cf_[cf_subs], key_);
+                } else if constexpr (std::is_same_v<T, put_queue_entry>) {
+                    key_ = prefix_of(o.client_id);
+                    layout::append_seq(key_, o.entry.seq);
+                    value_ = encode_value(o.entry);
+                    s = wb_.Put(cf_[cf_queue], key_, value_);
+                    // A state set by an update of an earlier entry under this key must not apply.
+                    if (s.ok()) s = wb_.Delete(cf_[cf_qstate], key_);
+                    if (track) touched_[key_] = true;
+                } else if constexpr (std::is_same_v<T, update_queue_entry>) {
+                    const std::string& p = prefix_of(o.client_id);
+                    key_ = p;
+                    layout::append_seq(key_, o.seq);
+                    bool exists = false;
+                    early = queue_entry_exists(key_, p, exists);
+                    if (!early.is_ok()) return;
+                    if (exists) {  // on a missing entry: nothing, so no state without an entry
+                        const char v[4] = {static_cast<char>(layout::schema_version),
+                                           static_cast<char>(o.state),
+                                           static_cast<char>(o.packet_id & 0xFF),
+                                           static_cast<char>(o.packet_id >> 8)};
+                        s = wb_.Put(cf_[cf_qstate], key_, rocksdb::Slice(v, sizeof v));
+                    }
+                } else if constexpr (std::is_same_v<T, delete_queue_entry>) {
+                    key_ = prefix_of(o.client_id);
+                    layout::append_seq(key_, o.seq);
+                    s = wb_.Delete(cf_[cf_queue], key_);
+                    if (s.ok()) s = wb_.Delete(cf_[cf_qstate], key_);
+                    if (track) touched_[key_] = false;
+                } else if constexpr (std::is_same_v<T, put_inbound_qos2>) {
+                    key_ = prefix_of(o.client_id);
+                    key_.push_back(static_cast<char>(o.packet_id >> 8));
+                    key_.push_back(static_cast<char>(o.packet_id & 0xFF));
+                    s = wb_.Put(cf_[cf_inq2], key_, rocksdb::Slice());
+                } else if constexpr (std::is_same_v<T, delete_inbound_qos2>) {
+                    key_ = prefix_of(o.client_id);
+                    key_.push_back(static_cast<char>(o.packet_id >> 8));
+                    key_.push_back(static_cast<char>(o.packet_id & 0xFF));
+                    s = wb_.Delete(cf_[cf_inq2], key_);
+                } else if constexpr (std::is_same_v<T, put_retained>) {
+                    value_ = encode_value(o.message);
+                    s = wb_.Put(cf_[cf_retained], o.message.topic, value_);
+                } else if constexpr (std::is_same_v<T, delete_retained>) {
+                    s = wb_.Delete(cf_[cf_retained], o.topic);
+                } else if constexpr (std::is_same_v<T, put_meta>) {
+                    s = wb_.Put(cf_[cf_meta], o.key, o.value);
+                }
+            },
+            op);
+        if (!early.is_ok()) return early;
+        if (!s.ok()) return engine_error(s, "preparing a write to");
+    }
+
+    if (resume_needed_) {
+        // The last write failed (disk full, I/O error): writes stay refused until RocksDB is
+        // told to recover, which succeeds once the cause is gone.
+        const rocksdb::Status r = db_->Resume();
+        if (!r.ok()) return engine_error(r, "recovering");
+        resume_needed_ = false;
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync;
+    const rocksdb::Status s = db_->Write(wo, &wb_);
+    if (!s.ok()) {
+        resume_needed_ = true;
+        return engine_error(s, "writing to");
+    }
+    return status::ok();
+}
+
+// ---- reads --------------------------------------------------------------------------------------
+
+status rocksdb_store::for_each_session(const std::function<bool(session_record&&)>& fn) {
+    if (!db_) return closed_error();
+    rocksdb::ReadOptions scan;
+    scan.fill_cache = false;  // a full scan at startup must not evict the hot blocks
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(scan, cf_[cf_sessions]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        std::string_view id, rest;
+        if (!parse_client(view(it->key()), id, rest) || !rest.empty()) {
+            return bad_key(cf_sessions, view(it->key()));
+        }
+        session_record r;
+        if (status st = decode_value(view(it->value()), r); !st.is_ok()) {
+            return decode_error(cf_sessions, id, {}, st);
+        }
+        if (r.client_id != id) {
+            return decode_error(
+                cf_sessions, id, {},
+                status::error(status::code::corruption, "the record holds another client id"));
+        }
+        if (!fn(std::move(r))) return status::ok();
+    }
+    if (!it->status().ok()) return engine_error(it->status(), "reading");
+    return status::ok();
+}
+
+status rocksdb_store::load_subscriptions(std::string_view client_id,
+                                         std::vector<subscription_record>& out) {
+    if (!db_) return closed_error();
+    if (client_id.size() > max_client_id) return status::ok();  // nothing can be stored for it
+    const std::string lower = layout::session_key(client_id);
+    std::string upper;
+    const bool bounded = successor(lower, upper);
+    const rocksdb::Slice lo(lower), hi(upper);
+    auto it = range_iterator(cf_subs, &lo, bounded ? &hi : nullptr);
+    for (it->Seek(lo); it->Valid(); it->Next()) {
+        const std::string_view key = view(it->key());
+        if (!key.starts_with(lower)) break;
+        const std::string_view filter = key.substr(lower.size());
+        subscription_record r;
+        if (status st = decode_value(view(it->value()), r); !st.is_ok()) {
+            return decode_error(cf_subs, client_id, "filter '" + printable(filter) + "'", st);
+        }
+        if (r.filter != filter) {
+            return decode_error(
+                cf_subs, client_id, "filter '" + printable(filter) + "'",
+                status::error(status::code::corruption, "the record holds another filter"));
+        }
+        out.push_back(std::move(r));
+    }
+    if (!it->status().ok()) return engine_error(it->status(), "reading");
+    return status::ok();
+}
+
+status rocksdb_store::load_queue(std::string_view client_id, std::uint64_t from_seq,
+                                 std::size_t limit, std::vector<queue_entry>& out) {
+    if (!db_) return closed_error();
+    if (client_id.size() > max_client_id || limit == 0) return status::ok();
+    const std::string prefix = layout::session_key(client_id);
+    std::string lower = prefix;
+    layout::append_seq(lower, from_seq);
+    std::string upper;
+    const bool bounded = successor(prefix, upper);
+    const rocksdb::Slice lo(lower), hi(upper);
+    auto entries = range_iterator(cf_queue, &lo, bounded ? &hi : nullptr);
+    auto states = range_iterator(cf_qstate, &lo, bounded ? &hi : nullptr);
+    states->Seek(lo);
+    for (entries->Seek(lo); entries->Valid() && limit > 0; entries->Next(), --limit) {
+        const rocksdb::Slice key = entries->key();
+        if (!view(key).starts_with(prefix)) break;
+        if (key.size() != prefix.size() + 8) return bad_key(cf_queue, view(key));
+        const std::uint64_t seq = read_be64(key.data() + prefix.size());
+        const std::string where = "seq " + std::to_string(seq);
+        queue_entry e;
+        if (status st = decode_value(view(entries->value()), e); !st.is_ok()) {
+            return decode_error(cf_queue, client_id, where, st);
+        }
+        if (e.seq != seq) {
+            return decode_error(cf_queue, client_id, where,
+                                status::error(status::code::corruption,
+                                              "the entry holds seq " + std::to_string(e.seq)));
+        }
+        while (states->Valid() && states->key().compare(key) < 0)
+            states->Next();
+        if (states->Valid() && states->key() == key) {
+            const rocksdb::Slice v = states->value();
+            if (v.size() != 4 || static_cast<unsigned char>(v[0]) != layout::schema_version ||
+                static_cast<unsigned char>(v[1]) > 2) {
+                return decode_error(cf_qstate, client_id, where,
+                                    status::error(status::code::corruption,
+                                                  "malformed state value (" +
+                                                      std::to_string(v.size()) + " bytes)"));
+            }
+            e.state = static_cast<queue_state>(v[1]);
+            e.packet_id = static_cast<std::uint16_t>(static_cast<unsigned char>(v[2]) |
+                                                     (static_cast<unsigned char>(v[3]) << 8));
+        }
+        out.push_back(std::move(e));
+    }
+    if (!entries->status().ok()) return engine_error(entries->status(), "reading");
+    if (!states->status().ok()) return engine_error(states->status(), "reading");
+    return status::ok();
+}
+
+status rocksdb_store::load_queue_bounds(std::string_view client_id,
+                                        std::optional<queue_bounds>& out) {
+    if (!db_) return closed_error();
+    out.reset();
+    if (client_id.size() > max_client_id) return status::ok();
+    const std::string lower = layout::session_key(client_id);
+    std::string upper;
+    const bool bounded = successor(lower, upper);
+    const rocksdb::Slice lo(lower), hi(upper);
+    auto it = range_iterator(cf_queue, &lo, bounded ? &hi : nullptr);
+    // Two seeks: the first and the last key of the session's range.
+    it->Seek(lo);
+    if (!it->Valid() || !view(it->key()).starts_with(lower)) {
+        if (!it->status().ok()) return engine_error(it->status(), "reading");
+        return status::ok();
+    }
+    if (it->key().size() != lower.size() + 8) return bad_key(cf_queue, view(it->key()));
+    queue_bounds b;
+    b.first_seq = read_be64(it->key().data() + lower.size());
+    it->SeekToLast();  // the last key below the upper bound (all keys, if there is none)
+    if (!it->Valid()) {
+        if (!it->status().ok()) return engine_error(it->status(), "reading");
+        return bad_key(cf_queue, lower);
+    }
+    if (!view(it->key()).starts_with(lower) || it->key().size() != lower.size() + 8) {
+        return bad_key(cf_queue, view(it->key()));
+    }
+    b.last_seq = read_be64(it->key().data() + lower.size());
+    out = b;
+    return status::ok();
+}
+
+status rocksdb_store::load_inbound_qos2(std::string_view client_id,
+                                        std::vector<std::uint16_t>& out) {
+    if (!db_) return closed_error();
+    if (client_id.size() > max_client_id) return status::ok();
+    const std::string lower = layout::session_key(client_id);
+    std::string upper;
+    const bool bounded = successor(lower, upper);
+    const rocksdb::Slice lo(lower), hi(upper);
+    auto it = range_iterator(cf_inq2, &lo, bounded ? &hi : nullptr);
+    for (it->Seek(lo); it->Valid(); it->Next()) {
+        const std::string_view key = view(it->key());
+        if (!key.starts_with(lower)) break;
+        if (key.size() != lower.size() + 2) return bad_key(cf_inq2, key);
+        out.push_back(
+            static_cast<std::uint16_t>((static_cast<unsigned char>(key[lower.size()]) << 8) |
+                                       static_cast<unsigned char>(key[lower.size() + 1])));
+    }
+    if (!it->status().ok()) return engine_error(it->status(), "reading");
+    return status::ok();
+}
+
+status rocksdb_store::for_each_retained(const std::function<bool(message_record&&)>& fn) {
+    if (!db_) return closed_error();
+    rocksdb::ReadOptions scan;
+    scan.fill_cache = false;  // a full scan at startup must not evict the hot blocks
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(scan, cf_[cf_retained]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        message_record m;
+        const std::string_view topic = view(it->key());
+        if (status st = decode_value(view(it->value()), m); !st.is_ok()) {
+            return decode_error(cf_retained, topic, {}, st);
+        }
+        if (m.topic != topic) {
+            return decode_error(
+                cf_retained, topic, {},
+                status::error(status::code::corruption, "the record holds another topic"));
+        }
+        if (!fn(std::move(m))) return status::ok();
+    }
+    if (!it->status().ok()) return engine_error(it->status(), "reading");
+    return status::ok();
+}
+
+status rocksdb_store::get_meta(std::string_view key, std::optional<std::string>& out) {
+    if (!db_) return closed_error();
+    out.reset();
+    std::string value;
+    const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_[cf_meta],
+                                       rocksdb::Slice(key.data(), key.size()), &value);
+    if (s.IsNotFound()) return status::ok();
+    if (!s.ok()) return engine_error(s, "reading");
+    out = std::move(value);
+    return status::ok();
+}
+
+status rocksdb_store::check() {
+    if (!db_) return closed_error();
+    // An empty write goes through the write path, which reports a background error (disk full,
+    // failed compaction) that has stopped writes.
+    rocksdb::WriteBatch empty;
+    const rocksdb::Status s = db_->Write(rocksdb::WriteOptions(), &empty);
+    if (!s.ok()) return engine_error(s, "checking");
+    return status::ok();
+}
+
+status rocksdb_store::close() {
+    if (!db_) return status::ok();
+    status result;
+    // Make everything durable, and flush memtables so the next open does not replay the WAL.
+    rocksdb::Status s = db_->FlushWAL(true);
+    if (!s.ok()) result = engine_error(s, "syncing the WAL of");
+    if (result.is_ok()) {
+        rocksdb::FlushOptions fo;
+        fo.wait = true;
+        s = db_->Flush(fo, std::vector<rocksdb::ColumnFamilyHandle*>(cf_, cf_ + cf_count));
+        if (!s.ok()) result = engine_error(s, "flushing");
+    }
+    for (auto* h : handles_)
+        (void)db_->DestroyColumnFamilyHandle(h);  // frees memory only
+    handles_.clear();
+    std::fill(std::begin(cf_), std::end(cf_), nullptr);
+    s = db_->Close();
+    if (!s.ok() && result.is_ok()) result = engine_error(s, "closing");
+    delete db_;
+    db_ = nullptr;
+    return result;
+}
+
+}  // namespace
+
+status open_rocksdb_store(const rocksdb_options& options, std::unique_ptr<store>& out) {
+    auto s = std::make_unique<rocksdb_store>(options);
+    if (status st = s->open(); !st.is_ok()) return st;
+    out = std::move(s);
+    return status::ok();
+}
+
+}  // namespace rmqtt::storage

@@ -1,0 +1,760 @@
+#pragma once
+
+// The conformance suite every store engine passes (store.hpp). Engine neutral: an engine
+// instantiates it with a trait type, inside namespace rmqtt::storage::test:
+//
+//   struct my_engine_trait {
+//       static constexpr bool persistent = true;   // data survives close + open
+//       std::unique_ptr<store> open();             // a fresh, empty store of this engine
+//       // Closes `current` and opens the same data again. A non-persistent engine returns
+//       // `current` itself (the memory engine has nothing to reopen).
+//       std::unique_ptr<store> reopen(std::unique_ptr<store> current);
+//       std::string skip_reason();                 // optional: non-empty skips the test
+//   };
+//   INSTANTIATE_TYPED_TEST_SUITE_P(my_engine, store_conformance,
+//   ::testing::Types<my_engine_trait>);
+//
+// One trait object is made per test (so it can own a temp dir or a Redis key prefix).
+//
+// Contracts checked here that store.hpp implies but does not spell out:
+//  - records of a client id are independent: subscriptions, queue entries and inbound QoS 2 ids
+//    can be stored for a client id without a session record, and delete_session removes them;
+//  - update_queue_entry on a missing entry is a no-op that succeeds;
+//  - deleting something missing succeeds;
+//  - load_queue with limit 0 returns nothing; read functions append to `out`;
+//  - a client id longer than 65535 bytes makes write() fail with invalid_argument, and nothing of
+//    that batch is applied;
+//  - load_subscriptions and load_inbound_qos2 return records in no particular order.
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "rmqtt/storage/store.hpp"
+#include "store_test_util.hpp"
+
+namespace rmqtt::storage::test {
+
+template <class Trait>
+class store_conformance : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if constexpr (requires(Trait & t) { t.skip_reason(); }) {
+            const std::string reason = trait_.skip_reason();
+            if (!reason.empty()) GTEST_SKIP() << reason;
+        }
+        store_ = trait_.open();
+        ASSERT_NE(store_, nullptr) << "the engine trait could not open a store";
+    }
+    void TearDown() override {
+        if (store_) (void)store_->close();  // the test is over; a close error is not its subject
+        store_.reset();
+    }
+
+    store& s() { return *store_; }
+    static constexpr bool persistent() { return Trait::persistent; }
+
+    void reopen() {
+        store_ = trait_.reopen(std::move(store_));
+        ASSERT_NE(store_, nullptr) << "the engine trait could not reopen the store";
+    }
+
+    // Runs `check`, then (for every engine) reopens and runs it again, so persistent engines are
+    // checked after a restart and the others at least keep their data across a no-op reopen.
+    template <class F>
+    void verify(F&& check) {
+        check();
+        if (this->HasFatalFailure()) return;
+        reopen();
+        if (this->HasFatalFailure()) return;
+        check();
+    }
+
+    void apply(std::vector<operation> ops) {
+        const status st = write_ops(*store_, std::move(ops));
+        ASSERT_TRUE(st.is_ok()) << st.to_string();
+    }
+
+    // A full set of records for one client id.
+    void put_full_client(const std::string& id, int entries = 3) {
+        std::vector<operation> ops;
+        ops.push_back(put_session{sample_session(id)});
+        ops.push_back(put_subscription{id, sample_subscription("a/+/c")});
+        ops.push_back(put_subscription{id, sample_subscription("$share/g/x/#", 2)});
+        for (int i = 1; i <= entries; ++i) {
+            ops.push_back(put_queue_entry{id, sample_entry(static_cast<std::uint64_t>(i))});
+        }
+        ops.push_back(put_inbound_qos2{id, 1});
+        ops.push_back(put_inbound_qos2{id, 65535});
+        apply(std::move(ops));
+    }
+
+    void expect_full_client(const std::string& id, int entries = 3) {
+        const auto sessions = read_sessions(s());
+        auto it = sessions.find(id);
+        ASSERT_NE(it, sessions.end()) << "session missing: " << printable(id);
+        EXPECT_EQ(it->second, sample_session(id));
+        const std::vector<subscription_record> subs = {sample_subscription("$share/g/x/#", 2),
+                                                       sample_subscription("a/+/c")};
+        EXPECT_EQ(read_subscriptions(s(), id), subs) << printable(id);
+        const auto q = read_queue(s(), id);
+        ASSERT_EQ(q.size(), static_cast<std::size_t>(entries)) << printable(id);
+        for (int i = 0; i < entries; ++i) {
+            EXPECT_EQ(q[static_cast<std::size_t>(i)],
+                      sample_entry(static_cast<std::uint64_t>(i + 1)));
+        }
+        const auto b = read_bounds(s(), id);
+        ASSERT_TRUE(b.has_value()) << printable(id);
+        EXPECT_EQ(b->first_seq, 1u);
+        EXPECT_EQ(b->last_seq, static_cast<std::uint64_t>(entries));
+        EXPECT_EQ(read_inbound_qos2(s(), id), (std::vector<std::uint16_t>{1, 65535}));
+    }
+
+    void expect_client_empty(const std::string& id) {
+        EXPECT_EQ(read_sessions(s()).count(id), 0u) << printable(id);
+        EXPECT_TRUE(read_subscriptions(s(), id).empty()) << printable(id);
+        EXPECT_TRUE(read_queue(s(), id).empty()) << printable(id);
+        EXPECT_FALSE(read_bounds(s(), id).has_value()) << printable(id);
+        EXPECT_TRUE(read_inbound_qos2(s(), id).empty()) << printable(id);
+    }
+
+    Trait trait_;
+    std::unique_ptr<store> store_;
+};
+
+TYPED_TEST_SUITE_P(store_conformance);
+
+// ---- basics -----------------------------------------------------------------------------------
+
+TYPED_TEST_P(store_conformance, engine_name_and_location) {
+    const std::string_view name = this->s().engine_name();
+    EXPECT_TRUE(name == "memory" || name == "rocksdb" || name == "redis") << name;
+    if (this->persistent()) {
+        EXPECT_FALSE(this->s().location().empty());
+    }
+}
+
+TYPED_TEST_P(store_conformance, empty_store_reads_nothing) {
+    this->verify([&] {
+        EXPECT_TRUE(read_sessions(this->s()).empty());
+        EXPECT_TRUE(read_retained(this->s()).empty());
+        for (const auto& id : tricky_client_ids())
+            this->expect_client_empty(id);
+        EXPECT_FALSE(read_meta(this->s(), "node_id").has_value());
+        EXPECT_FALSE(read_meta(this->s(), "").has_value());
+        EXPECT_TRUE(this->s().check().is_ok());
+    });
+}
+
+TYPED_TEST_P(store_conformance, empty_batch_is_ok) {
+    write_batch b;
+    EXPECT_TRUE(this->s().write(b).is_ok());
+    EXPECT_TRUE(read_sessions(this->s()).empty());
+}
+
+TYPED_TEST_P(store_conformance, reads_append_to_out) {
+    this->apply({put_subscription{"c", sample_subscription("f")},
+                 put_queue_entry{"c", sample_entry(5)}, put_inbound_qos2{"c", 9}});
+    std::vector<subscription_record> subs{sample_subscription("already-there")};
+    ASSERT_TRUE(this->s().load_subscriptions("c", subs).is_ok());
+    ASSERT_EQ(subs.size(), 2u);
+    EXPECT_EQ(subs[0].filter, "already-there");
+    EXPECT_EQ(subs[1].filter, "f");
+    std::vector<queue_entry> q{sample_entry(100)};
+    ASSERT_TRUE(this->s().load_queue("c", 0, 10, q).is_ok());
+    ASSERT_EQ(q.size(), 2u);
+    EXPECT_EQ(q[0].seq, 100u);
+    EXPECT_EQ(q[1], sample_entry(5));
+    std::vector<std::uint16_t> ids{1};
+    ASSERT_TRUE(this->s().load_inbound_qos2("c", ids).is_ok());
+    EXPECT_EQ(ids, (std::vector<std::uint16_t>{1, 9}));
+}
+
+// ---- sessions ---------------------------------------------------------------------------------
+
+TYPED_TEST_P(store_conformance, put_session_and_read_back) {
+    session_record full = sample_session("client-1");
+    session_record bare;
+    bare.client_id = "client-2";
+    bare.protocol_version = 3;
+    bare.username.reset();
+    bare.will.reset();
+    bare.expiry_interval_s = never_expires;
+    session_record empty_user = sample_session("client-3", false);
+    empty_user.username = "";  // present but empty is not the same as absent
+    empty_user.disconnected_at_ms = -1;
+    empty_user.clean_disconnect = true;
+    this->apply({put_session{full}, put_session{bare}, put_session{empty_user}});
+    this->verify([&] {
+        const auto sessions = read_sessions(this->s());
+        ASSERT_EQ(sessions.size(), 3u);
+        EXPECT_EQ(sessions.at("client-1"), full);
+        EXPECT_EQ(sessions.at("client-2"), bare);
+        EXPECT_EQ(sessions.at("client-3"), empty_user);
+        EXPECT_TRUE(sessions.at("client-3").username.has_value());
+        EXPECT_FALSE(sessions.at("client-2").username.has_value());
+    });
+}
+
+TYPED_TEST_P(store_conformance, put_session_replaces_record_only) {
+    this->put_full_client("c");
+    session_record changed = sample_session("c", false);
+    changed.disconnected_at_ms = 1'700'000'009'999;
+    changed.clean_disconnect = true;
+    this->apply({put_session{changed}});
+    this->verify([&] {
+        const auto sessions = read_sessions(this->s());
+        ASSERT_EQ(sessions.size(), 1u);
+        EXPECT_EQ(sessions.at("c"), changed);
+        EXPECT_EQ(read_subscriptions(this->s(), "c").size(), 2u);
+        EXPECT_EQ(read_queue(this->s(), "c").size(), 3u);
+        EXPECT_EQ(read_inbound_qos2(this->s(), "c").size(), 2u);
+    });
+}
+
+TYPED_TEST_P(store_conformance, session_with_binary_and_long_fields) {
+    session_record s = sample_session(all_bytes());
+    s.username = all_bytes();
+    s.listener = std::string(1000, 'l');
+    s.will->message.payload = std::string(100'000, '\0') + all_bytes();
+    s.will->message.properties = all_bytes();
+    s.will->message.expiry_at_ms = std::numeric_limits<std::int64_t>::max();
+    s.created_at_ms = std::numeric_limits<std::int64_t>::min();
+    s.maximum_packet_size = 0xFFFFFFFF;
+    s.receive_maximum = 0xFFFF;
+    s.topic_alias_maximum = 0xFFFF;
+    this->apply({put_session{s}});
+    this->verify([&] {
+        const auto sessions = read_sessions(this->s());
+        ASSERT_EQ(sessions.size(), 1u);
+        EXPECT_EQ(sessions.begin()->second, s);
+    });
+}
+
+TYPED_TEST_P(store_conformance, for_each_session_lists_each_once_and_stops_early) {
+    std::vector<operation> ops;
+    for (int i = 0; i < 300; ++i)
+        ops.push_back(put_session{sample_session(numbered("s", i))});
+    this->apply(std::move(ops));
+    this->verify([&] {
+        EXPECT_EQ(read_sessions(this->s()).size(), 300u);
+        int calls = 0;
+        const status st = this->s().for_each_session([&](session_record&&) { return ++calls < 5; });
+        EXPECT_TRUE(st.is_ok()) << st.to_string();
+        EXPECT_EQ(calls, 5);
+    });
+}
+
+// ---- subscriptions ----------------------------------------------------------------------------
+
+TYPED_TEST_P(store_conformance, subscriptions_put_replace_delete) {
+    this->apply({put_subscription{"c", sample_subscription("a/b", 0)},
+                 put_subscription{"c", sample_subscription("a/#", 1)},
+                 put_subscription{"c", sample_subscription("+", 2)},
+                 put_subscription{"d", sample_subscription("a/b", 2)}});
+    subscription_record replaced = sample_subscription("a/#", 2);
+    replaced.no_local = false;
+    replaced.retain_as_published = false;
+    replaced.retain_handling = 0;
+    replaced.subscription_id = 0;
+    this->apply({put_subscription{"c", replaced}, delete_subscription{"c", "+"},
+                 delete_subscription{"c", "missing/filter"}, delete_subscription{"x", "a/b"}});
+    this->verify([&] {
+        const std::vector<subscription_record> c = {replaced, sample_subscription("a/b", 0)};
+        EXPECT_EQ(read_subscriptions(this->s(), "c"), c);
+        EXPECT_EQ(read_subscriptions(this->s(), "d"),
+                  std::vector<subscription_record>{sample_subscription("a/b", 2)});
+        EXPECT_TRUE(read_subscriptions(this->s(), "x").empty());
+        EXPECT_TRUE(read_sessions(this->s()).empty()) << "a subscription creates no session";
+    });
+}
+
+TYPED_TEST_P(store_conformance, subscription_filters_with_odd_bytes) {
+    const std::vector<std::string> filters = {"",
+                                              "/",
+                                              "#",
+                                              "$share/group/a/+/#",
+                                              "$SYS/#",
+                                              std::string("a\0b", 3),
+                                              "{tag}",
+                                              all_bytes(),
+                                              std::string(65535, 'f')};
+    std::vector<operation> ops;
+    for (const auto& f : filters)
+        ops.push_back(put_subscription{"c", sample_subscription(f)});
+    this->apply(std::move(ops));
+    this->verify([&] {
+        const auto subs = read_subscriptions(this->s(), "c");
+        ASSERT_EQ(subs.size(), filters.size());
+        std::vector<std::string> got;
+        for (const auto& r : subs)
+            got.push_back(r.filter);
+        std::vector<std::string> want = filters;
+        std::sort(want.begin(), want.end());
+        EXPECT_EQ(got, want);
+    });
+    this->apply({delete_subscription{"c", std::string("a\0b", 3)}, delete_subscription{"c", ""}});
+    EXPECT_EQ(read_subscriptions(this->s(), "c").size(), filters.size() - 2);
+}
+
+// ---- outbound queue ---------------------------------------------------------------------------
+
+TYPED_TEST_P(store_conformance, queue_entries_load_in_seq_order) {
+    const std::vector<std::uint64_t> seqs = {300, 1, 256, 2, 65536, 255, 0x1'0000'0000ull, 70};
+    std::vector<operation> ops;
+    for (auto seq : seqs)
+        ops.push_back(put_queue_entry{"c", sample_entry(seq)});
+    this->apply(std::move(ops));
+    this->verify([&] {
+        const auto q = read_queue(this->s(), "c");
+        std::vector<std::uint64_t> sorted = seqs;
+        std::sort(sorted.begin(), sorted.end());
+        ASSERT_EQ(q.size(), sorted.size());
+        for (std::size_t i = 0; i < q.size(); ++i)
+            EXPECT_EQ(q[i], sample_entry(sorted[i]));
+        const auto b = read_bounds(this->s(), "c");
+        ASSERT_TRUE(b.has_value());
+        EXPECT_EQ(b->first_seq, 1u);
+        EXPECT_EQ(b->last_seq, 0x1'0000'0000ull);
+    });
+}
+
+TYPED_TEST_P(store_conformance, queue_paging) {
+    std::vector<operation> ops;
+    for (std::uint64_t seq = 10; seq <= 1000; seq += 10) {
+        ops.push_back(put_queue_entry{"c", sample_entry(seq)});
+    }
+    this->apply(std::move(ops));
+    this->verify([&] {
+        auto q = read_queue(this->s(), "c", 0, 5);
+        ASSERT_EQ(q.size(), 5u);
+        EXPECT_EQ(q.front().seq, 10u);
+        EXPECT_EQ(q.back().seq, 50u);
+        q = read_queue(this->s(), "c", 55, 3);  // from_seq between entries
+        ASSERT_EQ(q.size(), 3u);
+        EXPECT_EQ(q[0].seq, 60u);
+        EXPECT_EQ(q[2].seq, 80u);
+        q = read_queue(this->s(), "c", 990, 100);  // from_seq on an entry, limit past the end
+        ASSERT_EQ(q.size(), 2u);
+        EXPECT_EQ(q[0].seq, 990u);
+        EXPECT_EQ(q[1].seq, 1000u);
+        EXPECT_TRUE(read_queue(this->s(), "c", 1001, 100).empty());
+        EXPECT_TRUE(read_queue(this->s(), "c", 0, 0).empty());
+        // Page through everything the way a reconnecting session does.
+        std::vector<std::uint64_t> seen;
+        std::uint64_t from = 0;
+        for (int page = 0; page < 100; ++page) {
+            auto part = read_queue(this->s(), "c", from, 7);
+            if (part.empty()) break;
+            for (const auto& e : part)
+                seen.push_back(e.seq);
+            from = part.back().seq + 1;
+        }
+        ASSERT_EQ(seen.size(), 100u);
+        for (std::size_t i = 0; i < seen.size(); ++i)
+            EXPECT_EQ(seen[i], (i + 1) * 10);
+    });
+}
+
+TYPED_TEST_P(store_conformance, queue_bounds_follow_deletes) {
+    this->verify([&] { EXPECT_FALSE(read_bounds(this->s(), "c").has_value()); });
+    this->apply({put_queue_entry{"c", sample_entry(0)}, put_queue_entry{"c", sample_entry(5)},
+                 put_queue_entry{"c", sample_entry(~0ull)}});
+    this->verify([&] {
+        auto b = read_bounds(this->s(), "c");
+        ASSERT_TRUE(b.has_value());
+        EXPECT_EQ(b->first_seq, 0u);
+        EXPECT_EQ(b->last_seq, ~0ull);
+    });
+    this->apply({delete_queue_entry{"c", 0}, delete_queue_entry{"c", ~0ull}});
+    this->verify([&] {
+        auto b = read_bounds(this->s(), "c");
+        ASSERT_TRUE(b.has_value());
+        EXPECT_EQ(b->first_seq, 5u);
+        EXPECT_EQ(b->last_seq, 5u);
+    });
+    this->apply({delete_queue_entry{"c", 5}});
+    this->verify([&] {
+        EXPECT_FALSE(read_bounds(this->s(), "c").has_value());
+        EXPECT_TRUE(read_queue(this->s(), "c").empty());
+    });
+}
+
+TYPED_TEST_P(store_conformance, queue_put_replaces_entry) {
+    queue_entry first = sample_entry(7, "one");
+    queue_entry second = sample_entry(7, "two");
+    second.subscription_ids.clear();
+    second.qos = 1;
+    second.retain = true;
+    second.state = queue_state::sent;
+    second.packet_id = 42;
+    this->apply({put_queue_entry{"c", first}});
+    this->apply({put_queue_entry{"c", second}});
+    this->verify([&] {
+        const auto q = read_queue(this->s(), "c");
+        ASSERT_EQ(q.size(), 1u);
+        EXPECT_EQ(q[0], second);
+    });
+}
+
+TYPED_TEST_P(store_conformance, queue_update_changes_state_and_packet_id_only) {
+    this->apply({put_queue_entry{"c", sample_entry(1)}, put_queue_entry{"c", sample_entry(2)}});
+    this->apply({update_queue_entry{"c", 1, queue_state::sent, 17}});
+    this->verify([&] {
+        const auto q = read_queue(this->s(), "c");
+        ASSERT_EQ(q.size(), 2u);
+        queue_entry want = sample_entry(1);
+        want.state = queue_state::sent;
+        want.packet_id = 17;
+        EXPECT_EQ(q[0], want);
+        EXPECT_EQ(q[1], sample_entry(2));
+    });
+    this->apply({update_queue_entry{"c", 1, queue_state::pubrec_received, 17}});
+    this->apply({update_queue_entry{"c", 2, queue_state::sent, 65535}});
+    this->verify([&] {
+        const auto q = read_queue(this->s(), "c");
+        ASSERT_EQ(q.size(), 2u);
+        EXPECT_EQ(q[0].state, queue_state::pubrec_received);
+        EXPECT_EQ(q[0].packet_id, 17);
+        EXPECT_EQ(q[0].message, sample_entry(1).message);
+        EXPECT_EQ(q[1].state, queue_state::sent);
+        EXPECT_EQ(q[1].packet_id, 65535);
+    });
+    // A put after an update replaces the entry with exactly what was put.
+    this->apply({put_queue_entry{"c", sample_entry(1, "fresh")}});
+    this->verify([&] {
+        const auto q = read_queue(this->s(), "c", 1, 1);
+        ASSERT_EQ(q.size(), 1u);
+        EXPECT_EQ(q[0], sample_entry(1, "fresh"));
+    });
+}
+
+TYPED_TEST_P(store_conformance, queue_update_on_missing_entry_creates_nothing) {
+    this->apply({update_queue_entry{"c", 1, queue_state::sent, 1}});
+    this->apply({put_queue_entry{"d", sample_entry(2)}, delete_queue_entry{"d", 2},
+                 update_queue_entry{"d", 2, queue_state::sent, 2}});
+    this->apply({put_queue_entry{"e", sample_entry(3)}});
+    this->apply({delete_queue_entry{"e", 3}});
+    this->apply({update_queue_entry{"e", 3, queue_state::pubrec_received, 3},
+                 update_queue_entry{"e", 4, queue_state::sent, 4}});
+    this->apply({put_queue_entry{"f", sample_entry(5)}, delete_session{"f"},
+                 update_queue_entry{"f", 5, queue_state::sent, 5}});
+    this->verify([&] {
+        for (const char* id : {"c", "d", "e", "f"}) {
+            EXPECT_TRUE(read_queue(this->s(), id).empty()) << id;
+            EXPECT_FALSE(read_bounds(this->s(), id).has_value()) << id;
+        }
+        EXPECT_TRUE(read_sessions(this->s()).empty());
+    });
+    // A later put of the same seq starts from what is put, not from the lost update.
+    this->apply({put_queue_entry{"e", sample_entry(3)}});
+    this->verify([&] {
+        const auto q = read_queue(this->s(), "e");
+        ASSERT_EQ(q.size(), 1u);
+        EXPECT_EQ(q[0], sample_entry(3));
+    });
+}
+
+TYPED_TEST_P(store_conformance, queue_operations_apply_in_batch_order) {
+    queue_entry a = sample_entry(1, "a");
+    this->apply({put_queue_entry{"c", a}, update_queue_entry{"c", 1, queue_state::sent, 9},
+                 delete_queue_entry{"c", 1}, put_queue_entry{"c", sample_entry(1, "b")},
+                 put_queue_entry{"c", sample_entry(2)},
+                 update_queue_entry{"c", 2, queue_state::pubrec_received, 10},
+                 delete_queue_entry{"c", 404}});
+    this->verify([&] {
+        const auto q = read_queue(this->s(), "c");
+        ASSERT_EQ(q.size(), 2u);
+        EXPECT_EQ(q[0], sample_entry(1, "b"));
+        queue_entry want = sample_entry(2);
+        want.state = queue_state::pubrec_received;
+        want.packet_id = 10;
+        EXPECT_EQ(q[1], want);
+    });
+}
+
+TYPED_TEST_P(store_conformance, queue_entry_with_binary_payload) {
+    queue_entry big = sample_entry(1, std::string(1 << 20, '\xAB') + all_bytes());
+    queue_entry bin = sample_entry(2, all_bytes());
+    bin.message.topic = std::string("t\0/\xff{}", 6);
+    bin.message.publisher = all_bytes();
+    bin.message.properties.clear();
+    bin.subscription_ids.assign(1000, 0xFFFFFFFF);
+    queue_entry empty = sample_entry(3, "");
+    empty.message.topic.clear();
+    this->apply(
+        {put_queue_entry{"c", big}, put_queue_entry{"c", bin}, put_queue_entry{"c", empty}});
+    this->verify([&] {
+        const auto q = read_queue(this->s(), "c");
+        ASSERT_EQ(q.size(), 3u);
+        EXPECT_EQ(q[0], big);
+        EXPECT_EQ(q[1], bin);
+        EXPECT_EQ(q[2], empty);
+    });
+}
+
+// ---- inbound QoS 2 ----------------------------------------------------------------------------
+
+TYPED_TEST_P(store_conformance, inbound_qos2_put_delete) {
+    this->apply({put_inbound_qos2{"c", 1}, put_inbound_qos2{"c", 256}, put_inbound_qos2{"c", 65535},
+                 put_inbound_qos2{"c", 256}, put_inbound_qos2{"d", 1}});
+    this->verify([&] {
+        EXPECT_EQ(read_inbound_qos2(this->s(), "c"), (std::vector<std::uint16_t>{1, 256, 65535}));
+        EXPECT_EQ(read_inbound_qos2(this->s(), "d"), (std::vector<std::uint16_t>{1}));
+    });
+    this->apply(
+        {delete_inbound_qos2{"c", 256}, delete_inbound_qos2{"c", 2}, delete_inbound_qos2{"x", 1}});
+    this->verify([&] {
+        EXPECT_EQ(read_inbound_qos2(this->s(), "c"), (std::vector<std::uint16_t>{1, 65535}));
+        EXPECT_EQ(read_inbound_qos2(this->s(), "d"), (std::vector<std::uint16_t>{1}));
+        EXPECT_TRUE(read_inbound_qos2(this->s(), "x").empty());
+        EXPECT_TRUE(read_sessions(this->s()).empty());
+    });
+}
+
+// ---- retained ---------------------------------------------------------------------------------
+
+TYPED_TEST_P(store_conformance, retained_put_replace_delete) {
+    message_record a = sample_message("a/b", "one");
+    a.retain = true;
+    message_record bin = sample_message(std::string("t\0\xff/{x}", 7), all_bytes());
+    message_record empty = sample_message("", "");
+    this->apply({put_retained{a}, put_retained{bin}, put_retained{empty}});
+    message_record a2 = sample_message("a/b", "two");
+    a2.qos = 0;
+    a2.expiry_at_ms = 1'800'000'000'000;
+    this->apply({put_retained{a2}, delete_retained{""}, delete_retained{"missing"}});
+    this->verify([&] {
+        const auto r = read_retained(this->s());
+        ASSERT_EQ(r.size(), 2u);
+        EXPECT_EQ(r.at("a/b"), a2);
+        EXPECT_EQ(r.at(bin.topic), bin);
+        EXPECT_TRUE(read_sessions(this->s()).empty());
+    });
+}
+
+TYPED_TEST_P(store_conformance, for_each_retained_stops_early) {
+    std::vector<operation> ops;
+    for (int i = 0; i < 50; ++i)
+        ops.push_back(put_retained{sample_message(numbered("r/", i), "p")});
+    this->apply(std::move(ops));
+    this->verify([&] {
+        EXPECT_EQ(read_retained(this->s()).size(), 50u);
+        int calls = 0;
+        const status st =
+            this->s().for_each_retained([&](message_record&&) { return ++calls < 3; });
+        EXPECT_TRUE(st.is_ok()) << st.to_string();
+        EXPECT_EQ(calls, 3);
+    });
+}
+
+// ---- meta -------------------------------------------------------------------------------------
+
+TYPED_TEST_P(store_conformance, meta_put_get_replace) {
+    this->apply({put_meta{"node_id", "1"}, put_meta{"last_alive_ms", "123"}, put_meta{"empty", ""},
+                 put_meta{std::string("bin\0", 4), all_bytes()}});
+    this->apply({put_meta{"last_alive_ms", "456"}});
+    this->verify([&] {
+        EXPECT_EQ(read_meta(this->s(), "node_id"), std::optional<std::string>("1"));
+        EXPECT_EQ(read_meta(this->s(), "last_alive_ms"), std::optional<std::string>("456"));
+        EXPECT_EQ(read_meta(this->s(), "empty"), std::optional<std::string>(""));
+        EXPECT_EQ(read_meta(this->s(), std::string("bin\0", 4)),
+                  std::optional<std::string>(all_bytes()));
+        EXPECT_FALSE(read_meta(this->s(), "bin").has_value());
+        EXPECT_FALSE(read_meta(this->s(), "missing").has_value());
+        EXPECT_TRUE(read_sessions(this->s()).empty());
+        EXPECT_TRUE(read_retained(this->s()).empty());
+    });
+}
+
+// ---- delete_session ---------------------------------------------------------------------------
+
+TYPED_TEST_P(store_conformance, delete_session_removes_only_that_session) {
+    const auto ids = tricky_client_ids();
+    for (const auto& id : ids) {
+        this->put_full_client(id);
+        if (this->HasFatalFailure()) return;
+    }
+    this->apply({put_retained{sample_message("keep/me", "r")}, put_meta{"node_id", "7"}});
+    this->verify([&] {
+        EXPECT_EQ(read_sessions(this->s()).size(), ids.size());
+        for (const auto& id : ids)
+            this->expect_full_client(id);
+    });
+    // Delete them one at a time; every other id keeps all of its records.
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        this->apply({delete_session{ids[i]}});
+        if (this->HasFatalFailure()) return;
+        for (std::size_t j = 0; j < ids.size(); ++j) {
+            if (j <= i) {
+                this->expect_client_empty(ids[j]);
+            } else {
+                this->expect_full_client(ids[j]);
+            }
+            if (this->HasFailure()) {
+                ADD_FAILURE() << "after deleting " << printable(ids[i]) << ", checking "
+                              << printable(ids[j]);
+                return;
+            }
+        }
+    }
+    this->verify([&] {
+        EXPECT_TRUE(read_sessions(this->s()).empty());
+        for (const auto& id : ids)
+            this->expect_client_empty(id);
+        EXPECT_EQ(read_retained(this->s()).size(), 1u) << "delete_session keeps retained";
+        EXPECT_EQ(read_meta(this->s(), "node_id"), std::optional<std::string>("7"));
+    });
+}
+
+TYPED_TEST_P(store_conformance, delete_session_without_session_record) {
+    this->apply({put_subscription{"c", sample_subscription("f")},
+                 put_queue_entry{"c", sample_entry(1)}, put_inbound_qos2{"c", 3},
+                 put_subscription{"c2", sample_subscription("f")}});
+    this->apply({delete_session{"c"}, delete_session{"never-existed"}});
+    this->verify([&] {
+        this->expect_client_empty("c");
+        EXPECT_EQ(read_subscriptions(this->s(), "c2").size(), 1u);
+    });
+}
+
+TYPED_TEST_P(store_conformance, delete_session_in_batch_order) {
+    this->put_full_client("c");
+    // Records put after the delete in the same batch survive; those before do not.
+    this->apply({put_queue_entry{"c", sample_entry(10)}, delete_session{"c"},
+                 put_subscription{"c", sample_subscription("after")},
+                 put_queue_entry{"c", sample_entry(20)}});
+    this->verify([&] {
+        EXPECT_TRUE(read_sessions(this->s()).empty());
+        EXPECT_EQ(read_subscriptions(this->s(), "c"),
+                  std::vector<subscription_record>{sample_subscription("after")});
+        const auto q = read_queue(this->s(), "c");
+        ASSERT_EQ(q.size(), 1u);
+        EXPECT_EQ(q[0], sample_entry(20));
+        EXPECT_TRUE(read_inbound_qos2(this->s(), "c").empty());
+    });
+    // Session deleted and created again in one batch (a clean start).
+    this->put_full_client("d");
+    this->apply({delete_session{"d"}, put_session{sample_session("d", false)}});
+    this->verify([&] {
+        const auto sessions = read_sessions(this->s());
+        ASSERT_EQ(sessions.count("d"), 1u);
+        EXPECT_EQ(sessions.at("d"), sample_session("d", false));
+        EXPECT_TRUE(read_subscriptions(this->s(), "d").empty());
+        EXPECT_TRUE(read_queue(this->s(), "d").empty());
+        EXPECT_TRUE(read_inbound_qos2(this->s(), "d").empty());
+    });
+}
+
+// ---- batches ----------------------------------------------------------------------------------
+
+TYPED_TEST_P(store_conformance, batch_with_many_operations) {
+    std::vector<operation> ops;
+    for (int c = 0; c < 20; ++c) {
+        const std::string id = numbered("client/", c);
+        ops.push_back(put_session{sample_session(id, c % 2 == 0)});
+        ops.push_back(put_subscription{id, sample_subscription(numbered("t/", c))});
+        for (std::uint64_t seq = 1; seq <= 250; ++seq) {
+            ops.push_back(put_queue_entry{id, sample_entry(seq, std::string(seq % 50, 'p'))});
+        }
+        ops.push_back(put_inbound_qos2{id, static_cast<std::uint16_t>(c + 1)});
+    }
+    ops.push_back(put_meta{"k", "v"});
+    ASSERT_GT(ops.size(), 5000u);
+    this->apply(std::move(ops));
+    this->verify([&] {
+        EXPECT_EQ(read_sessions(this->s()).size(), 20u);
+        for (int c = 0; c < 20; ++c) {
+            const std::string id = numbered("client/", c);
+            const auto q = read_queue(this->s(), id);
+            ASSERT_EQ(q.size(), 250u);
+            EXPECT_EQ(q[249], sample_entry(250, std::string(0, 'p')));
+            EXPECT_EQ(read_inbound_qos2(this->s(), id),
+                      std::vector<std::uint16_t>{static_cast<std::uint16_t>(c + 1)});
+        }
+    });
+}
+
+TYPED_TEST_P(store_conformance, oversized_client_id_rejects_whole_batch) {
+    const std::string too_long(65536, 'x');
+    for (operation op : std::vector<operation>{
+             put_session{sample_session(too_long)}, delete_session{too_long},
+             put_subscription{too_long, sample_subscription("f")},
+             put_queue_entry{too_long, sample_entry(1)}, put_inbound_qos2{too_long, 1}}) {
+        const status st = write_ops(this->s(), {put_meta{"before", "x"}, std::move(op)});
+        EXPECT_EQ(st.error_code(), status::code::invalid_argument) << st.to_string();
+    }
+    this->verify([&] {
+        EXPECT_FALSE(read_meta(this->s(), "before").has_value()) << "batch partly applied";
+        EXPECT_TRUE(read_sessions(this->s()).empty());
+    });
+}
+
+// ---- lifecycle --------------------------------------------------------------------------------
+
+TYPED_TEST_P(store_conformance, data_survives_reopen_and_writes_continue) {
+    this->put_full_client("c", 5);
+    this->apply({put_retained{sample_message("r", "p")}, put_meta{"node_id", "3"}});
+    for (int round = 0; round < 3; ++round) {
+        this->reopen();
+        if (this->HasFatalFailure()) return;
+        if (!this->persistent()) break;
+        this->expect_full_client("c", 5);
+        EXPECT_EQ(read_retained(this->s()).size(), 1u);
+        EXPECT_EQ(read_meta(this->s(), "node_id"), std::optional<std::string>("3"));
+    }
+    this->apply({put_queue_entry{"c", sample_entry(6)}, delete_queue_entry{"c", 1}});
+    this->verify([&] {
+        const auto b = read_bounds(this->s(), "c");
+        ASSERT_TRUE(b.has_value());
+        EXPECT_EQ(b->first_seq, 2u);
+        EXPECT_EQ(b->last_seq, 6u);
+    });
+}
+
+TYPED_TEST_P(store_conformance, close_is_idempotent_and_later_calls_fail) {
+    this->apply({put_meta{"k", "v"}});
+    EXPECT_TRUE(this->s().check().is_ok());
+    EXPECT_TRUE(this->s().close().is_ok());
+    EXPECT_TRUE(this->s().close().is_ok());
+    const auto invalid = status::code::invalid_argument;
+    EXPECT_EQ(write_ops(this->s(), {put_meta{"k", "w"}}).error_code(), invalid);
+    std::optional<std::string> meta;
+    EXPECT_EQ(this->s().get_meta("k", meta).error_code(), invalid);
+    EXPECT_EQ(this->s().for_each_session([](session_record&&) { return true; }).error_code(),
+              invalid);
+    EXPECT_EQ(this->s().for_each_retained([](message_record&&) { return true; }).error_code(),
+              invalid);
+    std::vector<subscription_record> subs;
+    EXPECT_EQ(this->s().load_subscriptions("c", subs).error_code(), invalid);
+    std::vector<queue_entry> q;
+    EXPECT_EQ(this->s().load_queue("c", 0, 10, q).error_code(), invalid);
+    std::optional<queue_bounds> b;
+    EXPECT_EQ(this->s().load_queue_bounds("c", b).error_code(), invalid);
+    std::vector<std::uint16_t> ids;
+    EXPECT_EQ(this->s().load_inbound_qos2("c", ids).error_code(), invalid);
+    EXPECT_EQ(this->s().check().error_code(), invalid);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(
+    store_conformance, engine_name_and_location, empty_store_reads_nothing, empty_batch_is_ok,
+    reads_append_to_out, put_session_and_read_back, put_session_replaces_record_only,
+    session_with_binary_and_long_fields, for_each_session_lists_each_once_and_stops_early,
+    subscriptions_put_replace_delete, subscription_filters_with_odd_bytes,
+    queue_entries_load_in_seq_order, queue_paging, queue_bounds_follow_deletes,
+    queue_put_replaces_entry, queue_update_changes_state_and_packet_id_only,
+    queue_update_on_missing_entry_creates_nothing, queue_operations_apply_in_batch_order,
+    queue_entry_with_binary_payload, inbound_qos2_put_delete, retained_put_replace_delete,
+    for_each_retained_stops_early, meta_put_get_replace, delete_session_removes_only_that_session,
+    delete_session_without_session_record, delete_session_in_batch_order,
+    batch_with_many_operations, oversized_client_id_rejects_whole_batch,
+    data_survives_reopen_and_writes_continue, close_is_idempotent_and_later_calls_fail);
+
+}  // namespace rmqtt::storage::test

@@ -1,0 +1,224 @@
+// The stored value encoding (value_codec.hpp): round trips, exact bytes, and hostile input.
+#include "rmqtt/storage/value_codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include "store_test_util.hpp"
+
+namespace rmqtt::storage::test {
+namespace {
+
+template <class Record>
+Record round_trip(const Record& in) {
+    const std::string bytes = encode_value(in);
+    EXPECT_EQ(static_cast<std::uint8_t>(bytes[0]), value_schema_version);
+    Record out;
+    const status st = decode_value(bytes, out);
+    EXPECT_TRUE(st.is_ok()) << st.to_string();
+    return out;
+}
+
+TEST(storage_value_codec, session_round_trip) {
+    EXPECT_EQ(round_trip(sample_session("c")), sample_session("c"));
+    session_record bare;
+    bare.client_id = "";
+    EXPECT_EQ(round_trip(bare), bare);
+    session_record odd = sample_session(all_bytes());
+    odd.username = "";
+    odd.created_at_ms = std::numeric_limits<std::int64_t>::min();
+    odd.disconnected_at_ms = -1;
+    odd.expiry_interval_s = never_expires;
+    odd.will->message.expiry_at_ms = std::numeric_limits<std::int64_t>::max();
+    EXPECT_EQ(round_trip(odd), odd);
+}
+
+TEST(storage_value_codec, decode_overwrites_previous_content) {
+    session_record target = sample_session("old");
+    session_record none;
+    none.client_id = "new";
+    ASSERT_TRUE(decode_value(encode_value(none), target).is_ok());
+    EXPECT_EQ(target, none);
+    queue_entry e = sample_entry(1);
+    queue_entry no_ids = sample_entry(2);
+    no_ids.subscription_ids.clear();
+    ASSERT_TRUE(decode_value(encode_value(no_ids), e).is_ok());
+    EXPECT_EQ(e, no_ids);
+}
+
+TEST(storage_value_codec, subscription_round_trip) {
+    EXPECT_EQ(round_trip(sample_subscription("$share/g/a/#", 2)),
+              sample_subscription("$share/g/a/#", 2));
+    subscription_record zero;
+    EXPECT_EQ(round_trip(zero), zero);
+}
+
+TEST(storage_value_codec, queue_entry_round_trip) {
+    queue_entry e = sample_entry(~0ull, all_bytes());
+    e.state = queue_state::pubrec_received;
+    e.packet_id = 65535;
+    EXPECT_EQ(round_trip(e), e);
+    queue_entry empty;
+    EXPECT_EQ(round_trip(empty), empty);
+}
+
+TEST(storage_value_codec, message_round_trip) {
+    message_record m = sample_message(std::string("a\0b", 3), std::string(100'000, '\x80'));
+    m.retain = true;
+    m.qos = 2;
+    EXPECT_EQ(round_trip(m), m);
+}
+
+// The exact layout: version, then little-endian fixed-width fields, length-prefixed strings.
+TEST(storage_value_codec, subscription_golden_bytes) {
+    subscription_record r;
+    r.filter = "a/+";
+    r.qos = 1;
+    r.no_local = true;
+    r.retain_as_published = false;
+    r.retain_handling = 2;
+    r.subscription_id = 0x01020304;
+    const std::string expected = {
+        '\x01',                                         // schema version
+        '\x03', '\x00', '\x00', '\x00', 'a', '/', '+',  // filter: u32 LE length + bytes
+        '\x01',                                         // qos
+        '\x01',                                         // no_local
+        '\x00',                                         // retain_as_published
+        '\x02',                                         // retain_handling
+        '\x04', '\x03', '\x02', '\x01',                 // subscription_id u32 LE
+    };
+    EXPECT_EQ(encode_value(r), expected);
+}
+
+TEST(storage_value_codec, message_golden_bytes) {
+    message_record m;
+    m.topic = "t";
+    m.payload = "p";
+    m.qos = 2;
+    m.retain = true;
+    m.created_at_ms = 0x0102;
+    m.expiry_at_ms = -1;
+    const std::string expected = {
+        '\x01',                                                          // schema version
+        '\x01', '\x00', '\x00', '\x00', 't',                             // topic
+        '\x01', '\x00', '\x00', '\x00', 'p',                             // payload
+        '\x02', '\x01',                                                  // qos, retain
+        '\x00', '\x00', '\x00', '\x00',                                  // properties: empty
+        '\x00', '\x00', '\x00', '\x00',                                  // publisher: empty
+        '\x02', '\x01', '\x00', '\x00', '\x00', '\x00', '\x00', '\x00',  // created_at_ms i64 LE
+        '\xff', '\xff', '\xff', '\xff', '\xff', '\xff', '\xff', '\xff',  // expiry_at_ms = -1
+    };
+    EXPECT_EQ(encode_value(m), expected);
+}
+
+// Every proper prefix of a valid value is refused with a description.
+template <class Record>
+void expect_every_truncation_refused(const Record& r) {
+    const std::string bytes = encode_value(r);
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+        Record out;
+        const status st = decode_value(std::string_view(bytes).substr(0, n), out);
+        ASSERT_EQ(st.error_code(), status::code::corruption) << "prefix of " << n << " bytes";
+        EXPECT_FALSE(st.message().empty());
+    }
+}
+
+TEST(storage_value_codec, truncated_values_are_corruption) {
+    expect_every_truncation_refused(sample_session("client"));
+    expect_every_truncation_refused(sample_subscription("f"));
+    expect_every_truncation_refused(sample_entry(3));
+    expect_every_truncation_refused(sample_message("t", "p"));
+}
+
+TEST(storage_value_codec, trailing_bytes_are_corruption) {
+    std::string bytes = encode_value(sample_subscription("f"));
+    bytes.push_back('\0');
+    subscription_record out;
+    const status st = decode_value(bytes, out);
+    EXPECT_EQ(st.error_code(), status::code::corruption);
+    EXPECT_NE(st.message().find("trailing"), std::string::npos) << st.message();
+}
+
+TEST(storage_value_codec, unknown_schema_version_is_corruption) {
+    for (int v : {0, 2, 255}) {
+        std::string bytes = encode_value(sample_entry(1));
+        bytes[0] = static_cast<char>(v);
+        queue_entry out;
+        const status st = decode_value(bytes, out);
+        EXPECT_EQ(st.error_code(), status::code::corruption);
+        EXPECT_NE(st.message().find("schema version " + std::to_string(v)), std::string::npos)
+            << st.message();
+    }
+}
+
+TEST(storage_value_codec, oversized_lengths_are_refused_before_allocating) {
+    // A topic claiming 4 GiB - 1 bytes in a 9-byte value.
+    const std::string huge_string = {'\x01', '\xff', '\xff', '\xff', '\xff', 'a', 'b', 'c', 'd'};
+    message_record m;
+    status st = decode_value(huge_string, m);
+    EXPECT_EQ(st.error_code(), status::code::corruption);
+    EXPECT_NE(st.message().find("topic"), std::string::npos) << st.message();
+    // A subscription id list claiming 2^32 - 1 elements.
+    queue_entry e = sample_entry(1);
+    e.subscription_ids.clear();
+    std::string bytes = encode_value(e);
+    const std::size_t count_at = 1 + 8 + 1 + 2 + 1 + 1;
+    for (std::size_t i = 0; i < 4; ++i)
+        bytes[count_at + i] = '\xff';
+    queue_entry out;
+    st = decode_value(bytes, out);
+    EXPECT_EQ(st.error_code(), status::code::corruption);
+    EXPECT_NE(st.message().find("subscription_ids"), std::string::npos) << st.message();
+}
+
+TEST(storage_value_codec, out_of_range_fields_are_corruption) {
+    subscription_record r = sample_subscription("f");
+    std::string bytes = encode_value(r);
+    const std::size_t qos_at = 1 + 4 + 1;
+    bytes[qos_at] = 3;  // QoS 3 does not exist
+    subscription_record out;
+    EXPECT_EQ(decode_value(bytes, out).error_code(), status::code::corruption);
+    bytes = encode_value(r);
+    bytes[qos_at + 1] = 2;  // a bool that is neither 0 nor 1
+    EXPECT_EQ(decode_value(bytes, out).error_code(), status::code::corruption);
+    queue_entry e = sample_entry(1);
+    bytes = encode_value(e);
+    bytes[1 + 8] = 3;  // queue_state 3 does not exist
+    queue_entry eo;
+    const status st = decode_value(bytes, eo);
+    EXPECT_EQ(st.error_code(), status::code::corruption);
+    EXPECT_NE(st.message().find("state"), std::string::npos) << st.message();
+}
+
+TEST(storage_value_codec, decoding_one_kind_as_another_fails_cleanly) {
+    const std::string session = encode_value(sample_session("c"));
+    subscription_record sub;
+    queue_entry entry;
+    message_record msg;
+    // They may or may not decode, but must not crash; a full session is not a subscription.
+    EXPECT_FALSE(decode_value(session, sub).is_ok());
+    (void)decode_value(session, entry);
+    (void)decode_value(session, msg);
+}
+
+TEST(storage_status, to_string) {
+    EXPECT_EQ(status::ok().to_string(), "ok");
+    EXPECT_EQ(status::error(status::code::corruption, "bad bytes").to_string(),
+              "corruption: bad bytes");
+    EXPECT_EQ(status::error(status::code::unavailable, "").to_string(), "unavailable");
+    EXPECT_FALSE(status::error(status::code::not_found, "x"));
+    EXPECT_TRUE(status::ok());
+}
+
+TEST(storage_write_batch, approximate_size_grows_with_content) {
+    write_batch a;
+    write_batch b;
+    a.ops.push_back(put_queue_entry{"c", sample_entry(1, "x")});
+    b.ops.push_back(put_queue_entry{"c", sample_entry(1, std::string(10'000, 'x'))});
+    EXPECT_GT(a.approximate_size(), 0u);
+    EXPECT_GE(b.approximate_size(), a.approximate_size() + 9'999);
+    write_batch empty;
+    EXPECT_LT(empty.approximate_size(), a.approximate_size());
+}
+
+}  // namespace
+}  // namespace rmqtt::storage::test

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "process.hpp"
+
+namespace rmqtt::test {
+
+// A real rmqttd process ($RMQTTD_BIN) on 127.0.0.1 and a free port, with its own config files
+// and data directory in a temp dir. The destructor kills it if it still runs.
+class broker_process {
+  public:
+    struct options {
+        bool session_storage = true;
+        std::string storage_type = "rocksdb";  // "rocksdb" or "redis"
+        std::string redis_url;                 // for storage_type = "redis"
+        std::string redis_prefix = "session-{node}";
+        std::string ack = "durable";        // "durable" or "async"
+        std::string retainer_type = "ram";  // "ram" or "rocksdb" (kept in the session store)
+        // Extra lines in [listener.tcp.external] (e.g. "max_inflight = 4").
+        std::vector<std::string> listener;
+        // Extra lines appended to rmqtt.toml and to rmqtt-session-storage.toml.
+        std::vector<std::string> main_config;
+        std::vector<std::string> storage_config;
+        std::string log_level = "info";
+        int workers = 2;
+    };
+
+    broker_process();
+    explicit broker_process(options o);
+    ~broker_process();
+    broker_process(const broker_process&) = delete;
+    broker_process& operator=(const broker_process&) = delete;
+
+    // Starts rmqttd and waits until it accepts connections (throws if it does not).
+    void start();
+    // SIGTERM, waits; returns the exit code.
+    int stop(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+    // kill -9.
+    void kill9();
+    // Starts again with the same configuration and data.
+    void restart() { start(); }
+    bool running() { return proc_.running(); }
+    pid_t pid() const noexcept { return proc_.pid(); }
+
+    std::uint16_t port() const noexcept { return port_; }
+    std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+    std::string log() const;
+    const std::string& dir() const noexcept { return dir_->path(); }
+    std::string config_file() const { return dir_->file("rmqtt.toml"); }
+
+  private:
+    void write_config();
+    options opts_;
+    std::unique_ptr<temp_dir> dir_;
+    std::uint16_t port_ = 0;
+    child_process proc_;
+};
+
+// Path of the rmqttd binary under test ($RMQTTD_BIN, set by ctest).
+std::string rmqttd_binary();
+
+}  // namespace rmqtt::test
