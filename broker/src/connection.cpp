@@ -164,12 +164,22 @@ asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
             co_return;
         }
         if (!r) {
+            // The decoder always reports the version to answer in, even for a refused CONNECT.
+            version_ = std::get<protocol::connect>(p).protocol_version;
             if (r.code == reason_code::unsupported_protocol_version) {
                 // [MQTT-3.1.2-2]: CONNACK 0x01 (3.x) / 0x84 (5.0), then close.
-                version_ = protocol::version::v3_1_1;
                 refuse_connect(reason_code::unsupported_protocol_version,
                                protocol::connect_return_code::unacceptable_protocol_version,
                                r.detail);
+            } else if (r.code == reason_code::client_identifier_not_valid) {
+                // [MQTT-3.1.3-8] (and 3.1's 1..23 characters): CONNACK 0x02 / 0x85, then close.
+                refuse_connect(reason_code::client_identifier_not_valid,
+                               protocol::connect_return_code::identifier_rejected, r.detail);
+            } else if (is_v5()) {
+                // 5.0 lets the server answer a bad CONNECT with CONNACK and a reason code
+                // [MQTT-4.13.1-1]; 3.x closes without one.
+                metrics::add(server_.stats().protocol_errors);
+                refuse_connect(r.code, protocol::connect_return_code::not_authorized, r.detail);
             } else {
                 metrics::add(server_.stats().protocol_errors);
                 spdlog::info("{}: malformed CONNECT ({}); closing", peer_, r.detail);
@@ -448,6 +458,8 @@ void connection::release_session() {
         else
             s->schedule_will(std::chrono::seconds(w->delay_interval_s));
     }
+    // Queued messages of shared subscriptions go to members that are still connected.
+    s->hand_over_shared({}, /*online_only*/ true);
     s->persist_record();
     const auto expiry = s->config().expiry_interval_s;
     if (expiry != storage::never_expires)

@@ -162,7 +162,10 @@ asio::awaitable<void> connection::handle_unsubscribe(protocol::unsubscribe& u) {
     storage::write_batch batch;
     for (const auto& filter : u.filters) {
         const bool existed = s.subscriptions().erase(filter) > 0;
-        if (existed) server_.routes().unsubscribe(s, filter);
+        if (existed) {
+            server_.routes().unsubscribe(s, filter);
+            if (filter.starts_with("$share/")) s.hand_over_shared(filter);
+        }
         if (existed && persist)
             batch.ops.push_back(storage::delete_subscription{client_id_, filter});
         codes.push_back(static_cast<std::uint8_t>(existed ? reason_code::success

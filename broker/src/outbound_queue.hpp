@@ -22,7 +22,8 @@ struct outbound_entry {
     protocol::qos qos = protocol::qos::at_least_once;  // delivery QoS (after downgrade)
     bool retain = false;                               // RETAIN flag to deliver with
     std::vector<std::uint32_t> subscription_ids;
-    std::string share_group;  // from a shared subscription: may be handed to another member
+    std::string share_group;   // from a shared subscription: may be handed to another member
+    std::string share_filter;  // with share_group: the filter after "$share/{group}/"
     delivery_state state = delivery_state::queued;
     bool persisted = false;  // the store holds this entry: state changes and removal are written
     bool ever_sent = false;  // sent on this or an earlier connection: resend with DUP

@@ -147,6 +147,7 @@ struct group_state {
 // shared lock on many threads.
 struct shared_group {
     std::string name;
+    std::string filter;  // the filter after "$share/{name}/"
     member_list members;
     group_state* per_group = nullptr;                        // owned by router::impl::group_states
     mutable std::atomic<std::uint64_t> next{0};              // round_robin, local
@@ -247,9 +248,14 @@ void add_target(std::vector<route_target>& out, const member& m) {
 // [MQTT-3.3.5-1] (3.1.1), [MQTT-3.3.4-2] (5.0), and every subscription identifier
 // [MQTT-3.3.4-4]. Needed only when more than one filter contributed plain targets.
 void merge_plain_targets(std::vector<route_target>& out, std::size_t first) {
-    auto key = [](const route_target& t) { return std::pair{!t.share_group.empty(), t.sub.get()}; };
+    // Plain targets first, grouped by subscriber.
     std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
-              [&](const route_target& a, const route_target& b) { return key(a) < key(b); });
+              [](const route_target& a, const route_target& b) {
+                  const bool a_shared = !a.share_group.empty();
+                  const bool b_shared = !b.share_group.empty();
+                  if (a_shared != b_shared) return b_shared;
+                  return std::less<const subscriber*>{}(a.sub.get(), b.sub.get());
+              });
     std::size_t w = first;
     for (std::size_t i = first; i < out.size(); ++i) {
         route_target& t = out[i];
@@ -322,6 +328,7 @@ bool router::subscribe(const std::shared_ptr<subscriber>& sub, std::string_view 
         if (g == nullptr) {
             auto fresh = std::make_unique<shared_group>();
             fresh->name = std::string(group);
+            fresh->filter = std::string(topic_filter);
             fresh->per_group = d.acquire_group_state(group);
             g = &r.groups.add(std::move(fresh));
         }
@@ -388,26 +395,32 @@ void router::match(std::string_view topic, std::string_view publisher_id,
             if (const member* m = pick(*g, d.strat, topic, publisher_id, nullptr)) {
                 add_target(out, *m);
                 out.back().share_group = g->name;
+                out.back().share_filter = g->filter;
             }
         }
     });
     if (plain_routes > 1) merge_plain_targets(out, first);
 }
 
-std::shared_ptr<subscriber> router::pick_other_member(std::string_view group,
-                                                      std::string_view filter,
-                                                      const subscriber& except,
-                                                      std::string_view topic) const {
+bool router::pick_other_member(std::string_view group, std::string_view filter,
+                               const subscriber& except, std::string_view topic,
+                               route_target& out) const {
     std::shared_lock lock(mutex_);
     const impl& d = *impl_;
     const topic_tree::entry* e = d.tree.find(filter);
-    if (e == nullptr) return nullptr;
+    if (e == nullptr) return false;
     const std::unique_ptr<shared_group>* g = as_route(*e).groups.find(group);
-    if (g == nullptr) return nullptr;
+    if (g == nullptr) return false;
     // The original publisher is not known here; hash_clientid hashes the leaving member's id,
     // which keeps its messages together on one successor.
     const member* m = pick(**g, d.strat, topic, except.client_id(), &except);
-    return m == nullptr ? nullptr : m->sub;
+    if (m == nullptr) return false;
+    std::vector<route_target> one;
+    add_target(one, *m);
+    out = std::move(one.front());
+    out.share_group = (*g)->name;
+    out.share_filter = (*g)->filter;
+    return true;
 }
 
 std::size_t router::subscription_count() const {

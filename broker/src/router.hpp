@@ -22,6 +22,7 @@ struct route_target {
     bool retain_as_published = false;             // any matched subscription had RAP
     std::vector<std::uint32_t> subscription_ids;  // of every matched subscription, ascending
     std::string share_group;                      // non-empty when chosen from a shared group
+    std::string share_filter;  // with share_group: the filter after "$share/{group}/"
 };
 
 // The subscription table: topic filters (plain and "$share/{group}/{filter}") to subscribers.
@@ -52,11 +53,12 @@ class router {
     void match(std::string_view topic, std::string_view publisher_id,
                std::vector<route_target>& out) const;
 
-    // Other members of `group` subscribed to `filter` (the part after "$share/{group}/") except
-    // `except`, preferring online ones; used to hand a leaving member's queued messages on.
-    std::shared_ptr<subscriber> pick_other_member(std::string_view group, std::string_view filter,
-                                                  const subscriber& except,
-                                                  std::string_view topic) const;
+    // Another member of the shared subscription "$share/{group}/{filter}" than `except`,
+    // preferring online ones, as a target with that member's options; used to hand a leaving
+    // member's queued messages on (MQTT 5.0 section 4.8.2). False when there is none.
+    bool pick_other_member(std::string_view group, std::string_view filter,
+                           const subscriber& except, std::string_view topic,
+                           route_target& out) const;
 
     std::size_t subscription_count() const;  // plain + shared memberships
     std::size_t shared_subscription_count() const;

@@ -111,6 +111,7 @@ std::size_t server::route(const message_ptr& msg, storage::write_batch& batch,
         d.retain = t.retain_as_published && msg->retain;
         d.subscription_ids = std::move(t.subscription_ids);
         d.share_group = std::move(t.share_group);
+        d.share_filter = std::move(t.share_filter);
         if (d.qos != qos::at_most_once) {
             d.seq = s->take_seq();
             if (store_ && s->persistent()) {

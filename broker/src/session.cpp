@@ -4,6 +4,7 @@
 #include <asio/post.hpp>
 
 #include "connection.hpp"
+#include "router.hpp"
 #include "server.hpp"
 
 namespace rmqtt::broker {
@@ -117,6 +118,7 @@ void session::accept(delivery&& d) {
     e.retain = d.retain;
     e.subscription_ids = std::move(d.subscription_ids);
     e.share_group = std::move(d.share_group);
+    e.share_filter = std::move(d.share_filter);
     e.persisted = d.persisted;
     if (auto dropped = queue_.push(std::move(e))) {
         metrics::add(server_.stats().messages_queue_full);
@@ -277,12 +279,63 @@ void session::end() {
     for (const auto& [filter, sub] : subscriptions_)
         server_.routes().unsubscribe(*this, filter);
     subscriptions_.clear();
-    queue_.clear();
+    // Messages of shared subscriptions, sent or not, go to another member of the group.
+    auto left = pass_on(queue_.clear(), {}, false);
+    for (auto& e : left)
+        if (e.persisted) store_op(storage::delete_queue_entry{client_id_, e.seq});
     if (will_) publish_will_now();  // 5.0: the will is sent at the latest when the session ends
     if (auto* st = server_.store(); st && ever_persisted_) {
         st->submit(storage::delete_session{client_id_});
     }
     inbound_qos2_.clear();
+}
+
+void session::hand_over_shared(std::string_view filter, bool online_only) {
+    auto queued = queue_.take_queued();
+    if (queued.empty()) return;
+    queue_.restore(pass_on(std::move(queued), filter, online_only));
+}
+
+std::vector<outbound_entry> session::pass_on(std::vector<outbound_entry> entries,
+                                             std::string_view filter, bool online_only) {
+    std::vector<outbound_entry> stay;
+    storage::write_batch batch;
+    std::vector<server::routed_delivery> moved;
+    auto* st = server_.store();
+    for (auto& e : entries) {
+        route_target t;
+        const bool mine =
+            !e.share_group.empty() &&
+            (filter.empty() || filter == "$share/" + e.share_group + "/" + e.share_filter);
+        if (!mine ||
+            !server_.routes().pick_other_member(e.share_group, e.share_filter, *this, e.msg->topic,
+                                                t) ||
+            (online_only && !t.sub->is_online())) {
+            stay.push_back(std::move(e));
+            continue;
+        }
+        auto target = std::static_pointer_cast<session>(t.sub);
+        delivery d;
+        d.msg = e.msg;
+        d.qos = std::min(e.msg->qos, t.max_qos);
+        d.retain = t.retain_as_published && e.msg->retain;
+        d.subscription_ids = std::move(t.subscription_ids);
+        d.share_group = std::move(t.share_group);
+        d.share_filter = std::move(t.share_filter);
+        if (d.qos != protocol::qos::at_most_once) {
+            d.seq = target->take_seq();
+            if (st && target->persistent()) {
+                d.persisted = true;
+                batch.ops.push_back(
+                    storage::put_queue_entry{target->client_id(), server::to_queue_entry(d)});
+            }
+        }
+        if (e.persisted) batch.ops.push_back(storage::delete_queue_entry{client_id_, e.seq});
+        moved.push_back({std::move(target), std::move(d)});
+    }
+    if (st) st->submit(std::move(batch));
+    server::deliver(moved);
+    return stay;
 }
 
 void session::cancel_will() {

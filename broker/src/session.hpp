@@ -34,7 +34,8 @@ struct delivery {
     bool retain = false;
     bool persisted = false;  // a put_queue_entry for (client id, seq) was submitted before this
     std::vector<std::uint32_t> subscription_ids;
-    std::string share_group;  // set when chosen from a shared subscription group
+    std::string share_group;   // set when chosen from a shared subscription group
+    std::string share_filter;  // with share_group: the filter after "$share/{group}/"
 };
 
 struct session_subscription {
@@ -92,6 +93,11 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     void on_puback(const protocol::puback& p);
     void on_pubrec(const protocol::pubrec& p);
     void on_pubcomp(const protocol::pubcomp& p);
+
+    // Hands queued messages of shared subscriptions to another member of their group
+    // (MQTT 5.0 section 4.8.2): those of `filter` ("$share/g/f") only, or all when empty.
+    // `online_only`: only to a connected member (used when this member disconnects).
+    void hand_over_shared(std::string_view filter = {}, bool online_only = false);
 
     // Ends the session: unsubscribes everything, drops queued messages, removes it from the
     // registry (if still registered) and from the store. Idempotent.
@@ -156,6 +162,9 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     void send_pubrel(std::uint16_t packet_id);
     void drop_entry(outbound_entry&& e, const char* why);
     void store_op(storage::operation op);
+    // Passes each shared-subscription entry to another member; returns the ones that stay.
+    std::vector<outbound_entry> pass_on(std::vector<outbound_entry> entries,
+                                        std::string_view filter, bool online_only);
 
     server& server_;
     const std::string client_id_;

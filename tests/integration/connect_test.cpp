@@ -48,8 +48,7 @@ TEST(Connect, Mqtt31ClientWorks) {
     auto b = start_broker();
     mqtt_client sub(b->uri(), "v31-sub", 3);
     mqtt_client pub(b->uri(), "v31-pub", 3);
-    sub.connect();
-    pub.connect();
+    connect_all({&sub, &pub});
     ASSERT_EQ(sub.subscribe("v31/#", 2), 2);
     for (int q = 0; q <= 2; ++q) pub.publish(cat("v31/q", q), cat("m", q), q);
     auto got = sub.take(3);
@@ -133,6 +132,97 @@ TEST(Connect, EmptyClientId) {
         EXPECT_EQ(ack->code, 2) << "CONNACK 0x02 identifier rejected [MQTT-3.1.3-8]";
         EXPECT_FALSE(ack->session_present);
         EXPECT_TRUE(c.wait_closed(5s)) << "then the connection is closed [MQTT-3.1.3-8]";
+    }
+    {
+        // MQTT 3.1 requires a client identifier: CONNACK 0x02.
+        raw_client c(b->port(), proto::version::v3_1);
+        auto ack = c.connect(make_connect("", true, 60, proto::version::v3_1));
+        ASSERT_TRUE(ack);
+        EXPECT_EQ(ack->code, 2);
+        EXPECT_TRUE(c.wait_closed(5s));
+    }
+}
+
+// Two clients with an empty client id each get their own generated identifier: the second does
+// not take over the first [MQTT-3.1.3-6].
+TEST(Connect, TwoEmptyClientIdsDoNotTakeOverEachOther) {
+    auto b = start_broker();
+    auto a = raw_connect(*b, make_connect(""));
+    auto c = raw_connect(*b, make_connect(""));
+    ASSERT_EQ(raw_subscribe(*a, 1, {{"anon/a", 0}}), std::vector<std::uint8_t>{0});
+    ASSERT_EQ(raw_subscribe(*c, 1, {{"anon/c", 0}}), std::vector<std::uint8_t>{0});
+    a->send(make_publish("anon/c", "to-c", 0));
+    c->send(make_publish("anon/a", "to-a", 0));
+    auto pa = expect<proto::publish>(*a);
+    auto pc = expect<proto::publish>(*c);
+    ASSERT_TRUE(pa && pc) << "both connections must stay open";
+    EXPECT_EQ(pa->payload, "to-a");
+    EXPECT_EQ(pc->payload, "to-c");
+}
+
+// Quick alternation of CleanSession 0 / 1 connections for one client id: session present is
+// 1 exactly when the previous connection had CleanSession 0 (the end of a clean session and
+// the start of the next one must not race).
+TEST(Connect, RapidReconnectsKeepSessionPresentConsistent) {
+    auto b = start_broker();
+    const std::vector<bool> cleans = {false, false, true,  false, true,  true, false, false,
+                                      true,  false, false, false, true,  false, true, false,
+                                      false, true,  true,  false, true,  false, false, true};
+    bool previous_persistent = false;
+    for (std::size_t i = 0; i < cleans.size(); ++i) {
+        raw_client c(b->port());
+        auto ack = c.connect(make_connect("flapper", cleans[i]));
+        ASSERT_TRUE(ack) << "iteration " << i;
+        ASSERT_EQ(ack->code, 0) << "iteration " << i;
+        const bool expected = !cleans[i] && previous_persistent;
+        EXPECT_EQ(ack->session_present, expected) << "iteration " << i;
+        // A clean session ends with its connection: DISCONNECT and wait for the server's close,
+        // so the next CONNECT cannot overlap it. A persistent one survives either way, so half
+        // of them just drop the socket (the next CONNECT may then be a takeover).
+        if (cleans[i] || i % 2 == 0) raw_disconnect(c);
+        previous_persistent = !cleans[i];
+    }
+}
+
+// Several connections with the same client id at once: they take each other over; in the end
+// exactly one connection is open and it owns the session.
+TEST(Connect, ConcurrentConnectsWithSameIdLeaveOneConnection) {
+    auto b = start_broker();
+    constexpr int n = 6;
+    std::vector<std::unique_ptr<raw_client>> clients;
+    for (int i = 0; i < n; ++i) clients.push_back(std::make_unique<raw_client>(b->port()));
+    // All CONNECTs go out before any CONNACK is read.
+    for (auto& c : clients) c->send(make_connect("same-id", false));
+    std::vector<bool> open(n, false);
+    int accepted = 0;
+    for (int i = 0; i < n; ++i) {
+        auto p = clients[i]->receive(5s);
+        if (p && std::holds_alternative<proto::connack>(*p) &&
+            std::get<proto::connack>(*p).code == 0)
+            ++accepted;
+    }
+    EXPECT_GE(accepted, 1);
+    // Ping each: the ones taken over are closed, exactly one answers.
+    int alive = 0;
+    for (int i = 0; i < n; ++i) {
+        clients[i]->send(proto::pingreq{});
+        auto p = clients[i]->receive(2s);
+        while (p && !std::holds_alternative<proto::pingresp>(*p)) p = clients[i]->receive(2s);
+        if (p) {
+            open[i] = true;
+            ++alive;
+        }
+    }
+    EXPECT_EQ(alive, 1) << "exactly one connection must own client id 'same-id'";
+    // The survivor works: it can subscribe and receive.
+    for (int i = 0; i < n; ++i) {
+        if (!open[i]) continue;
+        ASSERT_EQ(raw_subscribe(*clients[i], 9, {{"same/t", 1}}), std::vector<std::uint8_t>{1});
+        auto pub = raw_connect(*b, "same-pub");
+        ASSERT_TRUE(raw_publish(*pub, "same/t", "x", 1, 1));
+        auto m = expect<proto::publish>(*clients[i]);
+        ASSERT_TRUE(m);
+        EXPECT_EQ(m->payload, "x");
     }
 }
 
@@ -239,6 +329,26 @@ TEST(Connect, MaxPacketSizeClosesOnBiggerPublish) {
     EXPECT_TRUE(sub.drain(500ms).empty()) << "the oversized PUBLISH must not be routed";
 }
 
+// max_packet_size counts the whole packet: exactly the limit is accepted, one byte more closes.
+TEST(Connect, MaxPacketSizeBoundary) {
+    auto b = start_broker({"max_packet_size = 1024"});
+    // QoS 1 PUBLISH, topic "b/t" (2 + 3 bytes), packet id (2): 7 bytes of variable header; the
+    // Remaining Length takes 2 bytes, the first byte 1: payload = 1024 - 3 - 7 = 1014.
+    const std::string payload(1014, 'p');
+    auto exact = make_publish("b/t", payload, 1, 1);
+    ASSERT_EQ(encode_packet(proto::version::v3_1_1, exact).size(), 1024u);
+    auto c = raw_connect(*b, "boundary");
+    c->send(exact);
+    auto ack = expect<proto::puback>(*c);
+    EXPECT_TRUE(ack) << "a packet of exactly max_packet_size must be accepted";
+    auto over = make_publish("b/t", payload + "x", 1, 2);
+    ASSERT_EQ(encode_packet(proto::version::v3_1_1, over).size(), 1025u);
+    c->send(over);
+    std::vector<std::uint8_t> before;
+    EXPECT_TRUE(c->wait_closed(5s, &before));
+    EXPECT_TRUE(before.empty());
+}
+
 // A TCP connection that never sends CONNECT is closed after handshake_timeout.
 TEST(Connect, HandshakeTimeoutClosesSilentConnection) {
     auto b = start_broker({"handshake_timeout = \"1s\""});
@@ -253,6 +363,20 @@ TEST(Connect, HandshakeTimeoutClosesSilentConnection) {
     std::this_thread::sleep_for(1500ms);
     c->send(proto::pingreq{});
     EXPECT_TRUE(expect<proto::pingresp>(*c));
+}
+
+// A client that sends only part of its CONNECT (and then stalls) is closed by handshake_timeout
+// too: partial bytes do not extend the handshake.
+TEST(Connect, HandshakeTimeoutClosesPartialConnect) {
+    auto b = start_broker({"handshake_timeout = \"1s\""});
+    raw_client slow(b->port());
+    auto bytes = encode_packet(proto::version::v3_1_1, make_connect("slow"));
+    slow.send_bytes(std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + 5));
+    std::this_thread::sleep_for(500ms);
+    slow.send_bytes(std::vector<std::uint8_t>(bytes.begin() + 5, bytes.begin() + 8));
+    std::vector<std::uint8_t> before;
+    EXPECT_TRUE(slow.wait_closed(15s, &before)) << "a stalled partial CONNECT must be closed";
+    EXPECT_TRUE(before.empty());
 }
 
 // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation; the broker closes.

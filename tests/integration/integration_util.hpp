@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -32,6 +33,7 @@ namespace proto = rmqtt::protocol;
 struct dump_log_on_failure {
     void operator()(broker_process* b) const {
         if (b && ::testing::Test::HasFailure()) {
+            b->stop(std::chrono::seconds(5));  // SIGTERM flushes the log
             std::string log = b->log();
             constexpr std::size_t tail = 6000;
             if (log.size() > tail) log = "...\n" + log.substr(log.size() - tail);
@@ -212,6 +214,16 @@ inline std::vector<std::string> payloads(const std::vector<mqtt_client::received
     std::vector<std::string> out;
     for (const auto& m : v) out.push_back(m.payload);
     return out;
+}
+
+// Connects several Paho clients at once. Paho C's shared network thread picks up a new socket only
+// when its poll wakes (about 2 s per connect when other clients of the process are idle); in
+// parallel the connects share that wait.
+inline void connect_all(const std::vector<mqtt_client*>& clients) {
+    std::vector<std::future<void>> done;
+    for (auto* c : clients)
+        done.push_back(std::async(std::launch::async, [c] { c->connect(); }));
+    for (auto& d : done) d.get();
 }
 
 inline mqtt_client::connect_options paho_options(bool clean = true, int keep_alive = 60) {

@@ -15,13 +15,11 @@ namespace {
 TEST(Qos, DeliveredAtMinimumOfPublishAndSubscriptionQos) {
     auto b = start_broker();
     std::vector<std::unique_ptr<mqtt_client>> subs;
-    for (int s = 0; s <= 2; ++s) {
+    for (int s = 0; s <= 2; ++s)
         subs.push_back(std::make_unique<mqtt_client>(b->uri(), cat("sub-q", s)));
-        subs.back()->connect();
-        ASSERT_EQ(subs.back()->subscribe("qos/matrix", s), s);
-    }
     mqtt_client pub(b->uri(), "pub");
-    pub.connect();
+    connect_all({subs[0].get(), subs[1].get(), subs[2].get(), &pub});
+    for (int s = 0; s <= 2; ++s) ASSERT_EQ(subs[s]->subscribe("qos/matrix", s), s);
     for (int p = 0; p <= 2; ++p) pub.publish("qos/matrix", cat("p", p), p);
     for (int s = 0; s <= 2; ++s) {
         auto got = subs[s]->take(3);
@@ -365,6 +363,171 @@ TEST(Qos, MaxMqueueLenKeepsNewestWhileOffline) {
         sub->send(proto::puback{p->packet_id, {}, {}});
     }
     EXPECT_EQ(got, (std::vector<std::string>{"m7", "m8", "m9", "m10", "m11"}));
+}
+
+// [MQTT-3.3.1-3]: the DUP flag of an incoming PUBLISH is not propagated to subscribers.
+TEST(Qos, DupFlagNotPropagated) {
+    auto b = start_broker();
+    auto sub = raw_connect(*b, "dup-sub");
+    ASSERT_EQ(raw_subscribe(*sub, 1, {{"dup/t", 2}}), std::vector<std::uint8_t>{2});
+    auto pub = raw_connect(*b, "dup-pub");
+    pub->send(make_publish("dup/t", "d1", 1, 3, false, /*dup=*/true));
+    ASSERT_TRUE(expect<proto::puback>(*pub));
+    auto p = expect<proto::publish>(*sub);
+    ASSERT_TRUE(p);
+    EXPECT_FALSE(p->dup) << "[MQTT-3.3.1-3]";
+    ASSERT_TRUE(raw_ack(*sub, *p));
+    pub->send(make_publish("dup/t", "d2", 2, 4, false, /*dup=*/true));
+    ASSERT_TRUE(expect<proto::pubrec>(*pub));
+    pub->send(proto::pubrel{4, {}, {}});
+    ASSERT_TRUE(expect<proto::pubcomp>(*pub));
+    auto q = expect<proto::publish>(*sub);
+    ASSERT_TRUE(q);
+    EXPECT_FALSE(q->dup);
+}
+
+// Exactly once across a reconnect (4.3.3 Method B, [MQTT-4.4.0-1]): a publisher with
+// CleanSession 0 got PUBREC, lost the connection, reconnects and re-sends the PUBLISH (DUP 1,
+// same id), then PUBREL. The message is delivered once.
+TEST(Qos, Qos2InboundStateSurvivesReconnect) {
+    auto b = start_broker();
+    auto sub = raw_connect(*b, "eor-sub");
+    ASSERT_EQ(raw_subscribe(*sub, 1, {{"eor/t", 2}}), std::vector<std::uint8_t>{2});
+    {
+        auto pub = raw_connect(*b, "eor-pub", /*clean=*/false);
+        pub->send(make_publish("eor/t", "once", 2, 42));
+        auto rec = expect<proto::pubrec>(*pub);
+        ASSERT_TRUE(rec);
+        EXPECT_EQ(rec->packet_id, 42);
+    }  // dropped before PUBREL
+    auto first = expect<proto::publish>(*sub);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->payload, "once");
+    ASSERT_TRUE(raw_ack(*sub, *first));
+
+    bool sp = false;
+    auto pub = raw_connect(*b, "eor-pub", /*clean=*/false, &sp);
+    EXPECT_TRUE(sp);
+    pub->send(make_publish("eor/t", "once", 2, 42, false, /*dup=*/true));
+    auto rec = expect<proto::pubrec>(*pub);
+    ASSERT_TRUE(rec);
+    EXPECT_EQ(rec->packet_id, 42);
+    pub->send(proto::pubrel{42, {}, {}});
+    auto comp = expect<proto::pubcomp>(*pub);
+    ASSERT_TRUE(comp);
+    EXPECT_EQ(comp->packet_id, 42);
+    EXPECT_TRUE(drain_raw(*sub, 500ms).empty()) << "the re-sent PUBLISH was delivered twice";
+
+    // And a PUBREL alone after another reconnect (the flow already ended) still gets PUBCOMP.
+    pub.reset();
+    auto again = raw_connect(*b, "eor-pub", /*clean=*/false);
+    again->send(proto::pubrel{42, {}, {}});
+    auto comp2 = expect<proto::pubcomp>(*again);
+    ASSERT_TRUE(comp2);
+    EXPECT_EQ(comp2->packet_id, 42);
+}
+
+// A CleanSession 1 publisher starts without state: a packet id left awaiting PUBREL by its
+// previous connection is a new message on the new connection [MQTT-3.1.2-6].
+TEST(Qos, CleanSessionPublisherDoesNotKeepInboundQos2State) {
+    auto b = start_broker();
+    auto sub = raw_connect(*b, "cs2-sub");
+    ASSERT_EQ(raw_subscribe(*sub, 1, {{"cs2/t", 2}}), std::vector<std::uint8_t>{2});
+    {
+        auto pub = raw_connect(*b, "cs2-pub", /*clean=*/true);
+        pub->send(make_publish("cs2/t", "old", 2, 9));
+        ASSERT_TRUE(expect<proto::pubrec>(*pub));
+        raw_disconnect(*pub);
+    }
+    auto m1 = expect<proto::publish>(*sub);
+    ASSERT_TRUE(m1);
+    EXPECT_EQ(m1->payload, "old");
+    ASSERT_TRUE(raw_ack(*sub, *m1));
+    auto pub = raw_connect(*b, "cs2-pub", /*clean=*/true);
+    ASSERT_TRUE(raw_publish(*pub, "cs2/t", "new", 2, 9));
+    auto m2 = expect<proto::publish>(*sub);
+    ASSERT_TRUE(m2) << "id 9 on a new clean session is a new message";
+    EXPECT_EQ(m2->payload, "new");
+}
+
+// While connected, messages beyond the inflight window wait in the session queue, which keeps
+// max_mqueue_len entries and drops the oldest queued (not inflight) ones.
+TEST(Qos, MaxMqueueLenWhileOnlineDropsOldestQueued) {
+    auto b = start_broker(
+        {"max_inflight = 2", "max_mqueue_len = 3", "message_retry_interval = \"0s\""});
+    auto sub = raw_connect(*b, "mqo-sub");
+    ASSERT_EQ(raw_subscribe(*sub, 1, {{"mqo/t", 1}}), std::vector<std::uint8_t>{1});
+    auto pub = raw_connect(*b, "mqo-pub");
+    for (int i = 0; i < 10; ++i)
+        ASSERT_TRUE(raw_publish(*pub, "mqo/t", cat("m", i), 1, static_cast<std::uint16_t>(i + 1)));
+    std::vector<std::string> got;
+    for (int guard = 0; guard < 20; ++guard) {
+        auto p = expect<proto::publish>(*sub, 1s);
+        if (!p) break;
+        got.push_back(p->payload);
+        sub->send(proto::puback{p->packet_id, {}, {}});
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"m0", "m1", "m7", "m8", "m9"}))
+        << "2 inflight, then the newest 3 of the queue";
+}
+
+// On reconnect the inflight messages are resent first (DUP 1, same ids), then the queued ones
+// (DUP 0, ids not in use), in publish order [MQTT-4.4.0-1] [MQTT-4.6.0-1].
+TEST(Qos, ReconnectResendsInflightThenQueued) {
+    auto b = start_broker({"max_inflight = 2", "message_retry_interval = \"0s\""});
+    auto pub = raw_connect(*b, "rq-pub");
+    std::vector<proto::publish> inflight;
+    {
+        auto sub = raw_connect(*b, "rq-sub", /*clean=*/false);
+        ASSERT_EQ(raw_subscribe(*sub, 1, {{"rq/t", 1}}), std::vector<std::uint8_t>{1});
+        for (int i = 0; i < 4; ++i)
+            ASSERT_TRUE(raw_publish(*pub, "rq/t", cat("m", i), 1, static_cast<std::uint16_t>(i + 1)));
+        for (int i = 0; i < 2; ++i) {
+            auto p = expect<proto::publish>(*sub);
+            ASSERT_TRUE(p);
+            inflight.push_back(*p);
+        }
+        EXPECT_TRUE(drain_raw(*sub, 300ms).empty()) << "window of 2";
+    }
+    ASSERT_TRUE(raw_publish(*pub, "rq/t", "m4", 1, 5));  // while offline
+    bool sp = false;
+    auto sub = raw_connect(*b, "rq-sub", /*clean=*/false, &sp);
+    EXPECT_TRUE(sp);
+    std::vector<proto::publish> got;
+    for (int guard = 0; guard < 10; ++guard) {
+        auto p = expect<proto::publish>(*sub, 1s);
+        if (!p) break;
+        got.push_back(*p);
+        sub->send(proto::puback{p->packet_id, {}, {}});
+    }
+    ASSERT_EQ(got.size(), 5u);
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(got[i].payload, cat("m", i));
+    EXPECT_TRUE(got[0].dup && got[1].dup) << "inflight ones are resent with DUP 1";
+    EXPECT_EQ(got[0].packet_id, inflight[0].packet_id);
+    EXPECT_EQ(got[1].packet_id, inflight[1].packet_id);
+    for (int i = 2; i < 5; ++i) EXPECT_FALSE(got[i].dup) << "first delivery of m" << i;
+}
+
+// Acknowledgements the broker does not expect are ignored: the connection stays usable.
+TEST(Qos, UnknownAcknowledgementsAreHarmless) {
+    auto b = start_broker();
+    auto c = raw_connect(*b, "unk");
+    ASSERT_EQ(raw_subscribe(*c, 1, {{"unk/t", 1}}), std::vector<std::uint8_t>{1});
+    c->send(proto::puback{1234, {}, {}});
+    c->send(proto::pubcomp{1235, {}, {}});
+    c->send(proto::pubrec{1236, {}, {}});
+    // 3.1.1: a PUBREC for an unknown id is answered with PUBREL so the client can finish.
+    auto rel = expect<proto::pubrel>(*c);
+    ASSERT_TRUE(rel);
+    EXPECT_EQ(rel->packet_id, 1236);
+    c->send(proto::pubrel{1237, {}, {}});
+    auto comp = expect<proto::pubcomp>(*c);
+    ASSERT_TRUE(comp) << "PUBREL for an unknown id still gets PUBCOMP (4.3.3)";
+    EXPECT_EQ(comp->packet_id, 1237);
+    ASSERT_TRUE(raw_publish(*c, "unk/t", "still-works", 1, 7));
+    auto p = expect<proto::publish>(*c);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->payload, "still-works");
 }
 
 }  // namespace

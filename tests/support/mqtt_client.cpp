@@ -67,11 +67,9 @@ int mqtt_client::subscribe(const std::string& filter, int qos, const mqtt::subsc
                            const mqtt::properties& props) {
     auto tok = client_->subscribe(filter, qos, opts, props);
     if (!tok->wait_for(op_timeout)) throw std::runtime_error("SUBSCRIBE timed out");
-    if (version_ == 5) {
-        auto rcs = tok->get_subscribe_response().get_reason_codes();
-        return rcs.empty() ? -1 : rcs.front();
-    }
-    return tok->get_reason_code();
+    // Paho fills the reason codes from the SUBACK for every version (3.x: granted QoS / 0x80).
+    auto rcs = tok->get_subscribe_response().get_reason_codes();
+    return rcs.empty() ? -1 : rcs.front();
 }
 
 void mqtt_client::unsubscribe(const std::string& filter) {

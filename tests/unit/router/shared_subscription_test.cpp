@@ -131,25 +131,34 @@ TEST_P(every_strategy, groups_are_independent) {
 TEST_P(every_strategy, pick_other_member) {
     group_fixture f(GetParam(), 3, "$share/g/t/+");
     const test_subscriber& leaving = *f.members[0];
+    // The chosen member, or null when pick_other_member finds none.
+    auto pick = [&](std::string_view group, std::string_view filter, std::string_view topic) {
+        route_target t;
+        if (!f.r.pick_other_member(group, filter, leaving, topic, t))
+            return std::shared_ptr<subscriber>{};
+        EXPECT_EQ(t.share_group, group);
+        EXPECT_EQ(t.share_filter, filter);
+        return t.sub;
+    };
     for (int i = 0; i < 30; ++i) {
-        auto other = f.r.pick_other_member("g", "t/+", leaving, test::name("t/", i));
+        auto other = pick("g", "t/+", test::name("t/", i));
         ASSERT_NE(other, nullptr);
         EXPECT_NE(other.get(), &leaving);
     }
     f.members[1]->set_online(false);  // online preferred
     for (int i = 0; i < 30; ++i) {
-        EXPECT_EQ(f.r.pick_other_member("g", "t/+", leaving, "t/x"), f.members[2]);
+        EXPECT_EQ(pick("g", "t/+", "t/x"), f.members[2]);
     }
     f.members[2]->set_online(false);  // an offline one when no other is online
-    auto other = f.r.pick_other_member("g", "t/+", leaving, "t/x");
+    auto other = pick("g", "t/+", "t/x");
     ASSERT_NE(other, nullptr);
     EXPECT_NE(other.get(), &leaving);
 
-    EXPECT_EQ(f.r.pick_other_member("h", "t/+", leaving, "t/x"), nullptr);  // no such group
-    EXPECT_EQ(f.r.pick_other_member("g", "t/#", leaving, "t/x"), nullptr);  // no such filter
+    EXPECT_EQ(pick("h", "t/+", "t/x"), nullptr);  // no such group
+    EXPECT_EQ(pick("g", "t/#", "t/x"), nullptr);  // no such filter
     ASSERT_TRUE(f.r.unsubscribe(*f.members[1], "$share/g/t/+"));
     ASSERT_TRUE(f.r.unsubscribe(*f.members[2], "$share/g/t/+"));
-    EXPECT_EQ(f.r.pick_other_member("g", "t/+", leaving, "t/x"), nullptr);  // only `leaving`
+    EXPECT_EQ(pick("g", "t/+", "t/x"), nullptr);  // only `leaving`
 }
 
 TEST_P(every_strategy, leaving_member_no_longer_chosen) {

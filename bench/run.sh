@@ -1,0 +1,425 @@
+#!/usr/bin/env bash
+# rmqttd side by side with Mosquitto: the same workloads against each broker, reported as ratios.
+# Usage: bench/run.sh [BUILD_DIR]   (default: $BUILD_DIR or build/). Builds nothing.
+# Knobs (environment): see bench/README.md. The table goes to stdout and bench/results/latest.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-${BUILD_DIR:-build}}
+[[ $BUILD = /* ]] || BUILD="$ROOT/$BUILD"
+RMQTTD=${RMQTTD:-$BUILD/broker/rmqttd}
+BENCH=${BENCH:-$BUILD/bench/rmqtt-bench}
+MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
+OUT=${OUT:-$ROOT/bench/results/latest.md}
+
+REPEAT=${REPEAT:-3}                # runs per row and broker; the table shows the median
+ROWS=${ROWS:-"qos0 qos1 persistent recovery"}
+PUBS=${PUBS:-4}                    # publishers = subscribers = topics (pairs)
+PAYLOAD=${PAYLOAD:-64}
+COUNT_QOS0=${COUNT_QOS0:-100000}   # messages per publisher
+COUNT_QOS1=${COUNT_QOS1:-50000}
+WINDOW=${WINDOW:-32}               # publisher window: unacknowledged QoS 1 PUBLISHes
+MAX_INFLIGHT=${MAX_INFLIGHT:-64}   # broker -> subscriber window, the same on both brokers
+MQTT=${MQTT:-4}                    # 4 = MQTT 3.1.1, 5 = MQTT 5.0
+BENCH_THREADS=${BENCH_THREADS:-1}
+RMQTT_WORKERS=${RMQTT_WORKERS:-0}  # 0 = one per core
+MOSQ_AUTOSAVE=${MOSQ_AUTOSAVE:-1}  # autosave_interval of the persistent-subscriber row
+SESSIONS=${SESSIONS:-100000}       # recovery: sessions ...
+QUEUED=${QUEUED:-10}               # ... and queued messages each
+STEP_TIMEOUT=${STEP_TIMEOUT:-300}  # seconds, any single benchmark step
+PREP_TIMEOUT=${PREP_TIMEOUT:-1800} # seconds, preparing / draining the recovery data
+STOP_TIMEOUT=${STOP_TIMEOUT:-300}  # seconds a broker may take to exit after SIGTERM
+
+for f in "$RMQTTD" "$BENCH" "$MOSQUITTO" /usr/bin/time; do
+    [[ -x $f ]] || { echo "run.sh: $f not found or not executable (build first: make build)" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d /tmp/rmqtt-bench.XXXXXX)
+STARTED=()   # pids of /usr/bin/time wrappers and brokers we started
+
+cleanup() {
+    local p
+    for p in "${STARTED[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    sleep 0.5
+    for p in "${STARTED[@]}"; do
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    if [[ -n ${KEEP_WORK:-} ]]; then echo "work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "[$(date +%T)] $*" >&2; }
+now_ns() { date +%s%N; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT SECONDS: until something accepts on 127.0.0.1:PORT.
+wait_port() {
+    local port=$1 until=$(($(date +%s) + $2))
+    while (($(date +%s) < until)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        if [[ -n ${BROKER_PID:-} ]] && ! kill -0 "$BROKER_PID" 2>/dev/null; then return 1; fi
+        sleep 0.02
+    done
+    return 1
+}
+
+# ---- broker configurations ---------------------------------------------------------------------
+
+# rmqttd_conf DIR PORT STORAGE(off|durable|async)
+rmqttd_conf() {
+    local dir=$1 port=$2 storage=$3 startups='"rmqtt-retainer", "rmqtt-shared-subscription"'
+    mkdir -p "$dir/plugins" "$dir/data"
+    [[ $storage = off ]] || startups+=', "rmqtt-session-storage"'
+    cat >"$dir/rmqtt.toml" <<EOF
+node.id = 1
+node.workers = $RMQTT_WORKERS
+log.to = "console"
+log.level = "info"
+plugins.dir = "$dir/plugins/"
+plugins.default_startups = [$startups]
+listener.tcp.external.addr = "127.0.0.1:$port"
+listener.tcp.external.allow_anonymous = true
+listener.tcp.external.nodelay = true
+listener.tcp.external.max_handshaking_limit = 2000
+listener.tcp.external.max_inflight = $MAX_INFLIGHT
+listener.tcp.external.max_mqueue_len = 0
+listener.tcp.external.session_expiry_interval = "2h"
+listener.tcp.external.message_expiry_interval = "0"
+listener.tcp.external.message_retry_interval = "30s"
+EOF
+    cat >"$dir/plugins/rmqtt-session-storage.toml" <<EOF
+storage.type = "rocksdb"
+storage.rocksdb.path = "$dir/data/session/{node}"
+ack = "${storage/off/durable}"
+sync = "none"
+EOF
+    echo 'storage.type = "ram"' >"$dir/plugins/rmqtt-retainer.toml"
+    echo 'strategy = "round_robin"' >"$dir/plugins/rmqtt-shared-subscription.toml"
+    echo "$dir/rmqtt.toml"
+}
+
+# mosquitto_conf DIR PORT PERSISTENCE(true|false) AUTOSAVE
+mosquitto_conf() {
+    local dir=$1 port=$2 persistence=$3 autosave=$4
+    mkdir -p "$dir/data"
+    cat >"$dir/mosquitto.conf" <<EOF
+listener $port 127.0.0.1
+# Started as root, Mosquitto switches to this user; it must be able to write persistence_location.
+user $(id -un)
+allow_anonymous true
+set_tcp_nodelay true
+max_inflight_messages $MAX_INFLIGHT
+max_queued_messages 0
+persistence $persistence
+persistence_location $dir/data/
+autosave_interval $autosave
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+log_type information
+EOF
+    echo "$dir/mosquitto.conf"
+}
+
+# ---- broker processes --------------------------------------------------------------------------
+
+# start_broker KIND(rmqttd|mosquitto) CONF DIR: starts it under /usr/bin/time -v (peak RSS), sets
+# BROKER_PID (the broker), TIME_PID (the wrapper), BROKER_START_NS, BROKER_DIR.
+start_broker() {
+    local kind=$1 conf=$2 dir=$3 i
+    BROKER_DIR=$dir
+    BROKER_START_NS=$(now_ns)
+    if [[ $kind = rmqttd ]]; then
+        (cd "$dir" && exec /usr/bin/time -v -o "$dir/time.txt" "$RMQTTD" -f "$conf") \
+            >>"$dir/broker.log" 2>&1 &
+    else
+        (cd "$dir" && exec /usr/bin/time -v -o "$dir/time.txt" "$MOSQUITTO" -c "$conf") \
+            >>"$dir/broker.log" 2>&1 &
+    fi
+    TIME_PID=$!
+    STARTED+=("$TIME_PID")
+    BROKER_PID=""
+    for i in $(seq 1 500); do
+        BROKER_PID=$(cat "/proc/$TIME_PID/task/$TIME_PID/children" 2>/dev/null | awk '{print $1}')
+        [[ -n $BROKER_PID ]] && break
+        sleep 0.01
+    done
+    [[ -n $BROKER_PID ]] || { log "broker did not start (see $dir/broker.log)"; return 1; }
+    STARTED+=("$BROKER_PID")
+}
+
+# stop_broker: SIGTERM, wait (bounded), SIGKILL if needed; sets BROKER_RSS_MB from time -v.
+stop_broker() {
+    local i
+    kill -TERM "$BROKER_PID" 2>/dev/null || true
+    for ((i = 0; i < STOP_TIMEOUT * 20; i++)); do
+        kill -0 "$TIME_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$TIME_PID" 2>/dev/null; then
+        log "broker $BROKER_PID did not stop in ${STOP_TIMEOUT}s: SIGKILL"
+        kill -KILL "$BROKER_PID" 2>/dev/null || true
+    fi
+    wait "$TIME_PID" 2>/dev/null || true
+    BROKER_RSS_MB=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' \
+        "$BROKER_DIR/time.txt" 2>/dev/null || true)
+    BROKER_RSS_MB=${BROKER_RSS_MB:-nan}
+}
+
+# launch KIND VARIANT PORT: a fresh broker in a new temp dir. VARIANT: rmqttd off|durable|async,
+# mosquitto mem|persist|persist-default.
+launch() {
+    local kind=$1 variant=$2 port=$3 dir conf
+    dir=$(mktemp -d "$WORK/$kind-$variant.XXXX")
+    if [[ $kind = rmqttd ]]; then
+        conf=$(rmqttd_conf "$dir" "$port" "$variant")
+    else
+        case $variant in
+        mem) conf=$(mosquitto_conf "$dir" "$port" false 1800) ;;
+        persist) conf=$(mosquitto_conf "$dir" "$port" true "$MOSQ_AUTOSAVE") ;;
+        persist-default) conf=$(mosquitto_conf "$dir" "$port" true 1800) ;;
+        esac
+    fi
+    BROKER_CONF=$conf
+    start_broker "$kind" "$conf" "$dir"
+    wait_port "$port" 60 || { log "$kind did not listen on $port; log:"; tail -20 "$dir/broker.log" >&2; return 1; }
+}
+
+# restart KIND: the same configuration and data again (recovery).
+restart() {
+    start_broker "$1" "$BROKER_CONF" "$BROKER_DIR"
+}
+
+# field KEY FILE: value of KEY=... in the RESULT line.
+field() { sed -n 's/^RESULT .*[ ]'"$1"'=\([^ ]*\).*/\1/p' "$2" | tail -1; }
+
+median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# ---- results -----------------------------------------------------------------------------------
+
+RESULTS="$WORK/results.tsv"   # row \t config \t broker \t metric \t value \t status
+: >"$RESULTS"
+record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
+NOTES=()
+
+# pubsub_row ROW QOS COUNT PERSISTENT KIND VARIANT CONFIG_LABEL
+pubsub_row() {
+    local row=$1 qos=$2 count=$3 persistent=$4 kind=$5 variant=$6 label=$7 rep port out rc status
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        port=$(free_port)
+        record "$row" "$label" "$kind" load1 "$(load1)" ok
+        launch "$kind" "$variant" "$port" || { record "$row" "$label" "$kind" error 1 "start failed"; continue; }
+        out="$BROKER_DIR/bench.out"
+        local args=(pubsub --port "$port" --mqtt "$MQTT" -p "$PUBS" -s "$PUBS" --topics "$PUBS"
+            -q "$qos" -n "$count" --payload "$PAYLOAD" --window "$WINDOW" --threads "$BENCH_THREADS"
+            --id-prefix "b$rep" --topic-prefix "bench/$rep" --timeout "$STEP_TIMEOUT")
+        [[ $persistent = 1 ]] && args+=(--persistent)
+        rc=0
+        timeout -k 5 $((STEP_TIMEOUT + 30)) "$BENCH" "${args[@]}" >"$out" 2>"$out.err" || rc=$?
+        stop_broker
+        status=ok
+        if ((rc != 0)); then
+            status="exit $rc"
+            NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(grep -h -m3 . "$out.err" "$out" | tr '\n' ' ' | cut -c1-300)")
+        fi
+        log "$row $label $kind #$rep: $(grep -h '^RESULT' "$out" | cut -c1-200) rss=${BROKER_RSS_MB}MB $status"
+        for m in pub_rate deliver_rate p50_us p99_us missing; do
+            record "$row" "$label" "$kind" "$m" "$(field "$m" "$out")" "$status"
+        done
+        record "$row" "$label" "$kind" rss_mb "$BROKER_RSS_MB" "$status"
+    done
+}
+
+# recovery_row KIND VARIANT LABEL
+recovery_row() {
+    local kind=$1 variant=$2 label=$3 row=recovery port rep rc out status
+    port=$(free_port)
+    record "$row" "$label" "$kind" load1 "$(load1)" ok
+    launch "$kind" "$variant" "$port" || { record "$row" "$label" "$kind" error 1 "start failed"; return; }
+    out="$BROKER_DIR/storm.out"
+    log "$row $label $kind: preparing $SESSIONS sessions x $QUEUED queued messages"
+    rc=0
+    timeout -k 5 "$PREP_TIMEOUT" "$BENCH" connect-storm --port "$port" --mqtt "$MQTT" \
+        --sessions "$SESSIONS" --queued "$QUEUED" --payload "$PAYLOAD" --window "$WINDOW" \
+        --publishers "$PUBS" --threads "$BENCH_THREADS" --id-prefix rec --topic-prefix rec \
+        --timeout "$PREP_TIMEOUT" >"$out" 2>"$out.err" || rc=$?
+    log "$row $label $kind: $(grep -h '^RESULT' "$out" | cut -c1-200)"
+    record "$row" "$label" "$kind" fill_rate "$(field fill_rate "$out")" ok
+    record "$row" "$label" "$kind" create_rate "$(field create_rate "$out")" ok
+    local t0 t1
+    t0=$(now_ns)
+    stop_broker
+    t1=$(now_ns)
+    record "$row" "$label" "$kind" stop_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", (b - a) / 1e9}')" ok
+    record "$row" "$label" "$kind" prep_rss_mb "$BROKER_RSS_MB" ok
+    if ((rc != 0)); then
+        NOTES+=("$row / $label / $kind: connect-storm exit $rc: $(grep -h -m3 . "$out.err" | tr '\n' ' ' | cut -c1-300)")
+        record "$row" "$label" "$kind" error 1 "prepare failed"
+        return
+    fi
+    du -sh "$BROKER_DIR/data" | awk '{print $1}' >"$BROKER_DIR/data.size"
+    record "$row" "$label" "$kind" data_size "$(cat "$BROKER_DIR/data.size")" ok
+
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        mv "$BROKER_DIR/broker.log" "$BROKER_DIR/broker.log.$rep.prev" 2>/dev/null || true
+        restart "$kind"
+        out="$BROKER_DIR/probe.$rep.out"
+        rc=0
+        timeout -k 5 "$STEP_TIMEOUT" "$BENCH" probe --port "$port" --mqtt "$MQTT" --id-prefix rec \
+            --topic-prefix rec --timeout "$STEP_TIMEOUT" >"$out" 2>"$out.err" || rc=$?
+        status=ok
+        ((rc == 0)) || status="exit $rc"
+        local tcp connack
+        tcp=$(field tcp_epoch_ns "$out")
+        connack=$(field connack_epoch_ns "$out")
+        if [[ -n $tcp && $tcp != 0 ]]; then
+            record "$row" "$label" "$kind" listen_ms "$(awk -v a="$BROKER_START_NS" -v b="$tcp" 'BEGIN {printf "%.0f", (b - a) / 1e6}')" "$status"
+            record "$row" "$label" "$kind" connack_ms "$(awk -v a="$BROKER_START_NS" -v b="$connack" 'BEGIN {printf "%.0f", (b - a) / 1e6}')" "$status"
+        fi
+        if [[ $kind = rmqttd ]]; then
+            local rec_ms
+            rec_ms=$(sed -n 's/.*recovered [0-9]* sessions.* in \([0-9]*\) ms.*/\1/p' "$BROKER_DIR/broker.log" | tail -1)
+            record "$row" "$label" "$kind" recovered_ms "${rec_ms:-nan}" "$status"
+            grep -h 'recovered [0-9]* sessions' "$BROKER_DIR/broker.log" | tail -1 | cut -c1-300 >"$BROKER_DIR/recovered.txt" || true
+        fi
+        log "$row $label $kind restart #$rep: $(grep -h '^RESULT' "$out" | cut -c1-240) $status"
+        if ((rep == REPEAT)); then
+            out="$BROKER_DIR/drain.out"
+            rc=0
+            timeout -k 5 "$PREP_TIMEOUT" "$BENCH" drain --port "$port" --mqtt "$MQTT" \
+                --sessions "$SESSIONS" --queued "$QUEUED" --threads "$BENCH_THREADS" \
+                --id-prefix rec --topic-prefix rec --timeout "$PREP_TIMEOUT" \
+                >"$out" 2>"$out.err" || rc=$?
+            log "$row $label $kind drain: $(grep -h '^RESULT' "$out" | cut -c1-240)"
+            record "$row" "$label" "$kind" drain_rate "$(field rate "$out")" ok
+            record "$row" "$label" "$kind" drain_missing "$(field missing "$out")" ok
+            ((rc == 0)) || NOTES+=("$row / $label / $kind: drain exit $rc: $(grep -h '^drain' "$out" | cut -c1-300)")
+        fi
+        stop_broker
+        record "$row" "$label" "$kind" rss_mb "$BROKER_RSS_MB" "$status"
+    done
+}
+
+# ---- run ---------------------------------------------------------------------------------------
+
+START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+START_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+log "load average before: $START_LOAD; work dir $WORK"
+
+for row in $ROWS; do
+    case $row in
+    qos0)
+        pubsub_row qos0 0 "$COUNT_QOS0" 0 rmqttd off "storage off"
+        pubsub_row qos0 0 "$COUNT_QOS0" 0 mosquitto mem "storage off"
+        ;;
+    qos1)
+        pubsub_row qos1 1 "$COUNT_QOS1" 0 rmqttd off "storage off"
+        pubsub_row qos1 1 "$COUNT_QOS1" 0 mosquitto mem "storage off"
+        ;;
+    persistent)
+        pubsub_row persistent 1 "$COUNT_QOS1" 1 rmqttd durable "ack=durable"
+        pubsub_row persistent 1 "$COUNT_QOS1" 1 rmqttd async "ack=async"
+        pubsub_row persistent 1 "$COUNT_QOS1" 1 rmqttd off "storage off"
+        pubsub_row persistent 1 "$COUNT_QOS1" 1 mosquitto persist "mosquitto"
+        ;;
+    recovery)
+        recovery_row rmqttd durable "ack=durable"
+        recovery_row mosquitto persist-default "mosquitto"
+        ;;
+    *) log "unknown row '$row' (rows: qos0 qos1 persistent recovery)" ;;
+    esac
+done
+END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- table -------------------------------------------------------------------------------------
+
+# med ROW CONFIG KIND METRIC: median over the runs.
+med() {
+    awk -F'\t' -v r="$1" -v c="$2" -v k="$3" -v m="$4" \
+        '$1 == r && $2 == c && $3 == k && $4 == m && $5 != "" && $5 != "nan" {print $5}' \
+        "$RESULTS" | median
+}
+has() { awk -F'\t' -v r="$1" -v c="$2" -v k="$3" -v m="$4" '$1 == r && $2 == c && $3 == k && $4 == m {f = 1} END {exit !f}' "$RESULTS"; }
+statuses() {
+    awk -F'\t' -v r="$1" -v c="$2" -v k="$3" '$1 == r && $2 == c && $3 == k && $6 != "ok" {print $6}' \
+        "$RESULTS" | sort -u | tr '\n' ' '
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "nan" || b == "nan" || b + 0 == 0) print "-"; else printf "%.2f", a / b}'; }
+fmt() { awk -v v="$1" 'BEGIN {if (v == "nan" || v == "") print "-"; else if (v >= 1000) printf "%.0f", v; else if (v == int(v)) printf "%d", v; else printf "%.1f", v}'; }
+
+# line ROW_LABEL ROW CONFIG MOSQ_CONFIG METRIC UNIT
+line() {
+    local label=$1 row=$2 cfg=$3 mcfg=$4 metric=$5 unit=$6 r m note
+    has "$row" "$cfg" rmqttd "$metric" || has "$row" "$mcfg" mosquitto "$metric" || return 0
+    r=$(med "$row" "$cfg" rmqttd "$metric")
+    m=$(med "$row" "$mcfg" mosquitto "$metric")
+    note=$(statuses "$row" "$cfg" rmqttd)
+    [[ -z $note ]] || note="rmqttd: $note"
+    local mn
+    mn=$(statuses "$row" "$mcfg" mosquitto)
+    [[ -z $mn ]] || note="$note mosquitto: $mn"
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$metric ($unit)" "$(fmt "$r")" \
+        "$(fmt "$m")" "$(ratio "$r" "$m")" "$(fmt "$(med "$row" "$cfg" rmqttd load1)")" "$note"
+}
+
+{
+    echo "# rmqttd vs Mosquitto: latest run"
+    echo
+    echo "- date: $START_DATE; host: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), shared by client and broker"
+    echo "- load average (1, 5, 15 min): before $START_LOAD, after $END_LOAD (other work was running on this machine)"
+    echo "- rmqttd: $("$RMQTTD" -V 2>&1 | head -1); Mosquitto: $("$MOSQUITTO" -h 2>&1 | sed -n 's/^mosquitto version //p' | head -1)"
+    echo "- each figure is the median of $REPEAT runs, each run on a freshly started broker"
+    echo "- pub/sub rows: $PUBS publishers -> $PUBS subscribers (one topic per pair), ${PAYLOAD}-byte payload, MQTT level $MQTT,"
+    echo "  QoS 0: $COUNT_QOS0 msgs per publisher; QoS 1: $COUNT_QOS1 msgs per publisher, publisher window $WINDOW, broker max inflight $MAX_INFLIGHT"
+    echo "- recovery: $SESSIONS sessions x $QUEUED queued QoS 1 messages, graceful stop, restart $REPEAT times; times from process start"
+    echo "- ratio = rmqttd / Mosquitto: above 1 is better for msg/s, below 1 is better for us, ms and MB"
+    echo
+    echo "| row | metric | rmqttd | Mosquitto | ratio | load (1m) | notes |"
+    echo "|---|---|---:|---:|---:|---:|---|"
+    for row in $ROWS; do
+        case $row in
+        qos0 | qos1)
+            for metric in pub_rate:msg/s deliver_rate:msg/s p50_us:us p99_us:us rss_mb:MB; do
+                line "$row pub/sub, clean, storage off" "$row" "storage off" "storage off" "${metric%%:*}" "${metric#*:}"
+            done
+            ;;
+        persistent)
+            for cfg in "ack=durable" "ack=async" "storage off"; do
+                for metric in pub_rate:msg/s deliver_rate:msg/s p50_us:us p99_us:us rss_mb:MB; do
+                    line "QoS 1 to persistent subs, rmqttd $cfg vs mosquitto persistence (autosave_interval $MOSQ_AUTOSAVE)" \
+                        persistent "$cfg" mosquitto "${metric%%:*}" "${metric#*:}"
+                done
+            done
+            ;;
+        recovery)
+            for metric in create_rate:sessions/s fill_rate:msg/s stop_s:s listen_ms:ms connack_ms:ms recovered_ms:ms rss_mb:MB drain_rate:msg/s drain_missing:msgs; do
+                line "recovery, $SESSIONS x $QUEUED" recovery "ack=durable" mosquitto "${metric%%:*}" "${metric#*:}"
+            done
+            ;;
+        esac
+    done
+    echo
+    if ((${#NOTES[@]})); then
+        echo "Failures during the run:"
+        echo
+        for n in "${NOTES[@]}"; do echo "- $n"; done
+        echo
+    fi
+    echo "Raw per-run values: rows of (row, config, broker, metric, value, status)."
+    echo
+    echo '```'
+    cat "$RESULTS"
+    echo '```'
+} >"$WORK/latest.md"
+
+mkdir -p "$(dirname "$OUT")"
+cp "$WORK/latest.md" "$OUT"
+cat "$OUT"

@@ -1,0 +1,355 @@
+// Persistent sessions (CleanSession 0) and session takeover through the real rmqttd (3.1.1).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "integration_util.hpp"
+
+namespace rmqtt::test::integ {
+namespace {
+
+// [MQTT-3.1.2-4] [MQTT-3.1.2-5]: with CleanSession 0 the subscriptions and the QoS 1 / 2 messages
+// that arrive while the client is away are kept and delivered when it returns (session present
+// 1). [MQTT-3.1.2-6]: a later CleanSession 1 connection discards all of it.
+TEST(Session, PersistentSessionKeepsSubscriptionsAndQueuedMessages) {
+    auto b = start_broker();
+    {
+        auto sub = raw_connect(*b, "ps-sub", /*clean=*/false);
+        ASSERT_EQ(raw_subscribe(*sub, 1, {{"ps/q1", 1}, {"ps/q2", 2}, {"ps/wild/#", 2}}),
+                  (std::vector<std::uint8_t>{1, 2, 2}));
+        raw_disconnect(*sub);
+    }
+    auto pub = raw_connect(*b, "ps-pub");
+    std::uint16_t id = 1;
+    ASSERT_TRUE(raw_publish(*pub, "ps/q1", "a", 1, id++));
+    ASSERT_TRUE(raw_publish(*pub, "ps/q2", "b", 2, id++));
+    ASSERT_TRUE(raw_publish(*pub, "ps/wild/x", "c", 1, id++));
+    ASSERT_TRUE(raw_publish(*pub, "ps/q2", "d", 1, id++));
+    ASSERT_TRUE(raw_publish(*pub, "ps/other", "not-subscribed", 1, id++));
+
+    {
+        bool sp = false;
+        auto sub = raw_connect(*b, "ps-sub", /*clean=*/false, &sp);
+        EXPECT_TRUE(sp) << "[MQTT-3.2.2-2]";
+        std::vector<proto::publish> queued;
+        std::vector<std::string> got;
+        std::vector<int> qos;
+        for (int i = 0; i < 4; ++i) {
+            auto p = expect<proto::publish>(*sub);
+            if (!p) break;
+            got.push_back(p->payload);
+            qos.push_back(static_cast<int>(p->qos_level));
+            EXPECT_FALSE(p->retain);
+            queued.push_back(*p);
+        }
+        // Acknowledged once all arrived: the PUBRELs then do not interleave with PUBLISHes.
+        for (auto& p : queued) ASSERT_TRUE(raw_ack(*sub, p));
+        EXPECT_EQ(got, (std::vector<std::string>{"a", "b", "c", "d"})) << "queued, in order";
+        EXPECT_EQ(qos, (std::vector<int>{1, 2, 1, 1}));
+        EXPECT_TRUE(drain_raw(*sub).empty());
+
+        // The subscriptions are still active for live traffic.
+        ASSERT_TRUE(raw_publish(*pub, "ps/q1", "live", 1, id++));
+        auto live = expect<proto::publish>(*sub);
+        ASSERT_TRUE(live);
+        EXPECT_EQ(live->payload, "live");
+        ASSERT_TRUE(raw_ack(*sub, *live));
+        raw_disconnect(*sub);
+    }
+
+    // Away again; two more messages are queued.
+    ASSERT_TRUE(raw_publish(*pub, "ps/q1", "e", 1, id++));
+    ASSERT_TRUE(raw_publish(*pub, "ps/q2", "f", 2, id++));
+    {
+        bool sp = true;
+        auto sub = raw_connect(*b, "ps-sub", /*clean=*/true, &sp);
+        EXPECT_FALSE(sp) << "[MQTT-3.2.2-1]";
+        EXPECT_TRUE(drain_raw(*sub, 500ms).empty()) << "queued messages discarded [MQTT-3.1.2-6]";
+        ASSERT_TRUE(raw_publish(*pub, "ps/q1", "g", 1, id++));
+        EXPECT_TRUE(drain_raw(*sub, 500ms).empty()) << "subscriptions discarded [MQTT-3.1.2-6]";
+        raw_disconnect(*sub);
+    }
+    {
+        bool sp = true;
+        auto sub = raw_connect(*b, "ps-sub", /*clean=*/false, &sp);
+        EXPECT_FALSE(sp) << "the clean session ended at its disconnect";
+        EXPECT_TRUE(drain_raw(*sub, 500ms).empty());
+    }
+}
+
+// The same with Paho as the persistent subscriber (its own packet id and ack handling).
+TEST(Session, PahoPersistentSubscriberGetsQueuedMessages) {
+    auto b = start_broker();
+    auto pub = raw_connect(*b, "pp-pub");
+    mqtt_client sub(b->uri(), "pp-sub");
+    auto r = sub.connect(paho_options(/*clean=*/false));
+    EXPECT_FALSE(r.session_present);
+    ASSERT_EQ(sub.subscribe("pp/#", 2), 2);
+    sub.disconnect();
+
+    for (int i = 0; i < 6; ++i)
+        ASSERT_TRUE(raw_publish(*pub, "pp/t", cat("m", i), 1 + i % 2, static_cast<std::uint16_t>(i + 1)));
+
+    r = sub.connect(paho_options(/*clean=*/false));
+    EXPECT_TRUE(r.session_present);
+    auto got = sub.take(6);
+    // Paho hands a QoS 2 message to the application only at PUBREL, so QoS 1 and QoS 2 messages
+    // may interleave differently; within each QoS the order is the publish order.
+    std::vector<std::string> q1, q2;
+    for (const auto& m : got) (m.qos == 1 ? q1 : q2).push_back(m.payload);
+    EXPECT_EQ(q1, (std::vector<std::string>{"m0", "m2", "m4"}));
+    EXPECT_EQ(q2, (std::vector<std::string>{"m1", "m3", "m5"}));
+    EXPECT_TRUE(sub.drain(300ms).empty());
+}
+
+// [MQTT-3.1.4-2]: a second connection with the same client id closes the first; the new one
+// gets the session (CleanSession 0: subscriptions kept, session present 1).
+TEST(Session, TakeoverKeepsSessionForCleanSession0) {
+    auto b = start_broker();
+    auto first = raw_connect(*b, "twin", /*clean=*/false);
+    ASSERT_EQ(raw_subscribe(*first, 1, {{"twin/t", 1}}), std::vector<std::uint8_t>{1});
+
+    bool sp = false;
+    auto second = raw_connect(*b, "twin", /*clean=*/false, &sp);
+    EXPECT_TRUE(sp) << "the taken-over session is present";
+    std::vector<std::uint8_t> before;
+    EXPECT_TRUE(first->wait_closed(5s, &before)) << "the first connection is closed";
+
+    auto pub = raw_connect(*b, "twin-pub");
+    ASSERT_TRUE(raw_publish(*pub, "twin/t", "to-second", 1, 1));
+    auto p = expect<proto::publish>(*second);
+    ASSERT_TRUE(p) << "the subscription moved with the session";
+    EXPECT_EQ(p->payload, "to-second");
+    ASSERT_TRUE(raw_ack(*second, *p));
+    second->send(proto::pingreq{});
+    EXPECT_TRUE(expect<proto::pingresp>(*second)) << "the new connection stays open";
+}
+
+// Takeover with CleanSession 1: the old connection is closed and its session discarded.
+TEST(Session, TakeoverWithCleanSession1DiscardsSession) {
+    auto b = start_broker();
+    auto first = raw_connect(*b, "twin2", /*clean=*/false);
+    ASSERT_EQ(raw_subscribe(*first, 1, {{"twin2/t", 1}}), std::vector<std::uint8_t>{1});
+
+    bool sp = true;
+    auto second = raw_connect(*b, "twin2", /*clean=*/true, &sp);
+    EXPECT_FALSE(sp);
+    EXPECT_TRUE(first->wait_closed(5s));
+    auto pub = raw_connect(*b, "twin2-pub");
+    ASSERT_TRUE(raw_publish(*pub, "twin2/t", "nobody", 1, 1));
+    EXPECT_TRUE(drain_raw(*second, 500ms).empty()) << "the old subscriptions are gone";
+}
+
+// Takeover while QoS 1 messages are in flight to the first connection: the second connection
+// receives them again (DUP 1, same ids) [MQTT-4.4.0-1], so nothing is lost in the handover.
+TEST(Session, TakeoverResendsInflightToNewConnection) {
+    auto b = start_broker({"message_retry_interval = \"0s\""});
+    auto first = raw_connect(*b, "twin3", /*clean=*/false);
+    ASSERT_EQ(raw_subscribe(*first, 1, {{"twin3/t", 1}}), std::vector<std::uint8_t>{1});
+    auto pub = raw_connect(*b, "twin3-pub");
+    ASSERT_TRUE(raw_publish(*pub, "twin3/t", "x", 1, 1));
+    ASSERT_TRUE(raw_publish(*pub, "twin3/t", "y", 1, 2));
+    auto a = expect<proto::publish>(*first);
+    auto c = expect<proto::publish>(*first);
+    ASSERT_TRUE(a && c);
+
+    bool sp = false;
+    auto second = raw_connect(*b, "twin3", /*clean=*/false, &sp);
+    EXPECT_TRUE(sp);
+    EXPECT_TRUE(first->wait_closed(5s));
+    auto ra = expect<proto::publish>(*second);
+    auto rc = expect<proto::publish>(*second);
+    ASSERT_TRUE(ra && rc);
+    EXPECT_EQ(ra->payload, "x");
+    EXPECT_EQ(rc->payload, "y");
+    EXPECT_TRUE(ra->dup);
+    EXPECT_TRUE(rc->dup);
+    EXPECT_EQ(ra->packet_id, a->packet_id);
+    EXPECT_EQ(rc->packet_id, c->packet_id);
+}
+
+// Paho: the first client sees the connection lost when a second one takes over.
+TEST(Session, PahoClientIsDisconnectedByTakeover) {
+    auto b = start_broker();
+    mqtt_client first(b->uri(), "paho-twin");
+    first.connect(paho_options(/*clean=*/false));
+    ASSERT_EQ(first.subscribe("pt/t", 1), 1);
+    bool sp = false;
+    auto second = raw_connect(*b, "paho-twin", /*clean=*/false, &sp);
+    EXPECT_TRUE(sp);
+    EXPECT_TRUE(first.wait_disconnected(10s));
+}
+
+// A 3.x persistent session lasts the listener's session_expiry_interval after its client
+// leaves; then it is gone (session present 0, no queued messages, no subscriptions).
+TEST(Session, ExpiresAfterListenerSessionExpiryInterval) {
+    auto b = start_broker({"session_expiry_interval = \"1s\""});
+    {
+        auto sub = raw_connect(*b, "exp-sub", /*clean=*/false);
+        ASSERT_EQ(raw_subscribe(*sub, 1, {{"exp/t", 1}}), std::vector<std::uint8_t>{1});
+        raw_disconnect(*sub);
+    }
+    auto pub = raw_connect(*b, "exp-pub");
+    ASSERT_TRUE(raw_publish(*pub, "exp/t", "queued", 1, 1));
+    // Wait for the expiry: poll the broker's metric-free evidence, a publish that is no longer
+    // queued. Bounded: 1 s expiry, checked for up to 10 s.
+    std::this_thread::sleep_for(1500ms);
+    bool sp = true;
+    auto sub = raw_connect(*b, "exp-sub", /*clean=*/false, &sp);
+    EXPECT_FALSE(sp) << "the session expired 1 s after the disconnect";
+    EXPECT_TRUE(drain_raw(*sub, 500ms).empty()) << "its queued message went with it";
+    ASSERT_TRUE(raw_publish(*pub, "exp/t", "after", 1, 2));
+    EXPECT_TRUE(drain_raw(*sub, 500ms).empty()) << "and its subscription";
+}
+
+// UNSUBSCRIBE on a persistent session is remembered across reconnects.
+TEST(Session, UnsubscribePersistsAcrossReconnect) {
+    auto b = start_broker();
+    {
+        auto sub = raw_connect(*b, "unp-sub", /*clean=*/false);
+        ASSERT_EQ(raw_subscribe(*sub, 1, {{"unp/a", 1}, {"unp/b", 1}}),
+                  (std::vector<std::uint8_t>{1, 1}));
+        proto::unsubscribe u;
+        u.packet_id = 2;
+        u.filters = {"unp/a"};
+        sub->send(u);
+        ASSERT_TRUE(expect<proto::unsuback>(*sub));
+        raw_disconnect(*sub);
+    }
+    auto pub = raw_connect(*b, "unp-pub");
+    ASSERT_TRUE(raw_publish(*pub, "unp/a", "a", 1, 1));
+    ASSERT_TRUE(raw_publish(*pub, "unp/b", "b", 1, 2));
+    bool sp = false;
+    auto sub = raw_connect(*b, "unp-sub", /*clean=*/false, &sp);
+    EXPECT_TRUE(sp);
+    std::vector<std::string> got;
+    for (auto& p : drain_raw(*sub, 500ms))
+        if (auto* m = std::get_if<proto::publish>(&p)) got.push_back(m->payload);
+    EXPECT_EQ(got, std::vector<std::string>{"b"});
+}
+
+// A will of a persistent-session client reaches an offline persistent subscriber (queued).
+TEST(Session, WillQueuedForOfflinePersistentSubscriber) {
+    auto b = start_broker();
+    {
+        auto sub = raw_connect(*b, "wq-sub", /*clean=*/false);
+        ASSERT_EQ(raw_subscribe(*sub, 1, {{"wq/#", 2}}), std::vector<std::uint8_t>{2});
+        raw_disconnect(*sub);
+    }
+    {
+        auto c = make_connect("wq-dying", /*clean=*/false);
+        c.will = make_will("wq/status", "dead", 2);
+        auto dying = raw_connect(*b, c);
+    }
+    // The will is published when the broker notices the close; then the subscriber returns.
+    bool delivered = false;
+    for (int attempt = 0; attempt < 10 && !delivered; ++attempt) {
+        std::this_thread::sleep_for(200ms);
+        bool sp = false;
+        auto sub = raw_connect(*b, "wq-sub", /*clean=*/false, &sp);
+        EXPECT_TRUE(sp);
+        if (auto p = expect<proto::publish>(*sub, 500ms)) {
+            EXPECT_EQ(p->payload, "dead");
+            EXPECT_EQ(p->qos_level, proto::qos::exactly_once);
+            EXPECT_TRUE(raw_ack(*sub, *p));
+            delivered = true;
+        }
+        raw_disconnect(*sub);
+    }
+    EXPECT_TRUE(delivered);
+}
+
+// At-least-once through repeated takeovers: while a publisher streams QoS 1 messages, the
+// persistent subscriber's connection is taken over again and again by new connections with the
+// same client id. Every message must reach one of them (unacknowledged ones are resent to the
+// next connection) [MQTT-4.3.2] [MQTT-4.4.0-1].
+TEST(Session, NoMessageLostAcrossRepeatedTakeovers) {
+    auto b = start_broker({"message_retry_interval = \"0s\""});
+    constexpr int total = 400;
+    {
+        auto setup = raw_connect(*b, "churn", /*clean=*/false);
+        ASSERT_EQ(raw_subscribe(*setup, 1, {{"churn/t", 1}}), std::vector<std::uint8_t>{1});
+        raw_disconnect(*setup);
+    }
+    std::set<std::string> received;
+    std::atomic<bool> publishing_done{false};
+    std::thread publisher([&] {
+        raw_client pub(b->port());
+        if (!pub.connect(make_connect("churn-pub"))) return;
+        for (int i = 0; i < total; ++i) {
+            pub.send(make_publish("churn/t", cat("m", i), 1, static_cast<std::uint16_t>(i + 1)));
+            if (i % 20 == 19) std::this_thread::sleep_for(10ms);
+        }
+        for (int acks = 0; acks < total;) {
+            auto p = pub.receive(5s);
+            if (!p) break;
+            if (std::holds_alternative<proto::puback>(*p)) ++acks;
+        }
+        publishing_done = true;
+    });
+    // Each connection takes over the previous one, reads for a while, acknowledges half of what
+    // it gets (the rest stays in flight for the next one).
+    for (int round = 0; round < 40 && !(publishing_done && received.size() == total); ++round) {
+        raw_client c(b->port());
+        auto ack = c.connect(make_connect("churn", /*clean=*/false));
+        ASSERT_TRUE(ack) << "round " << round;
+        ASSERT_EQ(ack->code, 0);
+        const auto until = std::chrono::steady_clock::now() + 100ms;
+        int n = 0;
+        while (std::chrono::steady_clock::now() < until) {
+            auto p = c.receive(50ms);
+            if (!p) continue;
+            if (auto* m = std::get_if<proto::publish>(&*p)) {
+                received.insert(m->payload);
+                if (n++ % 2 == 0) c.send(proto::puback{m->packet_id, {}, {}});
+            }
+        }
+        if (publishing_done && round % 4 == 3) {
+            // Drain everything that is left on a connection that acknowledges all.
+            for (int k = 0; k < total; ++k) {
+                auto p = c.receive(300ms);
+                if (!p) break;
+                if (auto* m = std::get_if<proto::publish>(&*p)) {
+                    received.insert(m->payload);
+                    c.send(proto::puback{m->packet_id, {}, {}});
+                }
+            }
+        }
+    }
+    publisher.join();
+    EXPECT_TRUE(publishing_done.load()) << "the publisher did not get all PUBACKs";
+    std::vector<std::string> missing;
+    for (int i = 0; i < total; ++i)
+        if (!received.contains(cat("m", i))) missing.push_back(cat("m", i));
+    EXPECT_TRUE(missing.empty()) << missing.size() << " messages lost, first: "
+                                 << (missing.empty() ? "" : missing.front());
+}
+
+// Takeover while a QoS 2 message waits for PUBCOMP: the new connection gets the PUBREL.
+TEST(Session, TakeoverResendsPubrel) {
+    auto b = start_broker({"message_retry_interval = \"0s\""});
+    auto first = raw_connect(*b, "twin4", /*clean=*/false);
+    ASSERT_EQ(raw_subscribe(*first, 1, {{"twin4/t", 2}}), std::vector<std::uint8_t>{2});
+    auto pub = raw_connect(*b, "twin4-pub");
+    ASSERT_TRUE(raw_publish(*pub, "twin4/t", "q2", 2, 1));
+    auto p = expect<proto::publish>(*first);
+    ASSERT_TRUE(p);
+    first->send(proto::pubrec{p->packet_id, {}, {}});
+    ASSERT_TRUE(expect<proto::pubrel>(*first));
+
+    auto second = raw_connect(*b, "twin4", /*clean=*/false);
+    EXPECT_TRUE(first->wait_closed(5s));
+    auto rel = second->receive();
+    ASSERT_TRUE(rel);
+    ASSERT_TRUE(std::holds_alternative<proto::pubrel>(*rel))
+        << "got packet type " << static_cast<int>(proto::type_of(*rel));
+    EXPECT_EQ(std::get<proto::pubrel>(*rel).packet_id, p->packet_id);
+    second->send(proto::pubcomp{p->packet_id, {}, {}});
+    EXPECT_TRUE(drain_raw(*second).empty());
+}
+
+}  // namespace
+}  // namespace rmqtt::test::integ

@@ -1,0 +1,199 @@
+// SUBSCRIBE / UNSUBSCRIBE through the real rmqttd: wildcards, overlapping subscriptions, invalid
+// filters, unsubscribe, and topics starting with '$'.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "integration_util.hpp"
+
+namespace rmqtt::test::integ {
+namespace {
+
+// '+' matches exactly one level, '#' the parent and any number of levels [MQTT-4.7.1-2]
+// [MQTT-4.7.1-3]; topic matching is case sensitive and level by level.
+TEST(Subscribe, WildcardsMatchLevels) {
+    auto b = start_broker();
+    mqtt_client sub(b->uri(), "wc-sub");
+    sub.connect();
+    ASSERT_EQ(sub.subscribe("a/+/c", 1), 1);
+    ASSERT_EQ(sub.subscribe("x/#", 1), 1);
+    ASSERT_EQ(sub.subscribe("s/+", 1), 1);
+    ASSERT_EQ(sub.subscribe("e/+/+", 1), 1);
+    auto pub = raw_connect(*b, "wc-pub");
+    const std::vector<std::pair<std::string, bool>> cases = {
+        {"a/b/c", true},      // a/+/c
+        {"a//c", true},       // '+' matches an empty level
+        {"a/b/c/d", false},   // one level too many for a/+/c
+        {"a/c", false},       // one level too few
+        {"A/b/c", false},     // case sensitive
+        {"x", true},          // x/# matches its parent level
+        {"x/", true},         // and an empty child
+        {"x/y/z", true},      // and any depth
+        {"xy", false},        // not a prefix match
+        {"s/top", true},      // s/+
+        {"s/", true},         // '+' matches an empty last level
+        {"s", false},         // but the level must exist
+        {"s/a/b", false},
+        {"e/1/2", true},      // e/+/+
+        {"e/1", false},
+    };
+    std::uint16_t id = 1;
+    for (const auto& [topic, match] : cases) ASSERT_TRUE(raw_publish(*pub, topic, topic, 1, id++));
+    ASSERT_TRUE(raw_publish(*pub, "x/end", "end", 1, id));  // marks the end of the run
+    std::vector<std::string> expected;
+    for (const auto& [topic, match] : cases)
+        if (match) expected.push_back(topic);
+    expected.push_back("end");
+    auto got = sub.take(expected.size());
+    EXPECT_EQ(payloads(got), expected);
+    EXPECT_TRUE(sub.drain(300ms).empty());
+}
+
+// Overlapping subscriptions: one delivery, at the highest QoS of the matching subscriptions
+// [MQTT-3.3.5-1] (rmqttd delivers once; the spec allows but does not require extra copies).
+TEST(Subscribe, OverlappingSubscriptionsDeliverOnceAtHighestQos) {
+    auto b = start_broker();
+    auto sub = raw_connect(*b, "ov-sub");
+    EXPECT_EQ(raw_subscribe(*sub, 1, {{"ov/#", 0}, {"ov/+", 2}, {"ov/t", 1}}),
+              (std::vector<std::uint8_t>{0, 2, 1}));
+    auto pub = raw_connect(*b, "ov-pub");
+    ASSERT_TRUE(raw_publish(*pub, "ov/t", "hi", 2, 1));
+    auto p = expect<proto::publish>(*sub);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->payload, "hi");
+    EXPECT_EQ(p->qos_level, proto::qos::exactly_once) << "maximum QoS of the matching filters";
+    ASSERT_TRUE(raw_ack(*sub, *p));
+    EXPECT_TRUE(drain_raw(*sub).empty()) << "delivered once";
+
+    // Only ov/# matches ov/t/u: QoS 0.
+    ASSERT_TRUE(raw_publish(*pub, "ov/t/u", "deep", 2, 2));
+    auto q = expect<proto::publish>(*sub);
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->qos_level, proto::qos::at_most_once);
+    EXPECT_TRUE(drain_raw(*sub).empty());
+}
+
+// A second SUBSCRIBE to the same filter replaces the first (its QoS), it does not add a copy
+// [MQTT-3.8.4-3].
+TEST(Subscribe, ResubscribeReplacesQos) {
+    auto b = start_broker();
+    auto sub = raw_connect(*b, "rsub");
+    EXPECT_EQ(raw_subscribe(*sub, 1, {{"rs/t", 2}}), std::vector<std::uint8_t>{2});
+    EXPECT_EQ(raw_subscribe(*sub, 2, {{"rs/t", 0}}), std::vector<std::uint8_t>{0});
+    auto pub = raw_connect(*b, "rpub");
+    ASSERT_TRUE(raw_publish(*pub, "rs/t", "x", 2, 1));
+    auto p = expect<proto::publish>(*sub);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->qos_level, proto::qos::at_most_once);
+    EXPECT_TRUE(drain_raw(*sub).empty());
+}
+
+// Invalid filters get 0x80 in their SUBACK slot; the valid ones in the same SUBSCRIBE are granted
+// and work, and the connection stays open [MQTT-4.7.1-2] [MQTT-4.7.1-3] [MQTT-3.9.3-2].
+TEST(Subscribe, InvalidFilterGetsFailureCode) {
+    auto b = start_broker();
+    auto sub = raw_connect(*b, "inv-sub");
+    EXPECT_EQ(raw_subscribe(*sub, 3,
+                            {{"a/#/b", 1}, {"ok/t", 1}, {"sport+", 1}, {"#/x", 0}, {"a/b#", 2}}),
+              (std::vector<std::uint8_t>{0x80, 1, 0x80, 0x80, 0x80}));
+    auto pub = raw_connect(*b, "inv-pub");
+    ASSERT_TRUE(raw_publish(*pub, "ok/t", "fine", 1, 1));
+    auto p = expect<proto::publish>(*sub);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->payload, "fine");
+    sub->send(proto::puback{p->packet_id, {}, {}});
+    sub->send(proto::pingreq{});
+    EXPECT_TRUE(expect<proto::pingresp>(*sub)) << "connection still open";
+}
+
+// UNSUBACK carries the UNSUBSCRIBE's id [MQTT-3.10.4-4]; afterwards nothing more is delivered
+// [MQTT-3.10.4-2], while other subscribers still get the messages.
+TEST(Subscribe, UnsubscribeStopsDelivery) {
+    auto b = start_broker();
+    auto sub = raw_connect(*b, "un-sub");
+    ASSERT_EQ(raw_subscribe(*sub, 1, {{"un/t", 1}, {"un/other", 1}}),
+              (std::vector<std::uint8_t>{1, 1}));
+    mqtt_client witness(b->uri(), "un-witness");
+    witness.connect();
+    ASSERT_EQ(witness.subscribe("un/t", 1), 1);
+    auto pub = raw_connect(*b, "un-pub");
+
+    ASSERT_TRUE(raw_publish(*pub, "un/t", "before", 1, 1));
+    auto p = expect<proto::publish>(*sub);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->payload, "before");
+    sub->send(proto::puback{p->packet_id, {}, {}});
+
+    proto::unsubscribe u;
+    u.packet_id = 77;
+    u.filters = {"un/t", "never/subscribed"};
+    sub->send(u);
+    auto ack = expect<proto::unsuback>(*sub);
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->packet_id, 77);
+
+    ASSERT_TRUE(raw_publish(*pub, "un/t", "after", 1, 2));
+    ASSERT_TRUE(raw_publish(*pub, "un/other", "still", 1, 3));
+    auto q = expect<proto::publish>(*sub);
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->payload, "still") << "the unsubscribed filter must not deliver";
+    sub->send(proto::puback{q->packet_id, {}, {}});
+    EXPECT_TRUE(drain_raw(*sub).empty());
+    EXPECT_EQ(payloads(witness.take(2)), (std::vector<std::string>{"before", "after"}));
+
+    // Paho: unsubscribe stops delivery too.
+    witness.unsubscribe("un/t");
+    ASSERT_TRUE(raw_publish(*pub, "un/t", "gone", 1, 4));
+    EXPECT_TRUE(witness.drain(500ms).empty());
+}
+
+// [MQTT-4.7.2-1]: filters starting with a wildcard do not match topics starting with '$'. A
+// client may publish to "$test/x" (delivered to "$test/#"); "$SYS/..." from clients is not routed.
+TEST(Subscribe, DollarTopicsNotMatchedByLeadingWildcards) {
+    auto b = start_broker();
+    mqtt_client hash(b->uri(), "d-hash");
+    mqtt_client plus(b->uri(), "d-plus");
+    mqtt_client dollar(b->uri(), "d-dollar");
+    connect_all({&hash, &plus, &dollar});
+    ASSERT_EQ(hash.subscribe("#", 1), 1);
+    ASSERT_EQ(plus.subscribe("+/x", 1), 1);
+    ASSERT_EQ(plus.subscribe("+/+", 1), 1);
+    ASSERT_EQ(dollar.subscribe("$test/#", 1), 1);
+    ASSERT_EQ(dollar.subscribe("$SYS/test/#", 1), 1);
+
+    auto pub = raw_connect(*b, "d-pub");
+    EXPECT_TRUE(raw_publish(*pub, "$test/x", "dollar", 1, 1)) << "PUBACK for a '$' topic";
+    EXPECT_TRUE(raw_publish(*pub, "$SYS/test/x", "sys", 1, 2))
+        << "3.1.1 has no negative PUBACK: the client gets PUBACK, the message is dropped";
+    EXPECT_TRUE(raw_publish(*pub, "plain/x", "plain", 1, 3));
+
+    auto d = dollar.take(1);
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(d[0].topic, "$test/x");
+    EXPECT_EQ(d[0].payload, "dollar");
+    EXPECT_TRUE(dollar.drain(300ms).empty()) << "a client's $SYS publish must not be routed";
+
+    // '#' and '+/x' see only the plain topic (once each: '+/x' and '+/+' overlap).
+    auto h = hash.take(1);
+    ASSERT_EQ(h.size(), 1u);
+    EXPECT_EQ(h[0].topic, "plain/x");
+    EXPECT_TRUE(hash.drain(300ms).empty());
+    auto p = plus.take(1);
+    ASSERT_EQ(p.size(), 1u);
+    EXPECT_EQ(p[0].topic, "plain/x");
+    EXPECT_TRUE(plus.drain(300ms).empty());
+    pub->send(proto::pingreq{});
+    EXPECT_TRUE(expect<proto::pingresp>(*pub)) << "the publisher stays connected";
+}
+
+// Several filters in one SUBSCRIBE get one return code each, in order [MQTT-3.8.4-4]
+// [MQTT-3.9.3-1], and the SUBACK carries the SUBSCRIBE's id [MQTT-3.8.4-2].
+TEST(Subscribe, SubackHasOneCodePerFilterInOrder) {
+    auto b = start_broker();
+    auto sub = raw_connect(*b, "multi-sub");
+    EXPECT_EQ(raw_subscribe(*sub, 0xBEEF, {{"m/2", 2}, {"m/0", 0}, {"m/1", 1}, {"m/+/#", 2}}),
+              (std::vector<std::uint8_t>{2, 0, 1, 2}));
+}
+
+}  // namespace
+}  // namespace rmqtt::test::integ
