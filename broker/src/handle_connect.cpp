@@ -375,7 +375,9 @@ asio::awaitable<void> connection::complete_connect() {
             } else if (session_) {
                 std::vector<outbound_entry> entries;
                 entries.reserve(loaded.size());
+                const auto boundary = session_->unloaded_boundary();
                 for (auto& q : loaded) {
+                    if (q.seq >= boundary) continue;  // routed after recovery: already in memory
                     outbound_entry e;
                     e.seq = q.seq;
                     e.qos = static_cast<protocol::qos>(q.qos);

@@ -391,13 +391,23 @@ bool server::recover() {
             s->subscriptions()[sub.filter] = session_subscription{o, sub.subscription_id};
             ++subscriptions;
         }
-        if (r.bounds) {
-            ++with_queue;
-            s->set_unloaded_store_entries(true);
-        }
         // Continue after the highest stored seq, and never below a fresh session's start.
         const std::uint64_t fresh = static_cast<std::uint64_t>(now) * 1000;
-        s->set_next_seq(std::max(r.bounds ? r.bounds->last_seq + 1 : 0, fresh));
+        const std::uint64_t next_seq = std::max(r.bounds ? r.bounds->last_seq + 1 : 0, fresh);
+        s->set_next_seq(next_seq);
+        if (r.bounds) {
+            ++with_queue;
+            s->set_unloaded_store_entries(true, next_seq);
+        }
+        // The queue limits of the listener the client used, before it comes back.
+        const listener_config* lc = find_listener(r.rec.listener);
+        if (lc) {
+            cfg.max_mqueue_len = lc->max_mqueue_len;
+            cfg.max_inflight = std::min<std::size_t>(lc->max_inflight, cfg.client_receive_maximum);
+            cfg.retry_interval = lc->message_retry_interval;
+        }
+        s->queue().set_limits(
+            {cfg.max_inflight, cfg.max_mqueue_len, outbound_queue::overflow_policy::drop_oldest});
         for (auto pid : r.inq2)
             s->inbound_qos2().insert(pid);
         sessions_.insert_restored(s);
@@ -439,6 +449,16 @@ bool server::recover() {
         created.size(), subscriptions, with_queue, retained_msgs.size(), expired.size(),
         took.count());
     return true;
+}
+
+const listener_config* server::find_listener(std::string_view id) const {
+    const listener_config* first = nullptr;
+    for (const auto& l : config_.listeners) {
+        if (!l.enable) continue;
+        if (l.id() == id) return &l;
+        if (!first) first = &l;
+    }
+    return first;  // the listener is gone from the configuration: use the first one's limits
 }
 
 void server::start_heartbeat() {

@@ -50,6 +50,9 @@ class server {
     bool retained_persisted() const noexcept { return retain_persisted_; }
     bool stopping() const noexcept { return stopping_.load(); }
 
+    // The enabled listener with this id ("tcp.external"), else the first enabled one.
+    const listener_config* find_listener(std::string_view id) const;
+
     // A worker executor, round-robin: where a new connection or restored session lives.
     asio::any_io_executor next_worker();
     std::size_t worker_count() const noexcept { return workers_.size(); }

@@ -144,8 +144,14 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     void cancel_expiry();
 
     // Stored entries not yet loaded (a session recovered at startup): loaded on attach.
+    // Every stored entry of a recovered session has a seq below this boundary; entries routed
+    // after recovery (seq >= boundary) are in memory already and must not be loaded twice.
     bool has_unloaded_store_entries() const noexcept { return unloaded_store_entries_; }
-    void set_unloaded_store_entries(bool v) noexcept { unloaded_store_entries_ = v; }
+    std::uint64_t unloaded_boundary() const noexcept { return unloaded_boundary_; }
+    void set_unloaded_store_entries(bool v, std::uint64_t boundary = 0) noexcept {
+        unloaded_store_entries_ = v;
+        unloaded_boundary_ = boundary;
+    }
     void set_next_seq(std::uint64_t seq) noexcept { next_seq_.store(seq); }
     void mark_persisted() noexcept { ever_persisted_ = true; }
 
@@ -188,6 +194,7 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     std::unique_ptr<asio::steady_timer> will_timer_;
     std::unique_ptr<asio::steady_timer> expiry_timer_;
     bool unloaded_store_entries_ = false;
+    std::uint64_t unloaded_boundary_ = 0;
     bool ever_persisted_ = false;  // the store may hold records of this session
 };
 

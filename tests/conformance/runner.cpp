@@ -5,7 +5,7 @@
 //   {"id": "MQTT-3.1.2-3", "tag": "reserved-flag", "name": "...", "version": 4 | 5,
 //    "listener": ["max_inflight = 2", ...],   extra lines in [listener.tcp.external]
 //    "config": ["..."],                        extra lines at the end of rmqtt.toml
-//    "session_storage": true,                  rmqtt-session-storage plugin on (default)
+//    "session_storage": true,                  rmqtt-session-storage plugin on (default off)
 //    "steps": [step...]}
 // Every step may name a "client" (default "a"); a client's TCP connection opens on first use.
 // Steps (one action key each; "comment" is ignored everywhere):
@@ -614,7 +614,7 @@ TEST_P(case_test, run) {
 
     broker_process::options o;
     o.log_level = "debug";
-    o.session_storage = c.value("session_storage", true);
+    o.session_storage = c.value("session_storage", false);
     if (c.contains("listener")) o.listener = c["listener"].get<std::vector<std::string>>();
     if (c.contains("config")) o.main_config = c["config"].get<std::vector<std::string>>();
     // free_port() can race with other processes taking the same port: then rmqttd exits and

@@ -292,11 +292,17 @@ TEST(Session, NoMessageLostAcrossRepeatedTakeovers) {
     });
     // Each connection takes over the previous one, reads for a while, acknowledges half of what
     // it gets (the rest stays in flight for the next one).
+    std::unique_ptr<raw_client> previous;  // still open when the next one connects: a takeover
     for (int round = 0; round < 40 && !(publishing_done && received.size() == total); ++round) {
-        raw_client c(b->port());
+        auto next = std::make_unique<raw_client>(b->port());
+        auto& c = *next;
         auto ack = c.connect(make_connect("churn", /*clean=*/false));
         ASSERT_TRUE(ack) << "round " << round;
         ASSERT_EQ(ack->code, 0);
+        if (previous) {
+            EXPECT_TRUE(previous->wait_closed(5s)) << "taken over in round " << round;
+        }
+        previous = std::move(next);
         const auto until = std::chrono::steady_clock::now() + 100ms;
         int n = 0;
         while (std::chrono::steady_clock::now() < until) {
