@@ -962,6 +962,118 @@ void parse_shared_subscription(reader& r, const tvalue& root, shared_subscriptio
     }
 }
 
+// Decoded length of strict base64 (RFC 4648 section 4: standard alphabet, padded to a multiple
+// of 4 characters); nullopt for anything else.
+std::optional<std::size_t> base64_size(std::string_view s) {
+    if (s.empty() || s.size() % 4 != 0) return std::nullopt;
+    std::size_t pad = 0;
+    while (pad < 2 && s[s.size() - 1 - pad] == '=')
+        ++pad;
+    for (std::size_t i = 0; i + pad < s.size(); ++i) {
+        const char c = s[i];
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') {
+            return std::nullopt;
+        }
+    }
+    return s.size() / 4 * 3 - pad;
+}
+
+constexpr std::string_view scram_user_form =
+    "a [[users]] table with username and either password = \"...\" or all of salt, iterations, "
+    "stored_key and server_key (the stored form of RFC 5802 section 3, base64)";
+
+std::uint32_t scram_iterations(const reader& r, std::string_view key, const tvalue& v) {
+    return static_cast<std::uint32_t>(r.integer(key, v, auth_scram_config::min_iterations,
+                                                auth_scram_config::max_iterations));
+}
+
+// One [[users]] entry. Password errors never quote the value.
+auth_scram_config::user parse_scram_user(reader& r, const std::string& key, const tvalue& v,
+                                         std::optional<std::uint32_t>& iterations) {
+    auth_scram_config::user u;
+    bool has_username = false;
+    for (const auto& [k, val] : r.table(key, v)) {
+        const auto sub = join(key, k);
+        if (k == "username") {
+            u.username = r.string(sub, val);
+            if (u.username.empty() || u.username.find('\0') != std::string::npos) {
+                r.fail(sub, val, "a non-empty string without NUL characters");
+            }
+            has_username = true;
+        } else if (k == "password") {
+            if (!val.is_string() || val.as_string().str.empty()) {
+                r.fail_msg(sub, fmt::format("expected a non-empty string{}", reader::at(val)));
+            }
+            u.password = val.as_string().str;
+        } else if (k == "salt") {
+            u.salt = r.string(sub, val);
+            if (!base64_size(u.salt)) r.fail(sub, val, "non-empty base64 such as \"W22ZaJ0SNY7soEsUEjb6gQ==\"");
+        } else if (k == "stored_key" || k == "server_key") {
+            auto& target = k == "stored_key" ? u.stored_key : u.server_key;
+            target = r.string(sub, val);
+            if (base64_size(target) != 32) {
+                r.fail(sub, val, "base64 of 32 bytes (a SHA-256 value, 44 characters ending in '=')");
+            }
+        } else if (k == "iterations") {
+            iterations = scram_iterations(r, sub, val);
+        } else {
+            r.warn(sub, unknown_note);
+        }
+    }
+    if (!has_username) r.fail_msg(join(key, "username"), fmt::format("missing; expected {}", scram_user_form));
+    const bool any_stored = !u.salt.empty() || !u.stored_key.empty() || !u.server_key.empty();
+    if (u.password && any_stored) {
+        r.fail_msg(key, fmt::format("user \"{}\" has both a password and stored keys; expected {}",
+                                    u.username, scram_user_form));
+    }
+    if (!u.password) {
+        for (const auto& [name, present] :
+             {std::pair<std::string_view, bool>{"salt", !u.salt.empty()},
+              {"iterations", iterations.has_value()},
+              {"stored_key", !u.stored_key.empty()},
+              {"server_key", !u.server_key.empty()}}) {
+            if (!present) {
+                r.fail_msg(join(key, name),
+                           fmt::format("missing for user \"{}\"; expected {}", u.username,
+                                       scram_user_form));
+            }
+        }
+    }
+    return u;
+}
+
+void parse_auth_scram(reader& r, const tvalue& root, auth_scram_config& c) {
+    const tvalue* users = nullptr;
+    for (const auto& [k, v] : r.table("(top level)", root)) {
+        if (k == "users") {
+            users = &v;
+        } else if (k == "iterations") {
+            c.iterations = scram_iterations(r, k, v);
+        } else if (k == "allow_plain_password_connect") {
+            c.allow_plain_password_connect = r.boolean(k, v);
+        } else {
+            r.warn(k, unknown_note);
+        }
+    }
+    if (users == nullptr) return;
+    if (!users->is_array()) r.fail("users", *users, scram_user_form);
+    std::size_t i = 0;
+    for (const auto& e : users->as_array()) {
+        const auto key = fmt::format("users[{}]", i++);
+        std::optional<std::uint32_t> iterations;
+        auto u = parse_scram_user(r, key, e, iterations);
+        u.iterations = iterations.value_or(c.iterations);
+        for (const auto& other : c.users) {
+            if (other.username == u.username) {
+                r.fail_msg(join(key, "username"),
+                           fmt::format("\"{}\" is listed twice; expected each username once",
+                                       u.username));
+            }
+        }
+        c.users.push_back(std::move(u));
+    }
+}
+
 tvalue parse_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
@@ -1074,6 +1186,7 @@ config load_config(const command_line& cl) {
     load_plugin(cfg, "rmqtt-retainer", parse_retainer, cfg.retainer);
     load_plugin(cfg, "rmqtt-shared-subscription", parse_shared_subscription,
                 cfg.shared_subscription);
+    load_plugin(cfg, "rmqtt-auth-scram", parse_auth_scram, cfg.auth_scram);
 
     const std::string node = std::to_string(cfg.node_id);
     for (auto* s : {&cfg.session_storage.rocksdb_path, &cfg.session_storage.redis_prefix,

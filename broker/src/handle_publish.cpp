@@ -100,6 +100,22 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         co_return;
     }
 
+    if (server_.hooks().has_acl() &&
+        server_.hooks().check_acl(info(), acl_action::publish, p.topic) == hook_result::deny) {
+        spdlog::info("{}: PUBLISH to '{}' denied by ACL", client_id_, p.topic);
+        if (acked) {
+            if (is_v5()) ++inbound_quota_used_;
+            push_ack({ack_type,
+                      p.packet_id,
+                      is_v5() ? reason_code::not_authorized : reason_code::success,
+                      true,
+                      is_v5(),
+                      {},
+                      {}});
+        }
+        co_return;
+    }
+
     // Back-pressure: while the store cannot keep up, stop reading from publishers.
     if (!co_await wait_for_store_room()) {
         if (state_ != state::connected) co_return;

@@ -67,6 +67,11 @@ asio::awaitable<void> connection::handle_subscribe(protocol::subscribe& sub) {
             failure(reason_code::topic_filter_invalid);
             continue;
         }
+        if (server_.hooks().has_acl() && server_.hooks().check_acl(info(), acl_action::subscribe,
+                                                                   t.filter) == hook_result::deny) {
+            failure(reason_code::not_authorized);
+            continue;
+        }
         const bool exists = s.subscriptions().contains(t.filter);
         if (lc.max_subscriptions != 0 && !exists &&
             s.subscriptions().size() >= lc.max_subscriptions) {

@@ -32,7 +32,10 @@ void broker_process::write_config() {
          << "[log]\nto = \"console\"\nlevel = \"" << opts_.log_level << "\"\n\n"
          << "[plugins]\ndir = \"" << dir_->file("plugins/") << "\"\n"
          << "default_startups = [\"rmqtt-retainer\", \"rmqtt-shared-subscription\""
-         << (opts_.session_storage ? ", \"rmqtt-session-storage\"" : "") << "]\n\n"
+         << (opts_.session_storage ? ", \"rmqtt-session-storage\"" : "");
+    for (const auto& p : opts_.extra_plugins)
+        main << ", \"" << p << "\"";
+    main << "]\n\n"
          << "[listener.tcp.external]\n"
          << "addr = \"127.0.0.1:" << port_ << "\"\n"
          << "allow_anonymous = true\n";
@@ -55,6 +58,8 @@ void broker_process::write_config() {
 
     write_file(dir_->file("plugins/rmqtt-retainer.toml"),
                "storage.type = \"" + opts_.retainer_type + "\"\n");
+    for (const auto& [name, content] : opts_.plugin_files)
+        write_file(dir_->file("plugins/" + name + ".toml"), content);
 }
 
 void broker_process::start() {

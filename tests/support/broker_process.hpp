@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,11 @@ class broker_process {
         // Extra lines appended to rmqtt.toml and to rmqtt-session-storage.toml.
         std::vector<std::string> main_config;
         std::vector<std::string> storage_config;
+        // More names for plugins.default_startups (e.g. "rmqtt-auth-scram"), and plugin files
+        // written to <dir>/plugins/<name>.toml (e.g. {"rmqtt-shared-subscription",
+        // "strategy = \"sticky\"\n"}); a file given here replaces the generated one.
+        std::vector<std::string> extra_plugins;
+        std::map<std::string, std::string> plugin_files;
         std::string log_level = "info";
         int workers = 2;
     };

@@ -138,6 +138,29 @@ struct shared_subscription_config {
     std::size_t sticky_cache_size = 100000;  // LRU bindings kept by the sticky strategy
 };
 
+// etc/plugins/rmqtt-auth-scram.toml: MQTT 5.0 enhanced authentication with SCRAM-SHA-256
+// (RFC 5802, RFC 7677). The loader checks the forms below; the plugin derives the keys of users
+// given with a password when it starts.
+struct auth_scram_config {
+    static constexpr std::uint32_t min_iterations = 4096;  // RFC 7677 section 4
+    static constexpr std::uint32_t max_iterations = 10'000'000;
+    struct user {
+        std::string username;  // as the client means it, before SCRAM's "=2C" / "=3D" escaping
+        // Either a password (salted and hashed at start-up) ...
+        std::optional<std::string> password;
+        // ... or the stored form of RFC 5802 section 3 (set when `password` is not): base64 as
+        // written in the file, validated by the loader; stored_key and server_key are 32 bytes.
+        std::string salt;
+        std::string stored_key;
+        std::string server_key;
+        std::uint32_t iterations = 4096;  // with a password: the file's `iterations` unless set
+    };
+    std::vector<user> users;  // usernames are unique
+    std::uint32_t iterations = 4096;  // default for users given with a password
+    // Also check CONNECT User Name / Password against `users` (simple authentication).
+    bool allow_plain_password_connect = false;
+};
+
 struct config {
     std::vector<std::string> source_files;  // what was read, in order
     std::uint64_t node_id = 1;
@@ -152,6 +175,7 @@ struct config {
     session_storage_config session_storage;
     retainer_config retainer;
     shared_subscription_config shared_subscription;
+    auth_scram_config auth_scram;
 
     bool plugin_enabled(std::string_view name) const;  // listed in plugins_default_startups
 
