@@ -718,9 +718,8 @@ void add_common(CLI::App* app, common_options& c) {
 }
 
 void add_sessions(CLI::App* app, sessions_options& s, bool fill) {
-    app->add_option("--shared-topic", s.shared_topic,
-                    "all sessions subscribe one topic (every message queued to each)")
-        ->capture_default_str();
+    app->add_flag("--shared-topic", s.shared_topic,
+                  "all sessions subscribe one topic (every message queued to each)");
     app->add_option("--concurrency", s.concurrency, "sessions connecting at the same time")
         ->check(CLI::Range(1u, 10000u))
         ->capture_default_str();

@@ -35,7 +35,7 @@ for f in "$RMQTTD" "$BENCH" "$MOSQUITTO" /usr/bin/time; do
 done
 
 WORK=$(mktemp -d /tmp/rmqtt-bench.XXXXXX)
-STARTED=()   # pids of /usr/bin/time wrappers and brokers we started
+STARTED=()   # pids of the running broker and its /usr/bin/time wrapper
 
 cleanup() {
     local p
@@ -148,7 +148,7 @@ start_broker() {
     STARTED+=("$TIME_PID")
     BROKER_PID=""
     for i in $(seq 1 500); do
-        BROKER_PID=$(cat "/proc/$TIME_PID/task/$TIME_PID/children" 2>/dev/null | awk '{print $1}')
+        BROKER_PID=$(awk '{print $1}' "/proc/$TIME_PID/task/$TIME_PID/children" 2>/dev/null || true)
         [[ -n $BROKER_PID ]] && break
         sleep 0.01
     done
@@ -172,6 +172,7 @@ stop_broker() {
     BROKER_RSS_MB=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' \
         "$BROKER_DIR/time.txt" 2>/dev/null || true)
     BROKER_RSS_MB=${BROKER_RSS_MB:-nan}
+    STARTED=()  # both have exited: never signal these pids again (they may be reused)
 }
 
 # launch KIND VARIANT PORT: a fresh broker in a new temp dir. VARIANT: rmqttd off|durable|async,
@@ -265,12 +266,28 @@ recovery_row() {
         record "$row" "$label" "$kind" error 1 "prepare failed"
         return
     fi
-    du -sh "$BROKER_DIR/data" | awk '{print $1}' >"$BROKER_DIR/data.size"
-    record "$row" "$label" "$kind" data_size "$(cat "$BROKER_DIR/data.size")" ok
+    record "$row" "$label" "$kind" data_mb "$(du -sm "$BROKER_DIR/data" | awk '{print $1}')" ok
 
-    for ((rep = 1; rep <= REPEAT; rep++)); do
+    # REPEAT restarts measured (recovery + one probe each), then one more restart for the drain,
+    # so every measured restart loads the same sessions and messages.
+    for ((rep = 1; rep <= REPEAT + 1; rep++)); do
         mv "$BROKER_DIR/broker.log" "$BROKER_DIR/broker.log.$rep.prev" 2>/dev/null || true
         restart "$kind"
+        if ((rep > REPEAT)); then
+            out="$BROKER_DIR/drain.out"
+            rc=0
+            timeout -k 5 "$PREP_TIMEOUT" "$BENCH" drain --port "$port" --mqtt "$MQTT" --wait-port \
+                --sessions "$SESSIONS" --queued "$QUEUED" --threads "$BENCH_THREADS" \
+                --id-prefix rec --topic-prefix rec --timeout "$PREP_TIMEOUT" \
+                >"$out" 2>"$out.err" || rc=$?
+            log "$row $label $kind drain: $(grep -h '^RESULT' "$out" | cut -c1-240)"
+            record "$row" "$label" "$kind" drain_rate "$(field rate "$out")" ok
+            record "$row" "$label" "$kind" drain_missing "$(field missing "$out")" ok
+            ((rc == 0)) || NOTES+=("$row / $label / $kind: drain exit $rc: $(grep -h '^drain' "$out" | cut -c1-300) $(grep -h -m3 . "$out.err" | tr '\n' ' ' | cut -c1-200)")
+            stop_broker
+            record "$row" "$label" "$kind" drain_rss_mb "$BROKER_RSS_MB" ok
+            break
+        fi
         out="$BROKER_DIR/probe.$rep.out"
         rc=0
         timeout -k 5 "$STEP_TIMEOUT" "$BENCH" probe --port "$port" --mqtt "$MQTT" --id-prefix rec \
@@ -288,21 +305,8 @@ recovery_row() {
             local rec_ms
             rec_ms=$(sed -n 's/.*recovered [0-9]* sessions.* in \([0-9]*\) ms.*/\1/p' "$BROKER_DIR/broker.log" | tail -1)
             record "$row" "$label" "$kind" recovered_ms "${rec_ms:-nan}" "$status"
-            grep -h 'recovered [0-9]* sessions' "$BROKER_DIR/broker.log" | tail -1 | cut -c1-300 >"$BROKER_DIR/recovered.txt" || true
         fi
         log "$row $label $kind restart #$rep: $(grep -h '^RESULT' "$out" | cut -c1-240) $status"
-        if ((rep == REPEAT)); then
-            out="$BROKER_DIR/drain.out"
-            rc=0
-            timeout -k 5 "$PREP_TIMEOUT" "$BENCH" drain --port "$port" --mqtt "$MQTT" \
-                --sessions "$SESSIONS" --queued "$QUEUED" --threads "$BENCH_THREADS" \
-                --id-prefix rec --topic-prefix rec --timeout "$PREP_TIMEOUT" \
-                >"$out" 2>"$out.err" || rc=$?
-            log "$row $label $kind drain: $(grep -h '^RESULT' "$out" | cut -c1-240)"
-            record "$row" "$label" "$kind" drain_rate "$(field rate "$out")" ok
-            record "$row" "$label" "$kind" drain_missing "$(field missing "$out")" ok
-            ((rc == 0)) || NOTES+=("$row / $label / $kind: drain exit $rc: $(grep -h '^drain' "$out" | cut -c1-300)")
-        fi
         stop_broker
         record "$row" "$label" "$kind" rss_mb "$BROKER_RSS_MB" "$status"
     done
@@ -379,7 +383,7 @@ line() {
     echo "- each figure is the median of $REPEAT runs, each run on a freshly started broker"
     echo "- pub/sub rows: $PUBS publishers -> $PUBS subscribers (one topic per pair), ${PAYLOAD}-byte payload, MQTT level $MQTT,"
     echo "  QoS 0: $COUNT_QOS0 msgs per publisher; QoS 1: $COUNT_QOS1 msgs per publisher, publisher window $WINDOW, broker max inflight $MAX_INFLIGHT"
-    echo "- recovery: $SESSIONS sessions x $QUEUED queued QoS 1 messages, graceful stop, restart $REPEAT times; times from process start"
+    echo "- recovery: $SESSIONS sessions x $QUEUED queued QoS 1 messages, graceful stop, restarted $REPEAT times (times from process start), then once more to drain and verify"
     echo "- ratio = rmqttd / Mosquitto: above 1 is better for msg/s, below 1 is better for us, ms and MB"
     echo
     echo "| row | metric | rmqttd | Mosquitto | ratio | load (1m) | notes |"
@@ -400,7 +404,7 @@ line() {
             done
             ;;
         recovery)
-            for metric in create_rate:sessions/s fill_rate:msg/s stop_s:s listen_ms:ms connack_ms:ms recovered_ms:ms rss_mb:MB drain_rate:msg/s drain_missing:msgs; do
+            for metric in create_rate:sessions/s fill_rate:msg/s prep_rss_mb:MB stop_s:s data_mb:MB listen_ms:ms connack_ms:ms recovered_ms:ms rss_mb:MB drain_rate:msg/s drain_rss_mb:MB drain_missing:msgs; do
                 line "recovery, $SESSIONS x $QUEUED" recovery "ack=durable" mosquitto "${metric%%:*}" "${metric#*:}"
             done
             ;;

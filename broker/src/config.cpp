@@ -983,8 +983,8 @@ constexpr std::string_view scram_user_form =
     "stored_key and server_key (the stored form of RFC 5802 section 3, base64)";
 
 std::uint32_t scram_iterations(const reader& r, std::string_view key, const tvalue& v) {
-    return static_cast<std::uint32_t>(r.integer(key, v, auth_scram_config::min_iterations,
-                                                auth_scram_config::max_iterations));
+    return static_cast<std::uint32_t>(
+        r.integer(key, v, auth_scram_config::min_iterations, auth_scram_config::max_iterations));
 }
 
 // One [[users]] entry. Password errors never quote the value.
@@ -1007,12 +1007,15 @@ auth_scram_config::user parse_scram_user(reader& r, const std::string& key, cons
             u.password = val.as_string().str;
         } else if (k == "salt") {
             u.salt = r.string(sub, val);
-            if (!base64_size(u.salt)) r.fail(sub, val, "non-empty base64 such as \"W22ZaJ0SNY7soEsUEjb6gQ==\"");
+            if (!base64_size(u.salt)) {
+                r.fail(sub, val, "non-empty base64 such as \"W22ZaJ0SNY7soEsUEjb6gQ==\"");
+            }
         } else if (k == "stored_key" || k == "server_key") {
             auto& target = k == "stored_key" ? u.stored_key : u.server_key;
             target = r.string(sub, val);
             if (base64_size(target) != 32) {
-                r.fail(sub, val, "base64 of 32 bytes (a SHA-256 value, 44 characters ending in '=')");
+                r.fail(sub, val,
+                       "base64 of 32 bytes (a SHA-256 value, 44 characters ending in '=')");
             }
         } else if (k == "iterations") {
             iterations = scram_iterations(r, sub, val);
@@ -1020,7 +1023,9 @@ auth_scram_config::user parse_scram_user(reader& r, const std::string& key, cons
             r.warn(sub, unknown_note);
         }
     }
-    if (!has_username) r.fail_msg(join(key, "username"), fmt::format("missing; expected {}", scram_user_form));
+    if (!has_username) {
+        r.fail_msg(join(key, "username"), fmt::format("missing; expected {}", scram_user_form));
+    }
     const bool any_stored = !u.salt.empty() || !u.stored_key.empty() || !u.server_key.empty();
     if (u.password && any_stored) {
         r.fail_msg(key, fmt::format("user \"{}\" has both a password and stored keys; expected {}",
@@ -1033,9 +1038,8 @@ auth_scram_config::user parse_scram_user(reader& r, const std::string& key, cons
               {"stored_key", !u.stored_key.empty()},
               {"server_key", !u.server_key.empty()}}) {
             if (!present) {
-                r.fail_msg(join(key, name),
-                           fmt::format("missing for user \"{}\"; expected {}", u.username,
-                                       scram_user_form));
+                r.fail_msg(join(key, name), fmt::format("missing for user \"{}\"; expected {}",
+                                                        u.username, scram_user_form));
             }
         }
     }
@@ -1065,9 +1069,9 @@ void parse_auth_scram(reader& r, const tvalue& root, auth_scram_config& c) {
         u.iterations = iterations.value_or(c.iterations);
         for (const auto& other : c.users) {
             if (other.username == u.username) {
-                r.fail_msg(join(key, "username"),
-                           fmt::format("\"{}\" is listed twice; expected each username once",
-                                       u.username));
+                r.fail_msg(
+                    join(key, "username"),
+                    fmt::format("\"{}\" is listed twice; expected each username once", u.username));
             }
         }
         c.users.push_back(std::move(u));

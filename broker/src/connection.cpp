@@ -549,7 +549,10 @@ void connection::flush_acks() {
         acks_.pop_front();
         ++acks_base_;
         freed = true;
-        if (a.counts_against_quota && inbound_quota_used_ > 0) --inbound_quota_used_;
+        // A QoS 2 PUBLISH holds its Receive Maximum slot until PUBCOMP, unless PUBREC ends the
+        // flow with an error [MQTT-3.3.4-9].
+        const bool flow_ends = a.type != packet_type::pubrec || protocol::is_error(a.code);
+        if (a.counts_against_quota && flow_ends && inbound_quota_used_ > 0) --inbound_quota_used_;
         if (state_ != state::connected) continue;
         switch (a.type) {
             case packet_type::puback:
@@ -660,8 +663,7 @@ void connection::handle_reauth(const protocol::auth& a) {
     if (a.code == reason_code::re_authenticate) {
         auto* method = server_.hooks().find_auth_method(*auth_method_);
         if (!method) {
-            protocol_violation(reason_code::bad_authentication_method,
-                               "method no longer available");
+            protocol_violation(reason_code::not_authorized, "method no longer available");
             return;
         }
         auth_exchange_ = method->start(info());
@@ -674,8 +676,9 @@ void connection::handle_reauth(const protocol::auth& a) {
     out.props.authentication_method = auth_method_;
     switch (step.result) {
         case auth_exchange::step::outcome::failure:
+            // CONNACK-only codes such as 0x86 cannot go in a DISCONNECT: 0x87 Not authorized.
             auth_exchange_.reset();
-            close(step.failure_code, "re-authentication failed");
+            close(reason_code::not_authorized, "re-authentication failed");
             return;
         case auth_exchange::step::outcome::continue_authentication:
             out.code = reason_code::continue_authentication;

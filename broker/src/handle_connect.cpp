@@ -172,7 +172,7 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
 }
 
 asio::awaitable<void> connection::handle_auth_exchange(const protocol::auth& a) {
-    // Before CONNACK: the client continues the exchange it started in CONNECT [MQTT-4.12.0-2].
+    // Before CONNACK: the client continues the exchange it started in CONNECT [MQTT-4.12.0-3].
     if (a.code != reason_code::continue_authentication ||
         a.props.authentication_method != auth_method_) {
         refuse_connect(reason_code::protocol_error, connect_return_code::not_authorized,
@@ -187,7 +187,7 @@ asio::awaitable<void> connection::handle_auth_exchange(const protocol::auth& a) 
             co_return;
         case auth_exchange::step::outcome::continue_authentication: {
             protocol::auth next;
-            next.code = reason_code::continue_authentication;  // [MQTT-4.12.0-1]
+            next.code = reason_code::continue_authentication;  // [MQTT-4.12.0-2]
             next.props.authentication_method = auth_method_;
             next.props.authentication_data = std::move(step.data);
             send(next);

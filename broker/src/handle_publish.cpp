@@ -50,7 +50,9 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
             if (!p.topic.empty()) {
                 topic_aliases_in_[*alias] = p.topic;
             } else if (topic_aliases_in_[*alias].empty()) {
-                protocol_violation(reason_code::topic_alias_invalid, "unknown Topic Alias");
+                // An empty topic needs an alias the client has set on this connection.
+                protocol_violation(reason_code::protocol_error,
+                                   "Topic Alias without a mapping and an empty topic");
                 co_return;
             } else {
                 p.topic = topic_aliases_in_[*alias];

@@ -5,14 +5,18 @@
 #include <algorithm>
 #include <array>
 
+#include "auth_scram/auth_scram.hpp"
+#include "server.hpp"
+
 namespace rmqtt::broker {
 
 namespace {
-constexpr std::array<plugin_info, 12> plugins{{
+constexpr std::array<plugin_info, 13> plugins{{
     {"rmqtt-session-storage",
      "stores sessions, subscriptions, offline and inflight messages (RocksDB or Redis)", true},
     {"rmqtt-retainer", "keeps retained messages (in memory, or in the session store)", true},
     {"rmqtt-shared-subscription", "$share/{group}/{filter} subscriptions and their strategy", true},
+    {"rmqtt-auth-scram", "MQTT 5.0 enhanced authentication with SCRAM-SHA-256", true},
     {"rmqtt-acl", "access control lists", false},
     {"rmqtt-http-api", "HTTP management API", false},
     {"rmqtt-sys-topic", "$SYS topics", false},
@@ -40,6 +44,12 @@ void check_plugins(const config& cfg) {
                          name, it->description);
         else
             spdlog::info("plugin {} started", name);
+    }
+}
+
+void start_plugins(server& srv) {
+    if (srv.cfg().plugin_enabled("rmqtt-auth-scram")) {
+        (void)plugins::auth_scram::register_plugin(srv.hooks(), srv.cfg().auth_scram);
     }
 }
 

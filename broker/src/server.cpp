@@ -207,6 +207,7 @@ int server::run() {
         worker_count_for(config_),
         config_.source_files.empty() ? std::string("(defaults)") : config_.source_files.front());
     check_plugins(config_);
+    start_plugins(*this);
     start_workers();
     if (config_.plugin_enabled("rmqtt-session-storage")) {
         if (!open_store() || !recover()) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -98,7 +99,8 @@ class scram_method final : public broker::auth_method {
     scram_method(std::shared_ptr<const user_store> users, options o);
 
     std::string_view name() const noexcept override { return method_name; }
-    // Thread-safe: the exchange it returns belongs to one connection.
+    // Thread-safe: the exchange it returns belongs to one connection and refers to this method,
+    // which must outlive it (the server's hook bus outlives every connection).
     std::unique_ptr<broker::auth_exchange> start(const broker::client_info& client) override;
 
     // The salt and keys announced for a user that does not exist (or may not be used): derived

@@ -350,10 +350,9 @@ decode_result decode_properties(std::span<const std::uint8_t> in, packet_type t,
                 res = pr.u16(out.topic_alias_maximum);
                 break;
             case id::topic_alias:
+                // Alias 0 [MQTT-3.3.2-8] is refused by the broker with the other out-of-range
+                // values: DISCONNECT 0x94 Topic Alias invalid.
                 res = pr.u16(out.topic_alias);
-                if (res && *out.topic_alias == 0) {
-                    res = fail(reason_code::protocol_error, "Topic Alias 0");  // [MQTT-3.3.2-8]
-                }
                 break;
             case id::maximum_qos:
                 res = pr.flag(out.maximum_qos);

@@ -415,6 +415,29 @@ struct matcher {
     }
 };
 
+// Open descriptors of a process (Linux /proc); 0 when unknown.
+std::size_t fd_count(pid_t pid) {
+    std::error_code ec;
+    std::size_t n = 0;
+    for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end;
+         !ec && it != end; it.increment(ec))
+        ++n;
+    return n;
+}
+
+// The descriptor count once it stopped changing for 100 ms (bounded to about 2 s).
+std::size_t stable_fd_count(pid_t pid) {
+    std::size_t last = fd_count(pid);
+    int same = 0;
+    for (int i = 0; i < 100 && same < 5; ++i) {
+        std::this_thread::sleep_for(20ms);
+        const std::size_t n = fd_count(pid);
+        same = n == last ? same + 1 : 0;
+        last = n;
+    }
+    return last;
+}
+
 // ---- running a case ------------------------------------------------------------------------------
 
 struct client_state {
@@ -635,6 +658,15 @@ TEST_P(case_test, run) {
         }
     }
     ASSERT_TRUE(listening) << "rmqttd did not start listening";
+    // rmqttd opens a few descriptors lazily with its first connections (per-worker reactor
+    // timers): warm every worker up before taking the descriptor baseline.
+    for (int i = 0; i < 4; ++i) {
+        raw_client warm(broker_->port(), proto::version::v3_1_1);
+        ASSERT_TRUE(warm.connect("w" + std::to_string(i)).has_value());
+        warm.send_bytes({0xE0, 0x00});
+        ASSERT_TRUE(warm.wait_closed());
+    }
+    const std::size_t fds_at_start = stable_fd_count(broker_->pid());
 
     {
         case_runner r(c, *broker_);
@@ -644,10 +676,23 @@ TEST_P(case_test, run) {
 
     // Whatever the case did, the broker must still be up and serving.
     ASSERT_TRUE(broker_->running()) << "rmqttd exited during the case";
-    raw_client probe(broker_->port(), proto::version::v3_1_1);
-    auto ack = probe.connect("pr");  // short: some cases set max_clientid_len 4
-    ASSERT_TRUE(ack.has_value()) << "rmqttd did not answer a CONNECT after the case";
-    EXPECT_EQ(ack->code, 0);
+    {
+        raw_client probe(broker_->port(), proto::version::v3_1_1);
+        auto ack = probe.connect("pr");  // short: some cases set max_clientid_len 4
+        ASSERT_TRUE(ack.has_value()) << "rmqttd did not answer a CONNECT after the case";
+        EXPECT_EQ(ack->code, 0);
+    }
+    // Every connection is gone now: the broker's descriptors must come back to what it had
+    // before the first client (B.4: no fd leak per hostile input). The session store may open
+    // files of its own (log rotation, flushes), hence a little slack there.
+    const std::size_t slack = o.session_storage ? 8 : 0;
+    std::size_t now = fd_count(broker_->pid());
+    for (int i = 0; i < 250 && now > fds_at_start + slack; ++i) {
+        std::this_thread::sleep_for(20ms);
+        now = fd_count(broker_->pid());
+    }
+    EXPECT_LE(now, fds_at_start + slack)
+        << "rmqttd holds " << now << " descriptors after the case, " << fds_at_start << " before";
 }
 
 std::string case_name(const ::testing::TestParamInfo<conformance_case>& info) {

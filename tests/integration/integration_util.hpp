@@ -68,8 +68,7 @@ std::string cat(const A&... a) {
 }
 
 // Polls `pred` every 20 ms until it holds or `timeout` passes.
-inline bool eventually(const std::function<bool()>& pred,
-                       std::chrono::milliseconds timeout = 10s) {
+inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         if (pred()) return true;
@@ -96,7 +95,8 @@ std::optional<T> expect(raw_client& c, std::chrono::milliseconds timeout = 5s) {
 inline std::vector<proto::packet> drain_raw(raw_client& c,
                                             std::chrono::milliseconds quiet = 300ms) {
     std::vector<proto::packet> out;
-    while (auto p = c.receive(quiet)) out.push_back(std::move(*p));
+    while (auto p = c.receive(quiet))
+        out.push_back(std::move(*p));
     return out;
 }
 
@@ -212,7 +212,8 @@ inline void raw_disconnect(raw_client& c) {
 
 inline std::vector<std::string> payloads(const std::vector<mqtt_client::received>& v) {
     std::vector<std::string> out;
-    for (const auto& m : v) out.push_back(m.payload);
+    for (const auto& m : v)
+        out.push_back(m.payload);
     return out;
 }
 
@@ -223,7 +224,8 @@ inline void connect_all(const std::vector<mqtt_client*>& clients) {
     std::vector<std::future<void>> done;
     for (auto* c : clients)
         done.push_back(std::async(std::launch::async, [c] { c->connect(); }));
-    for (auto& d : done) d.get();
+    for (auto& d : done)
+        d.get();
 }
 
 inline mqtt_client::connect_options paho_options(bool clean = true, int keep_alive = 60) {

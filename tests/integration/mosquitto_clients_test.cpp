@@ -38,22 +38,36 @@ int mosquitto_pub(const broker_process& b, const temp_dir& dir, std::vector<std:
 // holds a retained "ready" marker, and the marker's arrival in its output proves the
 // subscription is active. Exits after `count` data messages (+ the marker) or 20 s.
 class mosquitto_sub {
-public:
+  public:
     mosquitto_sub(const broker_process& b, const temp_dir& dir, const std::string& topic, int qos,
                   int count, const std::string& id, const std::string& marker_topic,
                   std::vector<std::string> extra = {})
         : log_(dir.file(id + ".out")) {
-        std::vector<std::string> argv = {"mosquitto_sub", "-h", "127.0.0.1", "-p",
-                                         std::to_string(b.port()), "-i", id, "-q",
-                                         std::to_string(qos), "-t", marker_topic, "-t", topic,
-                                         "-C", std::to_string(count + 1), "-W", "20", "-F",
+        std::vector<std::string> argv = {"mosquitto_sub",
+                                         "-h",
+                                         "127.0.0.1",
+                                         "-p",
+                                         std::to_string(b.port()),
+                                         "-i",
+                                         id,
+                                         "-q",
+                                         std::to_string(qos),
+                                         "-t",
+                                         marker_topic,
+                                         "-t",
+                                         topic,
+                                         "-C",
+                                         std::to_string(count + 1),
+                                         "-W",
+                                         "20",
+                                         "-F",
                                          "%t|%q|%r|%p"};
         argv.insert(argv.end(), extra.begin(), extra.end());
         proc_ = child_process(argv, log_);
     }
     bool wait_ready(const std::string& marker_topic) {
-        return eventually([&] { return read_file(log_).find(marker_topic + "|") != std::string::npos; },
-                          15s);
+        return eventually(
+            [&] { return read_file(log_).find(marker_topic + "|") != std::string::npos; }, 15s);
     }
     // Exit code, and the output lines (marker line removed).
     int wait_exit() { return exit_code(proc_.wait_for(25s)); }
@@ -64,7 +78,7 @@ public:
         return out;
     }
 
-private:
+  private:
     std::string log_;
     child_process proc_;
 };
@@ -77,8 +91,9 @@ TEST(MosquittoClients, MosquittoPubToPaho) {
     sub.connect();
     ASSERT_EQ(sub.subscribe("cli/pub/#", 2), 2);
     for (int q = 0; q <= 2; ++q)
-        ASSERT_EQ(mosquitto_pub(*b, dir, {"-q", std::to_string(q), "-t", cat("cli/pub/q", q), "-m",
-                                          cat("from-mosquitto-", q)}),
+        ASSERT_EQ(mosquitto_pub(*b, dir,
+                                {"-q", std::to_string(q), "-t", cat("cli/pub/q", q), "-m",
+                                 cat("from-mosquitto-", q)}),
                   0)
             << read_file(dir.file("mosquitto_pub.log"));
     auto got = sub.take(3);
@@ -111,7 +126,8 @@ TEST(MosquittoClients, PahoToMosquittoSub) {
         SCOPED_TRACE(cat("mosquitto_sub -q ", sq));
         mosquitto_sub s(*b, dir, "cli/sub", sq, 3, cat("msub", sq), "cli/ready");
         ASSERT_TRUE(s.wait_ready("cli/ready"));
-        for (int pq = 0; pq <= 2; ++pq) paho.publish("cli/sub", cat("p", pq), pq);
+        for (int pq = 0; pq <= 2; ++pq)
+            paho.publish("cli/sub", cat("p", pq), pq);
         EXPECT_EQ(s.wait_exit(), 0);
         std::vector<std::string> expected;
         for (int pq = 0; pq <= 2; ++pq)
@@ -155,11 +171,12 @@ TEST(MosquittoClients, PersistentMosquittoSubGetsQueuedMessages) {
     }
     auto pub = raw_connect(*b, "mp-pub");
     for (int i = 0; i < 3; ++i)
-        ASSERT_TRUE(raw_publish(*pub, "mp/t", cat("q", i), 1 + i % 2, static_cast<std::uint16_t>(i + 1)));
-    child_process p({"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(b->port()), "-c",
-                     "-i", "mq-persist", "-q", "1", "-t", "mp/t", "-C", "3", "-W", "20", "-F",
-                     "%t|%q|%p"},
-                    dir.file("second.out"));
+        ASSERT_TRUE(
+            raw_publish(*pub, "mp/t", cat("q", i), 1 + i % 2, static_cast<std::uint16_t>(i + 1)));
+    child_process p(
+        {"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(b->port()), "-c", "-i",
+         "mq-persist", "-q", "1", "-t", "mp/t", "-C", "3", "-W", "20", "-F", "%t|%q|%p"},
+        dir.file("second.out"));
     EXPECT_EQ(exit_code(p.wait_for(25s)), 0);
     EXPECT_EQ(lines_of(read_file(dir.file("second.out"))),
               (std::vector<std::string>{"mp/t|1|q0", "mp/t|1|q1", "mp/t|1|q2"}));

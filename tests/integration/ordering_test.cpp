@@ -12,7 +12,9 @@ namespace {
 
 constexpr int message_count = 1000;
 
-std::string payload_of(int i) { return cat("msg-", i); }
+std::string payload_of(int i) {
+    return cat("msg-", i);
+}
 
 // Sends every PUBLISH in one burst, then completes the flows, checking that PUBACK / PUBREC /
 // PUBCOMP come back in the order of the packets they answer [MQTT-4.6.0-2] [MQTT-4.6.0-3]
@@ -77,9 +79,15 @@ void check_order(int qos) {
     EXPECT_TRUE(sub.drain(300ms).empty()) << "duplicates after the last message";
 }
 
-TEST(Ordering, Qos0ThousandMessagesInOrder) { check_order(0); }
-TEST(Ordering, Qos1ThousandMessagesInOrder) { check_order(1); }
-TEST(Ordering, Qos2ThousandMessagesInOrder) { check_order(2); }
+TEST(Ordering, Qos0ThousandMessagesInOrder) {
+    check_order(0);
+}
+TEST(Ordering, Qos1ThousandMessagesInOrder) {
+    check_order(1);
+}
+TEST(Ordering, Qos2ThousandMessagesInOrder) {
+    check_order(2);
+}
 
 // Persistent subscriber offline: 1,000 QoS 1 messages queue up and come back in order after
 // reconnect (a small inflight window forces many refills).
@@ -118,14 +126,14 @@ TEST(Ordering, PerPublisherOrderWithTwoPublishers) {
     auto c = raw_connect(*b, "two-c");
     std::vector<std::uint8_t> ba, bc;
     for (int i = 0; i < 300; ++i) {
-        proto::encode(proto::version::v3_1_1,
-                      proto::packet{make_publish("two/a", cat("a", i), 1,
-                                                 static_cast<std::uint16_t>(i + 1))},
-                      ba);
-        proto::encode(proto::version::v3_1_1,
-                      proto::packet{make_publish("two/c", cat("c", i), 1,
-                                                 static_cast<std::uint16_t>(i + 1))},
-                      bc);
+        proto::encode(
+            proto::version::v3_1_1,
+            proto::packet{make_publish("two/a", cat("a", i), 1, static_cast<std::uint16_t>(i + 1))},
+            ba);
+        proto::encode(
+            proto::version::v3_1_1,
+            proto::packet{make_publish("two/c", cat("c", i), 1, static_cast<std::uint16_t>(i + 1))},
+            bc);
     }
     std::thread ta([&] { a->send_bytes(ba); });
     c->send_bytes(bc);

@@ -19,8 +19,10 @@ TEST(Qos, DeliveredAtMinimumOfPublishAndSubscriptionQos) {
         subs.push_back(std::make_unique<mqtt_client>(b->uri(), cat("sub-q", s)));
     mqtt_client pub(b->uri(), "pub");
     connect_all({subs[0].get(), subs[1].get(), subs[2].get(), &pub});
-    for (int s = 0; s <= 2; ++s) ASSERT_EQ(subs[s]->subscribe("qos/matrix", s), s);
-    for (int p = 0; p <= 2; ++p) pub.publish("qos/matrix", cat("p", p), p);
+    for (int s = 0; s <= 2; ++s)
+        ASSERT_EQ(subs[s]->subscribe("qos/matrix", s), s);
+    for (int p = 0; p <= 2; ++p)
+        pub.publish("qos/matrix", cat("p", p), p);
     for (int s = 0; s <= 2; ++s) {
         auto got = subs[s]->take(3);
         ASSERT_EQ(got.size(), 3u) << "subscriber at QoS " << s;
@@ -150,7 +152,8 @@ TEST(Qos, OutboundWindowIsMaxInflight) {
     ASSERT_EQ(raw_subscribe(*sub, 1, {{"win/t", 1}}), std::vector<std::uint8_t>{1});
     mqtt_client pub(b->uri(), "win-pub");
     pub.connect();
-    for (int i = 0; i < 10; ++i) pub.publish("win/t", cat("m", i), 1);
+    for (int i = 0; i < 10; ++i)
+        pub.publish("win/t", cat("m", i), 1);
 
     std::vector<proto::publish> first;
     for (auto& p : drain_raw(*sub, 500ms)) {
@@ -177,7 +180,8 @@ TEST(Qos, OutboundWindowIsMaxInflight) {
     std::vector<proto::publish> inflight(first.begin() + 1, first.end());
     inflight.push_back(std::get<proto::publish>(next[0]));
     std::vector<std::string> rest;
-    for (auto& p : inflight) sub->send(proto::puback{p.packet_id, {}, {}});
+    for (auto& p : inflight)
+        sub->send(proto::puback{p.packet_id, {}, {}});
     for (int guard = 0; guard < 20 && rest.size() < 5; ++guard) {
         auto p = expect<proto::publish>(*sub, 2s);
         if (!p) break;
@@ -196,7 +200,8 @@ TEST(Qos, Qos2OutboundWindowHeldUntilPubcomp) {
     ASSERT_EQ(raw_subscribe(*sub, 1, {{"win2/t", 2}}), std::vector<std::uint8_t>{2});
     mqtt_client pub(b->uri(), "win2-pub");
     pub.connect();
-    for (int i = 0; i < 4; ++i) pub.publish("win2/t", cat("m", i), 2);
+    for (int i = 0; i < 4; ++i)
+        pub.publish("win2/t", cat("m", i), 2);
 
     auto a = expect<proto::publish>(*sub);
     auto c = expect<proto::publish>(*sub);
@@ -257,7 +262,8 @@ TEST(Qos, ResendOnReconnectWithDupAndSameIds) {
         EXPECT_EQ(resent[i].topic, original[i].topic);
         EXPECT_EQ(resent[i].qos_level, original[i].qos_level);
     }
-    for (auto& p : resent) ASSERT_TRUE(raw_ack(*sub, p));
+    for (auto& p : resent)
+        ASSERT_TRUE(raw_ack(*sub, p));
     EXPECT_TRUE(drain_raw(*sub).empty());
     raw_disconnect(*sub);
 
@@ -350,7 +356,8 @@ TEST(Qos, MaxMqueueLenKeepsNewestWhileOffline) {
     }
     mqtt_client pub(b->uri(), "mq-pub");
     pub.connect();
-    for (int i = 0; i < 12; ++i) pub.publish("mq/t", cat("m", i), 1);
+    for (int i = 0; i < 12; ++i)
+        pub.publish("mq/t", cat("m", i), 1);
 
     bool sp = false;
     auto sub = raw_connect(*b, "mq-sub", /*clean=*/false, &sp);
@@ -453,8 +460,8 @@ TEST(Qos, CleanSessionPublisherDoesNotKeepInboundQos2State) {
 // While connected, messages beyond the inflight window wait in the session queue, which keeps
 // max_mqueue_len entries and drops the oldest queued (not inflight) ones.
 TEST(Qos, MaxMqueueLenWhileOnlineDropsOldestQueued) {
-    auto b = start_broker(
-        {"max_inflight = 2", "max_mqueue_len = 3", "message_retry_interval = \"0s\""});
+    auto b =
+        start_broker({"max_inflight = 2", "max_mqueue_len = 3", "message_retry_interval = \"0s\""});
     auto sub = raw_connect(*b, "mqo-sub");
     ASSERT_EQ(raw_subscribe(*sub, 1, {{"mqo/t", 1}}), std::vector<std::uint8_t>{1});
     auto pub = raw_connect(*b, "mqo-pub");
@@ -481,7 +488,8 @@ TEST(Qos, ReconnectResendsInflightThenQueued) {
         auto sub = raw_connect(*b, "rq-sub", /*clean=*/false);
         ASSERT_EQ(raw_subscribe(*sub, 1, {{"rq/t", 1}}), std::vector<std::uint8_t>{1});
         for (int i = 0; i < 4; ++i)
-            ASSERT_TRUE(raw_publish(*pub, "rq/t", cat("m", i), 1, static_cast<std::uint16_t>(i + 1)));
+            ASSERT_TRUE(
+                raw_publish(*pub, "rq/t", cat("m", i), 1, static_cast<std::uint16_t>(i + 1)));
         for (int i = 0; i < 2; ++i) {
             auto p = expect<proto::publish>(*sub);
             ASSERT_TRUE(p);
@@ -501,11 +509,13 @@ TEST(Qos, ReconnectResendsInflightThenQueued) {
         sub->send(proto::puback{p->packet_id, {}, {}});
     }
     ASSERT_EQ(got.size(), 5u);
-    for (int i = 0; i < 5; ++i) EXPECT_EQ(got[i].payload, cat("m", i));
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(got[i].payload, cat("m", i));
     EXPECT_TRUE(got[0].dup && got[1].dup) << "inflight ones are resent with DUP 1";
     EXPECT_EQ(got[0].packet_id, inflight[0].packet_id);
     EXPECT_EQ(got[1].packet_id, inflight[1].packet_id);
-    for (int i = 2; i < 5; ++i) EXPECT_FALSE(got[i].dup) << "first delivery of m" << i;
+    for (int i = 2; i < 5; ++i)
+        EXPECT_FALSE(got[i].dup) << "first delivery of m" << i;
 }
 
 // Acknowledgements the broker does not expect are ignored: the connection stays usable.

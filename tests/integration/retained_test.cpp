@@ -136,7 +136,8 @@ TEST(Retained, WildcardSubscribeGetsAllMatching) {
     auto pub = raw_connect(*b, "wr-pub");
     const std::vector<std::string> matching = {"wr/a", "wr/b", "wr/c/d", "wr"};
     std::uint16_t id = 1;
-    for (const auto& t : matching) ASSERT_TRUE(raw_publish(*pub, t, "r:" + t, 1, id++, true));
+    for (const auto& t : matching)
+        ASSERT_TRUE(raw_publish(*pub, t, "r:" + t, 1, id++, true));
     ASSERT_TRUE(raw_publish(*pub, "other/x", "r:other/x", 1, id++, true));
     ASSERT_TRUE(raw_publish(*pub, "$dollar/wr", "r:$dollar/wr", 1, id++, true));
 

@@ -46,7 +46,8 @@ TEST(Session, PersistentSessionKeepsSubscriptionsAndQueuedMessages) {
             queued.push_back(*p);
         }
         // Acknowledged once all arrived: the PUBRELs then do not interleave with PUBLISHes.
-        for (auto& p : queued) ASSERT_TRUE(raw_ack(*sub, p));
+        for (auto& p : queued)
+            ASSERT_TRUE(raw_ack(*sub, p));
         EXPECT_EQ(got, (std::vector<std::string>{"a", "b", "c", "d"})) << "queued, in order";
         EXPECT_EQ(qos, (std::vector<int>{1, 2, 1, 1}));
         EXPECT_TRUE(drain_raw(*sub).empty());
@@ -91,7 +92,8 @@ TEST(Session, PahoPersistentSubscriberGetsQueuedMessages) {
     sub.disconnect();
 
     for (int i = 0; i < 6; ++i)
-        ASSERT_TRUE(raw_publish(*pub, "pp/t", cat("m", i), 1 + i % 2, static_cast<std::uint16_t>(i + 1)));
+        ASSERT_TRUE(
+            raw_publish(*pub, "pp/t", cat("m", i), 1 + i % 2, static_cast<std::uint16_t>(i + 1)));
 
     r = sub.connect(paho_options(/*clean=*/false));
     EXPECT_TRUE(r.session_present);
@@ -99,7 +101,8 @@ TEST(Session, PahoPersistentSubscriberGetsQueuedMessages) {
     // Paho hands a QoS 2 message to the application only at PUBREL, so QoS 1 and QoS 2 messages
     // may interleave differently; within each QoS the order is the publish order.
     std::vector<std::string> q1, q2;
-    for (const auto& m : got) (m.qos == 1 ? q1 : q2).push_back(m.payload);
+    for (const auto& m : got)
+        (m.qos == 1 ? q1 : q2).push_back(m.payload);
     EXPECT_EQ(q1, (std::vector<std::string>{"m0", "m2", "m4"}));
     EXPECT_EQ(q2, (std::vector<std::string>{"m1", "m3", "m5"}));
     EXPECT_TRUE(sub.drain(300ms).empty());
@@ -355,6 +358,91 @@ TEST(Session, TakeoverResendsPubrel) {
     EXPECT_EQ(std::get<proto::pubrel>(*rel).packet_id, p->packet_id);
     second->send(proto::pubcomp{p->packet_id, {}, {}});
     EXPECT_TRUE(drain_raw(*second).empty());
+}
+
+// A message matching several subscriptions of an offline persistent session is queued once,
+// at the highest matching QoS [MQTT-3.3.5-1]; resuming the session does not re-send retained
+// messages (they are sent for a new subscription only [MQTT-3.3.1-6]).
+TEST(Session, OfflineOverlapQueuedOnceAndRetainedNotResent) {
+    auto b = start_broker();
+    auto pub = raw_connect(*b, "oo-pub");
+    ASSERT_TRUE(raw_publish(*pub, "oo/r", "retained", 1, 1, /*retain=*/true));
+    {
+        auto sub = raw_connect(*b, "oo-sub", /*clean=*/false);
+        ASSERT_EQ(raw_subscribe(*sub, 1, {{"oo/#", 1}, {"oo/t", 2}, {"+/t", 0}}),
+                  (std::vector<std::uint8_t>{1, 2, 0}));
+        auto r = expect<proto::publish>(*sub);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->payload, "retained");
+        EXPECT_TRUE(r->retain);
+        ASSERT_TRUE(raw_ack(*sub, *r));
+        raw_disconnect(*sub);
+    }
+    ASSERT_TRUE(raw_publish(*pub, "oo/t", "overlap", 2, 2));
+    bool sp = false;
+    auto sub = raw_connect(*b, "oo-sub", /*clean=*/false, &sp);
+    EXPECT_TRUE(sp);
+    std::vector<proto::publish> got;
+    for (auto& p : drain_raw(*sub, 500ms)) {
+        ASSERT_TRUE(std::holds_alternative<proto::publish>(p));
+        got.push_back(std::get<proto::publish>(p));
+    }
+    ASSERT_EQ(got.size(), 1u) << "queued once; the retained message is not sent again";
+    EXPECT_EQ(got[0].payload, "overlap");
+    EXPECT_EQ(got[0].qos_level, proto::qos::exactly_once);
+    EXPECT_FALSE(got[0].retain);
+}
+
+// 3.x messages get the listener's message_expiry_interval (RMQTT): a message queued for an
+// offline session longer than that is not delivered; a fresh one is.
+TEST(Session, QueuedMessagesExpireByListenerMessageExpiryInterval) {
+    auto b = start_broker({"message_expiry_interval = \"1s\""});
+    {
+        auto sub = raw_connect(*b, "mx-sub", /*clean=*/false);
+        ASSERT_EQ(raw_subscribe(*sub, 1, {{"mx/t", 1}}), std::vector<std::uint8_t>{1});
+        raw_disconnect(*sub);
+    }
+    auto pub = raw_connect(*b, "mx-pub");
+    ASSERT_TRUE(raw_publish(*pub, "mx/t", "stale", 1, 1));
+    std::this_thread::sleep_for(1500ms);
+    ASSERT_TRUE(raw_publish(*pub, "mx/t", "fresh", 1, 2));
+    bool sp = false;
+    auto sub = raw_connect(*b, "mx-sub", /*clean=*/false, &sp);
+    EXPECT_TRUE(sp);
+    std::vector<std::string> got;
+    for (auto& p : drain_raw(*sub, 500ms))
+        if (auto* m = std::get_if<proto::publish>(&p)) got.push_back(m->payload);
+    EXPECT_EQ(got, std::vector<std::string>{"fresh"});
+}
+
+// A session created by a 3.1.1 client is resumed by the same client id speaking 3.1 (and back):
+// subscriptions and queued messages carry over, encoded for the new connection.
+TEST(Session, ResumedAcrossProtocolVersions) {
+    auto b = start_broker();
+    {
+        auto sub = raw_connect(*b, "xv-sub", /*clean=*/false);
+        ASSERT_EQ(raw_subscribe(*sub, 1, {{"xv/t", 2}}), std::vector<std::uint8_t>{2});
+        raw_disconnect(*sub);
+    }
+    auto pub = raw_connect(*b, "xv-pub");
+    ASSERT_TRUE(raw_publish(*pub, "xv/t", "for-31", 2, 1));
+    {
+        auto sub31 =
+            raw_connect(*b, make_connect("xv-sub", /*clean=*/false, 60, proto::version::v3_1));
+        auto p = expect<proto::publish>(*sub31);
+        ASSERT_TRUE(p);
+        EXPECT_EQ(p->payload, "for-31");
+        EXPECT_EQ(p->qos_level, proto::qos::exactly_once);
+        ASSERT_TRUE(raw_ack(*sub31, *p));
+        raw_disconnect(*sub31);
+    }
+    ASSERT_TRUE(raw_publish(*pub, "xv/t", "for-311", 1, 2));
+    bool sp = false;
+    auto sub = raw_connect(*b, "xv-sub", /*clean=*/false, &sp);
+    EXPECT_TRUE(sp);
+    auto p = expect<proto::publish>(*sub);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->payload, "for-311");
 }
 
 }  // namespace

@@ -19,26 +19,41 @@ TEST(Subscribe, WildcardsMatchLevels) {
     ASSERT_EQ(sub.subscribe("x/#", 1), 1);
     ASSERT_EQ(sub.subscribe("s/+", 1), 1);
     ASSERT_EQ(sub.subscribe("e/+/+", 1), 1);
+    ASSERT_EQ(sub.subscribe("+/lead", 1), 1);
+    ASSERT_EQ(sub.subscribe("d/+", 1), 1);
+    ASSERT_EQ(sub.subscribe("f/+/#", 1), 1);
+    ASSERT_EQ(sub.subscribe("/#", 1), 1);
     auto pub = raw_connect(*b, "wc-pub");
+    // clang-format off
     const std::vector<std::pair<std::string, bool>> cases = {
-        {"a/b/c", true},      // a/+/c
-        {"a//c", true},       // '+' matches an empty level
-        {"a/b/c/d", false},   // one level too many for a/+/c
-        {"a/c", false},       // one level too few
-        {"A/b/c", false},     // case sensitive
-        {"x", true},          // x/# matches its parent level
-        {"x/", true},         // and an empty child
-        {"x/y/z", true},      // and any depth
-        {"xy", false},        // not a prefix match
-        {"s/top", true},      // s/+
-        {"s/", true},         // '+' matches an empty last level
-        {"s", false},         // but the level must exist
+        {"a/b/c", true},     // a/+/c
+        {"a//c", true},      // '+' matches an empty level
+        {"a/b/c/d", false},  // one level too many for a/+/c
+        {"a/c", false},      // one level too few
+        {"A/b/c", false},    // case sensitive
+        {"x", true},         // x/# matches its parent level
+        {"x/", true},        // and an empty child
+        {"x/y/z", true},     // and any depth
+        {"xy", false},       // not a prefix match
+        {"s/top", true},     // s/+
+        {"s/", true},        // '+' matches an empty last level
+        {"s", false},        // but the level must exist
         {"s/a/b", false},
-        {"e/1/2", true},      // e/+/+
+        {"e/1/2", true},     // e/+/+
         {"e/1", false},
+        {"/lead", true},     // '+' matches the empty first level
+        {"lead", false},
+        {"d/$in", true},     // '$' matters only at the first level [MQTT-4.7.2-1]
+        {"f/b", true},       // f/+/#: '#' also matches zero levels
+        {"f", false},        // but '+' needs its level
+        {"f/b/c/d", true},
+        {"/", true},         // "/#": the empty first level, then the parent-level match
+        {"/x/y", true},
     };
+    // clang-format on
     std::uint16_t id = 1;
-    for (const auto& [topic, match] : cases) ASSERT_TRUE(raw_publish(*pub, topic, topic, 1, id++));
+    for (const auto& [topic, match] : cases)
+        ASSERT_TRUE(raw_publish(*pub, topic, topic, 1, id++));
     ASSERT_TRUE(raw_publish(*pub, "x/end", "end", 1, id));  // marks the end of the run
     std::vector<std::string> expected;
     for (const auto& [topic, match] : cases)
@@ -93,9 +108,9 @@ TEST(Subscribe, ResubscribeReplacesQos) {
 TEST(Subscribe, InvalidFilterGetsFailureCode) {
     auto b = start_broker();
     auto sub = raw_connect(*b, "inv-sub");
-    EXPECT_EQ(raw_subscribe(*sub, 3,
-                            {{"a/#/b", 1}, {"ok/t", 1}, {"sport+", 1}, {"#/x", 0}, {"a/b#", 2}}),
-              (std::vector<std::uint8_t>{0x80, 1, 0x80, 0x80, 0x80}));
+    EXPECT_EQ(
+        raw_subscribe(*sub, 3, {{"a/#/b", 1}, {"ok/t", 1}, {"sport+", 1}, {"#/x", 0}, {"a/b#", 2}}),
+        (std::vector<std::uint8_t>{0x80, 1, 0x80, 0x80, 0x80}));
     auto pub = raw_connect(*b, "inv-pub");
     ASSERT_TRUE(raw_publish(*pub, "ok/t", "fine", 1, 1));
     auto p = expect<proto::publish>(*sub);
@@ -160,17 +175,22 @@ TEST(Subscribe, DollarTopicsNotMatchedByLeadingWildcards) {
     ASSERT_EQ(plus.subscribe("+/+", 1), 1);
     ASSERT_EQ(dollar.subscribe("$test/#", 1), 1);
     ASSERT_EQ(dollar.subscribe("$SYS/test/#", 1), 1);
+    ASSERT_EQ(dollar.subscribe("$exact", 1), 1);
 
     auto pub = raw_connect(*b, "d-pub");
     EXPECT_TRUE(raw_publish(*pub, "$test/x", "dollar", 1, 1)) << "PUBACK for a '$' topic";
     EXPECT_TRUE(raw_publish(*pub, "$SYS/test/x", "sys", 1, 2))
         << "3.1.1 has no negative PUBACK: the client gets PUBACK, the message is dropped";
+    EXPECT_TRUE(raw_publish(*pub, "$test", "dollar-parent", 1, 4));
+    EXPECT_TRUE(raw_publish(*pub, "$exact", "dollar-exact", 1, 5));
     EXPECT_TRUE(raw_publish(*pub, "plain/x", "plain", 1, 3));
 
-    auto d = dollar.take(1);
-    ASSERT_EQ(d.size(), 1u);
+    auto d = dollar.take(3);
+    ASSERT_EQ(d.size(), 3u);
     EXPECT_EQ(d[0].topic, "$test/x");
     EXPECT_EQ(d[0].payload, "dollar");
+    EXPECT_EQ(d[1].topic, "$test") << "'$test/#' matches its parent level";
+    EXPECT_EQ(d[2].topic, "$exact");
     EXPECT_TRUE(dollar.drain(300ms).empty()) << "a client's $SYS publish must not be routed";
 
     // '#' and '+/x' see only the plain topic (once each: '+/x' and '+/+' overlap).
@@ -193,6 +213,45 @@ TEST(Subscribe, SubackHasOneCodePerFilterInOrder) {
     auto sub = raw_connect(*b, "multi-sub");
     EXPECT_EQ(raw_subscribe(*sub, 0xBEEF, {{"m/2", 2}, {"m/0", 0}, {"m/1", 1}, {"m/+/#", 2}}),
               (std::vector<std::uint8_t>{2, 0, 1, 2}));
+}
+
+// Topic names and filters are UTF-8 and compared without normalisation [MQTT-4.7.3-4]: the
+// composed "é" (U+00E9) and the decomposed "e" + U+0301 are different topics.
+TEST(Subscribe, Utf8TopicsMatchWithoutNormalisation) {
+    auto b = start_broker();
+    const std::string composed = "caf\xC3\xA9";     // café, U+00E9
+    const std::string decomposed = "cafe\xCC\x81";  // cafe + U+0301
+    auto sub = raw_connect(*b, "utf8-sub");
+    ASSERT_EQ(raw_subscribe(*sub, 1, {{"u/" + composed, 1}, {"\xE6\xB8\xA9/+", 1}}),
+              (std::vector<std::uint8_t>{1, 1}));
+    auto pub = raw_connect(*b, "utf8-pub");
+    ASSERT_TRUE(raw_publish(*pub, "u/" + decomposed, "decomposed", 1, 1));
+    ASSERT_TRUE(raw_publish(*pub, "u/" + composed, "composed", 1, 2));
+    ASSERT_TRUE(raw_publish(*pub, "\xE6\xB8\xA9/\xF0\x9F\x98\x80", "four-byte", 1, 3));
+    std::vector<std::string> got;
+    for (auto& p : drain_raw(*sub, 500ms)) {
+        ASSERT_TRUE(std::holds_alternative<proto::publish>(p));
+        auto& m = std::get<proto::publish>(p);
+        got.push_back(m.payload);
+        sub->send(proto::puback{m.packet_id, {}, {}});
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"composed", "four-byte"}));
+}
+
+// A topic name with a wildcard character is a protocol violation for a PUBLISH
+// [MQTT-3.3.2-2]: the broker closes the connection and routes nothing.
+TEST(Subscribe, PublishToWildcardTopicCloses) {
+    auto b = start_broker();
+    auto sub = raw_connect(*b, "wt-sub");
+    ASSERT_EQ(raw_subscribe(*sub, 1, {{"#", 1}}), std::vector<std::uint8_t>{1});
+    for (const std::string topic : {"wt/+", "wt/#", "+"}) {
+        auto pub = raw_connect(*b, "wt-pub");
+        pub->send(make_publish(topic, "x", 1, 1));
+        std::vector<std::uint8_t> before;
+        EXPECT_TRUE(pub->wait_closed(5s, &before)) << topic;
+        EXPECT_TRUE(before.empty()) << "no PUBACK for " << topic;
+    }
+    EXPECT_TRUE(drain_raw(*sub, 300ms).empty());
 }
 
 }  // namespace

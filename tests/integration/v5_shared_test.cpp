@@ -10,14 +10,11 @@ namespace {
 
 using rc = proto::reason_code;
 
-// A broker whose shared-subscription plugin uses `strategy` (plugin file written before start).
+// A broker whose shared-subscription plugin uses `strategy`.
 broker_ptr start_with_strategy(const std::string& strategy) {
     broker_process::options o;
-    broker_ptr b(new broker_process(std::move(o)));
-    write_file(b->dir() + "/plugins/rmqtt-shared-subscription.toml",
-               cat("strategy = \"", strategy, "\"\n"));
-    b->start();
-    return b;
+    o.plugin_files["rmqtt-shared-subscription"] = cat("strategy = \"", strategy, "\"\n");
+    return start_broker_with(std::move(o));
 }
 
 struct member {
@@ -285,6 +282,62 @@ TEST(V5Shared, QueuedMessagesHandedOverWhenSessionEnds) {
     EXPECT_TRUE(missing.empty()) << missing.size()
                                  << " message(s) of the ended member were not handed over, e.g. "
                                  << (missing.empty() ? "" : missing.front());
+}
+
+// A QoS 2 message that was being sent to a member whose session then ends is not sent to
+// another member [MQTT-4.8.2-5]; the QoS 2 messages still queued for it (never sent) are not
+// lost.
+TEST(V5Shared, Qos2InflightNotHandedOver) {
+    auto b = start_broker();
+    auto conn = connect5("q2-slow");
+    conn.props.receive_maximum = 1;
+    auto slow = raw5(*b, conn);
+    ASSERT_EQ(subscribe5(*slow, 1, "$share/g/sh/q2", 2), std::vector<std::uint8_t>{2});
+    auto ms = members(*b, "q2-fast-", 1, "$share/g/sh/q2", 2);
+    auto pub = raw5(*b, "q2-pub");
+    const auto sent = numbered("m", 8);
+    std::uint16_t id = 1;
+    for (const auto& p : sent)
+        ASSERT_EQ(publish_acked(*pub, publish5("sh/q2", p, 2, id++)), 0);
+    auto inflight = expect<proto::publish>(*slow);
+    ASSERT_TRUE(inflight);
+    slow->send(proto::pubrec{inflight->packet_id, {}, {}});
+    ASSERT_TRUE(expect<proto::pubrel>(*slow));
+    collect(ms, sent.size() / 2);
+    slow.reset();  // session ends with the PUBCOMP outstanding
+    collect(ms, sent.size() - 1, 2s);
+    std::set<std::string> fast(ms[0].got.begin(), ms[0].got.end());
+    EXPECT_FALSE(fast.contains(inflight->payload))
+        << "QoS 2 message " << inflight->payload
+        << " was being delivered to the ended member and went to another one [MQTT-4.8.2-5]";
+    for (const auto& p : sent) {
+        if (p != inflight->payload) EXPECT_TRUE(fast.contains(p)) << p << " lost";
+    }
+}
+
+// A member that answers PUBACK 0x80: the message is discarded, not sent to another member nor
+// again to it [MQTT-4.8.2-6].
+TEST(V5Shared, NegativeAckNotRedelivered) {
+    auto b = start_broker();
+    auto ms = members(*b, "nak-", 2, "$share/g/sh/nak");
+    auto pub = raw5(*b, "nak-pub");
+    ASSERT_EQ(publish_acked(*pub, publish5("sh/nak", "refused", 1, 1)), 0);
+    std::optional<std::size_t> chosen;
+    for (int round = 0; round < 100 && !chosen; ++round) {
+        for (std::size_t i = 0; i < ms.size() && !chosen; ++i) {
+            if (auto p = ms[i].c->receive(20ms)) {
+                if (auto* m = std::get_if<proto::publish>(&*p)) {
+                    ms[i].c->send(
+                        proto::puback{m->packet_id, proto::reason_code::unspecified_error, {}});
+                    chosen = i;
+                }
+            }
+        }
+    }
+    ASSERT_TRUE(chosen.has_value()) << "no member got the message";
+    collect(ms, 1, 1500ms);
+    EXPECT_TRUE(all_of(ms).empty()) << "a message refused with PUBACK 0x80 was sent again "
+                                       "[MQTT-4.8.2-6]";
 }
 
 // A member that unsubscribes while messages are queued for it: the queued ones are either still

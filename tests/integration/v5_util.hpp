@@ -163,8 +163,12 @@ inline server_close await_close(raw_client& c, std::chrono::milliseconds timeout
 inline void expect_disconnect(raw_client& c, proto::reason_code code, const std::string& why,
                               std::chrono::milliseconds timeout = 10s) {
     auto r = await_close(c, timeout);
+    std::string before;
+    for (const auto& p : r.before)
+        before += cat(" ", proto::to_string(proto::type_of(p)));
     ASSERT_TRUE(r.disconnect.has_value())
-        << why << ": no DISCONNECT from the server (closed: " << r.closed << ")";
+        << why << ": no DISCONNECT from the server (closed: " << r.closed
+        << "; packets instead:" << before << ")";
     EXPECT_EQ(code_of(r.disconnect->code), code_of(code))
         << why << ": DISCONNECT reason code " << proto::to_string(r.disconnect->code);
     // The Session Expiry Interval MUST NOT be sent on a DISCONNECT by the Server [MQTT-3.14.2-2].

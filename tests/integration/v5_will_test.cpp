@@ -100,13 +100,13 @@ TEST(V5Will, DisconnectWithWillMessage) {
     EXPECT_EQ(w[0].topic, "w4/t");
 }
 
-// The same from Paho's client,
-// and every will property arrives unchanged at a Paho subscriber [MQTT-3.1.3-10]
-// [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-20].
-TEST(V5Will, DisconnectWithWillMessageAndProperties) {
-    broker_process::options bo;
-    bo.log_level = "trace";
-    auto b = start_broker_with(bo);
+// Every will property set by Paho arrives unchanged at a Paho subscriber [MQTT-3.1.3-10]
+// [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-20]. The Paho client cannot drop
+// its connection abruptly, and Paho C++ 1.2 sends DISCONNECT 0x00 whatever reason code it is
+// given, so the will is set off by a takeover with Clean Start 1: the old session ends and its
+// will is published (5.0 section 3.1.4, [MQTT-3.1.4-3]).
+TEST(V5Will, WillPropertiesArrive) {
+    auto b = start_broker();
     auto watcher = paho5(*b, "wp-watch");
     ASSERT_EQ(watcher->subscribe("wp/#", 1), 1);
 
@@ -124,10 +124,11 @@ TEST(V5Will, DisconnectWithWillMessageAndProperties) {
     auto o = paho5_options();
     o.will = mqtt::will_options("wp/status", std::string("{\"online\":false}"), 1, false, wp);
     auto dying = paho5(*b, "wp-dying", o);
-    dying->disconnect({}, 0x04);
+    auto usurper = raw5(*b, "wp-dying");
+    EXPECT_TRUE(dying->wait_disconnected(5s)) << "taken over [MQTT-3.1.4-3]";
 
     auto got = watcher->take(1, 5s);
-    ASSERT_EQ(got.size(), 1u) << "DISCONNECT 0x04 must publish the will";
+    ASSERT_EQ(got.size(), 1u) << "the will of the taken-over session was not published";
     const auto& m = got[0];
     EXPECT_EQ(m.topic, "wp/status");
     EXPECT_EQ(m.payload, "{\"online\":false}");

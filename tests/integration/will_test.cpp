@@ -64,7 +64,10 @@ TEST(Will, RetainFlagHonoured) {
     auto b = start_broker();
     auto existing = raw_connect(*b, "wr-existing");
     ASSERT_EQ(raw_subscribe(*existing, 1, {{"wret/#", 1}}), std::vector<std::uint8_t>{1});
-    { auto c = raw_connect(*b, with_will("wr-dying", make_will("wret/status", "offline", 1, true))); }
+    {
+        auto c =
+            raw_connect(*b, with_will("wr-dying", make_will("wret/status", "offline", 1, true)));
+    }
     auto live = expect<proto::publish>(*existing, 10s);
     ASSERT_TRUE(live);
     EXPECT_EQ(live->payload, "offline");

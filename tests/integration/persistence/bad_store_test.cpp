@@ -231,11 +231,24 @@ TEST(BadStore, RedisKilledWhileRunning) {
         << "5.0 publisher: puback " << (a5.puback ? static_cast<int>(*a5.puback) : -1)
         << ", disconnect " << (a5.disconnect ? static_cast<int>(*a5.disconnect) : -1) << ", closed "
         << a5.closed;
+    // While the store stays down the next one meets back-pressure, then the design's answer:
+    // PUBACK 0x97 (Quota exceeded) or DISCONNECT 0x89 (Server busy) (DESIGN.md section 3).
+    if (!a5.closed) {
+        const auto b5 = publish_during_outage(*p5, "rk/q1", make_payload(9, 1, 3), 101);
+        EXPECT_TRUE((b5.puback == proto::reason_code::quota_exceeded) ||
+                    (b5.disconnect == proto::reason_code::server_busy))
+            << "5.0 publisher, second message: puback "
+            << (b5.puback ? static_cast<int>(*b5.puback) : -1) << ", disconnect "
+            << (b5.disconnect ? static_cast<int>(*b5.disconnect) : -1);
+    }
     // 3.1.1 has no negative PUBACK: the connection is closed so the client resends later.
     const auto a3 = publish_during_outage(*p3, "rk/q1", make_payload(9, 1, 2), 100);
     EXPECT_FALSE(a3.puback.has_value()) << "3.1.1 publisher got a PUBACK for an unstored message";
     EXPECT_TRUE(a3.closed) << "3.1.1 publisher's connection closed";
     EXPECT_TRUE(b->running()) << "rmqttd survives the outage";
+    std::cerr << "during the outage: 5.0 PUBACK " << (a5.puback ? static_cast<int>(*a5.puback) : -1)
+              << ", DISCONNECT " << (a5.disconnect ? static_cast<int>(*a5.disconnect) : -1)
+              << "; 3.1.1 closed " << a3.closed << "\n";
 
     redis.restart();
 

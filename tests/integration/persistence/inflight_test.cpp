@@ -211,6 +211,68 @@ TEST_P(Inflight, InboundQos2AcrossKill9) {
     EXPECT_EQ(got.size(), 4u);
 }
 
+// Exactly once across a crash before the commit (found by the crash loop, made deterministic
+// here with Redis CLIENT PAUSE WRITE, so Redis only): a QoS 2 PUBLISH whose store batch (its
+// inbound packet id and the subscribers' queue entries) has not committed must not reach a
+// subscriber yet. Otherwise the crash loses the packet id, the publisher's resend (it never got
+// PUBREC) is routed again, and the subscriber receives the message twice under two packet ids
+// (4.3.3 Method B: "MUST NOT cause duplicate messages to be delivered to any onward
+// recipients").
+TEST(InflightRedis, Qos2NotDeliveredTwiceAfterACrashBeforeCommit) {
+    redis_server redis;
+    broker_process::options o;
+    o.storage_type = "redis";
+    o.redis_url = redis.url();
+    o.listener = roomy_listener();
+    broker_ptr b(new broker_process(o));
+    b->start();
+
+    const auto sub_c = persistent_connect("pc-sub", proto::version::v3_1_1);
+    const auto pub_c = persistent_connect("pc-pub", proto::version::v3_1_1);
+    auto sub = raw_connect(*b, sub_c);
+    ASSERT_TRUE(sub);
+    subscribe_ok(*sub, {{"pc/#", 2}});
+    auto pub = raw_connect(*b, pub_c);
+    ASSERT_TRUE(pub);
+
+    // Writes stall: the batch of the next PUBLISH cannot commit.
+    ASSERT_EQ(redis.cli("CLIENT PAUSE 20000 WRITE"), "OK\n");
+    constexpr std::uint16_t pid = 5;
+    pub->send(make_publish("pc/x", make_payload(1, 2, 1), 2, pid));
+    EXPECT_FALSE(pub->receive(500ms).has_value()) << "no PUBREC before the commit";
+    acking_receiver rx;
+    auto early = rx.receive(*sub, 1, 1s, 100ms, 1s);  // whatever the subscriber gets now
+    b->kill9();
+    ASSERT_EQ(redis.cli("CLIENT UNPAUSE"), "OK\n");
+    sub.reset();
+    pub.reset();
+    b->restart();
+
+    // The publisher never got PUBREC: it resends with DUP 1 and the same id [MQTT-4.4.0-1].
+    bool present = false;
+    pub = raw_connect(*b, pub_c, &present);
+    ASSERT_TRUE(pub);
+    EXPECT_TRUE(present);
+    pub->send(make_publish("pc/x", make_payload(1, 2, 1), 2, pid, false, true));
+    auto rec = expect<proto::pubrec>(*pub);
+    ASSERT_TRUE(rec);
+    pub->send(proto::pubrel{pid, {}, {}});
+    ASSERT_TRUE(expect<proto::pubcomp>(*pub));
+
+    sub = raw_connect(*b, sub_c, &present);
+    ASSERT_TRUE(sub);
+    EXPECT_TRUE(present);
+    auto late = rx.receive(*sub, 1, 10s, 500ms);
+    std::vector<delivered> all = early;
+    all.insert(all.end(), late.begin(), late.end());
+    ASSERT_FALSE(all.empty()) << "the acknowledged message is delivered";
+    EXPECT_EQ(all.size(), 1u) << "QoS 2 delivered exactly once; got it " << all.size() << " times ("
+                              << early.size() << " before the crash, with packet ids "
+                              << (all.size() > 1 ? cat(all[0].packet_id, " and ", all[1].packet_id)
+                                                 : std::string("-"))
+                              << ")";
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, Inflight, ::testing::Values("rocksdb", "redis"), engine_name);
 
 }  // namespace

@@ -328,6 +328,9 @@ class acking_receiver {
     // Method B state, exposed for tests that also drive the wire by hand.
     std::set<std::uint16_t>& awaiting_pubrel() { return awaiting_rel_; }
     std::size_t qos2_duplicates_filtered() const { return filtered_; }
+    // What the filtered resends carried (a new message here means its packet id was still held
+    // from an earlier message that the server never released with PUBREL).
+    const std::vector<std::string>& filtered_payloads() const { return filtered_payloads_; }
     std::size_t pubrels() const { return pubrels_; }
 
     void handle(raw_client& c, const proto::packet& p, std::vector<delivered>& out) {
@@ -338,10 +341,12 @@ class acking_receiver {
                 out.push_back(std::move(d));
                 c.send(proto::puback{pub->packet_id, {}, {}});
             } else if (pub->qos_level == proto::qos::exactly_once) {
-                if (awaiting_rel_.insert(pub->packet_id).second)
+                if (awaiting_rel_.insert(pub->packet_id).second) {
                     out.push_back(std::move(d));
-                else
+                } else {
                     ++filtered_;
+                    filtered_payloads_.push_back(pub->payload);
+                }
                 c.send(proto::pubrec{pub->packet_id, {}, {}});
             } else {
                 out.push_back(std::move(d));
@@ -361,6 +366,7 @@ class acking_receiver {
   private:
     std::set<std::uint16_t> awaiting_rel_;
     std::size_t filtered_ = 0;
+    std::vector<std::string> filtered_payloads_;
     std::size_t pubrels_ = 0;
 };
 
@@ -376,6 +382,7 @@ struct delivery_report {
     std::size_t out_of_order = 0;
     std::size_t unexpected = 0;
     std::string first_problem;
+    std::vector<std::string> missing_payloads;  // the first few
 };
 
 inline delivery_report check_deliveries(const std::vector<std::string>& payloads,
@@ -413,6 +420,8 @@ inline delivery_report check_deliveries(const std::vector<std::string>& payloads
         if (!count.contains(m)) {
             if (r.first_problem.empty())
                 r.first_problem = "missing " + make_payload(m.pub, m.qos, m.seq);
+            if (r.missing_payloads.size() < 10)
+                r.missing_payloads.push_back(make_payload(m.pub, m.qos, m.seq));
             ++r.missing;
         }
     }

@@ -58,13 +58,24 @@ void offline_queue_survives(const engine_test& t, broker_ptr b, stop_mode mode) 
             c->disconnect();
     }
 
-    const auto items = numbered(1, "rs", 2000);  // 1,000 at QoS 1, 1,000 at QoS 2, interleaved
+    // Two publishers at once, each 500 at QoS 1 and 500 at QoS 2, interleaved: 1,000 + 1,000.
+    const auto items1 = numbered(1, "rs", 1000);
+    const auto items2 = numbered(2, "rs", 1000);
     {
-        auto pub = raw_connect(*b, make_connect("rs-pub", proto::version::v3_1_1, true));
-        ASSERT_TRUE(pub);
-        ASSERT_EQ(publish_all(*pub, items), items.size()) << "every PUBLISH acknowledged";
-        raw_disconnect(*pub);
+        auto publish = [&](const std::vector<publish_item>& items, const char* id) {
+            auto pub = raw_connect(*b, make_connect(id, proto::version::v3_1_1, true));
+            if (!pub) return std::size_t{0};
+            auto n = publish_all(*pub, items);
+            raw_disconnect(*pub);
+            return n;
+        };
+        auto f1 = std::async(std::launch::async, [&] { return publish(items1, "rs-pub-1"); });
+        auto f2 = std::async(std::launch::async, [&] { return publish(items2, "rs-pub-2"); });
+        ASSERT_EQ(f1.get(), items1.size()) << "every PUBLISH acknowledged";
+        ASSERT_EQ(f2.get(), items2.size()) << "every PUBLISH acknowledged";
     }
+    auto items = items1;
+    items.insert(items.end(), items2.begin(), items2.end());
 
     if (mode == stop_mode::sigterm)
         EXPECT_EQ(b->stop(), 0) << "graceful stop exits 0";

@@ -43,7 +43,8 @@ TEST(config_shipped, LoadsWithNoWarnings) {
     EXPECT_TRUE(cfg.warnings.empty()) << rmqtt::test::all_warnings(cfg);
     const std::vector<std::string> files{"etc/rmqtt.toml", "etc/plugins/rmqtt-session-storage.toml",
                                          "etc/plugins/rmqtt-retainer.toml",
-                                         "etc/plugins/rmqtt-shared-subscription.toml"};
+                                         "etc/plugins/rmqtt-shared-subscription.toml",
+                                         "etc/plugins/rmqtt-auth-scram.toml"};
     EXPECT_EQ(cfg.source_files, files);
 
     EXPECT_EQ(cfg.node_id, 1u);

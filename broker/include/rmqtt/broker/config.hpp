@@ -155,7 +155,7 @@ struct auth_scram_config {
         std::string server_key;
         std::uint32_t iterations = 4096;  // with a password: the file's `iterations` unless set
     };
-    std::vector<user> users;  // usernames are unique
+    std::vector<user> users;          // usernames are unique
     std::uint32_t iterations = 4096;  // default for users given with a password
     // Also check CONNECT User Name / Password against `users` (simple authentication).
     bool allow_plain_password_connect = false;
