@@ -406,7 +406,7 @@ asio::awaitable<void> connection::complete_connect() {
         if (lc.max_qos_allowed < 2) props.maximum_qos = lc.max_qos_allowed;
         if (lc.max_packet_size != 0) props.maximum_packet_size = lc.max_packet_size;
         if (lc.max_topic_aliases != 0) props.topic_alias_maximum = lc.max_topic_aliases;
-        if (!server_.cfg().plugin_enabled("rmqtt-shared-subscription"))
+        if (!server_.cfg().plugin_enabled("rmqtt-shared-subscription") || !lc.shared_subscription)
             props.shared_subscription_available = 0;
         if (auth_method_) {
             props.authentication_method = auth_method_;

@@ -179,9 +179,17 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     const auto index = push_ack({ack_type, p.packet_id, ok_code, false, is_v5(), {}, {}});
     const auto pid = p.packet_id;
     const bool qos2 = p.qos_level == qos::exactly_once;
-    store->submit(std::move(batch), on_executor([this, self = shared_from_this(), index, ok_code,
-                                                 pid, qos2](const storage::status& s) {
+    // Exactly once across a crash: a QoS 2 message reaches subscribers only after its inbound
+    // packet id is durable. Delivered earlier, a crash before the commit would lose the id, and
+    // the publisher's resend after the restart [MQTT-4.4.0-1] would be routed a second time.
+    const bool deliver_after_commit = qos2 && session_->persistent() && store->durable_acks();
+    std::vector<server::routed_delivery> held;
+    if (deliver_after_commit) held.swap(prepared);
+    store->submit(std::move(batch),
+                  on_executor([this, self = shared_from_this(), index, ok_code, pid, qos2,
+                               held = std::move(held)](const storage::status& s) mutable {
                       if (s) {
+                          server::deliver(held);
                           complete_ack(index, ok_code);
                           return;
                       }

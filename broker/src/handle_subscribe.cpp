@@ -38,7 +38,8 @@ asio::awaitable<void> connection::handle_subscribe(protocol::subscribe& sub) {
     auto& s = *session_;
     auto* store = server_.store();
     const bool persist = store && s.persistent();
-    const bool shared_enabled = server_.cfg().plugin_enabled("rmqtt-shared-subscription");
+    const bool shared_enabled =
+        server_.cfg().plugin_enabled("rmqtt-shared-subscription") && lc.shared_subscription;
     std::uint32_t subscription_id = 0;
     if (!sub.props.subscription_identifiers.empty())
         subscription_id = sub.props.subscription_identifiers.front();

@@ -217,6 +217,7 @@ class subscriber {
     }
 
     const std::string& id() const { return id_; }
+    const proto::connect& connect_packet() const { return connect_; }
     int qos() const { return qos_; }
     behaviour kind() const { return behaviour_; }
 
@@ -364,6 +365,7 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
     for (std::uint64_t cycle = 0; cycle < cycles; ++cycle) {
         const auto wait = std::clamp(gap(rng), 0.1, 4.0);
         std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(wait * 1000)));
+        ASSERT_TRUE(b->running()) << "rmqttd exited by itself in cycle " << cycle;
         b->kill9();
         ++crashes;
         b->restart();
@@ -381,7 +383,6 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
     // Drain: no new messages; publishers complete their flows; then everyone comes online and
     // receives until nothing arrives for 3 s.
     rs.load = false;
-    const auto drain_deadline = clock_type::now() + 60s;
     bool pubs_done = eventually(
         [&] {
             for (auto& p : pubs)
@@ -392,6 +393,7 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
     EXPECT_TRUE(pubs_done) << "publishers completed their QoS flows";
     rs.drain = true;
     const auto drain_start = clock_type::now();
+    const auto drain_deadline = drain_start + 60s;
     while (clock_type::now() < drain_deadline) {
         std::this_thread::sleep_for(500ms);
         bool quiet = true;
@@ -510,11 +512,7 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
     std::vector<std::pair<std::string, std::unique_ptr<raw_client>>> again;
     for (auto& s : subs) {
         bool present = false;
-        auto c = raw_connect(*b,
-                             persistent_connect(s->id(), s->id().find("-5") != std::string::npos
-                                                             ? proto::version::v5
-                                                             : proto::version::v3_1_1),
-                             &present);
+        auto c = raw_connect(*b, s->connect_packet(), &present);
         ASSERT_TRUE(c) << s->id();
         EXPECT_TRUE(present) << s->id() << ": I4 after the final restart";
         again.emplace_back(s->id(), std::move(c));

@@ -50,10 +50,16 @@ void collect(std::vector<member>& ms, std::size_t total, std::chrono::millisecon
         bool any = false;
         for (auto& m : ms) {
             while (auto p = m.c->receive(10ms)) {
+                // Acknowledged packet by packet: QoS 2 flows of several messages interleave.
                 if (auto* pub = std::get_if<proto::publish>(&*p)) {
-                    raw_ack(*m.c, *pub);
+                    if (pub->qos_level == proto::qos::at_least_once)
+                        m.c->send(proto::puback{pub->packet_id, {}, {}});
+                    else if (pub->qos_level == proto::qos::exactly_once)
+                        m.c->send(proto::pubrec{pub->packet_id, {}, {}});
                     m.got.push_back(pub->payload);
                     any = true;
+                } else if (auto* rel = std::get_if<proto::pubrel>(&*p)) {
+                    m.c->send(proto::pubcomp{rel->packet_id, {}, {}});
                 }
             }
         }
@@ -311,7 +317,9 @@ TEST(V5Shared, Qos2InflightNotHandedOver) {
         << "QoS 2 message " << inflight->payload
         << " was being delivered to the ended member and went to another one [MQTT-4.8.2-5]";
     for (const auto& p : sent) {
-        if (p != inflight->payload) EXPECT_TRUE(fast.contains(p)) << p << " lost";
+        if (p != inflight->payload) {
+            EXPECT_TRUE(fast.contains(p)) << p << " lost";
+        }
     }
 }
 

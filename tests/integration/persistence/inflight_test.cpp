@@ -273,6 +273,61 @@ TEST(InflightRedis, Qos2NotDeliveredTwiceAfterACrashBeforeCommit) {
                               << ")";
 }
 
+// The subscriber side of the same window, with a publisher whose session is not persistent (so
+// nothing about it is resent): a QoS 2 PUBLISH the server sends to a persistent subscriber is
+// part of that session's state (4.1: "QoS 2 messages which have been sent to the Client, but
+// have not been completely acknowledged"). If it left before its queue entry was durable and a
+// crash then lost the entry, the client keeps the packet id "awaiting PUBREL" for ever and a
+// later message that gets the same id is taken for a resend and lost. So: whatever the
+// subscriber received before the crash, it gets again after the reconnect as PUBLISH DUP or
+// PUBREL with the same id [MQTT-4.4.0-1]; or it received nothing before the commit.
+TEST(InflightRedis, Qos2SentToASubscriberIsNeverForgotten) {
+    redis_server redis;
+    broker_process::options o;
+    o.storage_type = "redis";
+    o.redis_url = redis.url();
+    o.listener = roomy_listener();
+    broker_ptr b(new broker_process(o));
+    b->start();
+
+    const auto sub_c = persistent_connect("pf-sub", proto::version::v3_1_1);
+    auto sub = raw_connect(*b, sub_c);
+    ASSERT_TRUE(sub);
+    subscribe_ok(*sub, {{"pf/#", 2}});
+    auto pub = raw_connect(*b, make_connect("pf-pub", proto::version::v3_1_1, true));
+    ASSERT_TRUE(pub);
+
+    ASSERT_EQ(redis.cli("CLIENT PAUSE 20000 WRITE"), "OK\n");
+    pub->send(make_publish("pf/x", make_payload(1, 2, 1), 2, 9));
+    // The subscriber answers what it gets with PUBREC and holds the id (Method B).
+    acking_receiver rx;
+    auto early = rx.receive(*sub, 1, 1s, 100ms, 1s);
+    const auto held = rx.awaiting_pubrel();
+    b->kill9();
+    ASSERT_EQ(redis.cli("CLIENT UNPAUSE"), "OK\n");
+    sub.reset();
+    pub.reset();
+    b->restart();
+
+    bool present = false;
+    sub = raw_connect(*b, sub_c, &present);
+    ASSERT_TRUE(sub);
+    EXPECT_TRUE(present);
+    std::set<std::uint16_t> resumed;
+    while (auto p = sub->receive(1s)) {
+        if (auto* rel = std::get_if<proto::pubrel>(&*p)) resumed.insert(rel->packet_id);
+        if (auto* pp = std::get_if<proto::publish>(&*p)) resumed.insert(pp->packet_id);
+        std::vector<delivered> ignored;
+        rx.handle(*sub, *p, ignored);
+    }
+    for (auto pid : held)
+        EXPECT_TRUE(resumed.contains(pid))
+            << "the subscriber received QoS 2 PUBLISH id " << pid
+            << " before the crash; after the reconnect the server neither resent it nor sent "
+               "PUBREL: the id stays held and a later message with it would be lost";
+    std::cerr << "before the crash the subscriber received " << early.size() << " message(s)\n";
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, Inflight, ::testing::Values("rocksdb", "redis"), engine_name);
 
 }  // namespace
