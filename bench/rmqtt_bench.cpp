@@ -606,7 +606,11 @@ asio::awaitable<int> run_drain(runtime& rt, const common_options& co, const sess
         received += t->got;
         duplicates += t->duplicates;
         foreign += t->foreign;
-        if (t->got < t->want) ++incomplete;
+        if (t->got < t->want && incomplete++ < 10) {
+            std::fprintf(stderr, "%s: %" PRIu64 " of %" PRIu64 " messages (session present %d)\n",
+                         c->options().client_id.c_str(), t->got, t->want,
+                         c->session_present() ? 1 : 0);
+        }
         ++done_sessions;
         co_await c->disconnect(std::min(deadline, steady_clock::now() + 5s));
         c->on_publish(nullptr);

@@ -199,6 +199,13 @@ restart() {
     start_broker "$1" "$BROKER_CONF" "$BROKER_DIR"
 }
 
+# excerpt N FILE...: the first lines of the files on one line, at most N characters (never fails).
+excerpt() {
+    local n=$1
+    shift
+    { grep -h -m3 . "$@" 2>/dev/null || true; } | tr '\n' ' ' | cut -c1-"$n"
+}
+
 # field KEY FILE: value of KEY=... in the RESULT line.
 field() { sed -n 's/^RESULT .*[ ]'"$1"'=\([^ ]*\).*/\1/p' "$2" | tail -1; }
 
@@ -229,7 +236,7 @@ pubsub_row() {
         status=ok
         if ((rc != 0)); then
             status="exit $rc"
-            NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(grep -h -m3 . "$out.err" "$out" | tr '\n' ' ' | cut -c1-300)")
+            NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(excerpt 300 "$out.err" "$out")")
         fi
         log "$row $label $kind #$rep: $(grep -h '^RESULT' "$out" | cut -c1-200) rss=${BROKER_RSS_MB}MB $status"
         for m in pub_rate deliver_rate p50_us p99_us missing; do
@@ -262,7 +269,7 @@ recovery_row() {
     record "$row" "$label" "$kind" stop_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", (b - a) / 1e9}')" ok
     record "$row" "$label" "$kind" prep_rss_mb "$BROKER_RSS_MB" ok
     if ((rc != 0)); then
-        NOTES+=("$row / $label / $kind: connect-storm exit $rc: $(grep -h -m3 . "$out.err" | tr '\n' ' ' | cut -c1-300)")
+        NOTES+=("$row / $label / $kind: connect-storm exit $rc: $(excerpt 300 "$out.err")")
         record "$row" "$label" "$kind" error 1 "prepare failed"
         return
     fi
@@ -283,7 +290,7 @@ recovery_row() {
             log "$row $label $kind drain: $(grep -h '^RESULT' "$out" | cut -c1-240)"
             record "$row" "$label" "$kind" drain_rate "$(field rate "$out")" ok
             record "$row" "$label" "$kind" drain_missing "$(field missing "$out")" ok
-            ((rc == 0)) || NOTES+=("$row / $label / $kind: drain exit $rc: $(grep -h '^drain' "$out" | cut -c1-300) $(grep -h -m3 . "$out.err" | tr '\n' ' ' | cut -c1-200)")
+            ((rc == 0)) || NOTES+=("$row / $label / $kind: drain exit $rc: $(excerpt 300 "$out" "$out.err")")
             stop_broker
             record "$row" "$label" "$kind" drain_rss_mb "$BROKER_RSS_MB" ok
             break

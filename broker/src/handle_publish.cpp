@@ -77,44 +77,36 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         co_return;
     }
 
+    // A PUBLISH that is accepted on the wire but not routed: 5.0 says why in the ack; 3.x has no
+    // negative ack, so the message is acknowledged and dropped.
+    const auto refuse = [&](reason_code v5_code) {
+        if (!acked) return;
+        if (is_v5()) ++inbound_quota_used_;
+        push_ack({ack_type,
+                  p.packet_id,
+                  is_v5() ? v5_code : reason_code::success,
+                  true,
+                  is_v5(),
+                  {},
+                  {}});
+    };
     if (lc.max_topic_levels != 0 && protocol::topic_levels(p.topic) > lc.max_topic_levels) {
-        if (!is_v5()) {
+        if (!is_v5())
             protocol_violation(reason_code::topic_name_invalid, "topic exceeds max_topic_levels");
-        } else if (acked) {
-            ++inbound_quota_used_;
-            push_ack({ack_type, p.packet_id, reason_code::topic_name_invalid, true, true, {}, {}});
-        }
+        else
+            refuse(reason_code::topic_name_invalid);
         co_return;
     }
     if (p.topic.starts_with("$SYS")) {
         // Topics beginning with '$SYS' are the server's [MQTT-4.7.2-1 note]: not routed.
         spdlog::debug("{}: PUBLISH to '{}' refused", client_id_, p.topic);
-        if (acked) {
-            if (is_v5()) ++inbound_quota_used_;
-            push_ack({ack_type,
-                      p.packet_id,
-                      is_v5() ? reason_code::not_authorized : reason_code::success,
-                      true,
-                      is_v5(),
-                      {},
-                      {}});
-        }
+        refuse(reason_code::not_authorized);
         co_return;
     }
-
     if (server_.hooks().has_acl() &&
         server_.hooks().check_acl(info(), acl_action::publish, p.topic) == hook_result::deny) {
         spdlog::info("{}: PUBLISH to '{}' denied by ACL", client_id_, p.topic);
-        if (acked) {
-            if (is_v5()) ++inbound_quota_used_;
-            push_ack({ack_type,
-                      p.packet_id,
-                      is_v5() ? reason_code::not_authorized : reason_code::success,
-                      true,
-                      is_v5(),
-                      {},
-                      {}});
-        }
+        refuse(reason_code::not_authorized);
         co_return;
     }
 
@@ -126,10 +118,7 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
             close();
             co_return;
         }
-        if (acked) {
-            ++inbound_quota_used_;
-            push_ack({ack_type, p.packet_id, reason_code::quota_exceeded, true, true, {}, {}});
-        }
+        refuse(reason_code::quota_exceeded);
         co_return;
     }
 

@@ -331,8 +331,15 @@ bool server::recover() {
             return true;
         });
         if (!s) failure = s;
+        std::size_t loaded = 0;
         for (auto& r : sessions) {
             if (!failure.is_ok()) break;
+            if (++loaded % 1024 == 0 &&
+                steady_clock::now() - last_progress > std::chrono::seconds(2)) {
+                last_progress = steady_clock::now();
+                spdlog::info("recovering sessions: subscriptions and queues of {} of {} loaded...",
+                             loaded, sessions.size());
+            }
             const auto& cid = r.rec.client_id;
             if (auto e = engine.load_subscriptions(cid, r.subs); !e)
                 failure = e;

@@ -22,6 +22,7 @@
 //   {"expect_close": true}          the server closes the connection and sends nothing more
 //   {"expect_silence_ms": n}        nothing arrives for n ms and the connection stays open
 //   {"sleep_ms": n}
+//   {"stop_broker": true}           SIGTERM rmqttd and wait for it (it must exit with 0)
 // Expect steps wait "timeout_ms" (default 5000). After the last step the runner checks that the
 // broker still runs and accepts a new connection.
 #include <gtest/gtest.h>
@@ -555,6 +556,13 @@ private:
             std::this_thread::sleep_for(std::chrono::milliseconds(s["sleep_ms"].get<int>()));
             return {};
         }
+        if (s.contains("stop_broker")) {
+            // SIGTERM and wait: what the clients receive is read by the following steps.
+            stopped_ = true;
+            const int rc = broker_.stop();
+            if (rc != 0) return "rmqttd exited with " + std::to_string(rc) + " on SIGTERM";
+            return {};
+        }
         if (s.contains("open")) {
             client(s, true);
             return {};
@@ -620,6 +628,11 @@ private:
         throw case_error("step has no known action");
     }
 
+public:
+    bool stopped() const noexcept { return stopped_; }
+
+private:
+    bool stopped_ = false;
     const json& case_;
     broker_process& broker_;
     proto::version default_version_;
@@ -672,6 +685,7 @@ TEST_P(case_test, run) {
         case_runner r(c, *broker_);
         const auto err = r.run();
         EXPECT_TRUE(err.empty()) << err;
+        if (r.stopped()) return;  // the case stopped rmqttd itself
     }
 
     // Whatever the case did, the broker must still be up and serving.
