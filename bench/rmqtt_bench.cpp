@@ -67,7 +67,7 @@ struct sessions_options {
     std::size_t window = 32;
     std::size_t payload = 64;
     unsigned concurrency = 200;
-    double idle_timeout_s = 5;
+    double idle_timeout_s = 10;
     bool wait_port = false;
     bool skip_create = false;
 

@@ -279,10 +279,17 @@ void session::end() {
     for (const auto& [filter, sub] : subscriptions_)
         server_.routes().unsubscribe(*this, filter);
     subscriptions_.clear();
-    // Messages of shared subscriptions, sent or not, go to another member of the group.
-    auto left = pass_on(queue_.clear(), {}, false);
-    for (auto& e : left)
-        if (e.persisted) store_op(storage::delete_queue_entry{client_id_, e.seq});
+    // Messages of shared subscriptions go to another member of the group (MQTT 5.0 section
+    // 4.8.2), except a QoS 2 one already sent to this member: it must not reach another
+    // [MQTT-4.8.2-5].
+    // The session's own stored entries go with the delete_session below.
+    std::vector<outbound_entry> movable;
+    for (auto& e : queue_.clear()) {
+        const bool qos2_in_flight =
+            e.qos == protocol::qos::exactly_once && e.state != delivery_state::queued;
+        if (!qos2_in_flight) movable.push_back(std::move(e));
+    }
+    pass_on(std::move(movable), {}, false);
     if (will_) publish_will_now();  // 5.0: the will is sent at the latest when the session ends
     if (auto* st = server_.store(); st && ever_persisted_) {
         st->submit(storage::delete_session{client_id_});

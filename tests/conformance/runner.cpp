@@ -1,12 +1,16 @@
 // The conformance runner: replays every case of cases/*.json against a real rmqttd, one broker
-// per case, one ctest entry per case (named v<version>_<spec id>_<tag>).
+// per case, one ctest entry per case (conformance/case_test.run/v<version>_<spec id>_<tag>).
 //
-// A case file is {"area": "...", "cases": [case...]}. A case:
-//   {"id": "MQTT-3.1.2-3", "tag": "reserved-flag", "name": "...", "version": 4 | 5,
+// A case file is {"area": "...", "description": "...", "cases": [case...]}. A case:
+//   {"id": "MQTT-3.1.2-3", "tag": "reserved-flag", "name": "...", "version": 3 | 4 | 5,
 //    "listener": ["max_inflight = 2", ...],   extra lines in [listener.tcp.external]
 //    "config": ["..."],                        extra lines at the end of rmqtt.toml
 //    "session_storage": true,                  rmqtt-session-storage plugin on (default off)
 //    "steps": [step...]}
+// "id" is the normative statement ([MQTT-x.y.z-n]) or, for rules without a number, the section
+// ("sec-3.3.2.3.4"); "name" says what is sent and what rmqttd must answer, including which of the
+// allowed answers rmqttd chose where the specification leaves a choice.
+//
 // Every step may name a "client" (default "a"); a client's TCP connection opens on first use.
 // Steps (one action key each; "comment" is ignored everywhere):
 //   {"open": true, "version": 5}    (re)open the client's connection (version: default the case's)
@@ -15,16 +19,22 @@
 //                                   and {"repeat": "hex", "count": n}; "{var}" in hex is replaced
 //                                   by a captured value
 //   {"expect": BYTES}               the next packet is exactly BYTES
-//   {"expect_packet": SPEC}         the next packet decodes and matches SPEC (see match_packet)
+//   {"expect_packet": SPEC}         the next packet decodes (in the client's version) and matches
 //   {"expect_connack": SPEC}        expect_packet with type connack
-//   {"expect_disconnect": SPEC}     5.0 DISCONNECT matching SPEC (or a reason code), then close
-//   {"expect_unordered": [...]}     the next n packets match these specs (or BYTES) in any order
+//   {"expect_disconnect": SPEC}     5.0 DISCONNECT matching SPEC (or just a reason code), then
+//   close
+//   {"expect_unordered": [...]}     the next n packets match these SPECs / BYTES in any order
 //   {"expect_close": true}          the server closes the connection and sends nothing more
 //   {"expect_silence_ms": n}        nothing arrives for n ms and the connection stays open
 //   {"sleep_ms": n}
 //   {"stop_broker": true}           SIGTERM rmqttd and wait for it (it must exit with 0)
-// Expect steps wait "timeout_ms" (default 5000). After the last step the runner checks that the
-// broker still runs and accepts a new connection.
+// SPEC: {"type": "publish", ...} with any of "code", "codes", "session_present", "packet_id",
+// "topic", "payload", "payload_hex", "qos", "retain", "dup", "props": {name: value | true
+// (present) | false (absent)}, and "capture_packet_id": "p1" (later usable as "{p1}").
+// Expect steps wait "timeout_ms" (default 5000).
+//
+// After the last step the runner checks that rmqttd still runs, answers a new CONNECT, and holds no
+// more descriptors than before the case (B.4: "broker still up, fd counts back to baseline").
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -35,6 +45,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -61,7 +72,8 @@ using rmqtt::test::raw_client;
 
 using bytes = std::vector<std::uint8_t>;
 
-// ---- loading -------------------------------------------------------------------------------------
+// ---- loading
+// -------------------------------------------------------------------------------------
 
 struct conformance_case {
     std::string test_name;  // unique, [A-Za-z0-9_]
@@ -70,12 +82,15 @@ struct conformance_case {
     std::string load_error;  // set for the single pseudo-case that reports a broken case file
 };
 
-void PrintTo(const conformance_case& c, std::ostream* os) { *os << c.test_name; }
+void PrintTo(const conformance_case& c, std::ostream* os) {
+    *os << c.test_name;
+}
 
 std::string sanitize(const std::string& s) {
     std::string out;
     for (char ch : s) {
-        const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        const bool ok =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
         out.push_back(ok ? ch : '_');
     }
     return out;
@@ -104,9 +119,11 @@ std::vector<conformance_case> load_cases() {
                 if (c.contains("tag")) name += "_" + c["tag"].get<std::string>();
                 cc.test_name = sanitize(name);
                 if (!c.contains("name") || !c.contains("steps") || (v != 4 && v != 5 && v != 3))
-                    errors += cc.file + ": " + cc.test_name + ": needs name, steps, version 3/4/5\n";
+                    errors +=
+                        cc.file + ": " + cc.test_name + ": needs name, steps, version 3/4/5\n";
                 if (auto [it, fresh] = seen.emplace(cc.test_name, cc.file); !fresh) {
-                    errors += cc.file + ": " + cc.test_name + " repeats a case of " + it->second + "\n";
+                    errors +=
+                        cc.file + ": " + cc.test_name + " repeats a case of " + it->second + "\n";
                     cc.test_name += "_repeated_" + std::to_string(out.size());  // names stay unique
                 }
                 out.push_back(std::move(cc));
@@ -125,7 +142,8 @@ std::vector<conformance_case> load_cases() {
     return out;
 }
 
-// ---- bytes ---------------------------------------------------------------------------------------
+// ---- bytes
+// ---------------------------------------------------------------------------------------
 
 std::string to_hex(const bytes& b) {
     static constexpr char digits[] = "0123456789ABCDEF";
@@ -140,7 +158,7 @@ std::string to_hex(const bytes& b) {
 }
 
 class case_error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -161,11 +179,16 @@ bytes parse_hex(std::string text, const variables& vars) {
     int hi = -1;
     for (char ch : text) {
         int v;
-        if (ch >= '0' && ch <= '9') v = ch - '0';
-        else if (ch >= 'a' && ch <= 'f') v = ch - 'a' + 10;
-        else if (ch >= 'A' && ch <= 'F') v = ch - 'A' + 10;
-        else if (ch == ' ' || ch == '\n' || ch == '\t') continue;
-        else throw case_error(std::string("not a hex digit: '") + ch + "' in " + text);
+        if (ch >= '0' && ch <= '9')
+            v = ch - '0';
+        else if (ch >= 'a' && ch <= 'f')
+            v = ch - 'a' + 10;
+        else if (ch >= 'A' && ch <= 'F')
+            v = ch - 'A' + 10;
+        else if (ch == ' ' || ch == '\n' || ch == '\t')
+            continue;
+        else
+            throw case_error(std::string("not a hex digit: '") + ch + "' in " + text);
         if (hi < 0) {
             hi = v;
         } else {
@@ -182,14 +205,16 @@ void append_bytes(const json& j, const variables& vars, bytes& out) {
         auto b = parse_hex(j.get<std::string>(), vars);
         out.insert(out.end(), b.begin(), b.end());
     } else if (j.is_array()) {
-        for (const auto& item : j) append_bytes(item, vars, out);
+        for (const auto& item : j)
+            append_bytes(item, vars, out);
     } else if (j.is_object() && j.contains("text")) {
         const auto s = j["text"].get<std::string>();
         out.insert(out.end(), s.begin(), s.end());
     } else if (j.is_object() && j.contains("repeat")) {
         const auto piece = parse_hex(j["repeat"].get<std::string>(), vars);
         const auto count = j.at("count").get<std::size_t>();
-        for (std::size_t i = 0; i < count; ++i) out.insert(out.end(), piece.begin(), piece.end());
+        for (std::size_t i = 0; i < count; ++i)
+            out.insert(out.end(), piece.begin(), piece.end());
     } else {
         throw case_error("not a byte sequence: " + j.dump());
     }
@@ -204,7 +229,8 @@ bytes to_bytes(const json& j, const variables& vars) {
 // A number in JSON, or a string "0x8F" / "143".
 std::uint32_t number(const json& j) {
     if (j.is_number_unsigned() || j.is_number_integer()) return j.get<std::uint32_t>();
-    if (j.is_string()) return static_cast<std::uint32_t>(std::stoul(j.get<std::string>(), nullptr, 0));
+    if (j.is_string())
+        return static_cast<std::uint32_t>(std::stoul(j.get<std::string>(), nullptr, 0));
     throw case_error("not a number: " + j.dump());
 }
 
@@ -212,16 +238,17 @@ std::string hex_of(const std::string& s) {
     return to_hex(bytes(s.begin(), s.end()));
 }
 
-// ---- packet matching -----------------------------------------------------------------------------
+// ---- packet matching
+// -----------------------------------------------------------------------------
 
 const std::map<std::string, proto::packet_type> packet_types = {
-    {"connect", proto::packet_type::connect},         {"connack", proto::packet_type::connack},
-    {"publish", proto::packet_type::publish},         {"puback", proto::packet_type::puback},
-    {"pubrec", proto::packet_type::pubrec},           {"pubrel", proto::packet_type::pubrel},
-    {"pubcomp", proto::packet_type::pubcomp},         {"subscribe", proto::packet_type::subscribe},
-    {"suback", proto::packet_type::suback},           {"unsubscribe", proto::packet_type::unsubscribe},
-    {"unsuback", proto::packet_type::unsuback},       {"pingreq", proto::packet_type::pingreq},
-    {"pingresp", proto::packet_type::pingresp},       {"disconnect", proto::packet_type::disconnect},
+    {"connect", proto::packet_type::connect},   {"connack", proto::packet_type::connack},
+    {"publish", proto::packet_type::publish},   {"puback", proto::packet_type::puback},
+    {"pubrec", proto::packet_type::pubrec},     {"pubrel", proto::packet_type::pubrel},
+    {"pubcomp", proto::packet_type::pubcomp},   {"subscribe", proto::packet_type::subscribe},
+    {"suback", proto::packet_type::suback},     {"unsubscribe", proto::packet_type::unsubscribe},
+    {"unsuback", proto::packet_type::unsuback}, {"pingreq", proto::packet_type::pingreq},
+    {"pingresp", proto::packet_type::pingresp}, {"disconnect", proto::packet_type::disconnect},
     {"auth", proto::packet_type::auth},
 };
 
@@ -242,7 +269,8 @@ struct matcher {
         } else {
             w = number(want);
         }
-        if (got != w) fail(field + " is " + std::to_string(got) + ", expected " + std::to_string(w));
+        if (got != w)
+            fail(field + " is " + std::to_string(got) + ", expected " + std::to_string(w));
     }
     void eq_bool(const std::string& field, bool got, const json& want) {
         if (got != want.get<bool>())
@@ -284,25 +312,44 @@ struct matcher {
 
     void props(const proto::properties& p, const json& want) {
         for (const auto& [k, v] : want.items()) {
-            if (k == "payload_format_indicator") opt(k, p.payload_format_indicator, v);
-            else if (k == "message_expiry_interval") opt(k, p.message_expiry_interval, v);
-            else if (k == "content_type") opt(k, p.content_type, v);
-            else if (k == "response_topic") opt(k, p.response_topic, v);
-            else if (k == "correlation_data") opt(k, p.correlation_data, v);
-            else if (k == "session_expiry_interval") opt(k, p.session_expiry_interval, v);
-            else if (k == "assigned_client_identifier") opt(k, p.assigned_client_identifier, v);
-            else if (k == "server_keep_alive") opt(k, p.server_keep_alive, v);
-            else if (k == "authentication_method") opt(k, p.authentication_method, v);
-            else if (k == "authentication_data") opt(k, p.authentication_data, v);
-            else if (k == "response_information") opt(k, p.response_information, v);
-            else if (k == "server_reference") opt(k, p.server_reference, v);
-            else if (k == "reason_string") opt(k, p.reason_string, v);
-            else if (k == "receive_maximum") opt(k, p.receive_maximum, v);
-            else if (k == "topic_alias_maximum") opt(k, p.topic_alias_maximum, v);
-            else if (k == "topic_alias") opt(k, p.topic_alias, v);
-            else if (k == "maximum_qos") opt(k, p.maximum_qos, v);
-            else if (k == "retain_available") opt(k, p.retain_available, v);
-            else if (k == "maximum_packet_size") opt(k, p.maximum_packet_size, v);
+            if (k == "payload_format_indicator")
+                opt(k, p.payload_format_indicator, v);
+            else if (k == "message_expiry_interval")
+                opt(k, p.message_expiry_interval, v);
+            else if (k == "content_type")
+                opt(k, p.content_type, v);
+            else if (k == "response_topic")
+                opt(k, p.response_topic, v);
+            else if (k == "correlation_data")
+                opt(k, p.correlation_data, v);
+            else if (k == "session_expiry_interval")
+                opt(k, p.session_expiry_interval, v);
+            else if (k == "assigned_client_identifier")
+                opt(k, p.assigned_client_identifier, v);
+            else if (k == "server_keep_alive")
+                opt(k, p.server_keep_alive, v);
+            else if (k == "authentication_method")
+                opt(k, p.authentication_method, v);
+            else if (k == "authentication_data")
+                opt(k, p.authentication_data, v);
+            else if (k == "response_information")
+                opt(k, p.response_information, v);
+            else if (k == "server_reference")
+                opt(k, p.server_reference, v);
+            else if (k == "reason_string")
+                opt(k, p.reason_string, v);
+            else if (k == "receive_maximum")
+                opt(k, p.receive_maximum, v);
+            else if (k == "topic_alias_maximum")
+                opt(k, p.topic_alias_maximum, v);
+            else if (k == "topic_alias")
+                opt(k, p.topic_alias, v);
+            else if (k == "maximum_qos")
+                opt(k, p.maximum_qos, v);
+            else if (k == "retain_available")
+                opt(k, p.retain_available, v);
+            else if (k == "maximum_packet_size")
+                opt(k, p.maximum_packet_size, v);
             else if (k == "wildcard_subscription_available")
                 opt(k, p.wildcard_subscription_available, v);
             else if (k == "subscription_identifier_available")
@@ -311,13 +358,15 @@ struct matcher {
                 opt(k, p.shared_subscription_available, v);
             else if (k == "subscription_identifiers") {
                 std::vector<std::uint32_t> w;
-                for (const auto& x : v) w.push_back(number(x));
+                for (const auto& x : v)
+                    w.push_back(number(x));
                 if (p.subscription_identifiers != w)
                     fail("property subscription_identifiers differ: got " +
                          json(p.subscription_identifiers).dump() + ", expected " + v.dump());
             } else if (k == "user_properties") {
                 json got = json::array();
-                for (const auto& u : p.user_properties) got.push_back({u.key, u.value});
+                for (const auto& u : p.user_properties)
+                    got.push_back({u.key, u.value});
                 if (got != v) fail("user properties are " + got.dump() + ", expected " + v.dump());
             } else {
                 throw case_error("unknown property in case: " + k);
@@ -335,7 +384,8 @@ struct matcher {
     template <typename Ack>
     void ack(const Ack& a, const json& spec) {
         if (spec.contains("packet_id")) eq("packet_id", a.packet_id, spec["packet_id"]);
-        if (spec.contains("code")) eq("reason code", static_cast<std::uint8_t>(a.code), spec["code"]);
+        if (spec.contains("code"))
+            eq("reason code", static_cast<std::uint8_t>(a.code), spec["code"]);
         if (spec.contains("props")) props(a.props, spec["props"]);
         capture(spec, a.packet_id);
     }
@@ -348,13 +398,23 @@ struct matcher {
                  std::string(proto::to_string(want->second)));
             return;
         }
-        for (const auto& [k, v] : spec.items()) {
-            static const char* known[] = {"type", "code", "codes", "session_present", "props",
-                                          "packet_id", "capture_packet_id", "topic", "payload",
-                                          "payload_hex", "qos", "retain", "dup", "comment"};
-            if (std::find_if(std::begin(known), std::end(known),
-                             [&](const char* x) { return k == x; }) == std::end(known))
-                throw case_error("unknown field in packet spec: " + k);
+        static const std::set<std::string> known = {"type",
+                                                    "code",
+                                                    "codes",
+                                                    "session_present",
+                                                    "props",
+                                                    "packet_id",
+                                                    "capture_packet_id",
+                                                    "topic",
+                                                    "payload",
+                                                    "payload_hex",
+                                                    "qos",
+                                                    "retain",
+                                                    "dup",
+                                                    "comment"};
+        for (const auto& item : spec.items()) {
+            if (!known.contains(item.key()))
+                throw case_error("unknown field in packet spec: " + item.key());
         }
         std::visit(
             [&](const auto& x) {
@@ -388,7 +448,8 @@ struct matcher {
                     if (spec.contains("packet_id")) eq("packet_id", x.packet_id, spec["packet_id"]);
                     if (spec.contains("codes")) {
                         std::vector<std::uint32_t> w;
-                        for (const auto& c : spec["codes"]) w.push_back(number(c));
+                        for (const auto& c : spec["codes"])
+                            w.push_back(number(c));
                         std::vector<std::uint32_t> g(x.codes.begin(), x.codes.end());
                         if (g != w)
                             fail("SUBACK codes " + json(g).dump() + ", expected " + json(w).dump());
@@ -398,11 +459,14 @@ struct matcher {
                     if (spec.contains("packet_id")) eq("packet_id", x.packet_id, spec["packet_id"]);
                     if (spec.contains("codes")) {
                         std::vector<std::uint32_t> w;
-                        for (const auto& c : spec["codes"]) w.push_back(number(c));
+                        for (const auto& c : spec["codes"])
+                            w.push_back(number(c));
                         std::vector<std::uint32_t> g;
-                        for (auto c : x.codes) g.push_back(static_cast<std::uint8_t>(c));
+                        for (auto c : x.codes)
+                            g.push_back(static_cast<std::uint8_t>(c));
                         if (g != w)
-                            fail("UNSUBACK codes " + json(g).dump() + ", expected " + json(w).dump());
+                            fail("UNSUBACK codes " + json(g).dump() + ", expected " +
+                                 json(w).dump());
                     }
                     if (spec.contains("props")) props(x.props, spec["props"]);
                 } else if constexpr (std::is_same_v<T, proto::disconnect> ||
@@ -439,7 +503,8 @@ std::size_t stable_fd_count(pid_t pid) {
     return last;
 }
 
-// ---- running a case ------------------------------------------------------------------------------
+// ---- running a case
+// ------------------------------------------------------------------------------
 
 struct client_state {
     std::unique_ptr<raw_client> sock;
@@ -447,7 +512,7 @@ struct client_state {
 };
 
 class case_test : public ::testing::TestWithParam<conformance_case> {
-protected:
+  protected:
     void TearDown() override {
         if (broker_ && HasFailure()) {
             auto log = broker_->log();
@@ -460,7 +525,7 @@ protected:
 };
 
 class case_runner {
-public:
+  public:
     case_runner(const json& c, broker_process& b) : case_(c), broker_(b) {
         default_version_ = static_cast<proto::version>(c.at("version").get<int>());
     }
@@ -484,7 +549,7 @@ public:
         return {};
     }
 
-private:
+  private:
     client_state& client(const json& s, bool reopen = false) {
         const auto name = s.value("client", std::string("a"));
         auto& c = clients_[name];
@@ -502,13 +567,14 @@ private:
     }
 
     // The next packet's bytes, or an explanation of why there is none.
-    std::optional<bytes> next_frame(client_state& c, std::chrono::milliseconds t, std::string& err) {
+    std::optional<bytes> next_frame(client_state& c, std::chrono::milliseconds t,
+                                    std::string& err) {
         auto f = c.sock->receive_frame(t);
         if (f) return f;
         bytes before;
         const bool closed = c.sock->wait_closed(1ms, &before);
-        err = closed ? "connection closed instead" : "nothing received within " +
-                                                         std::to_string(t.count()) + " ms";
+        err = closed ? "connection closed instead"
+                     : "nothing received within " + std::to_string(t.count()) + " ms";
         if (!before.empty()) err += " (partial bytes: " + to_hex(before) + ")";
         return std::nullopt;
     }
@@ -523,14 +589,14 @@ private:
         (void)proto::parse_frame(frame, 0, f);
         proto::packet p;
         const auto r = proto::decode(c.version, f, p);
-        if (!r)
-            return "received " + to_hex(frame) + ", which does not decode: " + r.detail;
+        if (!r) return "received " + to_hex(frame) + ", which does not decode: " + r.detail;
         matcher m;
         m.vars = &vars_;
         m.match(p, spec);
         if (m.errors.empty()) return {};
         std::string out = "received " + to_hex(frame) + ":";
-        for (const auto& e : m.errors) out += "\n    " + e;
+        for (const auto& e : m.errors)
+            out += "\n    " + e;
         return out;
     }
 
@@ -628,10 +694,10 @@ private:
         throw case_error("step has no known action");
     }
 
-public:
+  public:
     bool stopped() const noexcept { return stopped_; }
 
-private:
+  private:
     bool stopped_ = false;
     const json& case_;
     broker_process& broker_;

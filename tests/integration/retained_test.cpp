@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "integration_util.hpp"
 
@@ -166,6 +167,52 @@ TEST(Retained, WildcardSubscribeGetsAllMatching) {
     std::sort(two_levels.begin(), two_levels.end());
     EXPECT_EQ(two_levels, (std::vector<std::string>{"other/x", "wr/a", "wr/b"}))
         << "'+/+' must not match '$dollar/wr' [MQTT-4.7.2-1]";
+}
+
+// Retained messages sent on subscribe go through the inflight window like any QoS 1 / 2
+// delivery: with max_inflight = 2 the subscriber gets 2, then one more per acknowledgement, and
+// every retained message exactly once.
+TEST(Retained, RetainedDeliveryRespectsInflightWindow) {
+    auto b = start_broker({"max_inflight = 2", "message_retry_interval = \"0s\""});
+    auto pub = raw_connect(*b, "rw-pub");
+    for (int i = 0; i < 5; ++i)
+        ASSERT_TRUE(raw_publish(*pub, cat("rw/", i), cat("r", i), 1 + i % 2,
+                                static_cast<std::uint16_t>(i + 1), true));
+    auto sub = raw_connect(*b, "rw-sub");
+    ASSERT_EQ(raw_subscribe(*sub, 1, {{"rw/+", 2}}), std::vector<std::uint8_t>{2});
+    std::vector<proto::publish> first;
+    for (auto& p : drain_raw(*sub, 500ms)) {
+        ASSERT_TRUE(std::holds_alternative<proto::publish>(p));
+        first.push_back(std::get<proto::publish>(p));
+    }
+    ASSERT_EQ(first.size(), 2u) << "max_inflight applies to retained deliveries";
+    std::set<std::string> seen;
+    std::vector<proto::publish> pending = first;
+    for (int guard = 0; guard < 20 && !pending.empty(); ++guard) {
+        auto p = pending.front();
+        pending.erase(pending.begin());
+        EXPECT_TRUE(p.retain);
+        EXPECT_TRUE(seen.insert(p.payload).second) << "retained message twice: " << p.payload;
+        if (p.qos_level == proto::qos::exactly_once) {
+            sub->send(proto::pubrec{p.packet_id, {}, {}});
+        } else {
+            sub->send(proto::puback{p.packet_id, {}, {}});
+        }
+        // PUBREL for QoS 2 and the next PUBLISH may come in either order.
+        for (auto& q : drain_raw(*sub, 300ms)) {
+            if (auto* rel = std::get_if<proto::pubrel>(&q)) {
+                sub->send(proto::pubcomp{rel->packet_id, {}, {}});
+                for (auto& r : drain_raw(*sub, 300ms)) {
+                    ASSERT_TRUE(std::holds_alternative<proto::publish>(r));
+                    pending.push_back(std::get<proto::publish>(r));
+                }
+            } else {
+                ASSERT_TRUE(std::holds_alternative<proto::publish>(q));
+                pending.push_back(std::get<proto::publish>(q));
+            }
+        }
+    }
+    EXPECT_EQ(seen, (std::set<std::string>{"r0", "r1", "r2", "r3", "r4"}));
 }
 
 }  // namespace
