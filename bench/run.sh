@@ -36,9 +36,11 @@ done
 
 WORK=$(mktemp -d /tmp/rmqtt-bench.XXXXXX)
 STARTED=()   # pids of the running broker and its /usr/bin/time wrapper
+STEP_PID=""  # the running benchmark step (timeout wrapping rmqtt-bench)
 
 cleanup() {
     local p
+    [[ -z $STEP_PID ]] || kill -TERM "$STEP_PID" 2>/dev/null || true
     for p in "${STARTED[@]}"; do
         kill -TERM "$p" 2>/dev/null || true
     done
@@ -53,10 +55,34 @@ trap 'exit 130' INT TERM
 
 log() { echo "[$(date +%T)] $*" >&2; }
 now_ns() { date +%s%N; }
+
+# step SECONDS OUT CMD...: runs CMD under `timeout` with stdout in OUT and stderr in OUT.err. It
+# runs in the background and is waited for, so that a signal to this script is handled at once
+# (bash defers traps while a foreground command runs). Returns CMD's status.
+step() {
+    local secs=$1 out=$2 rc=0
+    shift 2
+    timeout -k 5 "$secs" "$@" >"$out" 2>"$out.err" &
+    STEP_PID=$!
+    wait "$STEP_PID" || rc=$?
+    STEP_PID=""
+    return "$rc"
+}
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
+# free_port: a port below the ephemeral range (so no client connection holds it) that nothing
+# accepts on. Binding can still fail (a race, or a bound socket that does not listen): launch()
+# then tries another port.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    local port i
+    for ((i = 0; i < 100; i++)); do
+        port=$((20000 + RANDOM % 12000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
 }
 
 # wait_port PORT SECONDS: until something accepts on 127.0.0.1:PORT.
@@ -175,23 +201,30 @@ stop_broker() {
     STARTED=()  # both have exited: never signal these pids again (they may be reused)
 }
 
-# launch KIND VARIANT PORT: a fresh broker in a new temp dir. VARIANT: rmqttd off|durable|async,
-# mosquitto mem|persist|persist-default.
+# launch KIND VARIANT: a fresh broker in a new temp dir on a free port (BROKER_PORT); up to three
+# ports are tried. VARIANT: rmqttd off|durable|async, mosquitto mem|persist|persist-default.
 launch() {
-    local kind=$1 variant=$2 port=$3 dir conf
-    dir=$(mktemp -d "$WORK/$kind-$variant.XXXX")
-    if [[ $kind = rmqttd ]]; then
-        conf=$(rmqttd_conf "$dir" "$port" "$variant")
-    else
-        case $variant in
-        mem) conf=$(mosquitto_conf "$dir" "$port" false 1800) ;;
-        persist) conf=$(mosquitto_conf "$dir" "$port" true "$MOSQ_AUTOSAVE") ;;
-        persist-default) conf=$(mosquitto_conf "$dir" "$port" true 1800) ;;
-        esac
-    fi
-    BROKER_CONF=$conf
-    start_broker "$kind" "$conf" "$dir"
-    wait_port "$port" 60 || { log "$kind did not listen on $port; log:"; tail -20 "$dir/broker.log" >&2; return 1; }
+    local kind=$1 variant=$2 dir conf attempt
+    for attempt in 1 2 3; do
+        BROKER_PORT=$(free_port) || { log "no free port found"; return 1; }
+        dir=$(mktemp -d "$WORK/$kind-$variant.XXXX")
+        if [[ $kind = rmqttd ]]; then
+            conf=$(rmqttd_conf "$dir" "$BROKER_PORT" "$variant")
+        else
+            case $variant in
+            mem) conf=$(mosquitto_conf "$dir" "$BROKER_PORT" false 1800) ;;
+            persist) conf=$(mosquitto_conf "$dir" "$BROKER_PORT" true "$MOSQ_AUTOSAVE") ;;
+            persist-default) conf=$(mosquitto_conf "$dir" "$BROKER_PORT" true 1800) ;;
+            esac
+        fi
+        BROKER_CONF=$conf
+        start_broker "$kind" "$conf" "$dir" || return 1
+        wait_port "$BROKER_PORT" 60 && return 0
+        log "$kind did not listen on $BROKER_PORT (attempt $attempt); log:"
+        tail -5 "$dir/broker.log" >&2
+        stop_broker
+    done
+    return 1
 }
 
 # restart KIND: the same configuration and data again (recovery).
@@ -222,16 +255,16 @@ NOTES=()
 pubsub_row() {
     local row=$1 qos=$2 count=$3 persistent=$4 kind=$5 variant=$6 label=$7 rep port out rc status
     for ((rep = 1; rep <= REPEAT; rep++)); do
-        port=$(free_port)
         record "$row" "$label" "$kind" load1 "$(load1)" ok
-        launch "$kind" "$variant" "$port" || { record "$row" "$label" "$kind" error 1 "start failed"; continue; }
+        launch "$kind" "$variant" || { record "$row" "$label" "$kind" error 1 "start failed"; continue; }
+        port=$BROKER_PORT
         out="$BROKER_DIR/bench.out"
         local args=(pubsub --port "$port" --mqtt "$MQTT" -p "$PUBS" -s "$PUBS" --topics "$PUBS"
             -q "$qos" -n "$count" --payload "$PAYLOAD" --window "$WINDOW" --threads "$BENCH_THREADS"
             --id-prefix "b$rep" --topic-prefix "bench/$rep" --timeout "$STEP_TIMEOUT")
         [[ $persistent = 1 ]] && args+=(--persistent)
         rc=0
-        timeout -k 5 $((STEP_TIMEOUT + 30)) "$BENCH" "${args[@]}" >"$out" 2>"$out.err" || rc=$?
+        step $((STEP_TIMEOUT + 30)) "$out" "$BENCH" "${args[@]}" || rc=$?
         stop_broker
         status=ok
         if ((rc != 0)); then
@@ -249,16 +282,16 @@ pubsub_row() {
 # recovery_row KIND VARIANT LABEL
 recovery_row() {
     local kind=$1 variant=$2 label=$3 row=recovery port rep rc out status
-    port=$(free_port)
     record "$row" "$label" "$kind" load1 "$(load1)" ok
-    launch "$kind" "$variant" "$port" || { record "$row" "$label" "$kind" error 1 "start failed"; return; }
+    launch "$kind" "$variant" || { record "$row" "$label" "$kind" error 1 "start failed"; return; }
+    port=$BROKER_PORT
     out="$BROKER_DIR/storm.out"
     log "$row $label $kind: preparing $SESSIONS sessions x $QUEUED queued messages"
     rc=0
-    timeout -k 5 "$PREP_TIMEOUT" "$BENCH" connect-storm --port "$port" --mqtt "$MQTT" \
+    step "$PREP_TIMEOUT" "$out" "$BENCH" connect-storm --port "$port" --mqtt "$MQTT" \
         --sessions "$SESSIONS" --queued "$QUEUED" --payload "$PAYLOAD" --window "$WINDOW" \
         --publishers "$PUBS" --threads "$BENCH_THREADS" --id-prefix rec --topic-prefix rec \
-        --timeout "$PREP_TIMEOUT" >"$out" 2>"$out.err" || rc=$?
+        --timeout "$PREP_TIMEOUT" || rc=$?
     log "$row $label $kind: $(grep -h '^RESULT' "$out" | cut -c1-200)"
     record "$row" "$label" "$kind" fill_rate "$(field fill_rate "$out")" ok
     record "$row" "$label" "$kind" create_rate "$(field create_rate "$out")" ok
@@ -283,10 +316,9 @@ recovery_row() {
         if ((rep > REPEAT)); then
             out="$BROKER_DIR/drain.out"
             rc=0
-            timeout -k 5 "$PREP_TIMEOUT" "$BENCH" drain --port "$port" --mqtt "$MQTT" --wait-port \
+            step "$PREP_TIMEOUT" "$out" "$BENCH" drain --port "$port" --mqtt "$MQTT" --wait-port \
                 --sessions "$SESSIONS" --queued "$QUEUED" --threads "$BENCH_THREADS" \
-                --id-prefix rec --topic-prefix rec --timeout "$PREP_TIMEOUT" \
-                >"$out" 2>"$out.err" || rc=$?
+                --id-prefix rec --topic-prefix rec --timeout "$PREP_TIMEOUT" || rc=$?
             log "$row $label $kind drain: $(grep -h '^RESULT' "$out" | cut -c1-240)"
             record "$row" "$label" "$kind" drain_rate "$(field rate "$out")" ok
             record "$row" "$label" "$kind" drain_missing "$(field missing "$out")" ok
@@ -297,8 +329,8 @@ recovery_row() {
         fi
         out="$BROKER_DIR/probe.$rep.out"
         rc=0
-        timeout -k 5 "$STEP_TIMEOUT" "$BENCH" probe --port "$port" --mqtt "$MQTT" --id-prefix rec \
-            --topic-prefix rec --timeout "$STEP_TIMEOUT" >"$out" 2>"$out.err" || rc=$?
+        step "$STEP_TIMEOUT" "$out" "$BENCH" probe --port "$port" --mqtt "$MQTT" --id-prefix rec \
+            --topic-prefix rec --timeout "$STEP_TIMEOUT" || rc=$?
         status=ok
         ((rc == 0)) || status="exit $rc"
         local tcp connack

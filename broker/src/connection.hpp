@@ -174,6 +174,7 @@ class connection final : public std::enable_shared_from_this<connection> {
     std::uint16_t client_topic_alias_maximum_ = 0;
     std::uint16_t receive_maximum_in_ = 65535;  // what we advertised
     std::uint32_t inbound_quota_used_ = 0;
+    std::uint64_t held_batches_ = 0;  // publishes whose deliveries wait for a commit
     bool request_problem_information_ = true;
     std::uint32_t client_max_packet_size_ = 0;
     std::optional<std::string> auth_method_;

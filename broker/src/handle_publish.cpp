@@ -150,49 +150,47 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     const auto matched = server_.route(msg, batch, prepared);
     if (matched == 0) metrics::add(server_.stats().messages_no_subscribers);
 
-    if (!acked) {
-        if (store) store->submit(std::move(batch));
-        server::deliver(prepared);
-        co_return;
-    }
-    if (is_v5()) ++inbound_quota_used_;
+    if (acked && is_v5()) ++inbound_quota_used_;
     const auto ok_code =
         is_v5() && matched == 0 ? reason_code::no_matching_subscribers : reason_code::success;
-    if (!store || batch.empty()) {
-        push_ack({ack_type, p.packet_id, ok_code, true, is_v5(), {}, {}});
-        server::deliver(prepared);
-        co_return;
-    }
     // ack = durable: PUBACK / PUBREC only once every store write this message caused is
     // committed (DESIGN.md section 3).
-    const auto index = push_ack({ack_type, p.packet_id, ok_code, false, is_v5(), {}, {}});
+    const bool ack_waits = acked && store && store->durable_acks() && !batch.empty();
     const auto pid = p.packet_id;
     const bool qos2 = p.qos_level == qos::exactly_once;
-    // Exactly once across a crash: a QoS 2 message reaches subscribers only after its inbound
-    // packet id is durable. Delivered earlier, a crash before the commit would lose the id, and
-    // the publisher's resend after the restart [MQTT-4.4.0-1] would be routed a second time.
-    const bool deliver_after_commit = qos2 && session_->persistent() && store->durable_acks();
-    std::vector<server::routed_delivery> held;
-    if (deliver_after_commit) held.swap(prepared);
-    store->submit(std::move(batch),
-                  on_executor([this, self = shared_from_this(), index, ok_code, pid, qos2,
-                               held = std::move(held)](const storage::status& s) mutable {
-                      if (s) {
-                          server::deliver(held);
-                          complete_ack(index, ok_code);
-                          return;
-                      }
-                      metrics::add(server_.stats().store_errors);
-                      spdlog::error("{}: storing message failed: {}", client_id_, s.to_string());
-                      if (qos2 && session_) session_->inbound_qos2().erase(pid);
-                      if (!is_v5()) {
-                          // 3.x has no negative acknowledgement: close so the client resends.
-                          close();
-                          return;
-                      }
-                      complete_ack(index, reason_code::unspecified_error);
-                  }));
-    server::deliver(prepared);
+    std::uint64_t index = 0;
+    if (acked) index = push_ack({ack_type, pid, ok_code, !ack_waits, is_v5(), {}, {}});
+    // Exactly once across a crash: a QoS 2 message from a persistent session reaches
+    // subscribers only after its inbound packet id is durable. Delivered earlier, a crash before
+    // the commit would lose the id, and the publisher's resend after the restart
+    // [MQTT-4.4.0-1] would be routed a second time. While this connection has held messages
+    // waiting, later ones wait behind them, so its messages keep their order. A failed commit
+    // delivers nothing: the publisher is told (5.0) or disconnected (3.x) and sends again.
+    const bool hold_all = (qos2 && session_->persistent()) || held_batches_ > 0;
+    auto held = std::make_shared<bool>(false);
+    auto done = on_executor([this, self = shared_from_this(), held, index, ok_code, pid, qos2,
+                             ack_waits](const storage::status& s) {
+        if (*held) --held_batches_;
+        if (!ack_waits) return;
+        if (s) {
+            complete_ack(index, ok_code);
+            return;
+        }
+        metrics::add(server_.stats().store_errors);
+        spdlog::error("{}: storing message failed: {}", client_id_, s.to_string());
+        if (qos2 && session_) session_->inbound_qos2().erase(pid);
+        if (!is_v5()) {
+            // 3.x has no negative acknowledgement: close so the client resends.
+            close();
+            return;
+        }
+        complete_ack(index, reason_code::unspecified_error);
+    });
+    // The completion above runs on this executor after this handler returns, so `held` is set
+    // before it is read.
+    *held = server_.submit_and_deliver(std::move(batch), prepared, std::move(done), hold_all,
+                                       /*drop_held_on_failure*/ ack_waits);
+    if (*held) ++held_batches_;
 }
 
 void connection::handle_puback(const protocol::puback& p) {

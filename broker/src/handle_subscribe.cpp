@@ -116,7 +116,7 @@ asio::awaitable<void> connection::handle_subscribe(protocol::subscribe& sub) {
             const auto now = wall_now_ms();
             std::vector<message_ptr> found;
             storage::write_batch puts;
-            std::vector<delivery> deliveries;
+            std::vector<server::routed_delivery> deliveries;
             auto* st = server_.store();
             for (const auto& r : retained) {
                 found.clear();
@@ -135,12 +135,10 @@ asio::awaitable<void> connection::handle_subscribe(protocol::subscribe& sub) {
                                 storage::put_queue_entry{client_id_, server::to_queue_entry(d)});
                         }
                     }
-                    deliveries.push_back(std::move(d));
+                    deliveries.push_back({session_, std::move(d)});
                 }
             }
-            if (st) st->submit(std::move(puts));
-            for (auto& d : deliveries)
-                session_->enqueue(std::move(d));
+            server_.submit_and_deliver(std::move(puts), deliveries);
         };
     }
     const auto index = push_ack(std::move(ack));

@@ -130,12 +130,51 @@ void server::deliver(std::vector<routed_delivery>& prepared) {
     prepared.clear();
 }
 
+bool server::submit_and_deliver(storage::write_batch batch, std::vector<routed_delivery>& prepared,
+                                std::function<void(const storage::status&)> done, bool hold_all,
+                                bool drop_held_on_failure) {
+    if (!store_ || !store_->durable_acks()) {
+        if (store_ && !batch.empty()) store_->submit(std::move(batch));
+        deliver(prepared);
+        if (done) done(storage::status::ok());
+        return false;
+    }
+    std::vector<routed_delivery> held;
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < prepared.size(); ++i) {
+        auto& p = prepared[i];
+        if (hold_all || (p.d.persisted && p.d.qos == qos::exactly_once)) {
+            held.push_back(std::move(p));
+        } else {
+            if (w != i) prepared[w] = std::move(p);  // never move onto itself
+            ++w;
+        }
+    }
+    prepared.resize(w);
+    if (held.empty() && !hold_all) {
+        if (!batch.empty())
+            store_->submit(std::move(batch), std::move(done));
+        else if (done)
+            done(storage::status::ok());
+        deliver(prepared);
+        return false;
+    }
+    // Even an empty batch goes through the committer, to keep its place in the order.
+    // Sessions accept deliveries from any thread, so the completion hands them over directly.
+    store_->submit(std::move(batch), [held = std::move(held), done = std::move(done),
+                                      drop_held_on_failure](const storage::status& st) mutable {
+        if (st || !drop_held_on_failure) deliver(held);
+        if (done) done(st);
+    });
+    deliver(prepared);
+    return true;
+}
+
 void server::publish_internal(message_ptr msg) {
     storage::write_batch batch;
     std::vector<routed_delivery> prepared;
     route(msg, batch, prepared);
-    if (store_) store_->submit(std::move(batch));
-    deliver(prepared);
+    submit_and_deliver(std::move(batch), prepared);
 }
 
 storage::message_record server::to_record(const message& m) {

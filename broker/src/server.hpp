@@ -70,6 +70,19 @@ class server {
                       std::vector<routed_delivery>& out);
     static void deliver(std::vector<routed_delivery>& prepared);
 
+    // Submits `batch` (if there is a store and it is not empty) and hands `prepared` to the
+    // sessions. A QoS 2 copy for a persistent session waits for the commit of its queue entry
+    // (all copies do when `hold_all`): a client that answers PUBREC keeps the packet id until
+    // PUBREL, so after a crash the broker must still have the message (4.3.3). `done` (may be
+    // empty) runs on the committer thread once the batch is committed or has failed, after the
+    // held copies were delivered (they are dropped on failure when `drop_held_on_failure`).
+    // Without durable acks nothing is held. Returns true when some copies were held; batches
+    // complete in submission order, so holding a publisher's later messages behind held ones
+    // keeps its order.
+    bool submit_and_deliver(storage::write_batch batch, std::vector<routed_delivery>& prepared,
+                            std::function<void(const storage::status&)> done = {},
+                            bool hold_all = false, bool drop_held_on_failure = false);
+
     // Publishes a message of the broker's own (will, $SYS): route, write behind, deliver.
     void publish_internal(message_ptr msg);
 

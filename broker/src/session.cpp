@@ -340,8 +340,7 @@ std::vector<outbound_entry> session::pass_on(std::vector<outbound_entry> entries
         if (e.persisted) batch.ops.push_back(storage::delete_queue_entry{client_id_, e.seq});
         moved.push_back({std::move(target), std::move(d)});
     }
-    if (st) st->submit(std::move(batch));
-    server::deliver(moved);
+    server_.submit_and_deliver(std::move(batch), moved);
     return stay;
 }
 

@@ -5,9 +5,11 @@
 // Load: publishers at QoS 1 and QoS 2 with payloads (publisher, QoS, seq) that keep their
 // unacknowledged messages and retransmit them after a reconnect (DUP 1, same packet id; PUBREL
 // for those past PUBREC) [MQTT-4.4.0-1], so "acknowledged" is exact: PUBACK (QoS 1) or PUBREC
-// (QoS 2) received. Persistent subscribers, all subscribed before the first publish: some
-// always online, some flapping, some offline for the whole run; each acknowledges like a
-// conforming client (QoS 2 Method B, its packet-id store kept across reconnects).
+// (QoS 2) received; one more publisher has a clean session and abandons its unacknowledged
+// messages at each reconnect (its acknowledged ones count like the others). Persistent subscribers,
+// all subscribed before the first publish: some always online, some flapping, some offline for the
+// whole run; each acknowledges like a conforming client (QoS 2 Method B, its packet-id store kept
+// across reconnects).
 //
 // Invariants checked after the drain:
 //  I1  every acknowledged message is delivered to every subscriber (no acknowledged loss);
@@ -16,7 +18,7 @@
 //  I5  per publisher and QoS, first deliveries arrive in publication order (MQTT 4.6);
 //  I6  (Redis) no queue entry or inbound QoS 2 id is left in the store after the drain.
 // QoS 1 duplicates are allowed and counted. Queue overflow is impossible by configuration:
-// max_mqueue_len = 1,000,000 is far above what one run can publish (3 publishers x 8,000).
+// max_mqueue_len = 1,000,000 is far above what one run can publish (4 publishers x 8,000).
 //
 // Reproduce a run: RMQTT_CRASH_SEED=<seed printed in the log> (and RMQTT_CRASH_CYCLES=<n>).
 #include <atomic>
@@ -72,8 +74,11 @@ std::unique_ptr<raw_client> try_connect(std::uint16_t port, const proto::connect
 
 class publisher {
   public:
-    publisher(int id, proto::version v) : id_(id) {
-        connect_ = persistent_connect(cat("cp-", id), v);
+    // A persistent publisher resends what is unacknowledged after a reconnect; a clean-session
+    // one (persistent = false) abandons it: those messages are neither acknowledged nor resent.
+    publisher(int id, proto::version v, bool persistent = true) : id_(id), persistent_(persistent) {
+        connect_ = persistent ? persistent_connect(cat("cp-", id), v)
+                              : make_connect(cat("cp-", id), v, true);
     }
 
     void run(std::uint16_t port, run_state& rs) {
@@ -89,9 +94,14 @@ class publisher {
                     continue;
                 }
                 ++connects_;
-                if (!first && !present) ++session_lost_;  // I4
+                if (persistent_ && !first && !present) ++session_lost_;  // I4
                 first = false;
-                resend();
+                if (persistent_) {
+                    resend();
+                } else {
+                    abandoned_ += open_.size();
+                    open_.clear();
+                }
             }
             // Done once the load ended and every flow completed.
             if (!rs.load && open_.empty()) {
@@ -127,6 +137,7 @@ class publisher {
     std::size_t session_lost() const { return session_lost_; }
     std::size_t unfinished() const { return open_.size(); }
     bool finished() const { return finished_.load(); }
+    std::size_t abandoned() const { return abandoned_; }
     std::size_t protocol_errors() const { return protocol_errors_; }
 
   private:
@@ -192,6 +203,8 @@ class publisher {
     }
 
     int id_;
+    bool persistent_;
+    std::size_t abandoned_ = 0;
     proto::connect connect_;
     std::unique_ptr<raw_client> conn_;
     std::map<std::uint16_t, entry> open_;
@@ -328,6 +341,7 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
     pubs.push_back(std::make_unique<publisher>(1, proto::version::v3_1_1));
     pubs.push_back(std::make_unique<publisher>(2, proto::version::v3_1_1));
     pubs.push_back(std::make_unique<publisher>(3, proto::version::v5));
+    pubs.push_back(std::make_unique<publisher>(4, proto::version::v3_1_1, false));
 
     std::vector<std::unique_ptr<subscriber>> subs;
     auto add_sub = [&](const char* name, proto::version v, int qos, behaviour k) {
@@ -408,12 +422,14 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
     // ---- reconcile ----
     std::set<msg_id> acked;
     std::size_t published = 0, pub_connects = 0, pub_session_lost = 0, pub_errors = 0;
+    std::size_t abandoned = 0;
     for (auto& p : pubs) {
         acked.insert(p->acked().begin(), p->acked().end());
         published += p->published();
         pub_connects += p->connects();
         pub_session_lost += p->session_lost();
         pub_errors += p->protocol_errors();
+        abandoned += p->abandoned();
         EXPECT_EQ(p->unfinished(), 0u) << "publisher flows left open";
     }
     std::size_t delivered_total = 0, q1_dups = 0, q2_dups = 0, filtered = 0;
@@ -478,7 +494,8 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
     EXPECT_EQ(q2_dups, 0u) << "I2: QoS 2 duplicates over all subscribers, acknowledged or not";
     EXPECT_EQ(pub_session_lost, 0u) << "I4: a publisher reconnected without its session";
     std::cerr << "crash loop on " << engine() << " (seed " << seed << "): " << crashes
-              << " kill -9, " << published << " published, " << acked.size() << " acknowledged, "
+              << " kill -9, " << published << " published, " << acked.size() << " acknowledged ("
+              << abandoned << " abandoned unacknowledged by the clean publisher), "
               << delivered_total << " delivered to " << subs.size() << " subscribers, " << q1_dups
               << " QoS 1 duplicates, " << q2_dups << " QoS 2 duplicates, " << filtered
               << " QoS 2 resends filtered, " << pub_connects << " publisher connects, "

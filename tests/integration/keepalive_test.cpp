@@ -59,7 +59,7 @@ TEST(Keepalive, PingreqKeepsConnectionAlive) {
     EXPECT_TRUE(drain_raw(*sub, 300ms).empty());
 }
 
-// Keep alive 0 switches the mechanism off [MQTT-3.1.2-23 note]: a silent client with keep
+// Keep alive 0 switches the mechanism off (3.1.2.10): a silent client with keep
 // alive 0 stays connected past the time a keep alive 2 client is closed.
 TEST(Keepalive, ZeroDisablesTimeout) {
     auto b = start_broker();

@@ -10,8 +10,8 @@
 namespace rmqtt::test::integ {
 namespace {
 
-// The publication is delivered at min(publish QoS, granted QoS) [MQTT-3.8.4-8] [MQTT-3.3.5-1],
-// for each of the nine combinations.
+// The publication is delivered at min(publish QoS, granted QoS) [MQTT-3.8.4-6] (5.0:
+// [MQTT-3.8.4-8]), for each of the nine combinations.
 TEST(Qos, DeliveredAtMinimumOfPublishAndSubscriptionQos) {
     auto b = start_broker();
     std::vector<std::unique_ptr<mqtt_client>> subs;
@@ -55,7 +55,7 @@ TEST(Qos, WireFlowsInBothDirections) {
     EXPECT_EQ(p1->payload, "one");
     EXPECT_EQ(p1->qos_level, proto::qos::at_least_once);
     EXPECT_NE(p1->packet_id, 0);
-    EXPECT_FALSE(p1->dup) << "[MQTT-3.3.1-2] first delivery has DUP 0";
+    EXPECT_FALSE(p1->dup) << "[MQTT-4.3.2-1] first delivery has DUP 0";
     EXPECT_FALSE(p1->retain);
     sub->send(proto::puback{p1->packet_id, {}, {}});
 
@@ -342,6 +342,33 @@ TEST(Qos, MessageRetryIntervalResendsWithDup) {
     EXPECT_TRUE(q2again->dup);
     EXPECT_EQ(q2again->packet_id, q2->packet_id);
     EXPECT_TRUE(raw_ack(*sub, *q2));
+}
+
+// [MQTT-4.6.0-1]: re-sent PUBLISHes (here by message_retry_interval) go out in the order of
+// the original sends, each with DUP 1 and its original id.
+TEST(Qos, RetryResendsInOriginalOrder) {
+    auto b = start_broker({"message_retry_interval = \"1s\""});
+    auto sub = raw_connect(*b, "ro-sub");
+    ASSERT_EQ(raw_subscribe(*sub, 1, {{"ro/t", 1}}), std::vector<std::uint8_t>{1});
+    auto pub = raw_connect(*b, "ro-pub");
+    for (int i = 0; i < 10; ++i)
+        ASSERT_TRUE(raw_publish(*pub, "ro/t", cat("m", i), 1, static_cast<std::uint16_t>(i + 1)));
+    std::vector<proto::publish> first;
+    for (int i = 0; i < 10; ++i) {
+        auto p = expect<proto::publish>(*sub);
+        ASSERT_TRUE(p);
+        ASSERT_FALSE(p->dup);
+        first.push_back(*p);
+    }
+    for (int i = 0; i < 10; ++i) {
+        auto p = expect<proto::publish>(*sub, 10s);
+        ASSERT_TRUE(p) << "resend " << i;
+        EXPECT_TRUE(p->dup);
+        EXPECT_EQ(p->payload, first[i].payload) << "resend order";
+        EXPECT_EQ(p->packet_id, first[i].packet_id);
+    }
+    for (auto& p : first)
+        sub->send(proto::puback{p.packet_id, {}, {}});
 }
 
 // max_mqueue_len: an offline persistent session keeps only the newest N queued messages. The

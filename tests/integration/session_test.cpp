@@ -445,5 +445,76 @@ TEST(Session, ResumedAcrossProtocolVersions) {
     EXPECT_EQ(p->payload, "for-311");
 }
 
+// Robustness: clients connecting, subscribing, taking each other over and vanishing (with and
+// without DISCONNECT, clean and persistent) while a publisher streams QoS 1 messages. A stable
+// subscriber still gets every message in order, the publisher every PUBACK, and the broker
+// stays up without logging errors.
+TEST(Session, ChurnWhilePublishingKeepsBrokerHealthy) {
+    // The burst outruns the stable subscriber's inflight window: let its queue hold all of it.
+    auto b = start_broker({"max_mqueue_len = 100000"});
+    mqtt_client stable(b->uri(), "stable");
+    stable.connect();
+    ASSERT_EQ(stable.subscribe("churn2/t", 1), 1);
+    constexpr int total = 2000;
+    std::atomic<int> pubacks{0};
+    std::thread publisher([&] {
+        raw_client pub(b->port());
+        if (!pub.connect(make_connect("churn2-pub"))) return;
+        std::vector<std::uint8_t> bytes;
+        for (int i = 0; i < total; ++i) {
+            proto::encode(proto::version::v3_1_1,
+                          proto::packet{make_publish("churn2/t", cat(i), 1,
+                                                     static_cast<std::uint16_t>(i + 1))},
+                          bytes);
+            if (i % 100 == 99) {
+                pub.send_bytes(bytes);
+                bytes.clear();
+                std::this_thread::sleep_for(5ms);
+            }
+        }
+        while (pubacks < total) {
+            auto p = pub.receive(10s);
+            if (!p) break;
+            if (std::holds_alternative<proto::puback>(*p)) ++pubacks;
+        }
+    });
+    std::vector<std::unique_ptr<raw_client>> live;
+    for (int i = 0; i < 120; ++i) {
+        auto c = std::make_unique<raw_client>(b->port());
+        const bool clean = i % 3 != 0;
+        if (!c->connect(make_connect(cat("churner-", i % 7), clean))) continue;
+        proto::subscribe sub;
+        sub.packet_id = 1;
+        sub.topics.push_back({"churn2/#", {static_cast<proto::qos>(i % 3), false, false, 0}});
+        c->send(sub);
+        c->receive(50ms);
+        switch (i % 4) {
+            case 0:
+                c->send(proto::disconnect{});
+                break;
+            case 1:
+                live.push_back(std::move(c));  // stays until taken over or the end
+                break;
+            default:
+                break;  // dropped without DISCONNECT
+        }
+        if (live.size() > 5) live.erase(live.begin());
+    }
+    auto got = stable.take(total, 30s);
+    publisher.join();
+    EXPECT_EQ(pubacks.load(), total);
+    ASSERT_EQ(got.size(), static_cast<std::size_t>(total));
+    for (int i = 0; i < total; ++i) {
+        if (got[i].payload != cat(i)) {
+            ADD_FAILURE() << "position " << i << ": " << got[i].payload;
+            break;
+        }
+    }
+    EXPECT_TRUE(b->running());
+    const auto log = b->log();
+    EXPECT_EQ(log.find(" error "), std::string::npos) << log;
+    EXPECT_EQ(log.find("critical"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace rmqtt::test::integ

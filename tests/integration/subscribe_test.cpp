@@ -88,6 +88,25 @@ TEST(Subscribe, OverlappingSubscriptionsDeliverOnceAtHighestQos) {
     EXPECT_TRUE(drain_raw(*sub).empty());
 }
 
+// Unsubscribing one of two overlapping filters leaves the other in force (its QoS now decides).
+TEST(Subscribe, UnsubscribeOneOfOverlappingFilters) {
+    auto b = start_broker();
+    auto sub = raw_connect(*b, "uo-sub");
+    EXPECT_EQ(raw_subscribe(*sub, 1, {{"uo/#", 0}, {"uo/t", 2}}),
+              (std::vector<std::uint8_t>{0, 2}));
+    proto::unsubscribe u;
+    u.packet_id = 2;
+    u.filters = {"uo/t"};
+    sub->send(u);
+    ASSERT_TRUE(expect<proto::unsuback>(*sub));
+    auto pub = raw_connect(*b, "uo-pub");
+    ASSERT_TRUE(raw_publish(*pub, "uo/t", "x", 2, 1));
+    auto p = expect<proto::publish>(*sub);
+    ASSERT_TRUE(p) << "uo/# still matches";
+    EXPECT_EQ(p->qos_level, proto::qos::at_most_once);
+    EXPECT_TRUE(drain_raw(*sub).empty());
+}
+
 // A second SUBSCRIBE to the same filter replaces the first (its QoS), it does not add a copy
 // [MQTT-3.8.4-3].
 TEST(Subscribe, ResubscribeReplacesQos) {
@@ -104,7 +123,7 @@ TEST(Subscribe, ResubscribeReplacesQos) {
 }
 
 // Invalid filters get 0x80 in their SUBACK slot; the valid ones in the same SUBSCRIBE are granted
-// and work, and the connection stays open [MQTT-4.7.1-2] [MQTT-4.7.1-3] [MQTT-3.9.3-2].
+// and work, and the connection stays open [MQTT-4.7.1-2] [MQTT-4.7.1-3] (3.9.3: 0x80 Failure).
 TEST(Subscribe, InvalidFilterGetsFailureCode) {
     auto b = start_broker();
     auto sub = raw_connect(*b, "inv-sub");
