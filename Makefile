@@ -35,7 +35,7 @@ format-check: configure
 	@cmake --build $(BUILD_DIR) --target format-check
 
 bench: build
-	./bench/run.sh
+	./bench/run.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

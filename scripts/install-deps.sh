@@ -13,8 +13,8 @@ packages=(
     # tests
     libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients
     redis-server openssl procps
-    # benchmarks: the broker we compare against
-    mosquitto
+    # benchmarks: the broker we compare against, and /usr/bin/time for peak memory
+    mosquitto time
 )
 
 missing=()

@@ -370,22 +370,30 @@ bool server::recover() {
             return true;
         });
         if (!s) failure = s;
-        std::size_t loaded = 0;
-        for (auto& r : sessions) {
-            if (!failure.is_ok()) break;
-            if (++loaded % 1024 == 0 &&
-                steady_clock::now() - last_progress > std::chrono::seconds(2)) {
+        // Subscriptions, queue bounds and inbound QoS 2 ids, in chunks (engines batch them).
+        constexpr std::size_t chunk = 4096;
+        std::vector<std::string> ids;
+        std::vector<storage::recovery_state> states;
+        for (std::size_t first = 0; first < sessions.size() && failure.is_ok(); first += chunk) {
+            const std::size_t last = std::min(sessions.size(), first + chunk);
+            ids.clear();
+            for (std::size_t i = first; i < last; ++i)
+                ids.push_back(sessions[i].rec.client_id);
+            if (auto e = engine.load_recovery_state(ids, states); !e) {
+                failure = e;
+                break;
+            }
+            for (std::size_t i = first; i < last; ++i) {
+                auto& st = states[i - first];
+                sessions[i].subs = std::move(st.subscriptions);
+                sessions[i].bounds = st.bounds;
+                sessions[i].inq2 = std::move(st.inbound_qos2);
+            }
+            if (steady_clock::now() - last_progress > std::chrono::seconds(2)) {
                 last_progress = steady_clock::now();
                 spdlog::info("recovering sessions: subscriptions and queues of {} of {} loaded...",
-                             loaded, sessions.size());
+                             last, sessions.size());
             }
-            const auto& cid = r.rec.client_id;
-            if (auto e = engine.load_subscriptions(cid, r.subs); !e)
-                failure = e;
-            else if (auto e2 = engine.load_queue_bounds(cid, r.bounds); !e2)
-                failure = e2;
-            else if (auto e3 = engine.load_inbound_qos2(cid, r.inq2); !e3)
-                failure = e3;
         }
         if (failure.is_ok() && retain_persisted_) {
             auto e = engine.for_each_retained([&](storage::message_record&& m) {

@@ -103,18 +103,21 @@ class server {
     config config_;
     metrics metrics_;
     hook_bus hooks_;
+
+    // Declared before everything that holds their timers or handlers (sessions, connections),
+    // so they are destroyed after them.
+    std::vector<std::unique_ptr<asio::io_context>> workers_;
+    std::vector<std::thread> threads_;
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
+    std::atomic<std::size_t> next_worker_{0};
+    asio::io_context main_context_;  // signals, heartbeat, shutdown sequencing
+
     router router_;
     retained_index retained_;
     session_registry sessions_;
     std::unique_ptr<persistence> store_;
     bool retain_persisted_ = false;
 
-    std::vector<std::unique_ptr<asio::io_context>> workers_;
-    std::vector<std::thread> threads_;
-    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
-    std::atomic<std::size_t> next_worker_{0};
-
-    asio::io_context main_context_;  // signals, heartbeat, shutdown sequencing
     std::unique_ptr<asio::steady_timer> heartbeat_;
     std::vector<std::unique_ptr<listener>> listeners_;
     std::atomic<bool> stopping_{false};

@@ -1,13 +1,11 @@
 // The Redis session-store engine (hiredis, synchronous API). Key layout: redis_layout.hpp.
 //
 // Writes: one write() is one pipeline (every command appended, then every reply read: one round
-// trip). The operations of one client id form one block, sent as MULTI ... EXEC when it has more
-// than one command; all its keys share one hash slot. The recovery index <prefix>:sessions lives
-// in another slot, so it is updated outside the block: ZADD before a block whose last session
-// operation is put_session, ZREM after one whose last is delete_session. Redis runs one
-// connection's commands in order, so "a session record exists => its index entry exists" holds
-// at every moment; an index entry without a record (a crash between the two) reads as an
-// expired session and is cleaned up by for_each_session.
+// trip) and one MULTI ... EXEC transaction, so a batch is applied whole or not at all. The
+// operations of one client id form one block whose keys share one hash slot. The recovery index
+// <prefix>:sessions: ZADD before a block whose last session operation is put_session, ZREM after
+// one whose last is delete_session; an index entry without a record (left by an older version or
+// by a manual change) reads as an expired session and is cleaned up by for_each_session.
 //
 // Expiry: put_session of a disconnected session sets PEXPIREAT (deadline + grace) on all keys of
 // the session, a connected one PERSISTs them. A block that creates keys of a session after its
@@ -558,27 +556,17 @@ void redis_store::add_session_block(std::string_view client_id,
         b.keys.push_back(&k.session);
     }
 
+    // The whole write() is one MULTI/EXEC (see write_once): every command here is queued in it.
     if (last_is_put == true) {
         out.add("ZADD", keys_.sessions_index, "0", client_id);
-        expect.push_back({expectation::kind::plain, &keys_.sessions_index, 0});
+        expect.push_back({expectation::kind::queued, &keys_.sessions_index, 0});
     }
-    if (b.keys.size() == 1) {
-        out.append(b.cmds);
-        expect.push_back({expectation::kind::plain, b.keys[0], 0});
-    } else if (b.keys.size() > 1) {
-        out.add("MULTI");
-        expect.push_back({expectation::kind::multi, b.keys[0], 0});
-        const std::size_t first = expect.size();
-        out.append(b.cmds);
-        for (const std::string* key : b.keys) {
-            expect.push_back({expectation::kind::queued, key, 0});
-        }
-        out.add("EXEC");
-        expect.push_back({expectation::kind::exec, nullptr, first});
-    }
+    out.append(b.cmds);
+    for (const std::string* key : b.keys)
+        expect.push_back({expectation::kind::queued, key, 0});
     if (last_is_put == false) {
         out.add("ZREM", keys_.sessions_index, client_id);
-        expect.push_back({expectation::kind::plain, &keys_.sessions_index, 0});
+        expect.push_back({expectation::kind::queued, &keys_.sessions_index, 0});
     }
 }
 
@@ -602,8 +590,15 @@ status redis_store::write_once(const write_batch& batch, bool& noscript) {
         groups[it->second].second.push_back(&op);
     }
 
+    // One write() is one transaction: a kill -9 of rmqttd (or a lost connection) in the middle
+    // of a batch applies none of it, so a publisher's inbound QoS 2 id is never stored without
+    // the subscribers' queue entries of the same message. Redis Cluster would refuse a
+    // cross-slot transaction; the engine refuses cluster mode at open.
+    static const std::string transaction = "MULTI/EXEC";
     command_buffer cmds;
     std::vector<expectation> expect;
+    cmds.add("MULTI");
+    expect.push_back({expectation::kind::multi, &transaction, 0});
     std::vector<session_keys> keys;  // referenced by `expect`: no reallocation after reserve
     keys.reserve(groups.size());
     for (const auto& [cid, ops] : groups) {
@@ -623,20 +618,14 @@ status redis_store::write_once(const write_batch& batch, bool& noscript) {
             retained.add(keys_.retained_messages, "HDEL", keys_.retained_messages, del->topic);
         } else if (const auto* meta = std::get_if<put_meta>(op)) {
             cmds.add("HSET", keys_.meta, meta->key, meta->value);
-            expect.push_back({expectation::kind::plain, &keys_.meta, 0});
+            expect.push_back({expectation::kind::queued, &keys_.meta, 0});
         }
     }
-    if (!retained.keys.empty()) {
-        cmds.add("MULTI");
-        expect.push_back({expectation::kind::multi, &keys_.retained_index, 0});
-        const std::size_t first = expect.size();
-        cmds.append(retained.cmds);
-        for (const std::string* key : retained.keys) {
-            expect.push_back({expectation::kind::queued, key, 0});
-        }
-        cmds.add("EXEC");
-        expect.push_back({expectation::kind::exec, nullptr, first});
-    }
+    cmds.append(retained.cmds);
+    for (const std::string* key : retained.keys)
+        expect.push_back({expectation::kind::queued, key, 0});
+    cmds.add("EXEC");
+    expect.push_back({expectation::kind::exec, nullptr, 1});
 
     std::vector<reply_ptr> replies;
     st = conn_.exchange(cmds, replies);
@@ -649,7 +638,6 @@ status redis_store::write_once(const write_batch& batch, bool& noscript) {
         if (text.starts_with("NOSCRIPT")) noscript = true;
         if (first_error.is_ok()) first_error = reply_error(text, key);
     };
-    static const std::string transaction = "MULTI/EXEC";
     for (std::size_t i = 0; i < expect.size(); ++i) {
         const redisReply& r = *replies[i];
         const expectation& e = expect[i];

@@ -60,4 +60,16 @@ std::size_t write_batch::approximate_size() const noexcept {
     return n;
 }
 
+status store::load_recovery_state(const std::vector<std::string>& client_ids,
+                                  std::vector<recovery_state>& out) {
+    out.assign(client_ids.size(), recovery_state{});
+    for (std::size_t i = 0; i < client_ids.size(); ++i) {
+        const auto& cid = client_ids[i];
+        if (status st = load_subscriptions(cid, out[i].subscriptions); !st) return st;
+        if (status st = load_queue_bounds(cid, out[i].bounds); !st) return st;
+        if (status st = load_inbound_qos2(cid, out[i].inbound_qos2); !st) return st;
+    }
+    return status::ok();
+}
+
 }  // namespace rmqtt::storage

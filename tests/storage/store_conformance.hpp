@@ -614,6 +614,53 @@ TYPED_TEST_P(store_conformance, delete_session_removes_only_that_session) {
     });
 }
 
+// The batched recovery read returns, per client id and in the order asked, exactly what the
+// per-session reads return: tricky ids side by side, a client with nothing stored, an id asked
+// twice.
+TYPED_TEST_P(store_conformance, load_recovery_state_matches_per_session_reads) {
+    auto ids = tricky_client_ids();
+    for (const auto& id : ids) {
+        this->put_full_client(id);
+        if (this->HasFatalFailure()) return;
+    }
+    this->apply({put_queue_entry{ids.front(), sample_entry(42)},
+                 put_inbound_qos2{ids.front(), 65535}, delete_queue_entry{ids.back(), 1}});
+    ids.push_back("nothing-stored");
+    ids.push_back(ids.front());
+    this->verify([&] {
+        std::vector<recovery_state> states;
+        ASSERT_TRUE(this->s().load_recovery_state(ids, states).is_ok());
+        ASSERT_EQ(states.size(), ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            SCOPED_TRACE(printable(ids[i]));
+            auto subs = read_subscriptions(this->s(), ids[i]);
+            auto by_filter = [](const subscription_record& a, const subscription_record& b) {
+                return a.filter < b.filter;
+            };
+            std::sort(subs.begin(), subs.end(), by_filter);
+            auto got = states[i].subscriptions;
+            std::sort(got.begin(), got.end(), by_filter);
+            EXPECT_EQ(got, subs);
+            std::optional<queue_bounds> b;
+            ASSERT_TRUE(this->s().load_queue_bounds(ids[i], b).is_ok());
+            ASSERT_EQ(states[i].bounds.has_value(), b.has_value());
+            if (b) {
+                EXPECT_EQ(states[i].bounds->first_seq, b->first_seq);
+                EXPECT_EQ(states[i].bounds->last_seq, b->last_seq);
+            }
+            std::vector<std::uint16_t> q2;
+            ASSERT_TRUE(this->s().load_inbound_qos2(ids[i], q2).is_ok());
+            auto got_q2 = states[i].inbound_qos2;
+            std::sort(q2.begin(), q2.end());
+            std::sort(got_q2.begin(), got_q2.end());
+            EXPECT_EQ(got_q2, q2);
+        }
+        EXPECT_FALSE(states[ids.size() - 2].bounds.has_value());
+        EXPECT_TRUE(states[ids.size() - 2].subscriptions.empty());
+        EXPECT_EQ(states[0].bounds->last_seq, 42u);
+    });
+}
+
 TYPED_TEST_P(store_conformance, delete_session_without_session_record) {
     this->apply({put_subscription{"c", sample_subscription("f")},
                  put_queue_entry{"c", sample_entry(1)}, put_inbound_qos2{"c", 3},
@@ -753,8 +800,9 @@ REGISTER_TYPED_TEST_SUITE_P(
     queue_update_on_missing_entry_creates_nothing, queue_operations_apply_in_batch_order,
     queue_entry_with_binary_payload, inbound_qos2_put_delete, retained_put_replace_delete,
     for_each_retained_stops_early, meta_put_get_replace, delete_session_removes_only_that_session,
-    delete_session_without_session_record, delete_session_in_batch_order,
-    batch_with_many_operations, oversized_client_id_rejects_whole_batch,
-    data_survives_reopen_and_writes_continue, close_is_idempotent_and_later_calls_fail);
+    load_recovery_state_matches_per_session_reads, delete_session_without_session_record,
+    delete_session_in_batch_order, batch_with_many_operations,
+    oversized_client_id_rejects_whole_batch, data_survives_reopen_and_writes_continue,
+    close_is_idempotent_and_later_calls_fail);
 
 }  // namespace rmqtt::storage::test

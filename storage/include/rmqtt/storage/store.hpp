@@ -86,6 +86,13 @@ struct queue_bounds {
     std::uint64_t last_seq = 0;
 };
 
+// What recovery needs of one session besides its record.
+struct recovery_state {
+    std::vector<subscription_record> subscriptions;
+    std::optional<queue_bounds> bounds;
+    std::vector<std::uint16_t> inbound_qos2;
+};
+
 // A session store engine: memory (the test oracle), RocksDB (embedded default) or Redis.
 //
 // Thread safety: an engine is used by one thread at a time (the committer's thread for writes,
@@ -118,6 +125,11 @@ class store {
                                      std::optional<queue_bounds>& out) = 0;
     virtual status load_inbound_qos2(std::string_view client_id,
                                      std::vector<std::uint16_t>& out) = 0;
+    // Subscriptions, queue bounds and inbound QoS 2 ids of many sessions at once, for recovery:
+    // out[i] belongs to client_ids[i]. The default calls the per-session functions; engines
+    // override it to batch the reads.
+    virtual status load_recovery_state(const std::vector<std::string>& client_ids,
+                                       std::vector<recovery_state>& out);
     virtual status for_each_retained(const std::function<bool(message_record&&)>& fn) = 0;
     virtual status get_meta(std::string_view key, std::optional<std::string>& out) = 0;
 
