@@ -211,6 +211,8 @@ class redis_store final : public store {
                       std::vector<queue_entry>& out) override;
     status load_queue_bounds(std::string_view client_id, std::optional<queue_bounds>& out) override;
     status load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) override;
+    status load_recovery_state(const std::vector<std::string>& client_ids,
+                               std::vector<recovery_state>& out) override;
     status for_each_retained(const std::function<bool(message_record&&)>& fn) override;
     status get_meta(std::string_view key, std::optional<std::string>& out) override;
     status check() override;
@@ -238,6 +240,12 @@ class redis_store final : public store {
     }
     // Checks that a reply is an array of bulk strings.
     status expect_string_array(const redisReply& r, std::string_view key) const;
+    status parse_subscriptions(const redisReply& r, const std::string& key,
+                               std::vector<subscription_record>& out) const;
+    status parse_bounds(const redisReply& first, const redisReply& last, const std::string& key,
+                        std::optional<queue_bounds>& out) const;
+    status parse_inbound_qos2(const redisReply& r, const std::string& key,
+                              std::vector<std::uint16_t>& out) const;
     // ZRANGEBYLEX key (after-last or from the start) + LIMIT 0 page_size.
     status index_page(const std::string& key, const std::optional<std::string>& after,
                       std::vector<std::string>& members);
@@ -750,6 +758,68 @@ status redis_store::for_each_session(const std::function<bool(session_record&&)>
     return status::ok();
 }
 
+// Parsers shared by the single-session reads and load_recovery_state.
+status redis_store::parse_subscriptions(const redisReply& r, const std::string& key,
+                                        std::vector<subscription_record>& out) const {
+    status st = expect_string_array(r, key);
+    if (!st) return st;
+    if (size_of(r) % 2 != 0) return corrupt(key, "odd HGETALL reply");
+    std::vector<subscription_record> found;
+    found.reserve(size_of(r) / 2);
+    for (std::size_t i = 0; i + 1 < size_of(r); i += 2) {
+        const std::string_view filter = text_of(element_of(r, i));
+        subscription_record rec;
+        st = decode_value(text_of(element_of(r, i + 1)), rec);
+        if (!st) return corrupt(key, "filter '" + printable(filter) + "': " + st.message());
+        if (rec.filter != filter) {
+            return corrupt(
+                key, "field '" + printable(filter) + "' holds the subscription of another filter");
+        }
+        found.push_back(std::move(rec));
+    }
+    out.insert(out.end(), std::make_move_iterator(found.begin()),
+               std::make_move_iterator(found.end()));
+    return status::ok();
+}
+
+// Replies of ZRANGE <index> 0 0 and ZRANGE <index> -1 -1.
+status redis_store::parse_bounds(const redisReply& first, const redisReply& last,
+                                 const std::string& key, std::optional<queue_bounds>& out) const {
+    std::optional<std::uint64_t> ends[2];
+    const redisReply* replies[2] = {&first, &last};
+    for (std::size_t i = 0; i < 2; ++i) {
+        status st = expect_string_array(*replies[i], key);
+        if (!st) return st;
+        if (size_of(*replies[i]) == 0) continue;
+        ends[i] = parse_seq_field(text_of(element_of(*replies[i], 0)));
+        if (!ends[i]) return corrupt(key, "member is not an 8-byte sequence number");
+    }
+    if (!ends[0] || !ends[1]) {
+        out.reset();
+    } else {
+        out = queue_bounds{*ends[0], *ends[1]};
+    }
+    return status::ok();
+}
+
+status redis_store::parse_inbound_qos2(const redisReply& r, const std::string& key,
+                                       std::vector<std::uint16_t>& out) const {
+    status st = expect_string_array(r, key);
+    if (!st) return st;
+    std::vector<std::uint16_t> ids;
+    for (std::size_t i = 0; i < size_of(r); ++i) {
+        const std::string_view text = text_of(element_of(r, i));
+        std::uint16_t id = 0;
+        if (!parse_packet_id(text, id)) {
+            return corrupt(key, "member '" + printable(text) + "' is not a packet id");
+        }
+        ids.push_back(id);
+    }
+    std::sort(ids.begin(), ids.end());
+    out.insert(out.end(), ids.begin(), ids.end());
+    return status::ok();
+}
+
 status redis_store::load_subscriptions(std::string_view client_id,
                                        std::vector<subscription_record>& out) {
     if (closed_) return closed_error();
@@ -759,27 +829,7 @@ status redis_store::load_subscriptions(std::string_view client_id,
     std::vector<reply_ptr> replies;
     status st = exchange(cmds, replies);
     if (!st) return st;
-    const redisReply& r = *replies[0];
-    st = expect_string_array(r, k.subscriptions);
-    if (!st) return st;
-    if (size_of(r) % 2 != 0) return corrupt(k.subscriptions, "odd HGETALL reply");
-    std::vector<subscription_record> found;
-    found.reserve(size_of(r) / 2);
-    for (std::size_t i = 0; i + 1 < size_of(r); i += 2) {
-        const std::string_view filter = text_of(element_of(r, i));
-        subscription_record rec;
-        st = decode_value(text_of(element_of(r, i + 1)), rec);
-        if (!st)
-            return corrupt(k.subscriptions, "filter '" + printable(filter) + "': " + st.message());
-        if (rec.filter != filter) {
-            return corrupt(k.subscriptions, "field '" + printable(filter) +
-                                                "' holds the subscription of another filter");
-        }
-        found.push_back(std::move(rec));
-    }
-    out.insert(out.end(), std::make_move_iterator(found.begin()),
-               std::make_move_iterator(found.end()));
-    return status::ok();
+    return parse_subscriptions(*replies[0], k.subscriptions, out);
 }
 
 status redis_store::load_queue(std::string_view client_id, std::uint64_t from_seq,
@@ -861,20 +911,7 @@ status redis_store::load_queue_bounds(std::string_view client_id,
     std::vector<reply_ptr> replies;
     status st = exchange(cmds, replies);
     if (!st) return st;
-    std::optional<std::uint64_t> ends[2];
-    for (std::size_t i = 0; i < 2; ++i) {
-        st = expect_string_array(*replies[i], k.queue_index);
-        if (!st) return st;
-        if (size_of(*replies[i]) == 0) continue;
-        ends[i] = parse_seq_field(text_of(element_of(*replies[i], 0)));
-        if (!ends[i]) return corrupt(k.queue_index, "member is not an 8-byte sequence number");
-    }
-    if (!ends[0] || !ends[1]) {
-        out.reset();
-    } else {
-        out = queue_bounds{*ends[0], *ends[1]};
-    }
-    return status::ok();
+    return parse_bounds(*replies[0], *replies[1], k.queue_index, out);
 }
 
 status redis_store::load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) {
@@ -885,19 +922,45 @@ status redis_store::load_inbound_qos2(std::string_view client_id, std::vector<st
     std::vector<reply_ptr> replies;
     status st = exchange(cmds, replies);
     if (!st) return st;
-    st = expect_string_array(*replies[0], k.inbound_qos2);
-    if (!st) return st;
-    std::vector<std::uint16_t> ids;
-    for (std::size_t i = 0; i < size_of(*replies[0]); ++i) {
-        const std::string_view text = text_of(element_of(*replies[0], i));
-        std::uint16_t id = 0;
-        if (!parse_packet_id(text, id)) {
-            return corrupt(k.inbound_qos2, "member '" + printable(text) + "' is not a packet id");
+    return parse_inbound_qos2(*replies[0], k.inbound_qos2, out);
+}
+
+status redis_store::load_recovery_state(const std::vector<std::string>& client_ids,
+                                        std::vector<recovery_state>& out) {
+    if (closed_) return closed_error();
+    out.assign(client_ids.size(), recovery_state{});
+    // Pipelined: four commands per session, a few hundred sessions per round trip.
+    constexpr std::size_t per_round_trip = 256;
+    std::vector<session_keys> keys;
+    std::vector<reply_ptr> replies;
+    for (std::size_t first = 0; first < client_ids.size(); first += per_round_trip) {
+        const std::size_t last = std::min(client_ids.size(), first + per_round_trip);
+        keys.clear();
+        command_buffer cmds;
+        for (std::size_t i = first; i < last; ++i) {
+            keys.push_back(make_session_keys(opts_.prefix, client_ids[i]));
+            const session_keys& k = keys.back();
+            cmds.add("HGETALL", k.subscriptions);
+            cmds.add("ZRANGE", k.queue_index, "0", "0");
+            cmds.add("ZRANGE", k.queue_index, "-1", "-1");
+            cmds.add("SMEMBERS", k.inbound_qos2);
         }
-        ids.push_back(id);
+        replies.clear();
+        status st = exchange(cmds, replies);
+        if (!st) return st;
+        for (std::size_t i = first; i < last; ++i) {
+            const session_keys& k = keys[i - first];
+            const std::size_t r = (i - first) * 4;
+            recovery_state& state = out[i];
+            if (st = parse_subscriptions(*replies[r], k.subscriptions, state.subscriptions); !st)
+                return st;
+            if (st = parse_bounds(*replies[r + 1], *replies[r + 2], k.queue_index, state.bounds);
+                !st)
+                return st;
+            if (st = parse_inbound_qos2(*replies[r + 3], k.inbound_qos2, state.inbound_qos2); !st)
+                return st;
+        }
     }
-    std::sort(ids.begin(), ids.end());
-    out.insert(out.end(), ids.begin(), ids.end());
     return status::ok();
 }
 
