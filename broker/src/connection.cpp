@@ -32,11 +32,13 @@ void log_exception(const char* what, const std::string& peer, std::exception_ptr
 }  // namespace
 
 connection::connection(server& srv, const listener_config& listener,
-                       std::atomic<std::int64_t>& counter, std::unique_ptr<transport> t,
+                       std::atomic<std::int64_t>& connections,
+                       std::atomic<std::int64_t>& handshaking, std::unique_ptr<transport> t,
                        asio::any_io_executor ex)
     : server_(srv),
       listener_(listener),
-      listener_connections_(counter),
+      listener_connections_(connections),
+      listener_handshaking_(handshaking),
       listener_id_(listener.id()),
       transport_(std::move(t)),
       executor_(ex),
@@ -50,11 +52,19 @@ connection::connection(server& srv, const listener_config& listener,
       ack_signal_(ex) {
     in_.resize(initial_read_buffer);
     listener_connections_.fetch_add(1, std::memory_order_relaxed);
+    listener_handshaking_.fetch_add(1, std::memory_order_relaxed);
     server_.stats().handshaking.fetch_add(1, std::memory_order_relaxed);
 }
 
 connection::~connection() {
+    end_handshake();
     listener_connections_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void connection::end_handshake() {
+    if (!handshake_counted_) return;
+    handshake_counted_ = false;
+    listener_handshaking_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void connection::start() {
@@ -423,6 +433,7 @@ void connection::on_reader_done() {
     retry_timer_.cancel();
     wait_timer_.cancel();
     ack_signal_.cancel();
+    end_handshake();
     release_session();
     // Counted last: a graceful stop waits for this count to reach zero before it flushes the
     // store, so the session's final record must already be submitted.
@@ -475,8 +486,8 @@ void connection::apply_keepalive(std::uint16_t seconds) {
     } else {
         // keep alive x backoff x 2: the default backoff 0.75 gives the 1.5x of [MQTT-3.1.2-24]
         // (RMQTT's extra "+3 s below 6 s" would wait longer than the specification allows).
-        keepalive_timeout_ = std::chrono::milliseconds(static_cast<std::int64_t>(
-            seconds * 1000.0 * listener_.keepalive_backoff * 2.0));
+        keepalive_timeout_ = std::chrono::milliseconds(
+            static_cast<std::int64_t>(seconds * 1000.0 * listener_.keepalive_backoff * 2.0));
     }
     keepalive_timer_.cancel();  // the watchdog re-arms with the new timeout
 }

@@ -37,8 +37,11 @@ class server;
 // attached session has the same owner executor.
 class connection final : public std::enable_shared_from_this<connection> {
   public:
-    connection(server& srv, const listener_config& listener, std::atomic<std::int64_t>& counter,
-               std::unique_ptr<transport> t, asio::any_io_executor ex);
+    // `connections` and `handshaking` are the listener's counters (max_connections,
+    // max_handshaking_limit); the connection counts itself in them while it lives / handshakes.
+    connection(server& srv, const listener_config& listener, std::atomic<std::int64_t>& connections,
+               std::atomic<std::int64_t>& handshaking, std::unique_ptr<transport> t,
+               asio::any_io_executor ex);
     ~connection();
 
     void start();
@@ -130,6 +133,9 @@ class connection final : public std::enable_shared_from_this<connection> {
     server& server_;
     const listener_config& listener_;
     std::atomic<std::int64_t>& listener_connections_;
+    std::atomic<std::int64_t>& listener_handshaking_;
+    void end_handshake();  // leaves the handshaking count (once)
+    bool handshake_counted_ = true;
     const std::string listener_id_;
     std::unique_ptr<transport> transport_;
     asio::any_io_executor executor_;

@@ -417,6 +417,7 @@ asio::awaitable<void> connection::complete_connect() {
     send_connack(present, reason_code::success, std::move(props));
     state_ = state::connected;
     counted_as_connected_ = true;
+    end_handshake();
     server_.stats().handshaking.fetch_sub(1, std::memory_order_relaxed);
     server_.stats().connections.fetch_add(1, std::memory_order_relaxed);
     apply_keepalive(keep_alive);

@@ -71,10 +71,19 @@ asio::awaitable<void> listener::accept_loop() {
             socket.close(ec);
             continue;
         }
+        if (cfg_.max_handshaking_limit != 0 &&
+            handshaking_.load(std::memory_order_relaxed) >=
+                static_cast<std::int64_t>(cfg_.max_handshaking_limit)) {
+            spdlog::warn("listener.{}: max_handshaking_limit ({}) reached; refusing a connection",
+                         cfg_.id(), cfg_.max_handshaking_limit);
+            socket.close(ec);
+            continue;
+        }
         if (cfg_.nodelay) socket.set_option(asio::ip::tcp::no_delay(true), ec);
         if (cfg_.tcp_keepalive) socket.set_option(asio::socket_base::keep_alive(true), ec);
-        auto c = std::make_shared<connection>(
-            server_, cfg_, connections_, std::make_unique<tcp_transport>(std::move(socket)), ex);
+        auto c =
+            std::make_shared<connection>(server_, cfg_, connections_, handshaking_,
+                                         std::make_unique<tcp_transport>(std::move(socket)), ex);
         asio::post(ex, [c] { c->start(); });
     }
 }

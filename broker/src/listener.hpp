@@ -28,6 +28,7 @@ class listener {
     const listener_config& cfg() const noexcept { return cfg_; }
     std::uint16_t bound_port() const;
     std::atomic<std::int64_t>& connection_count() noexcept { return connections_; }
+    std::atomic<std::int64_t>& handshaking_count() noexcept { return handshaking_; }
 
   private:
     asio::awaitable<void> accept_loop();
@@ -36,6 +37,7 @@ class listener {
     const listener_config& cfg_;
     asio::ip::tcp::acceptor acceptor_;
     std::atomic<std::int64_t> connections_{0};
+    std::atomic<std::int64_t> handshaking_{0};  // accepted, CONNACK not yet sent
 };
 
 }  // namespace rmqtt::broker

@@ -516,7 +516,17 @@ class case_test : public ::testing::TestWithParam<conformance_case> {
     void TearDown() override {
         if (broker_ && HasFailure()) {
             auto log = broker_->log();
-            if (log.size() > 6000) log = "...\n" + log.substr(log.size() - 6000);
+            // A sanitizer report is what matters most: show it from its first line.
+            std::size_t from = std::string::npos;
+            for (const char* mark :
+                 {"ERROR: AddressSanitizer", "runtime error:", "WARNING: ThreadSanitizer"})
+                from = std::min(from, log.find(mark));
+            if (from != std::string::npos) {
+                const auto line = log.rfind('\n', from);
+                log = log.substr(line == std::string::npos ? 0 : line + 1, 12000);
+            } else if (log.size() > 6000) {
+                log = "...\n" + log.substr(log.size() - 6000);
+            }
             std::cout << "---- rmqttd log (tail) ----\n" << log << "---------------------------\n";
         }
     }
