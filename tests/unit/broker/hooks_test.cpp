@@ -21,8 +21,7 @@ TEST(HookBus, HigherPriorityFirstThenRegistrationOrder) {
     hook_bus bus;
     std::vector<std::string> calls;
     auto record = [&](std::string name) {
-        return [&calls, name](const client_info&, const std::optional<std::string>&,
-                              hook_result) {
+        return [&calls, name](const client_info&, const std::optional<std::string>&, hook_result) {
             calls.push_back(name);
             return hook_result::next;
         };
@@ -42,12 +41,12 @@ TEST(HookBus, FirstDecisionEndsTheChainAndLaterHandlersSeeTheResultSoFar) {
         seen.push_back(so_far);
         return hook_result::next;
     });
-    bus.on_acl(2, [&](const client_info&, acl_action a, std::string_view topic,
-                      hook_result so_far) {
-        seen.push_back(so_far);
-        return a == acl_action::publish && topic.starts_with("secret/") ? hook_result::deny
-                                                                       : hook_result::next;
-    });
+    bus.on_acl(
+        2, [&](const client_info&, acl_action a, std::string_view topic, hook_result so_far) {
+            seen.push_back(so_far);
+            return a == acl_action::publish && topic.starts_with("secret/") ? hook_result::deny
+                                                                            : hook_result::next;
+        });
     bool last_called = false;
     bus.on_acl(1, [&](const client_info&, acl_action, std::string_view, hook_result) {
         last_called = true;
