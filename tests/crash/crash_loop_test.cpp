@@ -51,23 +51,30 @@ struct run_state {
     std::atomic<bool> drain{false};  // subscribers stay connected (offline ones come online)
 };
 
-// Connects with a persistent session; nullptr while the broker is down or refusing.
-std::unique_ptr<raw_client> try_connect(std::uint16_t port, const proto::connect& c, bool& present,
-                                        bool& refused) {
-    refused = false;
+// Connects with a persistent session; nullptr, after a short pause, while the broker is down or
+// refusing.
+std::unique_ptr<raw_client> try_connect(std::uint16_t port, const proto::connect& c,
+                                        bool& present) {
     try {
         auto r = std::make_unique<raw_client>(port, c.protocol_version);
         auto ack = r->connect(c);
-        if (!ack) return nullptr;
-        if (ack->code != 0) {
-            refused = true;
-            return nullptr;
+        if (ack && ack->code == 0) {
+            present = ack->session_present;
+            return r;
         }
-        present = ack->session_present;
-        return r;
     } catch (const std::exception&) {
-        return nullptr;  // connection refused: the broker is down
+        // connection refused: the broker is down
     }
+    std::this_thread::sleep_for(20ms);
+    return nullptr;
+}
+
+// The next packet within `wait`; `conn` is dropped when the broker closed it.
+std::optional<proto::packet> receive_or_drop(std::unique_ptr<raw_client>& conn,
+                                             std::chrono::milliseconds wait) {
+    auto p = conn->receive(wait);
+    if (!p && conn->wait_closed(0ms)) conn.reset();
+    return p;
 }
 
 // ---- publisher ---------------------------------------------------------------------------------
@@ -87,12 +94,9 @@ class publisher {
         bool first = true;
         while (!rs.stop) {
             if (!conn_) {
-                bool present = false, refused = false;
-                conn_ = try_connect(port, connect_, present, refused);
-                if (!conn_) {
-                    std::this_thread::sleep_for(20ms);
-                    continue;
-                }
+                bool present = false;
+                conn_ = try_connect(port, connect_, present);
+                if (!conn_) continue;
                 ++connects_;
                 if (persistent_ && !first && !present) ++session_lost_;  // I4
                 first = false;
@@ -121,11 +125,8 @@ class publisher {
                 next_publish += publish_interval;
                 conn_->send(make_publish(e.item.topic, e.item.payload, q, pid));
             }
-            auto p = conn_->receive(5ms);
-            if (!p) {
-                if (conn_->wait_closed(0ms)) conn_.reset();
-                continue;
-            }
+            auto p = receive_or_drop(conn_, 5ms);
+            if (!p) continue;
             handle(*p);
         }
         conn_.reset();
@@ -237,7 +238,7 @@ class subscriber {
     // Before any publish: connect, subscribe (SUBACK = the subscription is durable), and for
     // the offline ones disconnect.
     bool setup(const broker_process& b) {
-        auto c = raw_connect(b, connect_);
+        auto c = raw_connect_or_null(b, connect_);
         if (!c) return false;
         auto codes = raw_subscribe(*c, 1, {{"crash/#", qos_}});
         if (codes != std::vector<std::uint8_t>{static_cast<std::uint8_t>(qos_)}) return false;
@@ -273,20 +274,14 @@ class subscriber {
                 continue;
             }
             if (!conn_) {
-                bool present = false, refused = false;
-                conn_ = try_connect(port, connect_, present, refused);
-                if (!conn_) {
-                    std::this_thread::sleep_for(20ms);
-                    continue;
-                }
+                bool present = false;
+                conn_ = try_connect(port, connect_, present);
+                if (!conn_) continue;
                 ++connects_;
                 if (!present) ++session_lost_;  // I4: every connect after setup resumes
             }
-            auto p = conn_->receive(10ms);
-            if (!p) {
-                if (conn_->wait_closed(0ms)) conn_.reset();
-                continue;
-            }
+            auto p = receive_or_drop(conn_, 10ms);
+            if (!p) continue;
             std::vector<delivered> got;
             rx_.handle(*conn_, *p, got);
             last_packet_ = clock_type::now();
@@ -529,7 +524,7 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
     std::vector<std::pair<std::string, std::unique_ptr<raw_client>>> again;
     for (auto& s : subs) {
         bool present = false;
-        auto c = raw_connect(*b, s->connect_packet(), &present);
+        auto c = raw_connect_or_null(*b, s->connect_packet(), &present);
         ASSERT_TRUE(c) << s->id();
         EXPECT_TRUE(present) << s->id() << ": I4 after the final restart";
         again.emplace_back(s->id(), std::move(c));

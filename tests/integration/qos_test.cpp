@@ -10,6 +10,18 @@
 namespace rmqtt::test::integ {
 namespace {
 
+// Reads up to `max` QoS 1 PUBLISHes, acknowledging each with PUBACK, until none comes for 1 s.
+std::vector<proto::publish> take_acking(raw_client& c, int max) {
+    std::vector<proto::publish> got;
+    for (int guard = 0; guard < max; ++guard) {
+        auto p = expect<proto::publish>(c, 1s);
+        if (!p) break;
+        c.send(proto::puback{p->packet_id, {}, {}});
+        got.push_back(std::move(*p));
+    }
+    return got;
+}
+
 // The publication is delivered at min(publish QoS, granted QoS) [MQTT-3.8.4-6] (5.0:
 // [MQTT-3.8.4-8]), for each of the nine combinations.
 TEST(Qos, DeliveredAtMinimumOfPublishAndSubscriptionQos) {
@@ -389,14 +401,8 @@ TEST(Qos, MaxMqueueLenKeepsNewestWhileOffline) {
     bool sp = false;
     auto sub = raw_connect(*b, "mq-sub", /*clean=*/false, &sp);
     EXPECT_TRUE(sp);
-    std::vector<std::string> got;
-    for (int guard = 0; guard < 20; ++guard) {
-        auto p = expect<proto::publish>(*sub, 1s);
-        if (!p) break;
-        got.push_back(p->payload);
-        sub->send(proto::puback{p->packet_id, {}, {}});
-    }
-    EXPECT_EQ(got, (std::vector<std::string>{"m7", "m8", "m9", "m10", "m11"}));
+    EXPECT_EQ(raw_payloads(take_acking(*sub, 20)),
+              (std::vector<std::string>{"m7", "m8", "m9", "m10", "m11"}));
 }
 
 // [MQTT-3.3.1-3]: the DUP flag of an incoming PUBLISH is not propagated to subscribers.
@@ -494,14 +500,8 @@ TEST(Qos, MaxMqueueLenWhileOnlineDropsOldestQueued) {
     auto pub = raw_connect(*b, "mqo-pub");
     for (int i = 0; i < 10; ++i)
         ASSERT_TRUE(raw_publish(*pub, "mqo/t", cat("m", i), 1, static_cast<std::uint16_t>(i + 1)));
-    std::vector<std::string> got;
-    for (int guard = 0; guard < 20; ++guard) {
-        auto p = expect<proto::publish>(*sub, 1s);
-        if (!p) break;
-        got.push_back(p->payload);
-        sub->send(proto::puback{p->packet_id, {}, {}});
-    }
-    EXPECT_EQ(got, (std::vector<std::string>{"m0", "m1", "m7", "m8", "m9"}))
+    EXPECT_EQ(raw_payloads(take_acking(*sub, 20)),
+              (std::vector<std::string>{"m0", "m1", "m7", "m8", "m9"}))
         << "2 inflight, then the newest 3 of the queue";
 }
 
@@ -528,13 +528,7 @@ TEST(Qos, ReconnectResendsInflightThenQueued) {
     bool sp = false;
     auto sub = raw_connect(*b, "rq-sub", /*clean=*/false, &sp);
     EXPECT_TRUE(sp);
-    std::vector<proto::publish> got;
-    for (int guard = 0; guard < 10; ++guard) {
-        auto p = expect<proto::publish>(*sub, 1s);
-        if (!p) break;
-        got.push_back(*p);
-        sub->send(proto::puback{p->packet_id, {}, {}});
-    }
+    const auto got = take_acking(*sub, 10);
     ASSERT_EQ(got.size(), 5u);
     for (int i = 0; i < 5; ++i)
         EXPECT_EQ(got[i].payload, cat("m", i));

@@ -215,10 +215,7 @@ TEST(Session, UnsubscribePersistsAcrossReconnect) {
         auto sub = raw_connect(*b, "unp-sub", /*clean=*/false);
         ASSERT_EQ(raw_subscribe(*sub, 1, {{"unp/a", 1}, {"unp/b", 1}}),
                   (std::vector<std::uint8_t>{1, 1}));
-        proto::unsubscribe u;
-        u.packet_id = 2;
-        u.filters = {"unp/a"};
-        sub->send(u);
+        sub->send(make_unsubscribe(2, {"unp/a"}));
         ASSERT_TRUE(expect<proto::unsuback>(*sub));
         raw_disconnect(*sub);
     }

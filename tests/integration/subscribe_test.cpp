@@ -94,10 +94,7 @@ TEST(Subscribe, UnsubscribeOneOfOverlappingFilters) {
     auto sub = raw_connect(*b, "uo-sub");
     EXPECT_EQ(raw_subscribe(*sub, 1, {{"uo/#", 0}, {"uo/t", 2}}),
               (std::vector<std::uint8_t>{0, 2}));
-    proto::unsubscribe u;
-    u.packet_id = 2;
-    u.filters = {"uo/t"};
-    sub->send(u);
+    sub->send(make_unsubscribe(2, {"uo/t"}));
     ASSERT_TRUE(expect<proto::unsuback>(*sub));
     auto pub = raw_connect(*b, "uo-pub");
     ASSERT_TRUE(raw_publish(*pub, "uo/t", "x", 2, 1));
@@ -158,10 +155,7 @@ TEST(Subscribe, UnsubscribeStopsDelivery) {
     EXPECT_EQ(p->payload, "before");
     sub->send(proto::puback{p->packet_id, {}, {}});
 
-    proto::unsubscribe u;
-    u.packet_id = 77;
-    u.filters = {"un/t", "never/subscribed"};
-    sub->send(u);
+    sub->send(make_unsubscribe(77, {"un/t", "never/subscribed"}));
     auto ack = expect<proto::unsuback>(*sub);
     ASSERT_TRUE(ack);
     EXPECT_EQ(ack->packet_id, 77);

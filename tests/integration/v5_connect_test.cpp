@@ -137,8 +137,7 @@ TEST(V5Connect, DisconnectExpiryZeroEndsSession) {
         ASSERT_EQ(subscribe5(*c, 1, "dn0/t", 1), std::vector<std::uint8_t>{1});
         proto::disconnect d;
         d.props.session_expiry_interval = 0;
-        c->send(d);
-        EXPECT_TRUE(c->wait_closed(5s));
+        raw_disconnect(*c, d);
     }
     settle();
     auto pub = raw5(*b, "dn0-pub");
@@ -157,8 +156,7 @@ TEST(V5Connect, DisconnectShortensExpiry) {
         ASSERT_EQ(subscribe5(*c, 1, "dsh/t", 1), std::vector<std::uint8_t>{1});
         proto::disconnect d;
         d.props.session_expiry_interval = 1;
-        c->send(d);
-        EXPECT_TRUE(c->wait_closed(5s));
+        raw_disconnect(*c, d);
     }
     std::this_thread::sleep_for(2500ms);
     proto::connack ack;
@@ -385,10 +383,7 @@ TEST(V5Connect, RequestProblemInformationZero) {
     EXPECT_EQ(sa->codes, (std::vector<std::uint8_t>{1, 0x8F, 0x97}));
     seen.push_back(sa->props);
 
-    proto::unsubscribe u;
-    u.packet_id = 4;
-    u.filters = {"rpi0/never"};
-    c->send(u);
+    c->send(make_unsubscribe(4, {"rpi0/never"}));
     auto ua = expect<proto::unsuback>(*c);
     ASSERT_TRUE(ua);
     seen.push_back(ua->props);
@@ -425,18 +420,13 @@ TEST(V5Connect, UserPropertiesAccepted) {
         }
     }
     EXPECT_TRUE(acked);
-    proto::unsubscribe u;
-    u.packet_id = 3;
-    u.filters = {"up/t"};
-    u.props = p;
-    c->send(u);
+    c->send(make_unsubscribe(3, {"up/t"}, p));
     auto ua = expect<proto::unsuback>(*c);
     ASSERT_TRUE(ua);
     EXPECT_EQ(ua->codes, std::vector<proto::reason_code>{proto::reason_code::success});
     proto::disconnect d;
     d.props = p;
-    c->send(d);
-    EXPECT_TRUE(c->wait_closed(5s));
+    raw_disconnect(*c, d);
 }
 
 // Authentication Method that no plugin provides: CONNACK 0x8C, then close [MQTT-4.12.0-1].

@@ -73,14 +73,6 @@ class slow_subscriber {
     std::size_t max_seen_ = 0;
 };
 
-proto::connect with_receive_maximum(const std::string& id, std::uint16_t rm, bool clean,
-                                    std::uint32_t expiry = 0) {
-    auto c = connect5(id, clean);
-    c.props.receive_maximum = rm;
-    if (expiry) c.props.session_expiry_interval = expiry;
-    return c;
-}
-
 // Ten messages queued for an offline session; the client comes back with Receive Maximum 2:
 // never more than 2 unacknowledged QoS 1 PUBLISHes [MQTT-3.3.4-9], each acknowledgement frees
 // exactly one slot, and all ten arrive in order [MQTT-4.6.0-5].

@@ -54,10 +54,7 @@ TEST(V5ReasonCodes, SubackQuotaExceeded) {
     EXPECT_EQ(subscribe5(*c, 2, "sqe/a", 2), std::vector<std::uint8_t>{2})
         << "re-subscribing an existing filter replaces it";
     EXPECT_EQ(subscribe5(*c, 3, "sqe/c", 0), std::vector<std::uint8_t>{0x97});
-    proto::unsubscribe u;
-    u.packet_id = 4;
-    u.filters = {"sqe/b"};
-    c->send(u);
+    c->send(make_unsubscribe(4, {"sqe/b"}));
     ASSERT_TRUE(expect<proto::unsuback>(*c));
     EXPECT_EQ(subscribe5(*c, 5, "sqe/c", 0), std::vector<std::uint8_t>{0})
         << "a freed slot can be used again";
@@ -70,10 +67,7 @@ TEST(V5ReasonCodes, UnsubackNoSubscriptionExisted) {
     auto c = raw5(*b, "uns");
     ASSERT_EQ(subscribe5(*c, 1, {sub_opt("uns/a", 1), sub_opt("uns/c", 1)}),
               (std::vector<std::uint8_t>{1, 1}));
-    proto::unsubscribe u;
-    u.packet_id = 2;
-    u.filters = {"uns/a", "uns/b", "uns/c", "uns/a"};
-    c->send(u);
+    c->send(make_unsubscribe(2, {"uns/a", "uns/b", "uns/c", "uns/a"}));
     auto ack = expect<proto::unsuback>(*c);
     ASSERT_TRUE(ack);
     EXPECT_EQ(ack->packet_id, 2);

@@ -231,10 +231,7 @@ TEST(V5Shared, StickyStrategy) {
 TEST(V5Shared, UnsubscribedMemberGetsNothingNew) {
     auto b = start_broker();
     auto ms = members(*b, "un-", 2, "$share/g/sh/un");
-    proto::unsubscribe u;
-    u.packet_id = 9;
-    u.filters = {"$share/g/sh/un"};
-    ms[0].c->send(u);
+    ms[0].c->send(make_unsubscribe(9, {"$share/g/sh/un"}));
     auto ua = expect<proto::unsuback>(*ms[0].c);
     ASSERT_TRUE(ua);
     EXPECT_EQ(ua->codes, std::vector<rc>{rc::success});
@@ -267,9 +264,7 @@ TEST(V5Shared, EndedSessionLeavesGroup) {
 // the Server SHOULD send the Application Message to another Client"). None may be lost.
 TEST(V5Shared, QueuedMessagesHandedOverWhenSessionEnds) {
     auto b = start_broker();
-    auto conn = connect5("ho-slow");
-    conn.props.receive_maximum = 1;
-    auto slow = raw5(*b, conn);
+    auto slow = raw5(*b, with_receive_maximum("ho-slow", 1, true));
     ASSERT_EQ(subscribe5(*slow, 1, "$share/g/sh/ho", 1), std::vector<std::uint8_t>{1});
     auto ms = members(*b, "ho-fast-", 1, "$share/g/sh/ho");
     auto pub = raw5(*b, "ho-pub");
@@ -295,9 +290,7 @@ TEST(V5Shared, QueuedMessagesHandedOverWhenSessionEnds) {
 // lost.
 TEST(V5Shared, Qos2InflightNotHandedOver) {
     auto b = start_broker();
-    auto conn = connect5("q2-slow");
-    conn.props.receive_maximum = 1;
-    auto slow = raw5(*b, conn);
+    auto slow = raw5(*b, with_receive_maximum("q2-slow", 1, true));
     ASSERT_EQ(subscribe5(*slow, 1, "$share/g/sh/q2", 2), std::vector<std::uint8_t>{2});
     auto ms = members(*b, "q2-fast-", 1, "$share/g/sh/q2", 2);
     auto pub = raw5(*b, "q2-pub");
@@ -352,9 +345,7 @@ TEST(V5Shared, NegativeAckNotRedelivered) {
 // delivered to it (allowed: 3.10.4) or handed to another member; none is lost.
 TEST(V5Shared, QueuedMessagesNotLostOnUnsubscribe) {
     auto b = start_broker();
-    auto conn = connect5("hu-slow");
-    conn.props.receive_maximum = 1;
-    auto slow = raw5(*b, conn);
+    auto slow = raw5(*b, with_receive_maximum("hu-slow", 1, true));
     ASSERT_EQ(subscribe5(*slow, 1, "$share/g/sh/hu", 1), std::vector<std::uint8_t>{1});
     auto ms = members(*b, "hu-fast-", 1, "$share/g/sh/hu");
     auto pub = raw5(*b, "hu-pub");
@@ -362,10 +353,7 @@ TEST(V5Shared, QueuedMessagesNotLostOnUnsubscribe) {
     publish_all(*pub, "sh/hu", sent);
     auto first = expect<proto::publish>(*slow);
     ASSERT_TRUE(first);
-    proto::unsubscribe u;
-    u.packet_id = 9;
-    u.filters = {"$share/g/sh/hu"};
-    slow->send(u);
+    slow->send(make_unsubscribe(9, {"$share/g/sh/hu"}));
     // From here the slow member acknowledges everything it gets.
     std::vector<std::string> slow_got{first->payload};
     slow->send(proto::puback{first->packet_id, {}, {}});

@@ -20,14 +20,10 @@
 
 namespace rmqtt::test::v5 {
 
-using namespace integ;  // broker_ptr, start_broker, expect, drain_raw, cat, eventually, ...
+using namespace integ;  // start_broker, make_will, payloads, paho_options, ...
 using namespace std::chrono_literals;
 
 constexpr auto v5 = proto::version::v5;
-
-inline std::uint8_t code_of(proto::reason_code rc) {
-    return static_cast<std::uint8_t>(rc);
-}
 
 // A 5.0 CONNECT.
 inline proto::connect connect5(const std::string& id, bool clean = true,
@@ -48,17 +44,23 @@ inline std::unique_ptr<raw_client> raw5(const broker_process& b, const proto::co
                                         proto::connack* ack_out = nullptr) {
     std::optional<proto::connack> ack;
     auto r = raw5_try(b, c, ack);
-    EXPECT_TRUE(ack.has_value()) << "no CONNACK for " << c.client_id;
-    if (ack) {
-        EXPECT_EQ(ack->code, 0) << "CONNACK refused " << c.client_id;
-        if (ack_out) *ack_out = *ack;
-    }
+    expect_connack_ok(ack, c.client_id);
+    if (ack && ack_out) *ack_out = *ack;
     return r;
 }
 
 inline std::unique_ptr<raw_client> raw5(const broker_process& b, const std::string& id,
                                         bool clean = true, proto::connack* ack_out = nullptr) {
     return raw5(b, connect5(id, clean), ack_out);
+}
+
+// A 5.0 CONNECT with a Receive Maximum (and a Session Expiry Interval unless 0).
+inline proto::connect with_receive_maximum(const std::string& id, std::uint16_t rm, bool clean,
+                                           std::uint32_t expiry = 0) {
+    auto c = connect5(id, clean);
+    c.props.receive_maximum = rm;
+    if (expiry) c.props.session_expiry_interval = expiry;
+    return c;
 }
 
 inline proto::topic_subscription sub_opt(const std::string& filter, int qos, bool no_local = false,
@@ -81,14 +83,7 @@ inline std::vector<std::uint8_t> subscribe5(raw_client& c, std::uint16_t packet_
     s.packet_id = packet_id;
     s.topics = std::move(topics);
     s.props = std::move(props);
-    c.send(s);
-    auto ack = expect<proto::suback>(c);
-    if (!ack) {
-        ADD_FAILURE() << "no SUBACK for packet id " << packet_id;
-        return {};
-    }
-    EXPECT_EQ(ack->packet_id, packet_id) << "[MQTT-3.8.4-2]";
-    return ack->codes;
+    return raw_subscribe(c, s);
 }
 
 inline std::vector<std::uint8_t> subscribe5(raw_client& c, std::uint16_t packet_id,
@@ -205,13 +200,6 @@ inline std::vector<proto::publish> receive_publishes(raw_client& c, std::size_t 
         if (ack) raw_ack(c, pub);
         out.push_back(std::move(pub));
     }
-    return out;
-}
-
-inline std::vector<std::string> raw_payloads(const std::vector<proto::publish>& v) {
-    std::vector<std::string> out;
-    for (const auto& p : v)
-        out.push_back(p.payload);
     return out;
 }
 

@@ -92,8 +92,7 @@ TEST(V5Will, DisconnectWithWillMessage) {
         auto c = raw5(*b, with_will("w4", "w4/t", 0, 0));
         proto::disconnect d;
         d.code = proto::reason_code::disconnect_with_will_message;
-        c->send(d);
-        EXPECT_TRUE(c->wait_closed(5s));
+        raw_disconnect(*c, d);
     }
     auto w = receive_publishes(*s, 1, 5s);
     ASSERT_EQ(w.size(), 1u) << "DISCONNECT 0x04 must publish the will";

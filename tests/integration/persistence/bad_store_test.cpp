@@ -48,11 +48,9 @@ std::string store_path(const broker_process& b) {
 void seed_store(broker_process& b) {
     b.start();
     {
-        auto s = raw_connect(b, persistent_connect("bad-sub", proto::version::v3_1_1));
-        ASSERT_TRUE(s);
-        subscribe_ok(*s, {{"bad/#", 1}});
-        raw_disconnect(*s);
-        auto p = raw_connect(b, make_connect("bad-pub", proto::version::v3_1_1, true));
+        ASSERT_NO_FATAL_FAILURE(make_offline_subscriber(
+            b, persistent_connect("bad-sub", proto::version::v3_1_1), "bad/#", 1));
+        auto p = raw_connect_or_null(b, make_connect("bad-pub", proto::version::v3_1_1, true));
         ASSERT_TRUE(p);
         ASSERT_EQ(publish_all(*p, {{"bad/x", make_payload(1, 1, 1), 1, false}}), 1u);
     }
@@ -64,7 +62,8 @@ void seed_store(broker_process& b) {
 void expect_store_intact(broker_process& b) {
     b.start();
     bool present = false;
-    auto s = raw_connect(b, persistent_connect("bad-sub", proto::version::v3_1_1), &present);
+    auto s =
+        raw_connect_or_null(b, persistent_connect("bad-sub", proto::version::v3_1_1), &present);
     ASSERT_TRUE(s);
     EXPECT_TRUE(present);
     acking_receiver rx;
@@ -191,34 +190,26 @@ std::unique_ptr<raw_client> connect_when_ready(const broker_process& b, const pr
 
 TEST(BadStore, RedisKilledWhileRunning) {
     redis_server redis;
-    broker_process::options o;
-    o.storage_type = "redis";
-    o.redis_url = redis.url();
-    o.listener = roomy_listener();
+    auto o = redis_options(redis);
     o.storage_config = {"backend_timeout = \"2s\""};
-    broker_ptr b(new broker_process(o));
-    b->start();
+    auto b = start_broker_with(std::move(o));
 
     const auto s3 = persistent_connect("rk-sub-311", proto::version::v3_1_1);
     const auto s5 = persistent_connect("rk-sub-5", proto::version::v5);
-    for (const auto& c : {s3, s5}) {
-        auto s = raw_connect(*b, c);
-        ASSERT_TRUE(s);
-        subscribe_ok(*s, {{"rk/#", 2}});
-        raw_disconnect(*s);
-    }
+    for (const auto& c : {s3, s5})
+        ASSERT_NO_FATAL_FAILURE(make_offline_subscriber(*b, c, "rk/#", 2));
     const auto p3c = persistent_connect("rk-pub-311", proto::version::v3_1_1);
     const auto p5c = persistent_connect("rk-pub-5", proto::version::v5);
 
     // Before the outage: acknowledged, so stored.
     const auto before = numbered(1, "rk", 20);
     {
-        auto p = raw_connect(*b, p3c);
+        auto p = raw_connect_or_null(*b, p3c);
         ASSERT_TRUE(p);
         ASSERT_EQ(publish_all(*p, before), before.size());
     }
-    auto p5 = raw_connect(*b, p5c);
-    auto p3 = raw_connect(*b, p3c);
+    auto p5 = raw_connect_or_null(*b, p5c);
+    auto p3 = raw_connect_or_null(*b, p3c);
     ASSERT_TRUE(p5 && p3);
 
     redis.kill_hard();
@@ -269,7 +260,7 @@ TEST(BadStore, RedisKilledWhileRunning) {
     expected.merge(ids_of(after3));
     for (const auto& c : {s3, s5}) {
         bool present = false;
-        auto s = raw_connect(*b, c, &present);
+        auto s = raw_connect_or_null(*b, c, &present);
         ASSERT_TRUE(s);
         EXPECT_TRUE(present) << c.client_id;
         acking_receiver rx;

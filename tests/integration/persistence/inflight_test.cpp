@@ -26,7 +26,7 @@ TEST_P(Inflight, UnacknowledgedMessagesResentAfterKill9) {
         {make_connect("inf-5", proto::version::v5, false, 3600), {}, {}}};
     std::vector<std::unique_ptr<raw_client>> conns;
     for (auto& s : subs) {
-        conns.push_back(raw_connect(*b, s.connect));
+        conns.push_back(raw_connect_or_null(*b, s.connect));
         ASSERT_TRUE(conns.back());
         subscribe_ok(*conns.back(), {{"inf/#", 2}});
     }
@@ -41,7 +41,7 @@ TEST_P(Inflight, UnacknowledgedMessagesResentAfterKill9) {
                                                           {q1.begin() + 3, q1.end()},
                                                           {q2.begin() + 5, q2.end()}};
     std::vector<publish_item> items;
-    auto pub = raw_connect(*b, make_connect("inf-pub", proto::version::v3_1_1, true));
+    auto pub = raw_connect_or_null(*b, make_connect("inf-pub", proto::version::v3_1_1, true));
     ASSERT_TRUE(pub);
     for (const auto& step : steps) {
         ASSERT_EQ(publish_all(*pub, step), step.size());
@@ -82,7 +82,7 @@ TEST_P(Inflight, UnacknowledgedMessagesResentAfterKill9) {
     for (auto& s : subs) {
         SCOPED_TRACE(s.connect.client_id + " on " + engine());
         bool present = false;
-        auto c = raw_connect(*b, s.connect, &present);
+        auto c = raw_connect_or_null(*b, s.connect, &present);
         ASSERT_TRUE(c);
         EXPECT_TRUE(present);
         // The resends come first, in the original order: PUBREL for the ids past PUBREC,
@@ -130,8 +130,7 @@ TEST_P(Inflight, UnacknowledgedMessagesResentAfterKill9) {
         auto rest = rx.receive(*c, items.size() - window);
         std::vector<delivered> all;
         for (const auto& p : s.received)
-            all.push_back(
-                {p.topic, p.payload, static_cast<int>(p.qos_level), p.dup, p.retain, p.packet_id});
+            all.push_back(delivered_of(p));
         all.insert(all.end(), rest.begin(), rest.end());
         auto r = check_deliveries(all, expected);
         EXPECT_DELIVERED_OK(r, s.connect.client_id);
@@ -145,12 +144,7 @@ TEST_P(Inflight, UnacknowledgedMessagesResentAfterKill9) {
 TEST_P(Inflight, InboundQos2AcrossKill9) {
     auto b = start_broker();
     const auto sub_connect = persistent_connect("in2-sub", proto::version::v3_1_1);
-    {
-        auto s = raw_connect(*b, sub_connect);
-        ASSERT_TRUE(s);
-        subscribe_ok(*s, {{"in2/#", 2}});
-        raw_disconnect(*s);
-    }
+    ASSERT_NO_FATAL_FAILURE(make_offline_subscriber(*b, sub_connect, "in2/#", 2));
     const std::vector<proto::connect> pubs = {
         persistent_connect("in2-pub-311", proto::version::v3_1_1),
         persistent_connect("in2-pub-5", proto::version::v5)};
@@ -160,7 +154,7 @@ TEST_P(Inflight, InboundQos2AcrossKill9) {
 
     // PUBLISH QoS 2 -> PUBREC, then the broker dies before PUBREL.
     for (const auto& pc : pubs) {
-        auto p = raw_connect(*b, pc);
+        auto p = raw_connect_or_null(*b, pc);
         ASSERT_TRUE(p);
         p->send(make_publish(topic(pc), payload(pc, ":first"), 2, pid));
         auto rec = expect<proto::pubrec>(*p);
@@ -175,7 +169,7 @@ TEST_P(Inflight, InboundQos2AcrossKill9) {
     // then PUBREL -> PUBCOMP [MQTT-4.3.3-2].
     for (const auto& pc : pubs) {
         bool present = false;
-        auto p = raw_connect(*b, pc, &present);
+        auto p = raw_connect_or_null(*b, pc, &present);
         ASSERT_TRUE(p);
         EXPECT_TRUE(present) << pc.client_id;
         p->send(make_publish(topic(pc), payload(pc, ":first"), 2, pid, false, true));
@@ -194,7 +188,7 @@ TEST_P(Inflight, InboundQos2AcrossKill9) {
     b->kill9();
     b->restart();
     for (const auto& pc : pubs) {
-        auto p = raw_connect(*b, pc);
+        auto p = raw_connect_or_null(*b, pc);
         ASSERT_TRUE(p);
         p->send(make_publish(topic(pc), payload(pc, ":second"), 2, pid));
         auto rec = expect<proto::pubrec>(*p);
@@ -207,7 +201,7 @@ TEST_P(Inflight, InboundQos2AcrossKill9) {
     }
 
     bool present = false;
-    auto s = raw_connect(*b, sub_connect, &present);
+    auto s = raw_connect_or_null(*b, sub_connect, &present);
     ASSERT_TRUE(s);
     EXPECT_TRUE(present);
     acking_receiver rx;
@@ -232,19 +226,14 @@ TEST_P(Inflight, InboundQos2AcrossKill9) {
 // recipients").
 TEST(InflightRedis, Qos2NotDeliveredTwiceAfterACrashBeforeCommit) {
     redis_server redis;
-    broker_process::options o;
-    o.storage_type = "redis";
-    o.redis_url = redis.url();
-    o.listener = roomy_listener();
-    broker_ptr b(new broker_process(o));
-    b->start();
+    auto b = start_broker_with(redis_options(redis));
 
     const auto sub_c = persistent_connect("pc-sub", proto::version::v3_1_1);
     const auto pub_c = persistent_connect("pc-pub", proto::version::v3_1_1);
-    auto sub = raw_connect(*b, sub_c);
+    auto sub = raw_connect_or_null(*b, sub_c);
     ASSERT_TRUE(sub);
     subscribe_ok(*sub, {{"pc/#", 2}});
-    auto pub = raw_connect(*b, pub_c);
+    auto pub = raw_connect_or_null(*b, pub_c);
     ASSERT_TRUE(pub);
 
     // Writes stall: the batch of the next PUBLISH cannot commit.
@@ -262,7 +251,7 @@ TEST(InflightRedis, Qos2NotDeliveredTwiceAfterACrashBeforeCommit) {
 
     // The publisher never got PUBREC: it resends with DUP 1 and the same id [MQTT-4.4.0-1].
     bool present = false;
-    pub = raw_connect(*b, pub_c, &present);
+    pub = raw_connect_or_null(*b, pub_c, &present);
     ASSERT_TRUE(pub);
     EXPECT_TRUE(present);
     pub->send(make_publish("pc/x", make_payload(1, 2, 1), 2, pid, false, true));
@@ -271,7 +260,7 @@ TEST(InflightRedis, Qos2NotDeliveredTwiceAfterACrashBeforeCommit) {
     pub->send(proto::pubrel{pid, {}, {}});
     ASSERT_TRUE(expect<proto::pubcomp>(*pub));
 
-    sub = raw_connect(*b, sub_c, &present);
+    sub = raw_connect_or_null(*b, sub_c, &present);
     ASSERT_TRUE(sub);
     EXPECT_TRUE(present);
     auto late = rx.receive(*sub, 1, 10s, 500ms);
@@ -295,18 +284,13 @@ TEST(InflightRedis, Qos2NotDeliveredTwiceAfterACrashBeforeCommit) {
 // PUBREL with the same id [MQTT-4.4.0-1]; or it received nothing before the commit.
 TEST(InflightRedis, Qos2SentToASubscriberIsNeverForgotten) {
     redis_server redis;
-    broker_process::options o;
-    o.storage_type = "redis";
-    o.redis_url = redis.url();
-    o.listener = roomy_listener();
-    broker_ptr b(new broker_process(o));
-    b->start();
+    auto b = start_broker_with(redis_options(redis));
 
     const auto sub_c = persistent_connect("pf-sub", proto::version::v3_1_1);
-    auto sub = raw_connect(*b, sub_c);
+    auto sub = raw_connect_or_null(*b, sub_c);
     ASSERT_TRUE(sub);
     subscribe_ok(*sub, {{"pf/#", 2}});
-    auto pub = raw_connect(*b, make_connect("pf-pub", proto::version::v3_1_1, true));
+    auto pub = raw_connect_or_null(*b, make_connect("pf-pub", proto::version::v3_1_1, true));
     ASSERT_TRUE(pub);
 
     ASSERT_EQ(redis.cli("CLIENT PAUSE 20000 WRITE"), "OK\n");
@@ -322,7 +306,7 @@ TEST(InflightRedis, Qos2SentToASubscriberIsNeverForgotten) {
     b->restart();
 
     bool present = false;
-    sub = raw_connect(*b, sub_c, &present);
+    sub = raw_connect_or_null(*b, sub_c, &present);
     ASSERT_TRUE(sub);
     EXPECT_TRUE(present);
     std::set<std::uint16_t> resumed;

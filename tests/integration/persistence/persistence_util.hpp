@@ -11,16 +11,11 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <functional>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
-#include <thread>
-#include <tuple>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -29,34 +24,12 @@
 #include "mqtt_client.hpp"
 #include "process.hpp"
 #include "raw_client.hpp"
+#include "raw_helpers.hpp"
 #include "redis_server.hpp"
 
 namespace rmqtt::test::persist {
 
 using namespace std::chrono_literals;
-namespace proto = rmqtt::protocol;
-
-// Concatenates anything streamable.
-template <class... A>
-std::string cat(const A&... a) {
-    std::ostringstream o;
-    (o << ... << a);
-    return o.str();
-}
-
-// Deletes a broker; when the running test has failed, prints the tail of its log first.
-struct dump_log_on_failure {
-    void operator()(broker_process* b) const {
-        if (b && ::testing::Test::HasFailure()) {
-            std::string log = b->log();
-            constexpr std::size_t tail = 8000;
-            if (log.size() > tail) log = "...\n" + log.substr(log.size() - tail);
-            std::cerr << "---- rmqttd log (" << b->dir() << ") ----\n" << log << "---- end ----\n";
-        }
-        delete b;
-    }
-};
-using broker_ptr = std::unique_ptr<broker_process, dump_log_on_failure>;
 
 // Listener lines that keep the tests' queues from overflowing: a dropped message would look
 // like a lost one. 100,000 is far above what any test here queues for one session.
@@ -84,18 +57,22 @@ class engine_test : public ::testing::TestWithParam<std::string> {
         o.listener = std::move(listener);
         return o;
     }
-    broker_ptr make_broker(broker_process::options o) const {
-        return broker_ptr(new broker_process(std::move(o)));
-    }
     broker_ptr start_broker(broker_process::options o) const {
-        auto b = make_broker(std::move(o));
-        b->start();
-        return b;
+        return start_broker_with(std::move(o));
     }
     broker_ptr start_broker() const { return start_broker(options()); }
 
     std::unique_ptr<redis_server> redis_;
 };
+
+// Options for a broker on a Redis store at `redis`, for tests that run their own redis-server.
+inline broker_process::options redis_options(const redis_server& redis) {
+    broker_process::options o;
+    o.storage_type = "redis";
+    o.redis_url = redis.url();
+    o.listener = roomy_listener();
+    return o;
+}
 
 inline std::string engine_name(const ::testing::TestParamInfo<std::string>& info) {
     return info.param;
@@ -123,18 +100,6 @@ inline std::optional<msg_id> parse_payload(const std::string& s) {
 
 // ---- raw clients -------------------------------------------------------------------------------
 
-inline proto::connect make_connect(const std::string& id, proto::version v, bool clean,
-                                   std::optional<std::uint32_t> session_expiry = std::nullopt,
-                                   std::uint16_t keep_alive = 60) {
-    proto::connect c;
-    c.protocol_version = v;
-    c.client_id = id;
-    c.clean_start = clean;
-    c.keep_alive = keep_alive;
-    if (v == proto::version::v5 && session_expiry) c.props.session_expiry_interval = session_expiry;
-    return c;
-}
-
 // A 3.1.1 client with Clean Session 0, or a 5.0 client with Clean Start 0 and a long Session
 // Expiry Interval: both persistent (DESIGN.md section 3).
 inline proto::connect persistent_connect(const std::string& id, proto::version v) {
@@ -142,79 +107,14 @@ inline proto::connect persistent_connect(const std::string& id, proto::version v
         id, v, false, v == proto::version::v5 ? std::optional<std::uint32_t>(3600) : std::nullopt);
 }
 
-// Connects; fails the test unless CONNACK 0 arrives. Returns the client (nullptr on failure)
-// and, through `session_present`, the CONNACK flag.
-inline std::unique_ptr<raw_client> raw_connect(const broker_process& b, const proto::connect& c,
-                                               bool* session_present = nullptr) {
-    auto r = std::make_unique<raw_client>(b.port(), c.protocol_version);
-    auto ack = r->connect(c);
-    EXPECT_TRUE(ack.has_value()) << "no CONNACK for " << c.client_id;
-    if (!ack) return nullptr;
-    EXPECT_EQ(ack->code, 0) << "CONNACK refused " << c.client_id;
-    if (ack->code != 0) return nullptr;
-    if (session_present) *session_present = ack->session_present;
-    return r;
-}
-
-// The next packet if it is a T; another packet type is a test failure.
-template <class T>
-std::optional<T> expect(raw_client& c, std::chrono::milliseconds timeout = 10s) {
-    auto p = c.receive(timeout);
-    if (!p) return std::nullopt;
-    if (!std::holds_alternative<T>(*p)) {
-        ADD_FAILURE() << "expected packet type " << static_cast<int>(proto::type_of(T{}))
-                      << ", got " << static_cast<int>(proto::type_of(*p));
-        return std::nullopt;
-    }
-    return std::get<T>(*p);
-}
-
-// SUBSCRIBE and wait for the SUBACK (after which the subscription is durable with
-// ack = "durable"); returns its codes.
-inline std::vector<std::uint8_t> raw_subscribe(raw_client& c, std::uint16_t packet_id,
-                                               const std::vector<std::pair<std::string, int>>& f) {
-    proto::subscribe s;
-    s.packet_id = packet_id;
-    for (const auto& [filter, qos] : f) {
-        proto::topic_subscription t;
-        t.filter = filter;
-        t.options.max_qos = static_cast<proto::qos>(qos);
-        s.topics.push_back(t);
-    }
-    c.send(s);
-    auto ack = expect<proto::suback>(c);
-    if (!ack) {
-        ADD_FAILURE() << "no SUBACK";
-        return {};
-    }
-    EXPECT_EQ(ack->packet_id, packet_id);
-    return ack->codes;
-}
-
-// Subscribes and expects each filter granted at its QoS.
-inline void subscribe_ok(raw_client& c, const std::vector<std::pair<std::string, int>>& f) {
-    std::vector<std::uint8_t> want;
-    for (const auto& [filter, qos] : f)
-        want.push_back(static_cast<std::uint8_t>(qos));
-    ASSERT_EQ(raw_subscribe(c, 1, f), want);
-}
-
-// A clean DISCONNECT; the broker then closes.
-inline void raw_disconnect(raw_client& c) {
-    c.send(proto::disconnect{});
-    EXPECT_TRUE(c.wait_closed(5s));
-}
-
-inline proto::publish make_publish(const std::string& topic, const std::string& payload, int qos,
-                                   std::uint16_t packet_id, bool retain = false, bool dup = false) {
-    proto::publish p;
-    p.topic = topic;
-    p.payload = payload;
-    p.qos_level = static_cast<proto::qos>(qos);
-    p.packet_id = qos == 0 ? 0 : packet_id;
-    p.retain = retain;
-    p.dup = dup;
-    return p;
+// Connects with `c`, subscribes to `filter` at `qos` and disconnects cleanly: an offline
+// persistent session (fails the test otherwise).
+inline void make_offline_subscriber(const broker_process& b, const proto::connect& c,
+                                    const std::string& filter, int qos) {
+    auto s = raw_connect_or_null(b, c);
+    ASSERT_TRUE(s) << c.client_id;
+    subscribe_ok(*s, {{filter, qos}});
+    raw_disconnect(*s);
 }
 
 struct publish_item {
@@ -293,6 +193,11 @@ struct delivered {
     std::uint16_t packet_id = 0;
 };
 
+// A PUBLISH as the application sees it.
+inline delivered delivered_of(const proto::publish& p) {
+    return {p.topic, p.payload, static_cast<int>(p.qos_level), p.dup, p.retain, p.packet_id};
+}
+
 // Acknowledges what a raw subscriber receives like a conforming client: PUBACK for QoS 1; for
 // QoS 2 Method B (4.3.3): deliver on the first PUBLISH of a packet id, keep the id until PUBREL,
 // answer a repeated PUBLISH with that id with PUBREC without delivering it again. The id store
@@ -335,8 +240,7 @@ class acking_receiver {
 
     void handle(raw_client& c, const proto::packet& p, std::vector<delivered>& out) {
         if (auto* pub = std::get_if<proto::publish>(&p)) {
-            delivered d{pub->topic, pub->payload, static_cast<int>(pub->qos_level),
-                        pub->dup,   pub->retain,  pub->packet_id};
+            auto d = delivered_of(*pub);
             if (pub->qos_level == proto::qos::at_least_once) {
                 out.push_back(std::move(d));
                 c.send(proto::puback{pub->packet_id, {}, {}});
@@ -454,15 +358,5 @@ inline std::set<msg_id> ids_of(const std::vector<publish_item>& items) {
         EXPECT_EQ(r_.out_of_order, 0u) << who << ": " << r_.first_problem;    \
         EXPECT_EQ(r_.unexpected, 0u) << who << ": " << r_.first_problem;      \
     } while (0)
-
-// Polls `pred` every 50 ms until it holds or `timeout` passes.
-inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-        if (pred()) return true;
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(50ms);
-    }
-}
 
 }  // namespace rmqtt::test::persist

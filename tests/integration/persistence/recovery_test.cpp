@@ -12,18 +12,9 @@ namespace {
 
 class Recovery : public engine_test {};
 
-// Connects, subscribes at `qos` and disconnects cleanly: an offline persistent session.
-void make_offline_subscriber(const broker_process& b, const proto::connect& c,
-                             const std::string& filter, int qos) {
-    auto s = raw_connect(b, c);
-    ASSERT_TRUE(s) << c.client_id;
-    subscribe_ok(*s, {{filter, qos}});
-    raw_disconnect(*s);
-}
-
 void publish_ok(const broker_process& b, const std::vector<publish_item>& items,
                 const std::string& id = "publisher") {
-    auto pub = raw_connect(b, make_connect(id, proto::version::v3_1_1, true));
+    auto pub = raw_connect_or_null(b, make_connect(id, proto::version::v3_1_1, true));
     ASSERT_TRUE(pub);
     ASSERT_EQ(publish_all(*pub, items), items.size()) << "every PUBLISH acknowledged";
     raw_disconnect(*pub);
@@ -34,7 +25,7 @@ std::vector<delivered> reconnect_and_receive(const broker_process& b, const prot
                                              bool want_present, std::size_t want,
                                              std::chrono::milliseconds quiet = 300ms) {
     bool present = !want_present;
-    auto s = raw_connect(b, c, &present);
+    auto s = raw_connect_or_null(b, c, &present);
     EXPECT_TRUE(s) << c.client_id;
     if (!s) return {};
     EXPECT_EQ(present, want_present) << c.client_id << ": session present";
@@ -120,6 +111,16 @@ std::vector<std::string> short_expiry_listener() {
     return l;
 }
 
+// Every expiry client subscribed and offline, with 4 QoS 1 messages queued for each; returns them.
+std::vector<publish_item> queue_for_offline_clients(const broker_process& b,
+                                                    const expiry_clients& ec) {
+    for (const auto& c : {ec.short5, ec.short3, ec.keeper})
+        make_offline_subscriber(b, c, "ex/#", 1);
+    auto items = numbered(1, "ex", 4, 1);
+    publish_ok(b, items);
+    return items;
+}
+
 void expect_expired_and_kept(const broker_process& b, const expiry_clients& ec,
                              const std::vector<publish_item>& items) {
     for (const auto& c : {ec.short5, ec.short3}) {
@@ -134,10 +135,7 @@ void expect_expired_and_kept(const broker_process& b, const expiry_clients& ec,
 TEST_P(Recovery, SessionExpiredBeforeTheRestartIsGone) {
     auto b = start_broker(options(short_expiry_listener()));
     expiry_clients ec;
-    for (const auto& c : {ec.short5, ec.short3, ec.keeper})
-        make_offline_subscriber(*b, c, "ex/#", 1);
-    const auto items = numbered(1, "ex", 4, 1);
-    publish_ok(*b, items);
+    const auto items = queue_for_offline_clients(*b, ec);
     std::this_thread::sleep_for(3s);  // past the 2 s deadline, broker running
     EXPECT_EQ(b->stop(), 0);
     b->restart();
@@ -147,10 +145,7 @@ TEST_P(Recovery, SessionExpiredBeforeTheRestartIsGone) {
 TEST_P(Recovery, SessionExpiresWhileTheBrokerIsStopped) {
     auto b = start_broker(options(short_expiry_listener()));
     expiry_clients ec;
-    for (const auto& c : {ec.short5, ec.short3, ec.keeper})
-        make_offline_subscriber(*b, c, "ex/#", 1);
-    const auto items = numbered(1, "ex", 4, 1);
-    publish_ok(*b, items);
+    const auto items = queue_for_offline_clients(*b, ec);
     EXPECT_EQ(b->stop(), 0);  // well inside the 2 s
     std::this_thread::sleep_for(3s);
     b->restart();
@@ -164,7 +159,7 @@ TEST_P(Recovery, SessionConnectedAtACrashExpiresFromLastAlive) {
     expiry_clients ec;
     std::vector<std::unique_ptr<raw_client>> online;
     for (const auto& c : {ec.short5, ec.short3}) {
-        online.push_back(raw_connect(*b, c));
+        online.push_back(raw_connect_or_null(*b, c));
         ASSERT_TRUE(online.back());
         subscribe_ok(*online.back(), {{"ex/#", 1}});
     }
@@ -189,7 +184,7 @@ TEST_P(Recovery, NonPersistentSessionsAreNotStored) {
     const auto keeper = persistent_connect("np-keep", proto::version::v3_1_1);
     std::vector<std::unique_ptr<raw_client>> online;
     for (const auto& c : {clean3, clean5, keeper}) {
-        online.push_back(raw_connect(*b, c));
+        online.push_back(raw_connect_or_null(*b, c));
         ASSERT_TRUE(online.back());
         subscribe_ok(*online.back(), {{"np/#", 2}});
     }
@@ -236,7 +231,7 @@ TEST_P(Recovery, RetainedMessagesSurviveRestarts) {
     o.retainer_type = "rocksdb";
     auto b = start_broker(std::move(o));
     {
-        auto pub = raw_connect(*b, make_connect("ret-pub", proto::version::v3_1_1, true));
+        auto pub = raw_connect_or_null(*b, make_connect("ret-pub", proto::version::v3_1_1, true));
         ASSERT_TRUE(pub);
         const std::vector<publish_item> items = {
             {"ret/a", "A", 0, true},  {"ret/b", "B", 1, true}, {"ret/c", "C", 2, true},
@@ -248,7 +243,7 @@ TEST_P(Recovery, RetainedMessagesSurviveRestarts) {
         {"ret/a", {"A", 0}}, {"ret/b", {"B", 1}}, {"ret/c", {"C", 2}}, {"ret/e", {"E2", 2}}};
     auto check = [&](const char* when) {
         SCOPED_TRACE(std::string(when) + " on " + engine());
-        auto s = raw_connect(*b, make_connect("ret-sub", proto::version::v3_1_1, true));
+        auto s = raw_connect_or_null(*b, make_connect("ret-sub", proto::version::v3_1_1, true));
         ASSERT_TRUE(s);
         subscribe_ok(*s, {{"ret/#", 2}});
         acking_receiver rx;

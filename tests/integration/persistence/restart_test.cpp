@@ -63,7 +63,7 @@ void offline_queue_survives(const engine_test& t, broker_ptr b, stop_mode mode) 
     const auto items2 = numbered(2, "rs", 1000);
     {
         auto publish = [&](const std::vector<publish_item>& items, const char* id) {
-            auto pub = raw_connect(*b, make_connect(id, proto::version::v3_1_1, true));
+            auto pub = raw_connect_or_null(*b, make_connect(id, proto::version::v3_1_1, true));
             if (!pub) return std::size_t{0};
             auto n = publish_all(*pub, items);
             raw_disconnect(*pub);
@@ -126,15 +126,15 @@ TEST_P(Restart, GracefulStopRecordsConnectedSessionsAsDisconnected) {
     // 5.0 with a 5 s Session Expiry Interval, and 3.1.1 Clean Session 0 (listener default: 2 h).
     const auto c5 = make_connect("gs-5", proto::version::v5, false, 5);
     const auto c3 = make_connect("gs-311", proto::version::v3_1_1, false);
-    auto s5 = raw_connect(*b, c5);
-    auto s3 = raw_connect(*b, c3);
+    auto s5 = raw_connect_or_null(*b, c5);
+    auto s3 = raw_connect_or_null(*b, c3);
     ASSERT_TRUE(s5 && s3);
     subscribe_ok(*s5, {{"gs/#", 2}});
     subscribe_ok(*s3, {{"gs/#", 2}});
 
     const auto items = numbered(1, "gs", 20);
     {
-        auto pub = raw_connect(*b, make_connect("gs-pub", proto::version::v3_1_1, true));
+        auto pub = raw_connect_or_null(*b, make_connect("gs-pub", proto::version::v3_1_1, true));
         ASSERT_TRUE(pub);
         ASSERT_EQ(publish_all(*pub, items), items.size());
     }
@@ -172,7 +172,7 @@ TEST_P(Restart, GracefulStopRecordsConnectedSessionsAsDisconnected) {
     const auto expected = ids_of(items);
     for (const auto& c : {c5, c3}) {
         bool present = false;
-        auto s = raw_connect(*b, c, &present);
+        auto s = raw_connect_or_null(*b, c, &present);
         ASSERT_TRUE(s);
         EXPECT_TRUE(present) << c.client_id << ": present after a graceful stop";
         acking_receiver rx;
@@ -182,8 +182,7 @@ TEST_P(Restart, GracefulStopRecordsConnectedSessionsAsDisconnected) {
         auto got = rx.receive(*s, items.size() - 4);
         std::vector<delivered> all;
         for (const auto& p : first[c.client_id])
-            all.push_back(
-                {p.topic, p.payload, static_cast<int>(p.qos_level), p.dup, p.retain, p.packet_id});
+            all.push_back(delivered_of(p));
         all.insert(all.end(), got.begin(), got.end());
         auto r = check_deliveries(all, expected);
         EXPECT_DELIVERED_OK(r, c.client_id);
@@ -203,7 +202,7 @@ TEST_P(Restart, GracefulStopRecordsConnectedSessionsAsDisconnected) {
             std::this_thread::sleep_for(5500ms);
             b->restart();
             bool again = true;
-            auto s2 = raw_connect(*b, c5, &again);
+            auto s2 = raw_connect_or_null(*b, c5, &again);
             ASSERT_TRUE(s2);
             EXPECT_FALSE(again) << "expired 5 s after the graceful stop";
             auto stray = acking_receiver().receive(*s2, 1, 500ms, 100ms);
