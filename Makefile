@@ -5,6 +5,9 @@ CONFIG      ?= etc/rmqtt.toml
 CMAKE_EXTRA ?=
 JOBS        ?= $(shell nproc)
 
+# ccache keys on paths relative to the checkout, so a clone elsewhere reuses the cache.
+export CCACHE_BASEDIR ?= $(CURDIR)
+
 .PHONY: all deps configure build run test unit format format-check bench clean
 
 all: build
