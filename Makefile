@@ -8,7 +8,7 @@ JOBS        ?= $(shell nproc)
 # ccache keys on paths relative to the checkout, so a clone elsewhere reuses the cache.
 export CCACHE_BASEDIR ?= $(CURDIR)
 
-.PHONY: all deps configure build run test unit format format-check bench clean
+.PHONY: all deps configure build run test unit asan-test format format-check bench clean
 
 all: build
 
@@ -30,6 +30,12 @@ test: build
 
 unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
+
+# The whole suite against an ASan + UBSan build (RelWithDebInfo, in build-asan); slower.
+asan-test: deps
+	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRMQTT_SANITIZE=address $(CMAKE_EXTRA) >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 format: configure
 	@cmake --build $(BUILD_DIR) --target format

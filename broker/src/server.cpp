@@ -518,16 +518,16 @@ const listener_config* server::find_listener(std::string_view id) const {
 
 void server::start_heartbeat() {
     heartbeat_ = std::make_unique<asio::steady_timer>(main_context_);
-    auto beat = std::make_shared<std::function<void()>>();
-    *beat = [this, beat] {
-        if (!store_ || stopping_) return;
-        store_->submit(storage::put_meta{last_alive_key, std::to_string(wall_now_ms())});
-        heartbeat_->expires_after(heartbeat_interval);
-        heartbeat_->async_wait([beat](std::error_code ec) {
-            if (!ec) (*beat)();
-        });
-    };
-    (*beat)();
+    heartbeat();
+}
+
+void server::heartbeat() {
+    if (!store_ || stopping_) return;
+    store_->submit(storage::put_meta{last_alive_key, std::to_string(wall_now_ms())});
+    heartbeat_->expires_after(heartbeat_interval);
+    heartbeat_->async_wait([this](std::error_code ec) {
+        if (!ec) heartbeat();
+    });
 }
 
 void server::open_listeners() {

@@ -98,6 +98,7 @@ class server {
     bool open_store();
     bool recover();
     void start_heartbeat();
+    void heartbeat();  // stores last_alive, then again after heartbeat_interval
     void graceful_shutdown();
 
     config config_;

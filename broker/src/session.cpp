@@ -120,6 +120,10 @@ void session::accept(delivery&& d) {
     e.share_group = std::move(d.share_group);
     e.share_filter = std::move(d.share_filter);
     e.persisted = d.persisted;
+    // In a burst the queue can fill before the window is: send what the window takes first, so
+    // the drop policy applies to the messages that are really waiting, as if they came one by one.
+    if (const auto cap = queue_.get_limits().max_queued; cap != 0 && queue_.queued_count() >= cap)
+        pump();
     if (auto dropped = queue_.push(std::move(e))) {
         metrics::add(server_.stats().messages_queue_full);
         drop_entry(std::move(*dropped), "queue full (max_mqueue_len)");
