@@ -305,7 +305,7 @@ asio::awaitable<void> connection::complete_connect() {
     auto& cfg = s.config();
     const bool present = result.present && !c.clean_start;
     const auto now_ms = wall_now_ms();
-    if (!present) cfg.created_at_ms = now_ms;
+    if (!present) cfg.created_at_ms = s.born_ms();  // the base of its seqs, see load below
     cfg.version = version_;
     cfg.expiry_interval_s = expiry;
     cfg.username = c.username;
@@ -376,8 +376,18 @@ asio::awaitable<void> connection::complete_connect() {
                 std::vector<outbound_entry> entries;
                 entries.reserve(loaded.size());
                 const auto boundary = session_->unloaded_boundary();
+                // Entries below the session's first seq were left by an earlier session of this
+                // client id (routed to it as it ended, then a crash before their delete).
+                const auto first =
+                    static_cast<std::uint64_t>(std::max<std::int64_t>(cfg.created_at_ms, 0)) * 1000;
+                std::size_t stale = 0;
                 for (auto& q : loaded) {
                     if (q.seq >= boundary) continue;  // routed after recovery: already in memory
+                    if (q.seq < first) {
+                        store->submit(storage::delete_queue_entry{client_id_, q.seq});
+                        ++stale;
+                        continue;
+                    }
                     outbound_entry e;
                     e.seq = q.seq;
                     e.qos = static_cast<protocol::qos>(q.qos);
@@ -388,6 +398,11 @@ asio::awaitable<void> connection::complete_connect() {
                     e.msg = server::from_record(q.message);
                     entries.push_back(std::move(e));
                 }
+                if (stale != 0)
+                    spdlog::warn(
+                        "{}: removed {} stored message(s) of an earlier session with this "
+                        "client id",
+                        client_id_, stale);
                 session_->queue().restore(std::move(entries));
                 session_->set_unloaded_store_entries(false);
             }

@@ -17,10 +17,14 @@ constexpr std::size_t qos0_output_limit = 8 * 1024 * 1024;
 }  // namespace
 
 session::session(server& srv, std::string client_id, asio::any_io_executor owner)
-    : server_(srv), client_id_(std::move(client_id)), owner_(std::move(owner)) {
+    : server_(srv),
+      client_id_(std::move(client_id)),
+      born_ms_(wall_now_ms()),
+      owner_(std::move(owner)) {
     // Sequence numbers start at the wall clock in microseconds, so a new session for a client id
-    // never reuses a seq of an earlier one whose late store writes may still be in flight.
-    next_seq_.store(static_cast<std::uint64_t>(wall_now_ms()) * 1000);
+    // never reuses a seq of an earlier one whose late store writes may still be in flight, and a
+    // stored entry below its creation time * 1000 belongs to an earlier session (handle_connect).
+    next_seq_.store(static_cast<std::uint64_t>(born_ms_) * 1000);
 }
 
 session::~session() = default;

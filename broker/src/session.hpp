@@ -64,6 +64,8 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     bool ended() const noexcept { return ended_.load(std::memory_order_acquire); }
     // The next outbound sequence number (also the packet identifier source, see outbound_queue).
     std::uint64_t take_seq() noexcept { return next_seq_.fetch_add(1, std::memory_order_relaxed); }
+    // When this session object was made (wall clock, ms): its first seq is born_ms() * 1000.
+    std::int64_t born_ms() const noexcept { return born_ms_; }
 
     // Queues a message for this session. If the message must be persisted, the caller has
     // already submitted its put_queue_entry (so any later state change or delete is ordered
@@ -177,6 +179,7 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     std::atomic<bool> online_{false};
     std::atomic<bool> persistent_{false};
     std::atomic<bool> ended_{false};
+    const std::int64_t born_ms_;
     std::atomic<std::uint64_t> next_seq_{1};
 
     mutable std::mutex inbox_mutex_;
