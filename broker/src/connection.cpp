@@ -32,13 +32,11 @@ void log_exception(const char* what, const std::string& peer, std::exception_ptr
 }  // namespace
 
 connection::connection(server& srv, const listener_config& listener,
-                       std::atomic<std::int64_t>& connections,
-                       std::atomic<std::int64_t>& handshaking, std::unique_ptr<transport> t,
+                       std::shared_ptr<listener_counters> counters, std::unique_ptr<transport> t,
                        asio::any_io_executor ex)
     : server_(srv),
       listener_(listener),
-      listener_connections_(connections),
-      listener_handshaking_(handshaking),
+      counters_(std::move(counters)),
       listener_id_(listener.id()),
       transport_(std::move(t)),
       executor_(ex),
@@ -51,20 +49,20 @@ connection::connection(server& srv, const listener_config& listener,
       close_timer_(ex),
       ack_signal_(ex) {
     in_.resize(initial_read_buffer);
-    listener_connections_.fetch_add(1, std::memory_order_relaxed);
-    listener_handshaking_.fetch_add(1, std::memory_order_relaxed);
+    counters_->connections.fetch_add(1, std::memory_order_relaxed);
+    counters_->handshaking.fetch_add(1, std::memory_order_relaxed);
     server_.stats().handshaking.fetch_add(1, std::memory_order_relaxed);
 }
 
 connection::~connection() {
     end_handshake();
-    listener_connections_.fetch_sub(1, std::memory_order_relaxed);
+    counters_->connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void connection::end_handshake() {
     if (!handshake_counted_) return;
     handshake_counted_ = false;
-    listener_handshaking_.fetch_sub(1, std::memory_order_relaxed);
+    counters_->handshaking.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void connection::start() {

@@ -35,12 +35,19 @@ class server;
 //
 // Threading: everything runs on the connection's executor (its worker's io_context); the
 // attached session has the same owner executor.
+// A listener's connection counts. Shared with each of its connections: at shutdown a connection
+// can be destroyed with the worker contexts, after the listener is gone.
+struct listener_counters {
+    std::atomic<std::int64_t> connections{0};
+    std::atomic<std::int64_t> handshaking{0};  // accepted, CONNACK not yet sent
+};
+
 class connection final : public std::enable_shared_from_this<connection> {
   public:
     // `connections` and `handshaking` are the listener's counters (max_connections,
     // max_handshaking_limit); the connection counts itself in them while it lives / handshakes.
-    connection(server& srv, const listener_config& listener, std::atomic<std::int64_t>& connections,
-               std::atomic<std::int64_t>& handshaking, std::unique_ptr<transport> t,
+    connection(server& srv, const listener_config& listener,
+               std::shared_ptr<listener_counters> counters, std::unique_ptr<transport> t,
                asio::any_io_executor ex);
     ~connection();
 
@@ -132,8 +139,7 @@ class connection final : public std::enable_shared_from_this<connection> {
 
     server& server_;
     const listener_config& listener_;
-    std::atomic<std::int64_t>& listener_connections_;
-    std::atomic<std::int64_t>& listener_handshaking_;
+    const std::shared_ptr<listener_counters> counters_;
     void end_handshake();  // leaves the handshaking count (once)
     bool handshake_counted_ = true;
     const std::string listener_id_;

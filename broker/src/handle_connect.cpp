@@ -380,12 +380,11 @@ asio::awaitable<void> connection::complete_connect() {
                 // client id (routed to it as it ended, then a crash before their delete).
                 const auto first =
                     static_cast<std::uint64_t>(std::max<std::int64_t>(cfg.created_at_ms, 0)) * 1000;
-                std::size_t stale = 0;
+                storage::write_batch stale;
                 for (auto& q : loaded) {
                     if (q.seq >= boundary) continue;  // routed after recovery: already in memory
                     if (q.seq < first) {
-                        store->submit(storage::delete_queue_entry{client_id_, q.seq});
-                        ++stale;
+                        stale.ops.push_back(storage::delete_queue_entry{client_id_, q.seq});
                         continue;
                     }
                     outbound_entry e;
@@ -398,11 +397,13 @@ asio::awaitable<void> connection::complete_connect() {
                     e.msg = server::from_record(q.message);
                     entries.push_back(std::move(e));
                 }
-                if (stale != 0)
+                if (!stale.empty()) {
                     spdlog::warn(
-                        "{}: removed {} stored message(s) of an earlier session with this "
-                        "client id",
-                        client_id_, stale);
+                        "{}: removed {} stored message(s) of an earlier session with "
+                        "this client id",
+                        client_id_, stale.ops.size());
+                    store->submit(std::move(stale));
+                }
                 session_->queue().restore(std::move(entries));
                 session_->set_unloaded_store_entries(false);
             }

@@ -1,6 +1,8 @@
 // PUBLISH from a client, and the acknowledgements of both directions' QoS flows.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "connection.hpp"
 #include "server.hpp"
 
@@ -105,7 +107,7 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     }
     if (server_.hooks().has_acl() &&
         server_.hooks().check_acl(info(), acl_action::publish, p.topic) == hook_result::deny) {
-        spdlog::info("{}: PUBLISH to '{}' denied by ACL", client_id_, p.topic);
+        spdlog::debug("{}: PUBLISH to '{}' denied by ACL", client_id_, p.topic);
         refuse(reason_code::not_authorized);
         co_return;
     }
@@ -165,8 +167,19 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     // the commit would lose the id, and the publisher's resend after the restart
     // [MQTT-4.4.0-1] would be routed a second time. While this connection has held messages
     // waiting, later ones wait behind them, so its messages keep their order. A failed commit
-    // delivers nothing: the publisher is told (5.0) or disconnected (3.x) and sends again.
+    // delivers none of the held copies (with hold_all: nothing at all; otherwise the copies for
+    // clean sessions already went out and may be duplicated by the resend): the publisher is
+    // told (5.0) or disconnected (3.x) and sends again.
     const bool hold_all = (qos2 && session_->persistent()) || held_batches_ > 0;
+    const bool may_hold =
+        store && store->durable_acks() &&
+        (hold_all || std::any_of(prepared.begin(), prepared.end(),
+                                 [](const auto& r) { return r.held_for_commit(); }));
+    if (!ack_waits && !may_hold) {
+        // Nothing to wait for (the common QoS 0 / QoS 1 path): no completion at all.
+        server_.submit_and_deliver(std::move(batch), prepared);
+        co_return;
+    }
     auto held = std::make_shared<bool>(false);
     auto done = on_executor([this, self = shared_from_this(), held, index, ok_code, pid, qos2,
                              ack_waits](const storage::status& s) {

@@ -64,7 +64,7 @@ asio::awaitable<void> listener::accept_loop() {
             co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
             continue;
         }
-        if (cfg_.max_connections != 0 && connections_.load(std::memory_order_relaxed) >=
+        if (cfg_.max_connections != 0 && counters_->connections.load(std::memory_order_relaxed) >=
                                              static_cast<std::int64_t>(cfg_.max_connections)) {
             spdlog::warn("listener.{}: max_connections ({}) reached; refusing a connection",
                          cfg_.id(), cfg_.max_connections);
@@ -72,7 +72,7 @@ asio::awaitable<void> listener::accept_loop() {
             continue;
         }
         if (cfg_.max_handshaking_limit != 0 &&
-            handshaking_.load(std::memory_order_relaxed) >=
+            counters_->handshaking.load(std::memory_order_relaxed) >=
                 static_cast<std::int64_t>(cfg_.max_handshaking_limit)) {
             spdlog::warn("listener.{}: max_handshaking_limit ({}) reached; refusing a connection",
                          cfg_.id(), cfg_.max_handshaking_limit);
@@ -81,9 +81,8 @@ asio::awaitable<void> listener::accept_loop() {
         }
         if (cfg_.nodelay) socket.set_option(asio::ip::tcp::no_delay(true), ec);
         if (cfg_.tcp_keepalive) socket.set_option(asio::socket_base::keep_alive(true), ec);
-        auto c =
-            std::make_shared<connection>(server_, cfg_, connections_, handshaking_,
-                                         std::make_unique<tcp_transport>(std::move(socket)), ex);
+        auto c = std::make_shared<connection>(
+            server_, cfg_, counters_, std::make_unique<tcp_transport>(std::move(socket)), ex);
         asio::post(ex, [c] { c->start(); });
     }
 }

@@ -12,6 +12,7 @@
 namespace rmqtt::broker {
 
 class server;
+struct listener_counters;  // connection.hpp
 
 // Accepts connections for one configured listener and hands each one to a worker, round-robin.
 // The acceptor runs on the server's main context; sockets are opened on the chosen worker.
@@ -27,8 +28,6 @@ class listener {
 
     const listener_config& cfg() const noexcept { return cfg_; }
     std::uint16_t bound_port() const;
-    std::atomic<std::int64_t>& connection_count() noexcept { return connections_; }
-    std::atomic<std::int64_t>& handshaking_count() noexcept { return handshaking_; }
 
   private:
     asio::awaitable<void> accept_loop();
@@ -36,8 +35,7 @@ class listener {
     server& server_;
     const listener_config& cfg_;
     asio::ip::tcp::acceptor acceptor_;
-    std::atomic<std::int64_t> connections_{0};
-    std::atomic<std::int64_t> handshaking_{0};  // accepted, CONNACK not yet sent
+    std::shared_ptr<listener_counters> counters_ = std::make_shared<listener_counters>();
 };
 
 }  // namespace rmqtt::broker

@@ -143,7 +143,7 @@ bool server::submit_and_deliver(storage::write_batch batch, std::vector<routed_d
     std::size_t w = 0;
     for (std::size_t i = 0; i < prepared.size(); ++i) {
         auto& p = prepared[i];
-        if (hold_all || (p.d.persisted && p.d.qos == qos::exactly_once)) {
+        if (hold_all || p.held_for_commit()) {
             held.push_back(std::move(p));
         } else {
             if (w != i) prepared[w] = std::move(p);  // never move onto itself

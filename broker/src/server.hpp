@@ -61,6 +61,10 @@ class server {
     struct routed_delivery {
         session_ptr target;
         delivery d;
+        // With durable acks, a QoS 2 copy for a persistent session waits for its commit.
+        bool held_for_commit() const noexcept {
+            return d.persisted && d.qos == protocol::qos::exactly_once;
+        }
     };
     // Matches `msg` against the subscriptions and prepares one delivery per target, appending
     // the store writes they need (queue entries of persistent sessions, the retained message)

@@ -126,7 +126,9 @@ void session::accept(delivery&& d) {
     e.persisted = d.persisted;
     // In a burst the queue can fill before the window is: send what the window takes first, so
     // the drop policy applies to the messages that are really waiting, as if they came one by one.
-    if (const auto cap = queue_.get_limits().max_queued; cap != 0 && queue_.queued_count() >= cap)
+    if (const auto& l = queue_.get_limits(); l.max_queued != 0 &&
+                                             queue_.queued_count() >= l.max_queued &&
+                                             queue_.inflight_count() < l.max_inflight)
         pump();
     if (auto dropped = queue_.push(std::move(e))) {
         metrics::add(server_.stats().messages_queue_full);

@@ -158,6 +158,10 @@ credentials derive_credentials(std::string_view password, std::string salt,
                                std::uint32_t iterations) {
     credentials c;
     const std::string salted = salted_password(password, salt, iterations);
+    // An empty key would make the stored key independent of the password: refuse.
+    if (salted.empty())
+        throw std::invalid_argument("rmqtt-auth-scram: cannot derive keys with " +
+                                    std::to_string(iterations) + " iterations");
     c.salt = std::move(salt);
     c.iterations = iterations;
     c.stored_key = sha256(hmac_sha256(salted, "Client Key"));

@@ -1,7 +1,9 @@
 // The Redis session-store engine (hiredis, synchronous API). Key layout: redis_layout.hpp.
 //
 // Writes: one write() is one pipeline (every command appended, then every reply read: one round
-// trip) and one MULTI ... EXEC transaction, so a batch is applied whole or not at all. The
+// trip) and one MULTI ... EXEC transaction: a crash, a lost connection or an error while queueing
+// (EXECABORT) applies none of it; an error while EXEC runs (WRONGTYPE on a foreign key) leaves
+// the other commands applied and fails the write, so nothing is acknowledged. The
 // operations of one client id form one block whose keys share one hash slot. The recovery index
 // <prefix>:sessions: ZADD before a block whose last session operation is put_session, ZREM after
 // one whose last is delete_session; an index entry without a record (left by an older version or
@@ -600,7 +602,8 @@ status redis_store::write_once(const write_batch& batch, bool& noscript) {
 
     // One write() is one transaction: a kill -9 of rmqttd (or a lost connection) in the middle
     // of a batch applies none of it, so a publisher's inbound QoS 2 id is never stored without
-    // the subscribers' queue entries of the same message. Redis Cluster would refuse a
+    // the subscribers' queue entries of the same message (an error inside EXEC, only possible on
+    // keys rmqttd did not write, fails the whole write). Redis Cluster would refuse a
     // cross-slot transaction; the engine refuses cluster mode at open.
     static const std::string transaction = "MULTI/EXEC";
     command_buffer cmds;

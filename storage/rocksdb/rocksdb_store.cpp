@@ -737,7 +737,10 @@ status rocksdb_store::load_recovery_state(const std::vector<std::string>& client
                     status::error(status::code::corruption, "the record holds another filter"));
             r.subscriptions.push_back(std::move(rec));
         }
+        // Each Seek resets an iterator's status: an error that ended this scan is seen only now.
+        if (!subs->status().ok()) return engine_error(subs->status(), "reading");
         queue->Seek(prefix);
+        if (!queue->status().ok()) return engine_error(queue->status(), "reading");
         if (queue->Valid() && view(queue->key()).starts_with(prefix)) {
             if (queue->key().size() != prefix.size() + 8)
                 return bad_key(cf_queue, view(queue->key()));
@@ -746,6 +749,7 @@ status rocksdb_store::load_recovery_state(const std::vector<std::string>& client
             last_possible = prefix;
             last_possible.append(8, '\xff');
             queue->SeekForPrev(last_possible);
+            if (!queue->status().ok()) return engine_error(queue->status(), "reading");
             if (!queue->Valid() || !view(queue->key()).starts_with(prefix) ||
                 queue->key().size() != prefix.size() + 8)
                 return bad_key(cf_queue, queue->Valid() ? view(queue->key()) : prefix);
@@ -760,9 +764,8 @@ status rocksdb_store::load_recovery_state(const std::vector<std::string>& client
                 static_cast<std::uint16_t>((static_cast<unsigned char>(key[prefix.size()]) << 8) |
                                            static_cast<unsigned char>(key[prefix.size() + 1])));
         }
+        if (!inq2->status().ok()) return engine_error(inq2->status(), "reading");
     }
-    for (auto* it : {subs.get(), queue.get(), inq2.get()})
-        if (!it->status().ok()) return engine_error(it->status(), "reading");
     return status::ok();
 }
 
