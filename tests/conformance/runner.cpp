@@ -38,6 +38,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -175,29 +176,15 @@ bytes parse_hex(std::string text, const variables& vars) {
         if (it == vars.end()) throw case_error("variable not captured yet: " + name);
         text.replace(at, end - at + 1, it->second);
     }
-    bytes out;
-    int hi = -1;
+    std::size_t digits = 0;
     for (char ch : text) {
-        int v;
-        if (ch >= '0' && ch <= '9')
-            v = ch - '0';
-        else if (ch >= 'a' && ch <= 'f')
-            v = ch - 'a' + 10;
-        else if (ch >= 'A' && ch <= 'F')
-            v = ch - 'A' + 10;
-        else if (ch == ' ' || ch == '\n' || ch == '\t')
-            continue;
-        else
+        if (std::isxdigit(static_cast<unsigned char>(ch)))
+            ++digits;
+        else if (ch != ' ' && ch != '\n' && ch != '\t')
             throw case_error(std::string("not a hex digit: '") + ch + "' in " + text);
-        if (hi < 0) {
-            hi = v;
-        } else {
-            out.push_back(static_cast<std::uint8_t>(hi * 16 + v));
-            hi = -1;
-        }
     }
-    if (hi >= 0) throw case_error("odd number of hex digits in " + text);
-    return out;
+    if (digits % 2 != 0) throw case_error("odd number of hex digits in " + text);
+    return rmqtt::test::hex(text);
 }
 
 void append_bytes(const json& j, const variables& vars, bytes& out) {
@@ -756,6 +743,7 @@ TEST_P(case_test, run) {
         ASSERT_TRUE(warm.wait_closed());
     }
     const std::size_t fds_at_start = stable_fd_count(broker_->pid());
+    ASSERT_GT(fds_at_start, 0u) << "cannot read /proc/" << broker_->pid() << "/fd";
 
     bool stopped = false;
     {

@@ -403,13 +403,14 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
     rs.drain = true;
     const auto drain_start = clock_type::now();
     const auto drain_deadline = drain_start + 60s;
-    while (clock_type::now() < drain_deadline) {
+    bool drained = false;
+    while (!drained && clock_type::now() < drain_deadline) {
         std::this_thread::sleep_for(500ms);
-        bool quiet = true;
+        drained = true;
         for (auto& s : subs)
-            if (clock_type::now() - std::max(s->last_packet(), drain_start) < 3s) quiet = false;
-        if (quiet) break;
+            if (clock_type::now() - std::max(s->last_packet(), drain_start) < 3s) drained = false;
     }
+    EXPECT_TRUE(drained) << "subscribers still receiving 60 s into the drain";
     rs.stop = true;
     for (auto& t : threads)
         t.join();

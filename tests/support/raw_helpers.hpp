@@ -94,12 +94,16 @@ std::optional<T> expect(raw_client& c,
     return std::get<T>(*p);
 }
 
-// Every packet that arrives within `quiet` of the previous one.
+// Every packet that arrives within `quiet` of the previous one (for at most 30 s).
 inline std::vector<proto::packet> drain_raw(
     raw_client& c, std::chrono::milliseconds quiet = std::chrono::milliseconds(300)) {
     std::vector<proto::packet> out;
-    while (auto p = c.receive(quiet))
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+        auto p = c.receive(quiet);
+        if (!p) break;
         out.push_back(std::move(*p));
+    }
     return out;
 }
 

@@ -225,7 +225,9 @@ class acking_receiver {
                 deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0 || !step(std::min(left, idle))) break;
         }
-        while (step(quiet)) {
+        // Then whatever follows within `quiet`, bounded by the same deadline plus `timeout`.
+        const auto quiet_until = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < quiet_until && step(quiet)) {
         }
         return out;
     }
