@@ -284,6 +284,39 @@ asio::awaitable<void> connection::complete_connect() {
         co_return;
     }
 
+    // ---- the CONNACK must fit the client's Maximum Packet Size ----------------------------------
+    protocol::properties connack_props;
+    if (is_v5()) {
+        if (assigned_id) connack_props.assigned_client_identifier = client_id_;  // [MQTT-3.2.2-16]
+        if (keep_alive_changed) connack_props.server_keep_alive = keep_alive;    // [MQTT-3.2.2-21]
+        if (expiry_capped) connack_props.session_expiry_interval = expiry;
+        receive_maximum_in_ = std::max<std::uint16_t>(lc.max_inflight, 1);
+        if (receive_maximum_in_ != 65535) connack_props.receive_maximum = receive_maximum_in_;
+        if (lc.max_qos_allowed < 2) connack_props.maximum_qos = lc.max_qos_allowed;
+        if (lc.max_packet_size != 0) connack_props.maximum_packet_size = lc.max_packet_size;
+        if (lc.max_topic_aliases != 0) connack_props.topic_alias_maximum = lc.max_topic_aliases;
+        if (!server_.cfg().plugin_enabled("rmqtt-shared-subscription") || !lc.shared_subscription)
+            connack_props.shared_subscription_available = 0;
+        if (auth_method_) {
+            connack_props.authentication_method = auth_method_;
+            if (!auth_data_out_.empty())
+                connack_props.authentication_data = std::move(auth_data_out_);
+        }
+        topic_aliases_in_.assign(std::size_t{lc.max_topic_aliases} + 1, std::string{});
+        // The server sends CONNACK or closes [MQTT-3.2.0-1]; a CONNACK larger than the client
+        // accepts cannot be sent [MQTT-3.1.2-24], so the connection closes before the session is
+        // touched. Session Present does not change the size.
+        if (client_max_packet_size_ != 0 &&
+            protocol::encoded_size(version_, protocol::connack{false, 0, connack_props}) >
+                client_max_packet_size_) {
+            metrics::add(server_.stats().connacks_refused);
+            spdlog::info("{}: CONNACK does not fit the client's Maximum Packet Size {}; closing",
+                         peer_, client_max_packet_size_);
+            close();
+            co_return;
+        }
+    }
+
     // ---- attach the session (takeover of an existing connection happens here) ------------------
     auto result = co_await asio::async_initiate<decltype(asio::use_awaitable),
                                                 void(session_registry::attach_result)>(
@@ -412,25 +445,7 @@ asio::awaitable<void> connection::complete_connect() {
     if (state_ != state::connecting || !session_) co_return;  // taken over meanwhile
 
     // ---- CONNACK -------------------------------------------------------------------------------
-    protocol::properties props;
-    if (is_v5()) {
-        if (assigned_id) props.assigned_client_identifier = client_id_;  // [MQTT-3.2.2-16]
-        if (keep_alive_changed) props.server_keep_alive = keep_alive;    // [MQTT-3.2.2-21]
-        if (expiry_capped) props.session_expiry_interval = expiry;
-        receive_maximum_in_ = std::max<std::uint16_t>(lc.max_inflight, 1);
-        if (receive_maximum_in_ != 65535) props.receive_maximum = receive_maximum_in_;
-        if (lc.max_qos_allowed < 2) props.maximum_qos = lc.max_qos_allowed;
-        if (lc.max_packet_size != 0) props.maximum_packet_size = lc.max_packet_size;
-        if (lc.max_topic_aliases != 0) props.topic_alias_maximum = lc.max_topic_aliases;
-        if (!server_.cfg().plugin_enabled("rmqtt-shared-subscription") || !lc.shared_subscription)
-            props.shared_subscription_available = 0;
-        if (auth_method_) {
-            props.authentication_method = auth_method_;
-            if (!auth_data_out_.empty()) props.authentication_data = std::move(auth_data_out_);
-        }
-        topic_aliases_in_.assign(std::size_t{lc.max_topic_aliases} + 1, std::string{});
-    }
-    send_connack(present, reason_code::success, std::move(props));
+    send_connack(present, reason_code::success, std::move(connack_props));
     state_ = state::connected;
     counted_as_connected_ = true;
     end_handshake();

@@ -206,16 +206,23 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     if (*held) ++held_batches_;
 }
 
+// An acknowledgement of the wrong type for a packet identifier in flight is a protocol violation
+// (3.1.1 [MQTT-4.8.0-1]; 5.0 DISCONNECT 0x82); the message stays in the session and is sent again
+// on the next connection.
 void connection::handle_puback(const protocol::puback& p) {
-    if (session_) session_->on_puback(p);
+    if (session_ && !session_->on_puback(p))
+        protocol_violation(reason_code::protocol_error, "PUBACK for a packet that is not QoS 1");
 }
 
 void connection::handle_pubrec(const protocol::pubrec& p) {
-    if (session_) session_->on_pubrec(p);
+    if (session_ && !session_->on_pubrec(p))
+        protocol_violation(reason_code::protocol_error,
+                           "PUBREC for a packet that is not QoS 2 awaiting PUBREC");
 }
 
 void connection::handle_pubcomp(const protocol::pubcomp& p) {
-    if (session_) session_->on_pubcomp(p);
+    if (session_ && !session_->on_pubcomp(p))
+        protocol_violation(reason_code::protocol_error, "PUBCOMP for a packet not released");
 }
 
 void connection::handle_pubrel(const protocol::pubrel& p) {

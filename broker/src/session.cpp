@@ -204,39 +204,45 @@ void session::retry_due() {
     });
 }
 
-void session::on_puback(const protocol::puback& p) {
+bool session::on_puback(const protocol::puback& p) {
     outbound_entry removed;
-    if (queue_.on_puback(p.packet_id, removed) != outbound_queue::ack_result::ok) {
+    const auto r = queue_.on_puback(p.packet_id, removed);
+    if (r == outbound_queue::ack_result::wrong_state) return false;
+    if (r == outbound_queue::ack_result::unknown_packet_id) {
         spdlog::debug("{}: PUBACK for unknown packet id {}", client_id_, p.packet_id);
-        return;
+        return true;
     }
     if (removed.persisted) store_op(storage::delete_queue_entry{client_id_, removed.seq});
     pump();
+    return true;
 }
 
-void session::on_pubrec(const protocol::pubrec& p) {
+bool session::on_pubrec(const protocol::pubrec& p) {
     if (protocol::is_error(p.code)) {
         // 5.0: the client refused the message; the flow ends here (4.3.3).
         outbound_entry removed;
-        if (queue_.on_pubrec_error(p.packet_id, removed) == outbound_queue::ack_result::ok) {
+        const auto r = queue_.on_pubrec_error(p.packet_id, removed);
+        if (r == outbound_queue::ack_result::wrong_state) return false;
+        if (r == outbound_queue::ack_result::ok) {
             if (removed.persisted) store_op(storage::delete_queue_entry{client_id_, removed.seq});
             pump();
         }
-        return;
+        return true;
     }
     outbound_entry* e = nullptr;
-    auto r = queue_.on_pubrec(p.packet_id, e);
-    if (r != outbound_queue::ack_result::ok) {
+    const auto r = queue_.on_pubrec(p.packet_id, e);
+    if (r == outbound_queue::ack_result::wrong_state) return false;
+    if (r == outbound_queue::ack_result::unknown_packet_id) {
         // Unknown identifier: answer PUBREL so the client can release its state (5.0: 0x92).
         if (connection_)
             connection_->send(protocol::pubrel{
                 p.packet_id, protocol::reason_code::packet_identifier_not_found, {}});
-        return;
+        return true;
     }
     auto* st = server_.store();
     if (!e->persisted || !st) {
         send_pubrel(p.packet_id);
-        return;
+        return true;
     }
     // The pubrec_received state must be durable before PUBREL goes out: otherwise a restart
     // would resend the PUBLISH to a client that already released the identifier, which it would
@@ -257,16 +263,20 @@ void session::on_pubrec(const protocol::pubrec& p) {
             if (still) self->send_pubrel(pid);
         });
     });
+    return true;
 }
 
-void session::on_pubcomp(const protocol::pubcomp& p) {
+bool session::on_pubcomp(const protocol::pubcomp& p) {
     outbound_entry removed;
-    if (queue_.on_pubcomp(p.packet_id, removed) != outbound_queue::ack_result::ok) {
+    const auto r = queue_.on_pubcomp(p.packet_id, removed);
+    if (r == outbound_queue::ack_result::wrong_state) return false;
+    if (r == outbound_queue::ack_result::unknown_packet_id) {
         spdlog::debug("{}: PUBCOMP for unknown packet id {}", client_id_, p.packet_id);
-        return;
+        return true;
     }
     if (removed.persisted) store_op(storage::delete_queue_entry{client_id_, removed.seq});
     pump();
+    return true;
 }
 
 void session::attach(std::shared_ptr<connection> c) {

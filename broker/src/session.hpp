@@ -91,10 +91,13 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     // message_retry_interval: resends inflight PUBLISHes sent before now - interval.
     void retry_due();
 
-    // Client acknowledgements of server-sent messages.
-    void on_puback(const protocol::puback& p);
-    void on_pubrec(const protocol::pubrec& p);
-    void on_pubcomp(const protocol::pubcomp& p);
+    // Client acknowledgements of server-sent messages. False when the acknowledgement does not
+    // fit the flow of its packet identifier (PUBACK for a QoS 2 message, PUBREC for QoS 1,
+    // PUBCOMP before PUBREC, PUBACK after PUBREL): a protocol violation the caller answers by
+    // closing the connection; the message stays in the session. An unknown identifier is not one.
+    [[nodiscard]] bool on_puback(const protocol::puback& p);
+    [[nodiscard]] bool on_pubrec(const protocol::pubrec& p);
+    [[nodiscard]] bool on_pubcomp(const protocol::pubcomp& p);
 
     // Hands queued messages of shared subscriptions to another member of their group
     // (MQTT 5.0 section 4.8.2): those of `filter` ("$share/g/f") only, or all when empty.

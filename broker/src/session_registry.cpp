@@ -44,10 +44,14 @@ void session_registry::attach(const std::string& client_id, bool clean_start,
                 existing->detach();
                 // The old connection ended abnormally: its will goes out unless delayed (the new
                 // connection then cancels a delayed one) [MQTT-3.1.2-8].
-                if (auto& w = existing->will(); w && (w->delay_interval_s == 0 || clean_start))
+                if (auto& w = existing->will();
+                    w && (w->delay_interval_s == 0 || clean_start || !existing->persistent()))
                     existing->publish_will_now();
             }
-            if (clean_start) {
+            // A session that lasts only as long as its connection (3.x CleanSession 1, 5.0
+            // Session Expiry 0) ended with it: the new connection starts a new one
+            // [MQTT-3.1.2-6] [MQTT-3.2.2-2] [MQTT-3.2.2-3].
+            if (clean_start || !existing->persistent()) {
                 existing->end();  // removes it from the map and the store; then create anew
                 attach(client_id, clean_start, ex, std::move(done));
                 return;

@@ -88,6 +88,19 @@ decode_result read_props(reader& r, packet_type t, bool for_will, properties& ou
     return res;
 }
 
+// Wildcards occupy whole levels and '#' comes last [MQTT-4.7.1-2] [MQTT-4.7.1-3]; a filter that
+// breaks this is malformed. In "$share/{group}/{filter}" the rule applies to {filter}; a share name
+// that is missing or holds a wildcard is well formed but refused by the server (5.0: 0x8F).
+bool wildcards_well_placed(std::string_view filter) noexcept {
+    bool valid = true;
+    if (auto shared = parse_shared_subscription(filter, valid)) {
+        if (shared->group.empty() || has_wildcard(shared->group) || shared->filter.empty())
+            return true;
+        return is_valid_topic_filter(shared->filter);
+    }
+    return is_valid_topic_filter(filter);
+}
+
 // Reads a UTF-8 Encoded String; invalid UTF-8 is a Malformed Packet [MQTT-1.5.4-1/2].
 bool read_utf8(reader& r, std::string& out, decode_result& err, const char* truncated,
                const char* invalid) {
@@ -119,7 +132,9 @@ decode_result decode_connect(const frame& f, reader& r, connect& c) {
         c.protocol_version = version::v3_1;
     } else {
         // [MQTT-3.1.2-2] answered with CONNACK 0x01 / 0x84 in the version set here.
-        c.protocol_version = level > 5 ? version::v5 : version::v3_1_1;
+        // The 3.1.1 form (20 02 00 01) is the one every client can read; a 5.0 client never
+        // sends such a level.
+        c.protocol_version = version::v3_1_1;
         return {reason_code::unsupported_protocol_version, "CONNECT: unsupported protocol level"};
     }
     const version v = c.protocol_version;
@@ -324,6 +339,8 @@ decode_result decode_subscribe(version v, reader& r, subscribe& s) {
                        "SUBSCRIBE: Topic Filter is not valid UTF-8"))
             return err;
         if (ts.filter.empty()) return malformed("SUBSCRIBE: empty Topic Filter");  // [MQTT-4.7.3-1]
+        if (!wildcards_well_placed(ts.filter))
+            return malformed("SUBSCRIBE: wildcard not a whole level");  // [MQTT-4.7.1-2/3]
         std::uint8_t opts = 0;
         if (!r.u8(opts)) return malformed("SUBSCRIBE: missing Subscription Options");
         const auto q = static_cast<std::uint8_t>(opts & 0x03);
@@ -391,6 +408,8 @@ decode_result decode_unsubscribe(version v, reader& r, unsubscribe& u) {
                        "UNSUBSCRIBE: Topic Filter is not valid UTF-8"))
             return err;
         if (filter.empty()) return malformed("UNSUBSCRIBE: empty Topic Filter");  // [MQTT-4.7.3-1]
+        if (!wildcards_well_placed(filter))
+            return malformed("UNSUBSCRIBE: wildcard not a whole level");  // [MQTT-4.7.1-2/3]
     }
     return ok;
 }

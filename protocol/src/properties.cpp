@@ -257,7 +257,8 @@ decode_result decode_properties(std::span<const std::uint8_t> in, packet_type t,
         const std::uint16_t where = code < allowed.size() ? allowed[code] : 0;
         if (where == 0) return fail(reason_code::malformed_packet, "unknown property identifier");
         if ((where & mask) == 0) {
-            return fail(reason_code::protocol_error, "property not allowed in this packet");
+            // A property the packet does not define makes it malformed (5.0 section 2.2.2.2).
+            return fail(reason_code::malformed_packet, "property not allowed in this packet");
         }
         // Only User Property, and Subscription Identifier in PUBLISH, may repeat (2.2.2.2).
         const auto pid = static_cast<property_id>(code);

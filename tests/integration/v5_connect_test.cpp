@@ -376,7 +376,7 @@ TEST(V5Connect, RequestProblemInformationZero) {
 
     proto::subscribe s;
     s.packet_id = 3;
-    s.topics = {sub_opt("rpi0/a", 1), sub_opt("rpi0/#/bad", 1), sub_opt("rpi0/b", 1)};
+    s.topics = {sub_opt("rpi0/a", 1), sub_opt("$share/g+/bad", 1), sub_opt("rpi0/b", 1)};
     c->send(s);
     auto sa = expect<proto::suback>(*c);
     ASSERT_TRUE(sa);

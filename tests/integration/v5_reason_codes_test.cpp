@@ -31,12 +31,13 @@ TEST(V5ReasonCodes, NoMatchingSubscribers) {
 TEST(V5ReasonCodes, SubackPerFilter) {
     auto b = start_broker();
     auto c = raw5(*b, "spf");
-    auto codes =
-        subscribe5(*c, 7,
-                   {sub_opt("spf/a", 2), sub_opt("spf/#/x", 1), sub_opt("spf/b", 1),
-                    sub_opt("$share/g/spf/c", 0), sub_opt("spf/+", 0), sub_opt("spf/x+", 1),
-                    sub_opt("$share/g+/spf", 1), sub_opt("$share/g/spf/#", 2)});
-    EXPECT_EQ(codes, (std::vector<std::uint8_t>{2, 0x8F, 1, 0, 0, 0x8F, 0x8F, 2}));
+    auto codes = subscribe5(
+        *c, 7,
+        {sub_opt("spf/a", 2), sub_opt("spf/b", 1), sub_opt("$share/g/spf/c", 0),
+         sub_opt("spf/+", 0), sub_opt("$share/g+/spf", 1), sub_opt("$share/g/spf/#", 2)});
+    // A share name with a wildcard is well formed but refused (0x8F); a misplaced wildcard in a
+    // filter makes the whole SUBSCRIBE malformed (conformance cases MQTT-4.7.1-1/2).
+    EXPECT_EQ(codes, (std::vector<std::uint8_t>{2, 1, 0, 0, 0x8F, 2}));
     // The granted subscriptions work.
     auto pub = raw5(*b, "spf-pub");
     ASSERT_EQ(publish_acked(*pub, publish5("spf/a", "hello", 1, 1)), 0);

@@ -106,7 +106,8 @@ TEST(MalformedConnect, UnsupportedProtocolLevel_MQTT_3_1_2_2) {
     EXPECT_EQ(std::get<connect>(d.p).protocol_version, v311);  // answer with CONNACK 0x01
     d = test::decode_bytes(v311, connect_packet("MQTT", 6, 0x02, str("c")));
     EXPECT_EQ(d.result.code, reason_code::unsupported_protocol_version);
-    EXPECT_EQ(std::get<connect>(d.p).protocol_version, v5);  // answer with CONNACK 0x84
+    // Answered in the 3.1.1 form (20 02 00 01), the one every client can read.
+    EXPECT_EQ(std::get<connect>(d.p).protocol_version, v311);
     EXPECT_EQ(decode_code(v311, connect_packet("MQTT", 3, 0x02, str("c"))),
               reason_code::unsupported_protocol_version);
     EXPECT_EQ(decode_code(v311, connect_packet("MQIsdp", 4, 0x02, str("c"))),
@@ -286,21 +287,22 @@ TEST(MalformedProperties, ValueRulesAreProtocolErrors) {
     EXPECT_EQ(decode_code(v5, publish5(props({0x01, 0x02}))), protocol_error);
 }
 
-TEST(MalformedProperties, PropertyNotAllowedInPacketIsProtocolError) {
-    // (m) hostile-input #20: Payload Format Indicator in CONNECT properties
-    EXPECT_EQ(decode_code(v5, connect5(0x02, props({0x01, 0x01}), str("c"))), protocol_error);
+TEST(MalformedProperties, PropertyNotAllowedInPacketIsMalformed) {
+    // (m) hostile-input #20: Payload Format Indicator in CONNECT properties. A property the packet
+    // does not define makes it a Malformed Packet (5.0 section 2.2.2.2).
+    EXPECT_EQ(decode_code(v5, connect5(0x02, props({0x01, 0x01}), str("c"))), malformed);
     // Will Delay Interval belongs to the Will Properties, not the CONNECT properties
-    EXPECT_EQ(decode_code(v5, connect5(0x02, props({0x18, 0, 0, 0, 1}), str("c"))), protocol_error);
+    EXPECT_EQ(decode_code(v5, connect5(0x02, props({0x18, 0, 0, 0, 1}), str("c"))), malformed);
     // and Session Expiry Interval is not a Will Property (CVE-2023-3592 class)
     EXPECT_EQ(
         decode_code(v5, connect5(0x06, no_props,
                                  cat(str("c"), props({0x11, 0, 0, 0, 1}), str("w"), str("m")))),
-        protocol_error);
+        malformed);
     // Session Expiry Interval in PUBLISH, Topic Alias in PUBACK
-    EXPECT_EQ(decode_code(v5, publish5(props({0x11, 0, 0, 0, 1}))), protocol_error);
+    EXPECT_EQ(decode_code(v5, publish5(props({0x11, 0, 0, 0, 1}))), malformed);
     EXPECT_EQ(
         decode_code(v5, packet_bytes(0x40, cat(bytes{0x00, 0x01, 0x00}, props({0x23, 0, 1})))),
-        protocol_error);
+        malformed);
 }
 
 TEST(MalformedProperties, AuthenticationDataWithoutMethod) {
@@ -529,14 +531,27 @@ TEST(MalformedSubscribe, InvalidUtf8Filter_MQTT_3_8_3_1) {
               malformed);
 }
 
-TEST(MalformedSubscribe, WildcardPlacementIsLeftToTheBroker_MQTT_4_7_1_2) {
-    // hostile-input #43: the broker answers each filter with SUBACK 0x80 / 0x8F.
-    const bytes payload = cat(str("a/#/b"), bytes{0}, str("sport+"), bytes{1}, str("#x"), bytes{0},
-                              str("$share//t"), bytes{0});
-    auto d = test::decode_bytes(v311, subscribe311(payload));
+TEST(MalformedSubscribe, MisplacedWildcard_MQTT_4_7_1_2_and_4_7_1_3) {
+    // hostile-input #43: a wildcard that is not a whole level, or '#' not last, makes the packet
+    // malformed (3.1.1 [MQTT-4.7.1-2] [MQTT-4.7.1-3], 5.0 [MQTT-4.7.1-1] [MQTT-4.7.1-2]).
+    for (const char* f :
+         {"a/#/b", "sport+", "#x", "+a", "a/b#", "#/test/topic", "$share/g/a/#/b"}) {
+        const bytes payload = cat(str("ok/+"), bytes{0}, str(f), bytes{0});
+        EXPECT_EQ(decode_code(v311, subscribe311(payload)), malformed) << f;
+        EXPECT_EQ(decode_code(v5, subscribe5(payload)), malformed) << f;
+        EXPECT_EQ(decode_code(v311, packet_bytes(0xA2, cat(bytes{0, 1}, str(f)))), malformed) << f;
+        EXPECT_EQ(decode_code(v5, packet_bytes(0xA2, cat(bytes{0, 1}, no_props, str(f)))),
+                  malformed)
+            << f;
+    }
+    // A share name that is missing or holds a wildcard is well formed; the broker refuses it
+    // with a reason code (hostile-input #44).
+    const bytes shared = cat(str("$share//t"), bytes{0}, str("$share/g+/t"), bytes{0},
+                             str("$share/g"), bytes{0}, str("$share/g/"), bytes{0});
+    auto d = test::decode_bytes(v311, subscribe311(shared));
     ASSERT_TRUE(d.result) << d.result.detail;
     EXPECT_EQ(std::get<subscribe>(d.p).topics.size(), 4u);
-    EXPECT_TRUE(test::decode_bytes(v5, subscribe5(payload)).result);
+    EXPECT_TRUE(test::decode_bytes(v5, subscribe5(shared)).result);
 }
 
 TEST(MalformedSubscribe, SubscriptionIdentifierRules) {

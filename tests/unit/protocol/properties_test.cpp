@@ -120,7 +120,8 @@ TEST(Properties, AllowedTablePerPacket_Section_2_2_2_2) {
                 EXPECT_EQ(consumed, in.size());
                 EXPECT_FALSE(out.empty());
             } else {
-                EXPECT_EQ(r.code, reason_code::protocol_error)
+                // A property the packet does not define: Malformed Packet (5.0 section 2.2.2.2).
+                EXPECT_EQ(r.code, reason_code::malformed_packet)
                     << "property 0x" << std::hex << int(id) << " in " << std::dec << target;
             }
         }
