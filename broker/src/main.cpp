@@ -3,10 +3,10 @@
 
 #include <cstdio>
 
-#include "cli.hpp"
-#include "logging.hpp"
+#include "config/cli.hpp"
+#include "config/logging.hpp"
+#include "core/server.hpp"
 #include "rmqtt/broker/config.hpp"
-#include "server.hpp"
 
 int main(int argc, char** argv) {
     using namespace rmqtt::broker;

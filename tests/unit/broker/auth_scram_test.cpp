@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../config/config_test_util.hpp"
-#include "plugins.hpp"
+#include "core/plugins.hpp"
 #include "rmqtt/broker/config.hpp"
 #include "rmqtt/broker/hooks.hpp"
 

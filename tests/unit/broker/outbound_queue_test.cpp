@@ -2,7 +2,7 @@
 // 4.4, 4.6).
 #include <gtest/gtest.h>
 
-#include "outbound_queue.hpp"
+#include "session/outbound_queue.hpp"
 
 namespace rmqtt::broker {
 namespace {

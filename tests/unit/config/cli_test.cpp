@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cli.hpp"
+#include "config/cli.hpp"
 #include "rmqtt/broker/config.hpp"
 
 namespace {

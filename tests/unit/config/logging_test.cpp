@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "config/logging.hpp"
 #include "config_test_util.hpp"
-#include "logging.hpp"
 #include "rmqtt/broker/config.hpp"
 
 namespace {

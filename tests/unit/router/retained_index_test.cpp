@@ -1,4 +1,4 @@
-#include "retained_index.hpp"
+#include "routing/retained_index.hpp"
 
 #include <gtest/gtest.h>
 

@@ -8,8 +8,8 @@
 #include <thread>
 #include <vector>
 
-#include "retained_index.hpp"
-#include "router.hpp"
+#include "routing/retained_index.hpp"
+#include "routing/router.hpp"
 #include "test_subscriber.hpp"
 
 namespace rmqtt::broker {

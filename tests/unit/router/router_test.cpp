@@ -1,4 +1,4 @@
-#include "router.hpp"
+#include "routing/router.hpp"
 
 #include <gtest/gtest.h>
 

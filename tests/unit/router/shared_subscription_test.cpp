@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "router.hpp"
+#include "routing/router.hpp"
 #include "test_subscriber.hpp"
 
 namespace rmqtt::broker {

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "subscriber.hpp"
+#include "routing/subscriber.hpp"
 
 namespace rmqtt::broker::test {
 

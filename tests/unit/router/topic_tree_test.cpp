@@ -1,4 +1,4 @@
-#include "topic_tree.hpp"
+#include "routing/topic_tree.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "rmqtt/protocol/packets.hpp"
+
+namespace rmqtt::broker {
+
+// An application message inside the broker (part of the plugin API), shared by every subscriber it
+// is routed to and immutable once published.
+struct message {
+    std::string topic;
+    std::string payload;
+    protocol::qos qos = protocol::qos::at_most_once;  // as published
+    bool retain = false;                              // as published
+    // 5.0 properties forwarded to subscribers: payload format, expiry (original value), content
+    // type, response topic, correlation data, user properties. Never topic alias or subscription
+    // identifiers, which are per connection. Null when there are none.
+    std::unique_ptr<const protocol::properties> props;
+    std::string publisher;           // client id of the publisher ("" for the broker itself)
+    std::int64_t created_at_ms = 0;  // wall clock
+    std::int64_t expiry_at_ms = 0;   // wall clock deadline; 0 = never
+
+    bool expired(std::int64_t now_ms) const noexcept {
+        return expiry_at_ms != 0 && now_ms >= expiry_at_ms;
+    }
+};
+
+using message_ptr = std::shared_ptr<const message>;
+
+}  // namespace rmqtt::broker

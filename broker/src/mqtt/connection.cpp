@@ -1,0 +1,703 @@
+#include "mqtt/connection.hpp"
+
+#include <spdlog/spdlog.h>
+#include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <algorithm>
+
+#include "core/server.hpp"
+
+namespace rmqtt::broker {
+
+using protocol::packet_type;
+using protocol::reason_code;
+
+namespace {
+constexpr std::size_t initial_read_buffer = 4096;
+constexpr std::size_t max_idle_buffer = 64 * 1024;  // shrink buffers above this when idle
+constexpr std::size_t max_pending_acks = 4096;      // stop reading while this many acks wait
+constexpr auto close_flush_timeout = std::chrono::seconds(5);
+
+void log_exception(const char* what, const std::string& peer, std::exception_ptr e) {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        spdlog::error("{} {}: {}", what, peer, ex.what());
+    }
+}
+}  // namespace
+
+connection::connection(server& srv, const listener_config& listener,
+                       std::shared_ptr<listener_counters> counters, std::unique_ptr<transport> t,
+                       asio::any_io_executor ex)
+    : server_(srv),
+      listener_(listener),
+      counters_(std::move(counters)),
+      listener_id_(listener.id()),
+      transport_(std::move(t)),
+      executor_(ex),
+      peer_(transport_->remote_address()),
+      max_packet_size_(listener.max_packet_size),
+      writer_signal_(ex),
+      keepalive_timer_(ex),
+      retry_timer_(ex),
+      wait_timer_(ex),
+      close_timer_(ex),
+      ack_signal_(ex) {
+    in_.resize(initial_read_buffer);
+    counters_->connections.fetch_add(1, std::memory_order_relaxed);
+    counters_->handshaking.fetch_add(1, std::memory_order_relaxed);
+    server_.stats().handshaking.fetch_add(1, std::memory_order_relaxed);
+}
+
+connection::~connection() {
+    end_handshake();
+    counters_->connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void connection::end_handshake() {
+    if (!handshake_counted_) return;
+    handshake_counted_ = false;
+    counters_->handshaking.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void connection::start() {
+    accepted_at_ = steady_clock::now();
+    last_read_ = accepted_at_;
+    keepalive_timeout_ = listener_.handshake_timeout;
+    auto self = shared_from_this();
+    asio::co_spawn(
+        executor_, [self]() { return self->reader(); },
+        [self](std::exception_ptr e) {
+            log_exception("connection reader", self->peer_, e);
+            self->on_reader_done();
+        });
+    asio::co_spawn(
+        executor_, [self]() { return self->writer(); },
+        [self](std::exception_ptr e) { log_exception("writer", self->peer_, e); });
+    asio::co_spawn(
+        executor_, [self]() { return self->watchdog(); },
+        [self](std::exception_ptr e) { log_exception("watchdog", self->peer_, e); });
+}
+
+// ---- reading
+// -------------------------------------------------------------------------------------
+
+asio::awaitable<void> connection::reader() {
+    std::error_code ec;
+    co_await transport_->handshake(ec);
+    if (ec) {
+        spdlog::debug("{}: {} handshake failed: {}", peer_, transport_->kind(), ec.message());
+        co_return;
+    }
+    while (state_ != state::closing && state_ != state::closed) {
+        if (in_end_ == in_.size()) {
+            if (in_begin_ > 0) {
+                std::copy(in_.begin() + static_cast<std::ptrdiff_t>(in_begin_),
+                          in_.begin() + static_cast<std::ptrdiff_t>(in_end_), in_.begin());
+                in_end_ -= in_begin_;
+                in_begin_ = 0;
+            } else {
+                in_.resize(in_.size() * 2);
+            }
+        }
+        std::size_t n = co_await transport_->read_some(
+            asio::buffer(in_.data() + in_end_, in_.size() - in_end_), ec);
+        if (ec) {
+            if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
+                ec != asio::error::connection_reset)
+                spdlog::debug("{} ({}): read error: {}", peer_, client_id_, ec.message());
+            break;
+        }
+        in_end_ += n;
+        last_read_ = steady_clock::now();
+        metrics::add(server_.stats().bytes_received, n);
+
+        while (state_ != state::closing && state_ != state::closed && in_begin_ < in_end_) {
+            protocol::frame f;
+            auto r = protocol::parse_frame(
+                std::span<const std::uint8_t>(in_.data() + in_begin_, in_end_ - in_begin_),
+                max_packet_size_, f);
+            if (r.status == protocol::frame_status::need_more) {
+                // Make room for the whole packet; its size was checked against the maximum.
+                if (r.needed > in_.size() - in_begin_) {
+                    std::copy(in_.begin() + static_cast<std::ptrdiff_t>(in_begin_),
+                              in_.begin() + static_cast<std::ptrdiff_t>(in_end_), in_.begin());
+                    in_end_ -= in_begin_;
+                    in_begin_ = 0;
+                    if (r.needed > in_.size()) in_.resize(r.needed);
+                }
+                break;
+            }
+            if (r.status == protocol::frame_status::malformed) {
+                protocol_violation(reason_code::malformed_packet, "invalid Remaining Length");
+                break;
+            }
+            if (r.status == protocol::frame_status::too_large) {
+                protocol_violation(reason_code::packet_too_large,
+                                   "packet larger than max_packet_size");
+                break;
+            }
+            co_await dispatch(f);
+            in_begin_ += r.consumed;
+            // Back-pressure: acknowledgements waiting for the store hold the reader.
+            while (acks_.size() >= max_pending_acks && state_ == state::connected) {
+                ack_signal_.expires_after(std::chrono::milliseconds(100));
+                co_await ack_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            }
+        }
+        if (in_begin_ == in_end_) {
+            in_begin_ = in_end_ = 0;
+            if (in_.size() > max_idle_buffer) {
+                in_.resize(initial_read_buffer);
+                in_.shrink_to_fit();
+            }
+        }
+    }
+}
+
+asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
+    protocol::packet p;
+    auto r = protocol::decode(version_, f, p);
+    if (state_ == state::handshaking) {
+        if (f.type() != packet_type::connect) {
+            // [MQTT-3.1.0-1]: the first packet must be CONNECT; close without CONNACK.
+            spdlog::info("{}: first packet is {}, not CONNECT; closing", peer_,
+                         protocol::to_string(f.type()));
+            close();
+            co_return;
+        }
+        if (!r) {
+            // The decoder always reports the version to answer in, even for a refused CONNECT.
+            version_ = std::get<protocol::connect>(p).protocol_version;
+            if (r.code == reason_code::unsupported_protocol_version) {
+                // [MQTT-3.1.2-2]: CONNACK 0x01 (3.x) / 0x84 (5.0), then close.
+                refuse_connect(reason_code::unsupported_protocol_version,
+                               protocol::connect_return_code::unacceptable_protocol_version,
+                               r.detail);
+            } else if (r.code == reason_code::client_identifier_not_valid) {
+                // [MQTT-3.1.3-8] (and 3.1's 1..23 characters): CONNACK 0x02 / 0x85, then close.
+                refuse_connect(reason_code::client_identifier_not_valid,
+                               protocol::connect_return_code::identifier_rejected, r.detail);
+            } else if (is_v5()) {
+                // 5.0 lets the server answer a bad CONNECT with CONNACK and a reason code
+                // [MQTT-4.13.1-1]; 3.x closes without one.
+                metrics::add(server_.stats().protocol_errors);
+                refuse_connect(r.code, protocol::connect_return_code::not_authorized, r.detail);
+            } else {
+                metrics::add(server_.stats().protocol_errors);
+                spdlog::info("{}: malformed CONNECT ({}); closing", peer_, r.detail);
+                close();
+            }
+            co_return;
+        }
+        co_await handle_connect(std::get<protocol::connect>(p));
+        co_return;
+    }
+    if (state_ == state::authenticating) {
+        if (!r || f.type() != packet_type::auth) {
+            // Only AUTH may continue an authentication exchange before CONNACK.
+            refuse_connect(r ? reason_code::protocol_error : r.code,
+                           protocol::connect_return_code::not_authorized,
+                           r ? "packet other than AUTH during authentication" : r.detail);
+            co_return;
+        }
+        co_await handle_auth_exchange(std::get<protocol::auth>(p));
+        co_return;
+    }
+    if (state_ != state::connected) co_return;
+    if (!r) {
+        protocol_violation(r.code, r.detail);
+        co_return;
+    }
+    switch (f.type()) {
+        case packet_type::publish:
+            co_await handle_publish(std::get<protocol::publish>(p));
+            break;
+        case packet_type::puback:
+            handle_puback(std::get<protocol::puback>(p));
+            break;
+        case packet_type::pubrec:
+            handle_pubrec(std::get<protocol::pubrec>(p));
+            break;
+        case packet_type::pubrel:
+            handle_pubrel(std::get<protocol::pubrel>(p));
+            break;
+        case packet_type::pubcomp:
+            handle_pubcomp(std::get<protocol::pubcomp>(p));
+            break;
+        case packet_type::subscribe:
+            co_await handle_subscribe(std::get<protocol::subscribe>(p));
+            break;
+        case packet_type::unsubscribe:
+            co_await handle_unsubscribe(std::get<protocol::unsubscribe>(p));
+            break;
+        case packet_type::pingreq:
+            handle_pingreq();
+            break;
+        case packet_type::disconnect:
+            handle_disconnect(std::get<protocol::disconnect>(p));
+            break;
+        case packet_type::auth:
+            handle_reauth(std::get<protocol::auth>(p));
+            break;
+        case packet_type::connect:
+            protocol_violation(reason_code::protocol_error, "second CONNECT [MQTT-3.1.0-2]");
+            break;
+        default:
+            // CONNACK, SUBACK, UNSUBACK, PINGRESP are server-to-client only.
+            protocol_violation(reason_code::protocol_error, "server-only packet type from client");
+    }
+}
+
+void connection::protocol_violation(reason_code rc, const char* detail) {
+    metrics::add(server_.stats().protocol_errors);
+    spdlog::info("{} ({}): {}: {}; closing", peer_, client_id_, protocol::to_string(rc), detail);
+    close(rc, detail);
+}
+
+// ---- writing
+// -------------------------------------------------------------------------------------
+
+void connection::wake_writer() {
+    if (writer_waiting_) writer_signal_.cancel();
+}
+
+asio::awaitable<void> connection::writer() {
+    std::error_code ec;
+    for (;;) {
+        if (out_.empty()) {
+            if (state_ == state::closing || state_ == state::closed) break;
+            writer_waiting_ = true;
+            writer_signal_.expires_at(steady_clock::time_point::max());
+            co_await writer_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            writer_waiting_ = false;
+            continue;
+        }
+        // Everything queued since the last write goes out in one write.
+        writing_.swap(out_);
+        co_await transport_->write_all(asio::buffer(writing_), ec);
+        metrics::add(server_.stats().bytes_sent, writing_.size());
+        writing_.clear();
+        if (writing_.capacity() > max_idle_buffer) writing_.shrink_to_fit();
+        if (ec) {
+            out_.clear();
+            break;
+        }
+    }
+    writer_done_ = true;
+    close_timer_.cancel();
+    transport_->close();
+}
+
+void connection::send(const protocol::packet& p) {
+    if (state_ == state::closed) return;
+    if (is_v5() && client_max_packet_size_ != 0 &&
+        protocol::encoded_size(version_, p) > client_max_packet_size_) {
+        // [MQTT-3.1.2-25]: drop the Reason String and User Properties rather than exceed the
+        // client's Maximum Packet Size; what still does not fit is not sent.
+        protocol::packet trimmed = p;
+        std::visit(
+            [](auto& x) {
+                if constexpr (requires { x.props; }) {
+                    x.props.reason_string.reset();
+                    x.props.user_properties.clear();
+                }
+            },
+            trimmed);
+        if (protocol::encoded_size(version_, trimmed) > client_max_packet_size_) return;
+        protocol::encode(version_, trimmed, out_);
+    } else {
+        protocol::encode(version_, p, out_);
+    }
+    wake_writer();
+}
+
+bool connection::send_publish(const message& m, protocol::qos q, bool retain, bool dup,
+                              std::uint16_t packet_id,
+                              const std::vector<std::uint32_t>& subscription_ids) {
+    if (state_ != state::connected) return true;  // resent on reconnect
+    protocol::publish_view v;
+    v.dup = dup && q != protocol::qos::at_most_once;
+    v.qos_level = q;
+    v.retain = retain;
+    v.topic = m.topic;
+    v.packet_id = q == protocol::qos::at_most_once ? 0 : packet_id;
+    v.payload = m.payload;
+    protocol::properties local;
+    if (is_v5()) {
+        const bool needs_copy = !subscription_ids.empty() || m.expiry_at_ms != 0;
+        if (needs_copy) {
+            if (m.props) local = *m.props;
+            local.subscription_identifiers = subscription_ids;
+            if (m.expiry_at_ms != 0 && local.message_expiry_interval) {
+                // Forward the remaining lifetime [MQTT-3.3.2-6].
+                auto left_ms = std::max<std::int64_t>(m.expiry_at_ms - wall_now_ms(), 0);
+                local.message_expiry_interval = static_cast<std::uint32_t>((left_ms + 999) / 1000);
+            }
+            v.props = &local;
+        } else {
+            v.props = m.props.get();
+        }
+        bool new_alias = false;
+        if (client_topic_alias_maximum_ != 0) {
+            // Topic aliases towards the client: the first PUBLISH on a topic carries topic and
+            // alias, later ones only the alias [MQTT-3.3.2-12].
+            auto it = topic_aliases_out_.find(m.topic);
+            if (it != topic_aliases_out_.end()) {
+                if (v.props != &local) {
+                    if (v.props) local = *v.props;
+                    v.props = &local;
+                }
+                local.topic_alias = it->second;
+                v.topic = {};
+            } else if (topic_aliases_out_.size() < client_topic_alias_maximum_) {
+                const auto alias = static_cast<std::uint16_t>(topic_aliases_out_.size() + 1);
+                topic_aliases_out_.emplace(m.topic, alias);
+                new_alias = true;
+                if (v.props != &local) {
+                    if (v.props) local = *v.props;
+                    v.props = &local;
+                }
+                local.topic_alias = alias;
+            }
+        }
+        // [MQTT-3.1.2-24]: never send a packet larger than the client's Maximum Packet Size.
+        if (client_max_packet_size_ != 0 &&
+            protocol::encoded_size(version_, v) > client_max_packet_size_) {
+            if (new_alias) topic_aliases_out_.erase(m.topic);  // the client never saw it
+            return false;
+        }
+    }
+    protocol::encode(version_, v, out_);
+    metrics::add(server_.stats().publishes_sent);
+    wake_writer();
+    return true;
+}
+
+// ---- closing
+// -------------------------------------------------------------------------------------
+
+void connection::close(std::optional<reason_code> reason, const char* why) {
+    if (state_ == state::closing || state_ == state::closed) return;
+    if (reason && is_v5() && state_ == state::connected) {
+        // [MQTT-4.13.2-1] DISCONNECT with a reason code, then close.
+        protocol::disconnect d;
+        d.code = *reason;
+        if (why) reason_string(d.props, why);
+        send(d);
+    }
+    state_ = state::closing;
+    close_requested_ = true;
+    wake_writer();
+    keepalive_timer_.cancel();
+    retry_timer_.cancel();
+    wait_timer_.cancel();
+    ack_signal_.cancel();
+    // A peer that does not read must not hold the connection open.
+    close_timer_.expires_after(close_flush_timeout);
+    close_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (!ec) self->transport_->close();
+    });
+}
+
+void connection::on_taken_over() {
+    taken_over_ = true;
+    session_.reset();  // the session now belongs to the new connection
+    close(reason_code::session_taken_over, "session taken over");  // [MQTT-3.1.4-3]
+}
+
+void connection::shutdown() {
+    server_shutdown_ = true;
+    close(reason_code::server_shutting_down, "server shutting down");
+}
+
+void connection::on_reader_done() {
+    if (reader_done_) return;
+    reader_done_ = true;
+    if (!close_requested_) {
+        // The peer went away (or the socket failed): nothing more can be written.
+        state_ = state::closed;
+        transport_->close();
+    } else {
+        state_ = state::closed;
+    }
+    wake_writer();
+    keepalive_timer_.cancel();
+    retry_timer_.cancel();
+    wait_timer_.cancel();
+    ack_signal_.cancel();
+    end_handshake();
+    release_session();
+    // Counted last: a graceful stop waits for this count to reach zero before it flushes the
+    // store, so the session's final record must already be submitted.
+    if (counted_as_connected_)
+        server_.stats().connections.fetch_sub(1, std::memory_order_relaxed);
+    else
+        server_.stats().handshaking.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void connection::release_session() {
+    if (!session_) return;
+    auto s = std::move(session_);
+    session_.reset();
+    metrics::add(server_.stats().disconnects);
+    s->detach();
+    if (server_shutdown_) {
+        // Graceful stop: the client will come back; its will is not published and is dropped.
+        s->will().reset();
+        s->persist_record();
+        return;
+    }
+    const bool normal = disconnect_received_ && !publish_will_on_disconnect_;
+    s->config().clean_disconnect = disconnect_received_;
+    if (normal) s->will().reset();  // [MQTT-3.1.2-10] / [MQTT-3.14.4-3]
+    if (!s->persistent()) {
+        if (s->will()) s->publish_will_now();
+        s->end();
+        return;
+    }
+    if (auto& w = s->will()) {
+        if (w->delay_interval_s == 0)
+            s->publish_will_now();
+        else
+            s->schedule_will(std::chrono::seconds(w->delay_interval_s));
+    }
+    // Queued messages of shared subscriptions go to members that are still connected.
+    s->hand_over_shared({}, /*online_only*/ true);
+    s->persist_record();
+    const auto expiry = s->config().expiry_interval_s;
+    if (expiry != storage::never_expires)
+        s->schedule_expiry(std::chrono::milliseconds(std::uint64_t{expiry} * 1000));
+}
+
+// ---- keep alive
+// ----------------------------------------------------------------------------------
+
+void connection::apply_keepalive(std::uint16_t seconds) {
+    if (seconds == 0) {
+        keepalive_timeout_ = steady_clock::duration::max();
+    } else {
+        // keep alive x backoff x 2: the default backoff 0.75 gives the 1.5x of [MQTT-3.1.2-24]
+        // (RMQTT's extra "+3 s below 6 s" would wait longer than the specification allows).
+        keepalive_timeout_ = std::chrono::milliseconds(
+            static_cast<std::int64_t>(seconds * 1000.0 * listener_.keepalive_backoff * 2.0));
+    }
+    keepalive_timer_.cancel();  // the watchdog re-arms with the new timeout
+}
+
+asio::awaitable<void> connection::watchdog() {
+    std::error_code ec;
+    while (state_ != state::closing && state_ != state::closed) {
+        const bool handshake = state_ == state::handshaking || state_ == state::connecting;
+        const auto base = handshake ? accepted_at_ : last_read_;
+        const auto timeout =
+            handshake
+                ? std::chrono::duration_cast<steady_clock::duration>(listener_.handshake_timeout)
+                : keepalive_timeout_;
+        const auto now = steady_clock::now();
+        if (timeout != steady_clock::duration::max() && now - base >= timeout) {
+            if (handshake) {
+                spdlog::info("{}: no CONNECT within handshake_timeout; closing", peer_);
+                close();
+            } else {
+                metrics::add(server_.stats().keepalive_timeouts);
+                spdlog::info("{} ({}): keep alive timeout; closing", peer_, client_id_);
+                close(reason_code::keep_alive_timeout, "keep alive timeout");
+            }
+            break;
+        }
+        if (timeout == steady_clock::duration::max())
+            keepalive_timer_.expires_at(steady_clock::time_point::max());
+        else
+            keepalive_timer_.expires_at(base + timeout);
+        co_await keepalive_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+}
+
+void connection::start_retry_timer() {
+    const auto interval = listener_.message_retry_interval;
+    if (interval.count() <= 0 || is_v5()) return;  // 5.0 resends only on reconnect [MQTT-4.4.0-1]
+    retry_timer_.expires_after(
+        std::max<std::chrono::milliseconds>(interval / 2, std::chrono::milliseconds(100)));
+    retry_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (ec || self->state_ != state::connected || !self->session_) return;
+        self->session_->retry_due();
+        self->start_retry_timer();
+    });
+}
+
+// ---- acknowledgements
+// ----------------------------------------------------------------------------
+
+std::uint64_t connection::push_ack(pending_ack a) {
+    acks_.push_back(std::move(a));
+    const std::uint64_t index = acks_base_ + acks_.size() - 1;
+    flush_acks();
+    return index;
+}
+
+void connection::complete_ack(std::uint64_t index, reason_code code) {
+    if (index < acks_base_ || index - acks_base_ >= acks_.size()) return;
+    auto& a = acks_[index - acks_base_];
+    a.ready = true;
+    a.code = code;
+    flush_acks();
+}
+
+void connection::flush_acks() {
+    bool freed = false;
+    while (!acks_.empty() && acks_.front().ready) {
+        pending_ack a = std::move(acks_.front());
+        acks_.pop_front();
+        ++acks_base_;
+        freed = true;
+        // A QoS 2 PUBLISH holds its Receive Maximum slot until PUBCOMP, unless PUBREC ends the
+        // flow with an error [MQTT-3.3.4-9].
+        const bool flow_ends = a.type != packet_type::pubrec || protocol::is_error(a.code);
+        if (a.counts_against_quota && flow_ends && inbound_quota_used_ > 0) --inbound_quota_used_;
+        if (state_ != state::connected) continue;
+        switch (a.type) {
+            case packet_type::puback:
+                send(protocol::puback{a.packet_id, a.code, {}});
+                break;
+            case packet_type::pubrec:
+                send(protocol::pubrec{a.packet_id, a.code, {}});
+                break;
+            case packet_type::pubcomp:
+                send(protocol::pubcomp{a.packet_id, a.code, {}});
+                break;
+            case packet_type::suback:
+                send(protocol::suback{a.packet_id, std::move(a.codes), {}});
+                break;
+            case packet_type::unsuback: {
+                protocol::unsuback u;
+                u.packet_id = a.packet_id;
+                for (auto c : a.codes)
+                    u.codes.push_back(static_cast<reason_code>(c));
+                send(u);
+                break;
+            }
+            default:
+                break;
+        }
+        if (a.after_send) a.after_send();
+    }
+    if (freed) ack_signal_.cancel();
+}
+
+std::function<void(const storage::status&)> connection::on_executor(
+    std::function<void(const storage::status&)> fn) {
+    return [self = shared_from_this(), fn = std::move(fn)](const storage::status& s) {
+        asio::post(self->executor_, [fn, s] { fn(s); });
+    };
+}
+
+asio::awaitable<storage::status> connection::commit(storage::write_batch batch) {
+    auto* st = server_.store();
+    if (!st || batch.empty()) co_return storage::status::ok();
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(storage::status)>(
+        [&](auto handler) {
+            using handler_t = decltype(handler);
+            auto h = std::make_shared<handler_t>(std::move(handler));
+            st->submit(std::move(batch), [h, ex = executor_](const storage::status& s) {
+                asio::post(ex, [h, s]() mutable { (*h)(s); });
+            });
+        },
+        asio::use_awaitable);
+}
+
+asio::awaitable<bool> connection::wait_for_store_room() {
+    auto* st = server_.store();
+    if (!st || !st->overloaded()) co_return true;
+    const auto deadline = steady_clock::now() + st->settings().backend_timeout;
+    std::error_code ec;
+    while (st->overloaded() && state_ == state::connected) {
+        if (steady_clock::now() >= deadline) co_return false;
+        wait_timer_.expires_after(std::chrono::milliseconds(5));
+        co_await wait_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_return state_ == state::connected;
+}
+
+void connection::reason_string(protocol::properties& props, const char* text) const {
+    // Reason strings only for a client that did not set Request Problem Information to 0
+    // [MQTT-3.1.2-29].
+    if (is_v5() && request_problem_information_ && text && *text) props.reason_string = text;
+}
+
+// ---- small handlers
+// ------------------------------------------------------------------------------
+
+void connection::handle_pingreq() {
+    send(protocol::pingresp{});
+}
+
+void connection::handle_disconnect(const protocol::disconnect& d) {
+    if (is_v5() && session_) {
+        if (auto e = d.props.session_expiry_interval) {
+            // [MQTT-3.14.2-2]: 0 at CONNECT cannot become non-zero at DISCONNECT.
+            if (session_->config().expiry_interval_s == 0 && *e != 0) {
+                protocol_violation(reason_code::protocol_error,
+                                   "DISCONNECT sets a Session Expiry Interval after 0");
+                return;
+            }
+            auto value = *e;
+            const auto cap = listener_.max_session_expiry_interval;
+            if (cap.count() > 0 && value != storage::never_expires)
+                value =
+                    std::min<std::uint32_t>(value, static_cast<std::uint32_t>(cap.count() / 1000));
+            session_->config().expiry_interval_s = value;
+            session_->set_persistent(value != 0);
+        }
+        if (d.code == reason_code::disconnect_with_will_message) publish_will_on_disconnect_ = true;
+    }
+    disconnect_received_ = true;
+    close();
+}
+
+void connection::handle_reauth(const protocol::auth& a) {
+    // Re-authentication (5.0 section 4.12.1): only with the method of the CONNECT.
+    if (!auth_method_ || a.props.authentication_method != auth_method_) {
+        protocol_violation(reason_code::protocol_error,
+                           "AUTH without the authentication method of the CONNECT");
+        return;
+    }
+    if (a.code == reason_code::re_authenticate) {
+        auto* method = server_.hooks().find_auth_method(*auth_method_);
+        if (!method) {
+            protocol_violation(reason_code::not_authorized, "method no longer available");
+            return;
+        }
+        auth_exchange_ = method->start(info());
+    } else if (a.code != reason_code::continue_authentication || !auth_exchange_) {
+        protocol_violation(reason_code::protocol_error, "unexpected AUTH reason code");
+        return;
+    }
+    auto step = auth_exchange_->on_data(a.props.authentication_data.value_or(""));
+    protocol::auth out;
+    out.props.authentication_method = auth_method_;
+    switch (step.result) {
+        case auth_exchange::step::outcome::failure:
+        case auth_exchange::step::outcome::pending:
+            // CONNACK-only codes such as 0x86 cannot go in a DISCONNECT: 0x87 Not authorized.
+            auth_exchange_.reset();
+            close(reason_code::not_authorized, "re-authentication failed");
+            return;
+        case auth_exchange::step::outcome::continue_authentication:
+            out.code = reason_code::continue_authentication;
+            break;
+        case auth_exchange::step::outcome::success:
+            out.code = reason_code::success;
+            auth_exchange_.reset();
+            break;
+    }
+    if (!step.data.empty()) out.props.authentication_data = std::move(step.data);
+    send(out);
+}
+
+}  // namespace rmqtt::broker

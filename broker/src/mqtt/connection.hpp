@@ -1,0 +1,205 @@
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <functional>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "net/transport.hpp"
+#include "rmqtt/broker/clock.hpp"
+#include "rmqtt/broker/config.hpp"
+#include "rmqtt/broker/hooks.hpp"
+#include "rmqtt/broker/message.hpp"
+#include "rmqtt/protocol/codec.hpp"
+#include "rmqtt/protocol/packets.hpp"
+#include "rmqtt/protocol/topic.hpp"
+#include "session/session.hpp"
+
+namespace rmqtt::broker {
+
+class server;
+
+// One network connection speaking MQTT: a reader coroutine that frames, decodes and dispatches
+// packets (one handler per packet type, in handle_*.cpp), a writer coroutine that coalesces
+// queued packets into few socket writes, and a keep-alive watchdog.
+//
+// Threading: everything runs on the connection's executor (its worker's io_context); the
+// attached session has the same owner executor.
+// A listener's connection counts. Shared with each of its connections: at shutdown a connection
+// can be destroyed with the worker contexts, after the listener is gone.
+struct listener_counters {
+    std::atomic<std::int64_t> connections{0};
+    std::atomic<std::int64_t> handshaking{0};  // accepted, CONNACK not yet sent
+};
+
+class connection final : public std::enable_shared_from_this<connection> {
+  public:
+    // `connections` and `handshaking` are the listener's counters (max_connections,
+    // max_handshaking_limit); the connection counts itself in them while it lives / handshakes.
+    connection(server& srv, const listener_config& listener,
+               std::shared_ptr<listener_counters> counters, std::unique_ptr<transport> t,
+               asio::any_io_executor ex);
+    ~connection();
+
+    void start();
+
+    // ---- called on the executor by the session and the server --------------------------------
+    protocol::version version() const noexcept { return version_; }
+    bool is_v5() const noexcept { return version_ == protocol::version::v5; }
+    const asio::any_io_executor& executor() const noexcept { return executor_; }
+    bool open() const noexcept { return state_ == state::connected; }
+    std::size_t pending_output() const noexcept { return out_.size() + writing_.size(); }
+    const std::string& peer() const noexcept { return peer_; }
+
+    void send(const protocol::packet& p);
+    // Encodes a PUBLISH for the client. Returns false when it exceeds the client's Maximum
+    // Packet Size (5.0): the caller discards the message as if it were sent [MQTT-3.1.2-25].
+    bool send_publish(const message& m, protocol::qos q, bool retain, bool dup,
+                      std::uint16_t packet_id, const std::vector<std::uint32_t>& subscription_ids);
+
+    // Closes the connection: a 5.0 client that got its CONNACK first receives DISCONNECT with
+    // `reason` [MQTT-4.13.2-1]; queued output is flushed (bounded in time) before the close.
+    void close(std::optional<protocol::reason_code> reason = std::nullopt,
+               const char* why = nullptr);
+    // The session was taken over by a new connection: it already detached this connection.
+    void on_taken_over();
+    // Server shutdown: DISCONNECT 0x8B, no will.
+    void shutdown();
+
+  private:
+    // handshaking: waiting for CONNECT; authenticating: 5.0 enhanced authentication in progress
+    // (AUTH exchange before CONNACK); connecting: attaching the session.
+    enum class state { handshaking, authenticating, connecting, connected, closing, closed };
+
+    asio::awaitable<void> reader();
+    asio::awaitable<void> writer();
+    asio::awaitable<void> watchdog();
+    void on_reader_done();
+    void wake_writer();
+
+    // Packet handlers (handle_*.cpp). Each returns normally; a protocol violation calls
+    // protocol_violation() which closes the connection.
+    asio::awaitable<void> dispatch(const protocol::frame& f);
+    asio::awaitable<void> handle_connect(protocol::connect& c);
+    // The part of CONNECT after authentication: will, expiry, session attach, CONNACK.
+    asio::awaitable<void> complete_connect();
+    asio::awaitable<void> handle_auth_exchange(const protocol::auth& a);
+    client_info info() const;
+    asio::awaitable<void> handle_publish(protocol::publish& p);
+    void handle_puback(const protocol::puback& p);
+    void handle_pubrec(const protocol::pubrec& p);
+    void handle_pubrel(const protocol::pubrel& p);
+    void handle_pubcomp(const protocol::pubcomp& p);
+    asio::awaitable<void> handle_subscribe(protocol::subscribe& s);
+    asio::awaitable<void> handle_unsubscribe(protocol::unsubscribe& u);
+    void handle_pingreq();
+    void handle_disconnect(const protocol::disconnect& d);
+    void handle_reauth(const protocol::auth& a);
+
+    void protocol_violation(protocol::reason_code rc, const char* detail);
+    void refuse_connect(protocol::reason_code v5_code, protocol::connect_return_code v3_code,
+                        const char* why);
+    void send_connack(bool session_present, protocol::reason_code rc, protocol::properties props);
+
+    // Acknowledgements go out in the order their packets arrived; an ack that waits for the
+    // store holds back the ones behind it.
+    struct pending_ack {
+        protocol::packet_type type = protocol::packet_type::puback;
+        std::uint16_t packet_id = 0;
+        protocol::reason_code code = protocol::reason_code::success;
+        bool ready = false;
+        bool counts_against_quota = false;  // frees a slot of our Receive Maximum when sent
+        std::vector<std::uint8_t> codes;    // SUBACK / UNSUBACK reason codes
+        std::function<void()> after_send;   // e.g. retained messages after a SUBACK
+    };
+    std::uint64_t push_ack(pending_ack a);
+    void complete_ack(std::uint64_t index, protocol::reason_code code);
+    void flush_acks();
+    // Wraps a store completion so it runs on this connection's executor.
+    std::function<void(const storage::status&)> on_executor(
+        std::function<void(const storage::status&)> fn);
+    asio::awaitable<bool> wait_for_store_room();
+    void reason_string(protocol::properties& props, const char* text) const;
+
+    // Session lifecycle on disconnect (abnormal or not).
+    void release_session();
+    void start_retry_timer();
+    asio::awaitable<storage::status> commit(storage::write_batch batch);
+    void apply_keepalive(std::uint16_t seconds);
+
+    server& server_;
+    const listener_config& listener_;
+    const std::shared_ptr<listener_counters> counters_;
+    void end_handshake();  // leaves the handshaking count (once)
+    bool handshake_counted_ = true;
+    const std::string listener_id_;
+    std::unique_ptr<transport> transport_;
+    asio::any_io_executor executor_;
+    std::string peer_;
+    state state_ = state::handshaking;
+    protocol::version version_ = protocol::version::v3_1_1;
+    std::uint32_t max_packet_size_;  // what we accept
+
+    std::vector<std::uint8_t> in_;
+    std::size_t in_begin_ = 0;
+    std::size_t in_end_ = 0;
+
+    std::vector<std::uint8_t> out_;
+    std::vector<std::uint8_t> writing_;
+    asio::steady_timer writer_signal_;
+    bool writer_waiting_ = false;
+    bool writer_done_ = false;
+
+    asio::steady_timer keepalive_timer_;
+    steady_clock::duration keepalive_timeout_{};
+    steady_clock::time_point last_read_{};
+    asio::steady_timer retry_timer_;
+    asio::steady_timer wait_timer_;   // back-pressure waits in the reader
+    asio::steady_timer close_timer_;  // bounds the flush before a close
+    steady_clock::time_point accepted_at_{};
+    bool close_requested_ = false;
+    bool reader_done_ = false;
+    bool counted_as_connected_ = false;  // moved from "handshaking" to "connections"
+
+    session_ptr session_;
+    std::string client_id_;
+    bool disconnect_received_ = false;         // normal DISCONNECT: no will
+    bool publish_will_on_disconnect_ = false;  // 5.0 DISCONNECT 0x04
+    bool taken_over_ = false;
+    bool server_shutdown_ = false;
+
+    // 5.0 state
+    std::vector<std::string> topic_aliases_in_;  // index = alias
+    // Outbound aliases (5.0 3.3.2.3.4): topic -> alias, up to the client's Topic Alias Maximum.
+    // Aliases are handed out in order and kept for the connection's life (no eviction).
+    std::unordered_map<std::string, std::uint16_t> topic_aliases_out_;
+    std::uint16_t client_topic_alias_maximum_ = 0;
+    std::uint16_t receive_maximum_in_ = 65535;  // what we advertised
+    std::uint32_t inbound_quota_used_ = 0;
+    std::uint64_t held_batches_ = 0;  // publishes whose deliveries wait for a commit
+    bool request_problem_information_ = true;
+    std::uint32_t client_max_packet_size_ = 0;
+    std::optional<std::string> auth_method_;
+    std::unique_ptr<auth_exchange> auth_exchange_;
+    std::string auth_data_out_;  // Authentication Data for CONNACK after a successful exchange
+    std::optional<protocol::connect> pending_connect_;  // CONNECT while authenticating
+    std::uint16_t keep_alive_ = 0;
+    bool keep_alive_changed_ = false;
+    bool assigned_id_ = false;
+
+    std::deque<pending_ack> acks_;
+    std::uint64_t acks_base_ = 0;  // index of acks_.front()
+    asio::steady_timer ack_signal_;
+};
+
+}  // namespace rmqtt::broker

@@ -1,0 +1,463 @@
+// CONNECT: validation, authentication, session attach / takeover, CONNACK.
+#include <spdlog/spdlog.h>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <random>
+
+#include "core/server.hpp"
+#include "mqtt/connection.hpp"
+
+namespace rmqtt::broker {
+
+using protocol::connect_return_code;
+using protocol::reason_code;
+using protocol::version;
+
+namespace {
+
+std::string generate_client_id() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id = "rmqttd-";
+    auto v = rng();
+    for (int i = 0; i < 16; ++i)
+        id.push_back(hex[(v >> (i * 4)) & 0xF]);
+    return id;
+}
+
+bool is_sys_topic(std::string_view topic) {
+    return topic.starts_with("$SYS");
+}
+
+}  // namespace
+
+void connection::send_connack(bool session_present, reason_code rc, protocol::properties props) {
+    protocol::connack ack;
+    // 3.1 has no Session Present flag; 3.1.1 and 5.0 never set it on a refusal [MQTT-3.2.2-4].
+    ack.session_present = session_present && version_ != version::v3_1 && !protocol::is_error(rc);
+    if (is_v5()) {
+        ack.code = static_cast<std::uint8_t>(rc);
+        ack.props = std::move(props);
+    } else {
+        ack.code = static_cast<std::uint8_t>(protocol::to_v3_connack(rc));
+    }
+    send(ack);
+}
+
+void connection::refuse_connect(reason_code v5_code, connect_return_code v3_code, const char* why) {
+    metrics::add(server_.stats().connacks_refused);
+    spdlog::info("{}: CONNECT refused ({}): {}", peer_, protocol::to_string(v5_code), why);
+    protocol::connack ack;
+    if (is_v5()) {
+        ack.code = static_cast<std::uint8_t>(v5_code);
+        reason_string(ack.props, why);
+    } else {
+        ack.code = static_cast<std::uint8_t>(v3_code);
+    }
+    send(ack);
+    close();  // [MQTT-3.2.2-5] / [MQTT-3.2.2-7]
+}
+
+client_info connection::info() const {
+    client_info ci;
+    ci.client_id = client_id_;
+    ci.username = pending_connect_ ? &pending_connect_->username
+                                   : (session_ ? &session_->config().username : nullptr);
+    ci.peer = peer_;
+    ci.listener = listener_id_;
+    ci.version = version_;
+    return ci;
+}
+
+asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
+    version_ = c.protocol_version;
+    state_ = state::connecting;
+    metrics::add(server_.stats().connects);
+    const auto& lc = listener_;
+
+    if (is_v5()) {
+        request_problem_information_ = c.props.request_problem_information.value_or(1) != 0;
+        client_max_packet_size_ = c.props.maximum_packet_size.value_or(0);
+        client_topic_alias_maximum_ = c.props.topic_alias_maximum.value_or(0);
+    }
+
+    // ---- client identifier ---------------------------------------------------------------------
+    if (c.client_id.empty()) {
+        if (version_ == version::v3_1) {
+            refuse_connect(reason_code::client_identifier_not_valid,
+                           connect_return_code::identifier_rejected,
+                           "MQTT 3.1 requires a client identifier");
+            co_return;
+        }
+        if (version_ == version::v3_1_1 && !c.clean_start) {
+            // [MQTT-3.1.3-8]: empty id with CleanSession 0 -> 0x02, then close.
+            refuse_connect(reason_code::client_identifier_not_valid,
+                           connect_return_code::identifier_rejected,
+                           "empty client identifier with clean session 0");
+            co_return;
+        }
+        c.client_id = generate_client_id();  // [MQTT-3.1.3-6]
+        assigned_id_ = true;
+    }
+    if (lc.max_clientid_len != 0 && c.client_id.size() > lc.max_clientid_len) {
+        refuse_connect(reason_code::client_identifier_not_valid,
+                       connect_return_code::identifier_rejected,
+                       "client identifier longer than max_clientid_len");
+        co_return;
+    }
+    client_id_ = c.client_id;
+
+    // ---- keep alive ----------------------------------------------------------------------------
+    keep_alive_ = c.keep_alive;
+    if (keep_alive_ == 0 && !lc.allow_zero_keepalive) {
+        if (!is_v5()) {
+            refuse_connect(reason_code::client_identifier_not_valid,
+                           connect_return_code::identifier_rejected,
+                           "keep alive 0 is not allowed on this listener");
+            co_return;
+        }
+        keep_alive_ = lc.max_keepalive;
+        keep_alive_changed_ = true;
+    } else if (keep_alive_ != 0 &&
+               (keep_alive_ < lc.min_keepalive || keep_alive_ > lc.max_keepalive)) {
+        if (!is_v5()) {
+            refuse_connect(reason_code::client_identifier_not_valid,
+                           connect_return_code::identifier_rejected,
+                           "keep alive outside min_keepalive..max_keepalive");
+            co_return;
+        }
+        // 5.0: the server tells the client the value it uses (Server Keep Alive).
+        keep_alive_ = std::clamp(keep_alive_, lc.min_keepalive, lc.max_keepalive);
+        keep_alive_changed_ = true;
+    }
+    pending_connect_ = std::move(c);
+    auto& pc = *pending_connect_;
+
+    // ---- enhanced authentication (5.0 section 4.12)
+    // ------------------------------------------------
+    if (is_v5() && pc.props.authentication_method) {
+        auto* method = server_.hooks().find_auth_method(*pc.props.authentication_method);
+        if (!method) {
+            refuse_connect(reason_code::bad_authentication_method,
+                           connect_return_code::not_authorized,
+                           "authentication method not supported");
+            co_return;
+        }
+        auth_method_ = *pc.props.authentication_method;
+        auth_exchange_ = method->start(info());
+        protocol::auth first;
+        first.code = reason_code::continue_authentication;
+        first.props.authentication_method = auth_method_;
+        first.props.authentication_data = pc.props.authentication_data.value_or("");
+        state_ = state::authenticating;
+        co_await handle_auth_exchange(first);
+        co_return;
+    }
+
+    // ---- simple authentication
+    // -------------------------------------------------------------------
+    auto verdict = server_.hooks().authenticate(info(), pc.password);
+    if (verdict == hook_result::deny) {
+        refuse_connect(reason_code::bad_user_name_or_password,
+                       connect_return_code::bad_user_name_or_password, "bad user name or password");
+        co_return;
+    }
+    if (verdict == hook_result::next && !pc.username && !lc.allow_anonymous) {
+        refuse_connect(reason_code::not_authorized, connect_return_code::not_authorized,
+                       "anonymous clients are not allowed on this listener");
+        co_return;
+    }
+    co_await complete_connect();
+}
+
+asio::awaitable<void> connection::handle_auth_exchange(const protocol::auth& a) {
+    // Before CONNACK: the client continues the exchange it started in CONNECT [MQTT-4.12.0-3].
+    if (a.code != reason_code::continue_authentication ||
+        a.props.authentication_method != auth_method_) {
+        refuse_connect(reason_code::protocol_error, connect_return_code::not_authorized,
+                       "AUTH does not continue the CONNECT's authentication method");
+        co_return;
+    }
+    auto step = auth_exchange_->on_data(a.props.authentication_data.value_or(""));
+    switch (step.result) {
+        case auth_exchange::step::outcome::failure:
+        case auth_exchange::step::outcome::pending:
+            refuse_connect(step.failure_code, connect_return_code::not_authorized,
+                           "authentication failed");
+            co_return;
+        case auth_exchange::step::outcome::continue_authentication: {
+            protocol::auth next;
+            next.code = reason_code::continue_authentication;  // [MQTT-4.12.0-2]
+            next.props.authentication_method = auth_method_;
+            next.props.authentication_data = std::move(step.data);
+            send(next);
+            co_return;  // the reader passes the client's answer back here
+        }
+        case auth_exchange::step::outcome::success:
+            auth_data_out_ = std::move(step.data);
+            if (!step.username.empty()) pending_connect_->username = step.username;
+            state_ = state::connecting;
+            co_await complete_connect();
+            co_return;
+    }
+}
+
+asio::awaitable<void> connection::complete_connect() {
+    auto& c = *pending_connect_;
+    const auto& lc = listener_;
+    const bool assigned_id = assigned_id_;
+    const std::uint16_t keep_alive = keep_alive_;
+    const bool keep_alive_changed = keep_alive_changed_;
+
+    // ---- will ----------------------------------------------------------------------------------
+    std::optional<storage::will_record> will;
+    if (c.will) {
+        auto& w = *c.will;
+        if (static_cast<std::uint8_t>(w.qos_level) > lc.max_qos_allowed) {
+            if (is_v5()) {
+                refuse_connect(reason_code::qos_not_supported, connect_return_code::not_authorized,
+                               "will QoS above the listener's max_qos_allowed");
+                co_return;
+            }
+            w.qos_level = static_cast<protocol::qos>(lc.max_qos_allowed);
+        }
+        if (is_sys_topic(w.topic) ||
+            (lc.max_topic_levels != 0 && protocol::topic_levels(w.topic) > lc.max_topic_levels) ||
+            server_.hooks().check_acl(info(), acl_action::publish, w.topic) == hook_result::deny) {
+            refuse_connect(reason_code::topic_name_invalid, connect_return_code::not_authorized,
+                           "will topic not allowed");
+            co_return;
+        }
+        storage::will_record r;
+        r.message.topic = std::move(w.topic);
+        r.message.payload = std::move(w.payload);
+        r.message.qos = static_cast<std::uint8_t>(w.qos_level);
+        r.message.retain = w.retain;
+        r.message.publisher = c.client_id;
+        r.message.created_at_ms = wall_now_ms();
+        if (is_v5()) {
+            r.delay_interval_s = w.props.will_delay_interval.value_or(0);
+            w.props.will_delay_interval.reset();
+            if (!w.props.empty()) {
+                std::vector<std::uint8_t> bytes;
+                protocol::encode_properties(w.props, bytes);
+                r.message.properties.assign(bytes.begin(), bytes.end());
+            }
+        }
+        will = std::move(r);
+    }
+
+    // ---- session expiry ------------------------------------------------------------------------
+    std::uint32_t expiry = 0;
+    bool expiry_capped = false;
+    if (is_v5()) {
+        expiry = c.props.session_expiry_interval.value_or(0);
+        const auto cap = lc.max_session_expiry_interval;
+        if (cap.count() > 0) {
+            const auto cap_s = static_cast<std::uint32_t>(cap.count() / 1000);
+            if (expiry > cap_s) {
+                expiry = cap_s;
+                expiry_capped = true;
+            }
+        }
+    } else if (!c.clean_start) {
+        const auto s = lc.session_expiry_interval.count() / 1000;
+        expiry =
+            s <= 0
+                ? storage::never_expires
+                : static_cast<std::uint32_t>(std::min<std::int64_t>(s, storage::never_expires - 1));
+    }
+    const bool persistent = expiry != 0;
+
+    // ---- capacity and store health --------------------------------------------------------------
+    if (server_.cfg().max_sessions != 0 &&
+        server_.sessions().size() >= server_.cfg().max_sessions &&
+        !server_.sessions().find(c.client_id)) {
+        refuse_connect(reason_code::quota_exceeded, connect_return_code::server_unavailable,
+                       "mqtt.max_sessions reached");
+        co_return;
+    }
+    auto* store = server_.store();
+    if (persistent && store && store->degraded()) {
+        refuse_connect(reason_code::server_unavailable, connect_return_code::server_unavailable,
+                       "session store unavailable");
+        co_return;
+    }
+
+    // ---- the CONNACK must fit the client's Maximum Packet Size ----------------------------------
+    protocol::properties connack_props;
+    if (is_v5()) {
+        if (assigned_id) connack_props.assigned_client_identifier = client_id_;  // [MQTT-3.2.2-16]
+        if (keep_alive_changed) connack_props.server_keep_alive = keep_alive;    // [MQTT-3.2.2-21]
+        if (expiry_capped) connack_props.session_expiry_interval = expiry;
+        receive_maximum_in_ = std::max<std::uint16_t>(lc.max_inflight, 1);
+        if (receive_maximum_in_ != 65535) connack_props.receive_maximum = receive_maximum_in_;
+        if (lc.max_qos_allowed < 2) connack_props.maximum_qos = lc.max_qos_allowed;
+        if (lc.max_packet_size != 0) connack_props.maximum_packet_size = lc.max_packet_size;
+        if (lc.max_topic_aliases != 0) connack_props.topic_alias_maximum = lc.max_topic_aliases;
+        if (!server_.cfg().plugin_enabled("rmqtt-shared-subscription") || !lc.shared_subscription)
+            connack_props.shared_subscription_available = 0;
+        if (auth_method_) {
+            connack_props.authentication_method = auth_method_;
+            if (!auth_data_out_.empty())
+                connack_props.authentication_data = std::move(auth_data_out_);
+        }
+        topic_aliases_in_.assign(std::size_t{lc.max_topic_aliases} + 1, std::string{});
+        // The server sends CONNACK or closes [MQTT-3.2.0-1]; a CONNACK larger than the client
+        // accepts cannot be sent [MQTT-3.1.2-24], so the connection closes before the session is
+        // touched. Session Present does not change the size.
+        if (client_max_packet_size_ != 0 &&
+            protocol::encoded_size(version_, protocol::connack{false, 0, connack_props}) >
+                client_max_packet_size_) {
+            metrics::add(server_.stats().connacks_refused);
+            spdlog::info("{}: CONNACK does not fit the client's Maximum Packet Size {}; closing",
+                         peer_, client_max_packet_size_);
+            close();
+            co_return;
+        }
+    }
+
+    // ---- attach the session (takeover of an existing connection happens here) ------------------
+    auto result = co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                                void(session_registry::attach_result)>(
+        [&](auto handler) {
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            server_.sessions().attach(
+                client_id_, c.clean_start, executor_,
+                [h](session_registry::attach_result r) { (*h)(std::move(r)); });
+        },
+        asio::use_awaitable);
+    if (!result.s || !server_.sessions().still_current(*result.s, result.generation) ||
+        state_ != state::connecting) {
+        // A newer CONNECT for the same client id won the race.
+        close();
+        co_return;
+    }
+    session_ = result.s;
+    auto& s = *session_;
+    auto& cfg = s.config();
+    const bool present = result.present && !c.clean_start;
+    const auto now_ms = wall_now_ms();
+    if (!present) cfg.created_at_ms = s.born_ms();  // the base of its seqs, see load below
+    cfg.version = version_;
+    cfg.expiry_interval_s = expiry;
+    cfg.username = c.username;
+    cfg.listener = lc.id();
+    cfg.peer = peer_;
+    cfg.connected_at_ms = now_ms;
+    cfg.disconnected_at_ms = 0;
+    cfg.clean_disconnect = false;
+    cfg.max_mqueue_len = lc.max_mqueue_len;
+    cfg.retry_interval = lc.message_retry_interval;
+    cfg.client_max_packet_size = client_max_packet_size_;
+    cfg.request_problem_information = request_problem_information_;
+    if (is_v5()) {
+        cfg.client_receive_maximum = c.props.receive_maximum.value_or(65535);
+        cfg.client_topic_alias_maximum = c.props.topic_alias_maximum.value_or(0);
+    } else {
+        cfg.client_receive_maximum = 65535;
+        cfg.client_topic_alias_maximum = 0;
+    }
+    // [MQTT-3.3.4-7]: no more unacknowledged QoS>0 PUBLISHes than the client's Receive Maximum.
+    cfg.max_inflight = std::min<std::size_t>(lc.max_inflight, cfg.client_receive_maximum);
+    s.queue().set_limits(
+        {cfg.max_inflight, lc.max_mqueue_len, outbound_queue::overflow_policy::drop_oldest});
+    s.set_persistent(persistent);
+    s.will() = std::move(will);
+    s.attach(shared_from_this());
+
+    // ---- make the session durable before CONNACK ------------------------------------------------
+    if (store) {
+        storage::write_batch b;
+        if (persistent) {
+            s.mark_persisted();
+            b.ops.push_back(storage::put_session{s.to_record()});
+        } else if (present) {
+            // A stored session resumed as non-persistent (5.0 expiry 0): it is no longer kept.
+            b.ops.push_back(storage::delete_session{client_id_});
+        }
+        if (!b.empty()) {
+            auto st = co_await commit(std::move(b));
+            if (!st) {
+                metrics::add(server_.stats().store_errors);
+                spdlog::error("{}: storing session failed: {}", client_id_, st.to_string());
+                if (state_ == state::connecting)
+                    refuse_connect(reason_code::server_unavailable,
+                                   connect_return_code::server_unavailable,
+                                   "session store unavailable");
+                co_return;
+            }
+        }
+        if (present && s.has_unloaded_store_entries() && session_) {
+            // Queued and inflight messages of a session recovered at startup are read now,
+            // when their client returns, not at boot.
+            std::vector<storage::queue_entry> loaded;
+            storage::status read_status;
+            co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+                [&](auto handler) {
+                    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+                    store->read([&, h, ex = executor_, cid = client_id_](storage::store& engine) {
+                        read_status = engine.load_queue(cid, 0, 1u << 20, loaded);
+                        asio::post(ex, [h] { (*h)(); });
+                    });
+                },
+                asio::use_awaitable);
+            if (!read_status) {
+                spdlog::error("{}: loading queued messages failed: {}", client_id_,
+                              read_status.to_string());
+            } else if (session_) {
+                std::vector<outbound_entry> entries;
+                entries.reserve(loaded.size());
+                const auto boundary = session_->unloaded_boundary();
+                // Entries below the session's first seq were left by an earlier session of this
+                // client id (routed to it as it ended, then a crash before their delete).
+                const auto first =
+                    static_cast<std::uint64_t>(std::max<std::int64_t>(cfg.created_at_ms, 0)) * 1000;
+                storage::write_batch stale;
+                for (auto& q : loaded) {
+                    if (q.seq >= boundary) continue;  // routed after recovery: already in memory
+                    if (q.seq < first) {
+                        stale.ops.push_back(storage::delete_queue_entry{client_id_, q.seq});
+                        continue;
+                    }
+                    outbound_entry e;
+                    e.seq = q.seq;
+                    e.qos = static_cast<protocol::qos>(q.qos);
+                    e.retain = q.retain;
+                    e.subscription_ids = std::move(q.subscription_ids);
+                    e.state = static_cast<delivery_state>(q.state);
+                    e.persisted = true;
+                    e.msg = server::from_record(q.message);
+                    entries.push_back(std::move(e));
+                }
+                if (!stale.empty()) {
+                    spdlog::warn(
+                        "{}: removed {} stored message(s) of an earlier session with "
+                        "this client id",
+                        client_id_, stale.ops.size());
+                    store->submit(std::move(stale));
+                }
+                session_->queue().restore(std::move(entries));
+                session_->set_unloaded_store_entries(false);
+            }
+        }
+    }
+    if (state_ != state::connecting || !session_) co_return;  // taken over meanwhile
+
+    // ---- CONNACK -------------------------------------------------------------------------------
+    send_connack(present, reason_code::success, std::move(connack_props));
+    state_ = state::connected;
+    counted_as_connected_ = true;
+    end_handshake();
+    server_.stats().handshaking.fetch_sub(1, std::memory_order_relaxed);
+    server_.stats().connections.fetch_add(1, std::memory_order_relaxed);
+    apply_keepalive(keep_alive);
+    start_retry_timer();
+    spdlog::debug("{} connected from {} ({}, clean start {}, session present {}, expiry {})",
+                  client_id_, peer_, protocol::to_string(version_), c.clean_start, present, expiry);
+    pending_connect_.reset();
+    s.resume_delivery();  // [MQTT-4.4.0-1]: inflight first, then queued
+}
+
+}  // namespace rmqtt::broker

@@ -1,0 +1,249 @@
+// PUBLISH from a client, and the acknowledgements of both directions' QoS flows.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/server.hpp"
+#include "mqtt/connection.hpp"
+
+namespace rmqtt::broker {
+
+using protocol::packet_type;
+using protocol::qos;
+using protocol::reason_code;
+
+namespace {
+
+// The 5.0 properties a PUBLISH carries on to subscribers (3.3.2.3): everything but the Topic
+// Alias and Subscription Identifiers, which belong to one connection.
+std::unique_ptr<const protocol::properties> forwarded_properties(protocol::properties& in) {
+    in.topic_alias.reset();
+    in.subscription_identifiers.clear();
+    if (in.empty()) return nullptr;
+    return std::make_unique<const protocol::properties>(std::move(in));
+}
+
+}  // namespace
+
+asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
+    metrics::add(server_.stats().publishes_received);
+    const auto& lc = listener_;
+    const bool acked = p.qos_level != qos::at_most_once;
+
+    if (static_cast<std::uint8_t>(p.qos_level) > lc.max_qos_allowed) {
+        // 5.0 [MQTT-3.2.2-11]: QoS above Maximum QoS -> DISCONNECT 0x9B. 3.x: close.
+        protocol_violation(reason_code::qos_not_supported, "QoS above max_qos_allowed");
+        co_return;
+    }
+    if (is_v5()) {
+        if (!p.props.subscription_identifiers.empty()) {
+            protocol_violation(reason_code::protocol_error,
+                               "PUBLISH from a client with a Subscription Identifier "
+                               "[MQTT-3.3.4-6]");
+            co_return;
+        }
+        if (auto alias = p.props.topic_alias) {
+            // 3.3.2.3.4: 1..Topic Alias Maximum; a new topic sets the mapping, an empty one uses
+            // it.
+            if (*alias == 0 || *alias >= topic_aliases_in_.size()) {
+                protocol_violation(reason_code::topic_alias_invalid, "Topic Alias out of range");
+                co_return;
+            }
+            if (!p.topic.empty()) {
+                topic_aliases_in_[*alias] = p.topic;
+            } else if (topic_aliases_in_[*alias].empty()) {
+                // An empty topic needs an alias the client has set on this connection.
+                protocol_violation(reason_code::protocol_error,
+                                   "Topic Alias without a mapping and an empty topic");
+                co_return;
+            } else {
+                p.topic = topic_aliases_in_[*alias];
+            }
+        }
+        if (acked) {
+            // [MQTT-3.3.4-9]: more unacknowledged QoS>0 PUBLISHes than our Receive Maximum.
+            const bool duplicate_qos2 = p.qos_level == qos::exactly_once && session_ &&
+                                        session_->inbound_qos2().contains(p.packet_id);
+            if (!duplicate_qos2 && inbound_quota_used_ >= receive_maximum_in_) {
+                protocol_violation(reason_code::receive_maximum_exceeded,
+                                   "Receive Maximum exceeded");
+                co_return;
+            }
+        }
+    }
+    auto ack_type = p.qos_level == qos::exactly_once ? packet_type::pubrec : packet_type::puback;
+
+    // Exactly once, Method B (4.3.3): a PUBLISH whose packet id awaits PUBREL was already routed.
+    if (p.qos_level == qos::exactly_once && session_->inbound_qos2().contains(p.packet_id)) {
+        push_ack({packet_type::pubrec, p.packet_id, reason_code::success, true, false, {}, {}});
+        co_return;
+    }
+
+    // A PUBLISH that is accepted on the wire but not routed: 5.0 says why in the ack; 3.x has no
+    // negative ack, so the message is acknowledged and dropped.
+    const auto refuse = [&](reason_code v5_code) {
+        if (!acked) return;
+        if (is_v5()) ++inbound_quota_used_;
+        push_ack({ack_type,
+                  p.packet_id,
+                  is_v5() ? v5_code : reason_code::success,
+                  true,
+                  is_v5(),
+                  {},
+                  {}});
+    };
+    if (lc.max_topic_levels != 0 && protocol::topic_levels(p.topic) > lc.max_topic_levels) {
+        if (!is_v5())
+            protocol_violation(reason_code::topic_name_invalid, "topic exceeds max_topic_levels");
+        else
+            refuse(reason_code::topic_name_invalid);
+        co_return;
+    }
+    if (p.topic.starts_with("$SYS")) {
+        // Topics beginning with '$SYS' are the server's [MQTT-4.7.2-1 note]: not routed.
+        spdlog::debug("{}: PUBLISH to '{}' refused", client_id_, p.topic);
+        refuse(reason_code::not_authorized);
+        co_return;
+    }
+    if (server_.hooks().has_acl() &&
+        server_.hooks().check_acl(info(), acl_action::publish, p.topic) == hook_result::deny) {
+        spdlog::debug("{}: PUBLISH to '{}' denied by ACL", client_id_, p.topic);
+        refuse(reason_code::not_authorized);
+        co_return;
+    }
+
+    // Back-pressure: while the store cannot keep up, stop reading from publishers.
+    if (!co_await wait_for_store_room()) {
+        if (state_ != state::connected) co_return;
+        if (!is_v5()) {
+            spdlog::warn("{}: session store overloaded; closing 3.x publisher", client_id_);
+            close();
+            co_return;
+        }
+        refuse(reason_code::quota_exceeded);
+        co_return;
+    }
+
+    auto m = std::make_shared<message>();
+    m->topic = std::move(p.topic);
+    m->payload = std::move(p.payload);
+    m->qos = p.qos_level;
+    m->retain = p.retain;
+    m->publisher = client_id_;
+    m->created_at_ms = wall_now_ms();
+    if (is_v5()) {
+        if (auto e = p.props.message_expiry_interval)
+            m->expiry_at_ms = m->created_at_ms + std::int64_t{*e} * 1000;
+        m->props = forwarded_properties(p.props);
+    } else if (lc.message_expiry_interval.count() > 0) {
+        m->expiry_at_ms = m->created_at_ms + lc.message_expiry_interval.count();
+    }
+    message_ptr msg = std::move(m);
+
+    storage::write_batch batch;
+    auto* store = server_.store();
+    if (p.qos_level == qos::exactly_once) {
+        session_->inbound_qos2().insert(p.packet_id);
+        if (store && session_->persistent())
+            batch.ops.push_back(storage::put_inbound_qos2{client_id_, p.packet_id});
+    }
+    thread_local std::vector<server::routed_delivery> prepared;
+    prepared.clear();
+    const auto matched = server_.route(msg, batch, prepared);
+    if (matched == 0) metrics::add(server_.stats().messages_no_subscribers);
+
+    if (acked && is_v5()) ++inbound_quota_used_;
+    const auto ok_code =
+        is_v5() && matched == 0 ? reason_code::no_matching_subscribers : reason_code::success;
+    // ack = durable: PUBACK / PUBREC only once every store write this message caused is
+    // committed (DESIGN.md section 3).
+    const bool ack_waits = acked && store && store->durable_acks() && !batch.empty();
+    const auto pid = p.packet_id;
+    const bool qos2 = p.qos_level == qos::exactly_once;
+    std::uint64_t index = 0;
+    if (acked) index = push_ack({ack_type, pid, ok_code, !ack_waits, is_v5(), {}, {}});
+    // Exactly once across a crash: a QoS 2 message from a persistent session reaches
+    // subscribers only after its inbound packet id is durable. Delivered earlier, a crash before
+    // the commit would lose the id, and the publisher's resend after the restart
+    // [MQTT-4.4.0-1] would be routed a second time. While this connection has held messages
+    // waiting, later ones wait behind them, so its messages keep their order. A failed commit
+    // delivers none of the held copies (with hold_all: nothing at all; otherwise the copies for
+    // clean sessions already went out and may be duplicated by the resend): the publisher is
+    // told (5.0) or disconnected (3.x) and sends again.
+    const bool hold_all = (qos2 && session_->persistent()) || held_batches_ > 0;
+    const bool may_hold =
+        store && store->durable_acks() &&
+        (hold_all || std::any_of(prepared.begin(), prepared.end(),
+                                 [](const auto& r) { return r.held_for_commit(); }));
+    if (!ack_waits && !may_hold) {
+        // Nothing to wait for (the common QoS 0 / QoS 1 path): no completion at all.
+        server_.submit_and_deliver(std::move(batch), prepared);
+        co_return;
+    }
+    auto held = std::make_shared<bool>(false);
+    auto done = on_executor([this, self = shared_from_this(), held, index, ok_code, pid, qos2,
+                             ack_waits](const storage::status& s) {
+        if (*held) --held_batches_;
+        if (!ack_waits) return;
+        if (s) {
+            complete_ack(index, ok_code);
+            return;
+        }
+        metrics::add(server_.stats().store_errors);
+        spdlog::error("{}: storing message failed: {}", client_id_, s.to_string());
+        if (qos2 && session_) session_->inbound_qos2().erase(pid);
+        if (!is_v5()) {
+            // 3.x has no negative acknowledgement: close so the client resends.
+            close();
+            return;
+        }
+        complete_ack(index, reason_code::unspecified_error);
+    });
+    // The completion above runs on this executor after this handler returns, so `held` is set
+    // before it is read.
+    *held = server_.submit_and_deliver(std::move(batch), prepared, std::move(done), hold_all,
+                                       /*drop_held_on_failure*/ ack_waits);
+    if (*held) ++held_batches_;
+}
+
+// An acknowledgement of the wrong type for a packet identifier in flight is a protocol violation
+// (3.1.1 [MQTT-4.8.0-1]; 5.0 DISCONNECT 0x82); the message stays in the session and is sent again
+// on the next connection.
+void connection::handle_puback(const protocol::puback& p) {
+    if (session_ && !session_->on_puback(p))
+        protocol_violation(reason_code::protocol_error, "PUBACK for a packet that is not QoS 1");
+}
+
+void connection::handle_pubrec(const protocol::pubrec& p) {
+    if (session_ && !session_->on_pubrec(p))
+        protocol_violation(reason_code::protocol_error,
+                           "PUBREC for a packet that is not QoS 2 awaiting PUBREC");
+}
+
+void connection::handle_pubcomp(const protocol::pubcomp& p) {
+    if (session_ && !session_->on_pubcomp(p))
+        protocol_violation(reason_code::protocol_error, "PUBCOMP for a packet not released");
+}
+
+void connection::handle_pubrel(const protocol::pubrel& p) {
+    if (!session_) return;
+    const bool known = session_->inbound_qos2().erase(p.packet_id) > 0;
+    // An unknown id still gets PUBCOMP (4.3.3); 5.0 says why.
+    const auto code =
+        known || !is_v5() ? reason_code::success : reason_code::packet_identifier_not_found;
+    auto* store = server_.store();
+    if (!known || !store || !session_->persistent()) {
+        push_ack({packet_type::pubcomp, p.packet_id, code, true, known && is_v5(), {}, {}});
+        return;
+    }
+    // PUBCOMP waits until the id's removal is durable: otherwise a restart would bring the id
+    // back and a new message reusing it would be dropped as a duplicate.
+    const auto index = push_ack({packet_type::pubcomp, p.packet_id, code, false, is_v5(), {}, {}});
+    storage::write_batch b;
+    b.ops.push_back(storage::delete_inbound_qos2{client_id_, p.packet_id});
+    store->submit(std::move(b),
+                  on_executor([this, self = shared_from_this(), index,
+                               code](const storage::status&) { complete_ack(index, code); }));
+}
+
+}  // namespace rmqtt::broker

@@ -1,0 +1,116 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "rmqtt/broker/clock.hpp"
+#include "rmqtt/broker/message.hpp"
+
+namespace rmqtt::broker {
+
+enum class delivery_state : std::uint8_t { queued = 0, sent = 1, pubrec_received = 2 };
+
+// One QoS 1/2 message on its way to one session.
+struct outbound_entry {
+    std::uint64_t seq = 0;  // per-session order; also the store key
+    message_ptr msg;
+    protocol::qos qos = protocol::qos::at_least_once;  // delivery QoS (after downgrade)
+    bool retain = false;                               // RETAIN flag to deliver with
+    std::vector<std::uint32_t> subscription_ids;
+    std::string share_group;   // from a shared subscription: may be handed to another member
+    std::string share_filter;  // with share_group: the filter after "$share/{group}/"
+    delivery_state state = delivery_state::queued;
+    bool persisted = false;  // the store holds this entry: state changes and removal are written
+    bool ever_sent = false;  // sent on this or an earlier connection: resend with DUP
+    steady_clock::time_point sent_at{};
+    std::uint64_t send_order = 0;
+};
+
+// The packet identifier of an entry. Derived from seq, so an identifier needs no store write of
+// its own: after a restart the stored seq gives back the identifier the client saw.
+inline std::uint16_t packet_id_for(std::uint64_t seq) noexcept {
+    return static_cast<std::uint16_t>(seq % 65535 + 1);
+}
+
+// The server-to-client QoS 1/2 state machine of one session (MQTT 4.3.2, 4.3.3, 4.4, 4.6): a FIFO
+// of queued messages and the inflight window. No I/O and no clocks of its own: the caller passes
+// time and turns the returned entries into packets and store operations.
+class outbound_queue {
+  public:
+    enum class overflow_policy { drop_oldest, drop_new };
+
+    struct limits {
+        std::size_t max_inflight = 16;  // min(listener max_inflight, client Receive Maximum)
+        std::size_t max_queued = 1000;  // queued (not inflight) entries; 0 = unlimited
+        overflow_policy overflow = overflow_policy::drop_oldest;
+    };
+
+    outbound_queue() = default;
+    explicit outbound_queue(limits l) : limits_(l) {}
+
+    void set_limits(limits l) noexcept { limits_ = l; }
+    const limits& get_limits() const noexcept { return limits_; }
+
+    // Adds a message behind the queued ones. When the queue is full, the overflow policy decides
+    // which entry is dropped; the dropped entry (the new one or the oldest queued) is returned so
+    // the caller can count it and delete it from the store.
+    std::optional<outbound_entry> push(outbound_entry e);
+
+    // Puts entries back at the front in seq order: used when stored entries are loaded after a
+    // restart. Entries in state sent / pubrec_received become inflight (resent on send_ready).
+    void restore(std::vector<outbound_entry> entries);
+
+    // Moves queued entries into the inflight window while it has room and calls `send` for each,
+    // in order. Entries whose message expired (now_ms) are removed and passed to `expired`
+    // instead. Stops early when the packet identifier an entry needs is still in use.
+    void fill(std::int64_t now_ms, steady_clock::time_point now,
+              const std::function<void(outbound_entry&)>& send,
+              const std::function<void(outbound_entry&&)>& expired);
+
+    // Every inflight entry in the order it was first sent, for a resend on reconnect
+    // [MQTT-4.4.0-1] [MQTT-4.6.0-1]: PUBLISH with DUP for `sent`, PUBREL for `pubrec_received`.
+    void for_each_inflight(const std::function<void(outbound_entry&)>& fn);
+
+    // Inflight `sent` entries last sent before `older_than`: message_retry_interval resends.
+    void for_each_due(steady_clock::time_point older_than,
+                      const std::function<void(outbound_entry&)>& fn);
+
+    enum class ack_result { ok, unknown_packet_id, wrong_state };
+    // PUBACK for a QoS 1 entry: removes it into `removed`.
+    ack_result on_puback(std::uint16_t packet_id, outbound_entry& removed);
+    // PUBREC for a QoS 2 entry: marks it pubrec_received and returns it (the caller persists the
+    // state and then sends PUBREL). A PUBREC for an entry already in pubrec_received is `ok`
+    // again (PUBREL resent). A PUBREC with an error reason code ends the flow: call
+    // on_pubrec_error instead.
+    ack_result on_pubrec(std::uint16_t packet_id, outbound_entry*& entry);
+    ack_result on_pubrec_error(std::uint16_t packet_id, outbound_entry& removed);
+    // PUBCOMP: removes the pubrec_received entry.
+    ack_result on_pubcomp(std::uint16_t packet_id, outbound_entry& removed);
+
+    // Removes an inflight entry without an acknowledgement (the message could not be sent, e.g.
+    // larger than the client accepts, and counts as delivered [MQTT-3.1.2-25]).
+    bool remove_inflight(std::uint16_t packet_id, outbound_entry& removed);
+
+    // Removes everything (session discarded); returns the entries for store cleanup.
+    std::vector<outbound_entry> clear();
+    // Removes every queued (not inflight) entry; used to hand a shared subscription's messages on.
+    std::vector<outbound_entry> take_queued();
+
+    std::size_t inflight_count() const noexcept { return inflight_.size(); }
+    std::size_t queued_count() const noexcept { return queued_.size(); }
+    std::size_t size() const noexcept { return inflight_.size() + queued_.size(); }
+    bool empty() const noexcept { return size() == 0; }
+
+  private:
+    limits limits_;
+    std::deque<outbound_entry> queued_;
+    std::unordered_map<std::uint16_t, outbound_entry> inflight_;
+    std::uint64_t send_counter_ = 0;
+};
+
+}  // namespace rmqtt::broker

@@ -1,0 +1,209 @@
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "rmqtt/broker/message.hpp"
+#include "rmqtt/protocol/packets.hpp"
+#include "rmqtt/storage/records.hpp"
+#include "rmqtt/storage/store.hpp"
+#include "routing/subscriber.hpp"
+#include "session/outbound_queue.hpp"
+
+namespace rmqtt::broker {
+
+class server;
+class connection;
+
+// A message routed to a session, on its way through the session's inbox.
+struct delivery {
+    message_ptr msg;
+    std::uint64_t seq = 0;  // 0 for QoS 0
+    protocol::qos qos = protocol::qos::at_most_once;
+    bool retain = false;
+    bool persisted = false;  // a put_queue_entry for (client id, seq) was submitted before this
+    std::vector<std::uint32_t> subscription_ids;
+    std::string share_group;   // set when chosen from a shared subscription group
+    std::string share_filter;  // with share_group: the filter after "$share/{group}/"
+};
+
+struct session_subscription {
+    protocol::subscription_options options;
+    std::uint32_t subscription_id = 0;
+};
+
+// An MQTT session (3.1.1 section 4.1 / 5.0 section 4.1): subscriptions, the outbound QoS state,
+// inbound QoS 2 packet ids, the will, expiry. It outlives connections when persistent.
+//
+// Threading: a session is an actor with a home, its *owner* executor (one worker's io_context).
+// Everything marked "owner only" is touched only by handlers running on the owner, so it needs
+// no lock. The owner moves when a connection on another worker attaches; it only ever changes
+// inside a handler running on the current owner, so a handler that finds itself on the owner
+// keeps that status until it returns. Other threads reach the session through enqueue() (the
+// inbox: a mutex-guarded vector drained on the owner) and run_on_owner().
+class session final : public subscriber, public std::enable_shared_from_this<session> {
+  public:
+    session(server& srv, std::string client_id, asio::any_io_executor owner);
+    ~session() override;
+
+    // ---- any thread --------------------------------------------------------------------------
+    const std::string& client_id() const noexcept override { return client_id_; }
+    bool is_online() const noexcept override { return online_.load(std::memory_order_relaxed); }
+    bool persistent() const noexcept { return persistent_.load(std::memory_order_acquire); }
+    bool ended() const noexcept { return ended_.load(std::memory_order_acquire); }
+    // The next outbound sequence number (also the packet identifier source, see outbound_queue).
+    std::uint64_t take_seq() noexcept { return next_seq_.fetch_add(1, std::memory_order_relaxed); }
+    // When this session object was made (wall clock, ms): its first seq is born_ms() * 1000.
+    std::int64_t born_ms() const noexcept { return born_ms_; }
+
+    // Queues a message for this session. If the message must be persisted, the caller has
+    // already submitted its put_queue_entry (so any later state change or delete is ordered
+    // after it in the store).
+    void enqueue(delivery d);
+    // Runs `fn` on the owner executor, following ownership moves.
+    void run_on_owner(std::function<void()> fn);
+    asio::any_io_executor owner() const;
+
+    // ---- owner only --------------------------------------------------------------------------
+    server& srv() noexcept { return server_; }
+    const std::shared_ptr<connection>& conn() const noexcept { return connection_; }
+    // Attaches / detaches the network connection (the owner must already be the connection's
+    // executor).
+    void attach(std::shared_ptr<connection> c);
+    void detach();
+    void set_owner(asio::any_io_executor ex);  // moves the home; call on the current owner
+
+    // Sends what the inflight window allows; called after anything that may free room.
+    void pump();
+    // Resends inflight messages (DUP) and PUBRELs after a reconnect, then pumps.
+    void resume_delivery();
+    // message_retry_interval: resends inflight PUBLISHes sent before now - interval.
+    void retry_due();
+
+    // Client acknowledgements of server-sent messages. False when the acknowledgement does not
+    // fit the flow of its packet identifier (PUBACK for a QoS 2 message, PUBREC for QoS 1,
+    // PUBCOMP before PUBREC, PUBACK after PUBREL): a protocol violation the caller answers by
+    // closing the connection; the message stays in the session. An unknown identifier is not one.
+    [[nodiscard]] bool on_puback(const protocol::puback& p);
+    [[nodiscard]] bool on_pubrec(const protocol::pubrec& p);
+    [[nodiscard]] bool on_pubcomp(const protocol::pubcomp& p);
+
+    // Hands queued messages of shared subscriptions to another member of their group
+    // (MQTT 5.0 section 4.8.2): those of `filter` ("$share/g/f") only, or all when empty.
+    // `online_only`: only to a connected member (used when this member disconnects).
+    void hand_over_shared(std::string_view filter = {}, bool online_only = false);
+
+    // Ends the session: unsubscribes everything, drops queued messages, removes it from the
+    // registry (if still registered) and from the store. Idempotent.
+    void end();
+
+    // Settings established at CONNECT (owner only).
+    struct settings {
+        protocol::version version = protocol::version::v3_1_1;
+        std::uint32_t expiry_interval_s = 0;  // storage::never_expires = never
+        std::optional<std::string> username;
+        std::string listener;
+        std::string peer;
+        std::size_t max_mqueue_len = 1000;
+        std::size_t max_inflight = 16;
+        // Client's 5.0 limits
+        std::uint32_t client_max_packet_size = 0;  // 0 = none
+        std::uint16_t client_receive_maximum = 65535;
+        std::uint16_t client_topic_alias_maximum = 0;
+        bool request_problem_information = true;
+        std::int64_t created_at_ms = 0;
+        std::int64_t connected_at_ms = 0;
+        std::int64_t disconnected_at_ms = 0;
+        bool clean_disconnect = false;
+        std::chrono::milliseconds retry_interval{30000};
+    };
+    settings& config() noexcept { return settings_; }
+    const settings& config() const noexcept { return settings_; }
+    void set_persistent(bool p) noexcept { persistent_.store(p, std::memory_order_release); }
+
+    std::map<std::string, session_subscription, std::less<>>& subscriptions() noexcept {
+        return subscriptions_;
+    }
+    std::unordered_set<std::uint16_t>& inbound_qos2() noexcept { return inbound_qos2_; }
+    outbound_queue& queue() noexcept { return queue_; }
+
+    std::optional<storage::will_record>& will() noexcept { return will_; }
+    // Will Delay (5.0): publish the will after `delay` unless a connection attaches first.
+    void schedule_will(std::chrono::seconds delay);
+    void cancel_will();
+    void publish_will_now();
+
+    // Expiry of a disconnected persistent session.
+    void schedule_expiry(std::chrono::milliseconds after);
+    void cancel_expiry();
+
+    // Stored entries not yet loaded (a session recovered at startup): loaded on attach.
+    // Every stored entry of a recovered session has a seq below this boundary; entries routed
+    // after recovery (seq >= boundary) are in memory already and must not be loaded twice.
+    bool has_unloaded_store_entries() const noexcept { return unloaded_store_entries_; }
+    std::uint64_t unloaded_boundary() const noexcept { return unloaded_boundary_; }
+    void set_unloaded_store_entries(bool v, std::uint64_t boundary = 0) noexcept {
+        unloaded_store_entries_ = v;
+        unloaded_boundary_ = boundary;
+    }
+    void set_next_seq(std::uint64_t seq) noexcept { next_seq_.store(seq); }
+    void mark_persisted() noexcept { ever_persisted_ = true; }
+
+    storage::session_record to_record() const;
+    // Submits a put_session with the current settings (no completion wanted).
+    void persist_record();
+
+    std::uint64_t attach_generation = 0;  // guarded by the session registry's mutex
+
+  private:
+    void drain(asio::any_io_executor ex);
+    void accept(delivery&& d);
+    void send_entry(outbound_entry& e, bool dup);
+    void send_pubrel(std::uint16_t packet_id);
+    void drop_entry(outbound_entry&& e, const char* why);
+    void store_op(storage::operation op);
+    // Passes each shared-subscription entry to another member; returns the ones that stay.
+    std::vector<outbound_entry> pass_on(std::vector<outbound_entry> entries,
+                                        std::string_view filter, bool online_only);
+
+    server& server_;
+    const std::string client_id_;
+    std::atomic<bool> online_{false};
+    std::atomic<bool> persistent_{false};
+    std::atomic<bool> ended_{false};
+    const std::int64_t born_ms_;
+    std::atomic<std::uint64_t> next_seq_{1};
+
+    mutable std::mutex inbox_mutex_;
+    std::vector<delivery> inbox_;   // guarded by inbox_mutex_
+    asio::any_io_executor owner_;   // guarded by inbox_mutex_
+    bool drain_scheduled_ = false;  // guarded by inbox_mutex_
+
+    // Owner only.
+    std::shared_ptr<connection> connection_;
+    settings settings_;
+    std::map<std::string, session_subscription, std::less<>> subscriptions_;
+    std::unordered_set<std::uint16_t> inbound_qos2_;
+    outbound_queue queue_;
+    std::optional<storage::will_record> will_;
+    std::unique_ptr<asio::steady_timer> will_timer_;
+    std::unique_ptr<asio::steady_timer> expiry_timer_;
+    bool unloaded_store_entries_ = false;
+    std::uint64_t unloaded_boundary_ = 0;
+    bool ever_persisted_ = false;  // the store may hold records of this session
+};
+
+using session_ptr = std::shared_ptr<session>;
+
+}  // namespace rmqtt::broker

@@ -1,0 +1,102 @@
+#include "session/session_registry.hpp"
+
+#include <asio/post.hpp>
+
+#include "core/server.hpp"
+#include "mqtt/connection.hpp"
+
+namespace rmqtt::broker {
+
+void session_registry::attach(const std::string& client_id, bool clean_start,
+                              asio::any_io_executor ex, std::function<void(attach_result)> done) {
+    session_ptr existing;
+    std::uint64_t generation = 0;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = map_.find(client_id);
+        if (it == map_.end()) {
+            auto s = std::make_shared<session>(server_, client_id, ex);
+            generation = ++s->attach_generation;
+            map_.emplace(client_id, s);
+            asio::post(ex, [s, generation, done = std::move(done)] {
+                done(attach_result{s, false, generation});
+            });
+            return;
+        }
+        existing = it->second;
+        generation = ++existing->attach_generation;
+    }
+    // The existing session lives on its owner: kick its connection there, then move it here.
+    existing->run_on_owner(
+        [this, existing, generation, clean_start, client_id, ex, done = std::move(done)]() mutable {
+            if (existing->ended()) {
+                // It ended meanwhile (expired, or a clean start elsewhere): start over.
+                attach(client_id, clean_start, ex, std::move(done));
+                return;
+            }
+            if (!still_current(*existing, generation)) {
+                asio::post(ex, [done = std::move(done)] { done(attach_result{}); });
+                return;
+            }
+            if (auto prev = existing->conn()) {
+                metrics::add(server_.stats().takeovers);
+                prev->on_taken_over();  // DISCONNECT 0x8E to a 5.0 client [MQTT-3.1.4-3]
+                existing->detach();
+                // The old connection ended abnormally: its will goes out unless delayed (the new
+                // connection then cancels a delayed one) [MQTT-3.1.2-8].
+                if (auto& w = existing->will();
+                    w && (w->delay_interval_s == 0 || clean_start || !existing->persistent()))
+                    existing->publish_will_now();
+            }
+            // A session that lasts only as long as its connection (3.x CleanSession 1, 5.0
+            // Session Expiry 0) ended with it: the new connection starts a new one
+            // [MQTT-3.1.2-6] [MQTT-3.2.2-2] [MQTT-3.2.2-3].
+            if (clean_start || !existing->persistent()) {
+                existing->end();  // removes it from the map and the store; then create anew
+                attach(client_id, clean_start, ex, std::move(done));
+                return;
+            }
+            existing->set_owner(ex);
+            asio::post(ex, [existing, generation, done = std::move(done)] {
+                done(attach_result{existing, true, generation});
+            });
+        });
+}
+
+bool session_registry::still_current(const session& s, std::uint64_t generation) {
+    std::lock_guard lock(mutex_);
+    return s.attach_generation == generation && !s.ended();
+}
+
+void session_registry::remove(const session& s) {
+    std::lock_guard lock(mutex_);
+    auto it = map_.find(s.client_id());
+    if (it != map_.end() && it->second.get() == &s) map_.erase(it);
+}
+
+void session_registry::insert_restored(const session_ptr& s) {
+    std::lock_guard lock(mutex_);
+    map_[s->client_id()] = s;
+}
+
+session_ptr session_registry::find(const std::string& client_id) {
+    std::lock_guard lock(mutex_);
+    auto it = map_.find(client_id);
+    return it == map_.end() ? nullptr : it->second;
+}
+
+std::size_t session_registry::size() {
+    std::lock_guard lock(mutex_);
+    return map_.size();
+}
+
+std::vector<session_ptr> session_registry::snapshot() {
+    std::lock_guard lock(mutex_);
+    std::vector<session_ptr> out;
+    out.reserve(map_.size());
+    for (auto& [id, s] : map_)
+        out.push_back(s);
+    return out;
+}
+
+}  // namespace rmqtt::broker

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "session/session.hpp"
+
+namespace rmqtt::broker {
+
+class server;
+class connection;
+
+// Client id -> session.
+//
+// Concurrency rule: one mutex guards the map and every session's attach_generation; it is held
+// only for lookups and updates, never while calling into a session.
+class session_registry {
+  public:
+    explicit session_registry(server& srv) : server_(srv) {}
+
+    struct attach_result {
+        session_ptr s;         // null: a newer CONNECT for this client id won; close
+        bool present = false;  // an existing session was resumed
+        std::uint64_t generation = 0;
+    };
+
+    // Finds or creates the session for `client_id` and makes `ex` (the connection's executor)
+    // its owner, kicking a connection already attached to it (session taken over). With
+    // `clean_start` an existing session is ended first [MQTT-3.1.2-4]. `done` runs on `ex`.
+    void attach(const std::string& client_id, bool clean_start, asio::any_io_executor ex,
+                std::function<void(attach_result)> done);
+
+    // True while no newer attach for the same session started since `generation`. Call on the
+    // new owner before attaching the connection.
+    bool still_current(const session& s, std::uint64_t generation);
+
+    // Removes `s` if it is the registered session for its client id.
+    void remove(const session& s);
+    // Registers a session restored from the store (startup, before listeners open).
+    void insert_restored(const session_ptr& s);
+
+    session_ptr find(const std::string& client_id);
+    std::size_t size();
+    std::vector<session_ptr> snapshot();
+
+  private:
+    server& server_;
+    std::mutex mutex_;
+    std::unordered_map<std::string, session_ptr> map_;
+};
+
+}  // namespace rmqtt::broker
