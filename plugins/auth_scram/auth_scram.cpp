@@ -174,7 +174,7 @@ credentials derive_credentials(std::string_view password, std::string salt,
 
 user_store::user_store() : dummy_salt_(must_random(16)) {}
 
-user_store::user_store(const broker::auth_scram_config& cfg)
+user_store::user_store(const plugins::auth_scram_config& cfg)
     : dummy_salt_(must_random(16)), dummy_iterations_(cfg.iterations) {
     for (const auto& u : cfg.users) {
         if (u.password) {
@@ -406,7 +406,7 @@ std::string scram_method::make_nonce() const {
 }
 
 std::shared_ptr<scram_method> register_plugin(broker::hook_bus& bus,
-                                              const broker::auth_scram_config& cfg) {
+                                              const plugins::auth_scram_config& cfg) {
     auto users = std::make_shared<const user_store>(cfg);
     scram_method::options o;
     o.fake_iterations = cfg.iterations;

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "rmqtt/broker/config.hpp"
+#include "auth_scram/auth_scram_config.hpp"
 #include "rmqtt/broker/hooks.hpp"
 
 // rmqtt-auth-scram: MQTT 5.0 enhanced authentication (section 4.12) with the method
@@ -67,7 +67,7 @@ class user_store {
     // the stored form of the others. Throws std::invalid_argument for a value the config loader
     // would have refused (the loader validates every field).
     // std::runtime_error when the random generator fails.
-    explicit user_store(const broker::auth_scram_config& cfg);
+    explicit user_store(const plugins::auth_scram_config& cfg);
     user_store();
 
     void add(std::string username, credentials c);  // replaces an entry with the same name
@@ -120,6 +120,6 @@ class scram_method final : public broker::auth_method {
 // handler that checks CONNECT User Name / Password against the same users). Call before the
 // server starts. Returns the method.
 std::shared_ptr<scram_method> register_plugin(broker::hook_bus& bus,
-                                              const broker::auth_scram_config& cfg);
+                                              const plugins::auth_scram_config& cfg);
 
 }  // namespace rmqtt::plugins::auth_scram

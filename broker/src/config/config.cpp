@@ -23,6 +23,10 @@
 
 namespace rmqtt::broker {
 
+using plugins::auth_scram_config;
+using plugins::retainer_config;
+using plugins::shared_subscription_config;
+
 std::string_view to_string(listener_kind k) noexcept {
     switch (k) {
         case listener_kind::tcp:
@@ -936,7 +940,7 @@ void parse_retainer(reader& r, const tvalue& root, retainer_config& c) {
 }
 
 void parse_shared_subscription(reader& r, const tvalue& root, shared_subscription_config& c) {
-    using s = shared_subscription_config::strategy;
+    using s = plugins::shared_subscription_config::strategy;
     static constexpr std::array<std::pair<std::string_view, s>, 7> names{{
         {"random", s::random},
         {"round_robin", s::round_robin},

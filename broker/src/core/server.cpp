@@ -319,7 +319,7 @@ bool server::open_store() {
                  store_->durable_acks() ? "durable" : "async",
                  sc.sync == session_storage_config::sync_mode::always ? "always" : "none");
     if (config_.plugin_enabled("rmqtt-retainer")) {
-        if (config_.retainer.type != retainer_config::engine::ram) {
+        if (config_.retainer.type != plugins::retainer_config::engine::ram) {
             retain_persisted_ = true;
             spdlog::info("retained messages are stored in the session store");
         }

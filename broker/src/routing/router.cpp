@@ -14,7 +14,7 @@ namespace rmqtt::broker {
 
 namespace {
 
-using strategy = shared_subscription_config::strategy;
+using strategy = plugins::shared_subscription_config::strategy;
 
 // Not noexcept, so libstdc++ caches hash codes in the nodes (see level_hash in topic_tree.cpp).
 struct string_hash {
@@ -307,7 +307,8 @@ struct router::impl {
     std::size_t shared = 0;         // shared memberships
 };
 
-router::router(shared_subscription_config::strategy strat) : impl_(std::make_unique<impl>(strat)) {}
+router::router(plugins::shared_subscription_config::strategy strat)
+    : impl_(std::make_unique<impl>(strat)) {}
 
 router::~router() = default;
 

@@ -32,8 +32,8 @@ struct route_target {
 // except the lock-free subscriber::is_online() and client_id().
 class router {
   public:
-    explicit router(shared_subscription_config::strategy strategy =
-                        shared_subscription_config::strategy::round_robin);
+    explicit router(plugins::shared_subscription_config::strategy strategy =
+                        plugins::shared_subscription_config::strategy::round_robin);
     ~router();  // out of line: impl is incomplete here
 
     // Adds or replaces `sub`'s subscription to `filter`. `filter` is valid (plain or shared).

@@ -20,10 +20,10 @@ namespace {
 
 namespace scram = rmqtt::plugins::auth_scram;
 using rmqtt::broker::auth_exchange;
-using rmqtt::broker::auth_scram_config;
 using rmqtt::broker::client_info;
 using rmqtt::broker::hook_bus;
 using rmqtt::broker::hook_result;
+using rmqtt::plugins::auth_scram_config;
 using rmqtt::protocol::reason_code;
 using outcome = auth_exchange::step::outcome;
 

@@ -24,15 +24,16 @@ protocol::subscription_options qos(protocol::qos q) {
     return o;
 }
 
-class router_concurrency : public ::testing::TestWithParam<shared_subscription_config::strategy> {};
+class router_concurrency
+    : public ::testing::TestWithParam<plugins::shared_subscription_config::strategy> {};
 
 INSTANTIATE_TEST_SUITE_P(
     router_strategies, router_concurrency,
-    ::testing::Values(shared_subscription_config::strategy::round_robin,
-                      shared_subscription_config::strategy::sticky,
-                      shared_subscription_config::strategy::random,
-                      shared_subscription_config::strategy::hash_topic,
-                      shared_subscription_config::strategy::round_robin_per_group));
+    ::testing::Values(plugins::shared_subscription_config::strategy::round_robin,
+                      plugins::shared_subscription_config::strategy::sticky,
+                      plugins::shared_subscription_config::strategy::random,
+                      plugins::shared_subscription_config::strategy::hash_topic,
+                      plugins::shared_subscription_config::strategy::round_robin_per_group));
 
 TEST_P(router_concurrency, matchers_and_mutators) {
     constexpr int matchers = 3;

@@ -12,7 +12,7 @@
 namespace rmqtt::broker {
 namespace {
 
-using strategy = shared_subscription_config::strategy;
+using strategy = plugins::shared_subscription_config::strategy;
 using test::make_sub;
 using test::test_subscriber;
 

@@ -9,21 +9,17 @@
 #include <string_view>
 #include <vector>
 
+// Transitional: the plugin settings move out of the core config (Step 4).
+#include "auth_scram/auth_scram_config.hpp"
+#include "retainer/retainer_config.hpp"
+#include "rmqtt/broker/config_section.hpp"
+#include "rmqtt/broker/services.hpp"
+#include "shared_subscription/shared_subscription_config.hpp"
+
 // rmqttd's configuration, read from an RMQTT-style `rmqtt.toml` plus one file per plugin in
 // `plugins.dir` (`rmqtt-<plugin>.toml`). Key names, meanings and defaults follow RMQTT
 // (shared/reference/rmqtt-surface.md); the loader (config.cpp) is the only place that sees toml11.
 namespace rmqtt::broker {
-
-using duration = std::chrono::milliseconds;
-
-// Thrown for a configuration that cannot be used. what() names the file, the key and the
-// accepted form, e.g.
-//   etc/rmqtt.toml: listener.tcp.external.max_packet_size: expected a size such as "1MB" or
-//   1048576, got "1 megabyte"
-class config_error : public std::runtime_error {
-  public:
-    using std::runtime_error::runtime_error;
-};
 
 enum class listener_kind { tcp, tls, ws, wss };
 std::string_view to_string(listener_kind k) noexcept;
@@ -90,77 +86,6 @@ struct log_config {
     std::string file = "rmqtt.log";
 };
 
-// etc/plugins/rmqtt-session-storage.toml
-struct session_storage_config {
-    enum class engine { rocksdb, redis };
-    enum class ack_mode { durable, async };
-    enum class sync_mode { none, always };
-    engine type = engine::rocksdb;
-    bool type_was_sled = false;  // "sled" in an RMQTT file: served by RocksDB (logged)
-    std::string rocksdb_path = "./data/session/{node}";  // {node} already replaced after load
-    std::size_t rocksdb_cache_capacity = 64 * 1024 * 1024;
-    std::string redis_url = "redis://127.0.0.1:6379/";
-    std::string redis_prefix = "session-{node}";  // {node} already replaced after load
-    ack_mode ack = ack_mode::durable;
-    sync_mode sync = sync_mode::none;
-    std::chrono::microseconds commit_window{500};  // group-commit window
-    std::size_t commit_max_ops = 4096;
-    duration backend_timeout = std::chrono::seconds(15);
-    std::size_t max_pending_bytes = 64 * 1024 * 1024;  // back-pressure threshold
-};
-
-// etc/plugins/rmqtt-retainer.toml
-struct retainer_config {
-    enum class engine { ram, rocksdb, redis };
-    engine type = engine::ram;
-    bool type_was_sled = false;  // "sled" in an RMQTT file: served by RocksDB
-    std::string rocksdb_path = "./data/retain/{node}";  // {node} already replaced after load
-    std::size_t rocksdb_cache_capacity = 64 * 1024 * 1024;
-    std::string redis_url = "redis://127.0.0.1:6379/";
-    std::string redis_prefix = "retain-{node}";    // {node} already replaced after load
-    std::size_t max_retained_messages = 0;         // 0 = unlimited
-    std::size_t max_payload_size = 1024 * 1024;    // bigger: not retained
-    std::optional<duration> retained_message_ttl;  // unset: message expiry applies; 0 = never
-};
-
-// etc/plugins/rmqtt-shared-subscription.toml
-struct shared_subscription_config {
-    enum class strategy {
-        random,
-        round_robin,
-        round_robin_per_group,
-        sticky,
-        hash_clientid,
-        hash_topic,
-        local
-    };
-    strategy strat = strategy::round_robin;
-    std::size_t sticky_cache_size = 100000;  // LRU bindings kept by the sticky strategy
-};
-
-// etc/plugins/rmqtt-auth-scram.toml: MQTT 5.0 enhanced authentication with SCRAM-SHA-256
-// (RFC 5802, RFC 7677). The loader checks the forms below; the plugin derives the keys of users
-// given with a password when it starts.
-struct auth_scram_config {
-    static constexpr std::uint32_t min_iterations = 4096;  // RFC 7677 section 4
-    static constexpr std::uint32_t max_iterations = 10'000'000;
-    struct user {
-        std::string username;  // as the client means it, before SCRAM's "=2C" / "=3D" escaping
-        // Either a password (salted and hashed at start-up) ...
-        std::optional<std::string> password;
-        // ... or the stored form of RFC 5802 section 3 (set when `password` is not): base64 as
-        // written in the file, validated by the loader; stored_key and server_key are 32 bytes.
-        std::string salt;
-        std::string stored_key;
-        std::string server_key;
-        std::uint32_t iterations = 4096;  // with a password: the file's `iterations` unless set
-    };
-    std::vector<user> users;          // usernames are unique
-    std::uint32_t iterations = 4096;  // default for users given with a password
-    // Also check CONNECT User Name / Password against `users` (simple authentication).
-    bool allow_plain_password_connect = false;
-};
-
 struct config {
     std::vector<std::string> source_files;  // what was read, in order
     std::uint64_t node_id = 1;
@@ -173,9 +98,9 @@ struct config {
 
     // Plugin settings; read from plugins_dir whether or not the plugin is started.
     session_storage_config session_storage;
-    retainer_config retainer;
-    shared_subscription_config shared_subscription;
-    auth_scram_config auth_scram;
+    plugins::retainer_config retainer;
+    plugins::shared_subscription_config shared_subscription;
+    plugins::auth_scram_config auth_scram;
 
     bool plugin_enabled(std::string_view name) const;  // listed in plugins_default_startups
 
@@ -200,13 +125,5 @@ struct command_line {
 // plugins.default_startups; cl.plugins_default_startups replaces it again. Throws config_error.
 // Every key is described in docs/configuration.md.
 config load_config(const command_line& cl);
-
-// Parsers shared with tests. Accept what RMQTT accepts: durations "30s", "2h", "5m", "100ms",
-// "1h30m", "0", bare integers (seconds); sizes "1MB", "3G", "512KB", "1024", "1mb" (1 KB = 1024 B).
-// parse_duration fails on a value that is not a whole number of milliseconds ("500us");
-// parse_duration_us takes those too ("500us", "1ms", "2s").
-std::optional<duration> parse_duration(std::string_view text) noexcept;
-std::optional<std::chrono::microseconds> parse_duration_us(std::string_view text) noexcept;
-std::optional<std::uint64_t> parse_size(std::string_view text) noexcept;
 
 }  // namespace rmqtt::broker

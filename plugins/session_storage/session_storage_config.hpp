@@ -1,0 +1,14 @@
+#pragma once
+
+#include "rmqtt/broker/config_section.hpp"
+#include "rmqtt/broker/services.hpp"
+
+// rmqtt-session-storage's settings (the struct is part of the plugin API: the core opens the
+// store with it).
+namespace rmqtt::plugins {
+
+// Reads rmqtt-session-storage.toml. {node} in paths and prefixes is left for the caller to
+// replace (the plugin does, with the node id, when it starts). Throws broker::config_error.
+broker::session_storage_config parse_session_storage_config(const broker::config_section& s);
+
+}  // namespace rmqtt::plugins
