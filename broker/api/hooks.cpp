@@ -18,32 +18,39 @@ void insert_sorted(V& v, typename V::value_type e) {
 }
 
 // Runs chain[first..] with `call(handler, so_far, scope)`. Returns the result when no handler
-// deferred; otherwise pending, and `resume` gets the result when the chain has finished on the
-// thread that resolved the last deferred decision. `call` refers to the caller's arguments, which
-// the caller keeps alive until then.
+// deferred. Otherwise returns pending and resolves `final_state` (created on the first deferral
+// and handed to `wait`) when the chain has finished, on the thread that resolved the last
+// deferred decision. `call` refers to the caller's arguments, which the caller keeps alive.
 template <class Chain, class Call>
 hook_result run_chain(const Chain& chain, std::size_t first, hook_result so_far, Call call,
-                      resume_fn<hook_result> resume) {
+                      std::shared_ptr<detail::deferred_state<hook_result>> final_state,
+                      pending<hook_result>* wait) {
     for (std::size_t i = first; i < chain.size(); ++i) {
         decision_scope<hook_result> scope(hook_result::deny);
-        hook_result r = call(chain[i].handler, so_far, scope);
+        const hook_result r = call(chain[i].handler, so_far, scope);
         if (r == hook_result::pending) {
             auto state = scope.take_state();
-            if (!state || !resume) {
+            if (!state || (!final_state && !wait)) {
                 // A handler that returns pending without deferring, or a caller that cannot wait:
                 // refuse rather than let the request through.
                 spdlog::error("hook handler returned pending {}; treated as deny",
                               state ? "where the caller cannot wait" : "without deferring");
                 return hook_result::deny;
             }
-            state->then([&chain, i, call, resume](hook_result answer) mutable {
+            if (!final_state) {
+                final_state =
+                    std::make_shared<detail::deferred_state<hook_result>>(hook_result::deny);
+                wait->state() = final_state;
+            }
+            state->then([&chain, i, call, final_state](hook_result answer) {
                 if (answer == hook_result::pending) answer = hook_result::deny;
                 if (answer != hook_result::next) {
-                    resume(answer);
+                    final_state->resolve(answer);
                     return;
                 }
-                const hook_result rest = run_chain(chain, i + 1, answer, call, resume);
-                if (rest != hook_result::pending) resume(rest);
+                const hook_result rest =
+                    run_chain(chain, i + 1, answer, call, final_state, nullptr);
+                if (rest != hook_result::pending) final_state->resolve(rest);
             });
             return hook_result::pending;
         }
@@ -93,34 +100,34 @@ void hook_bus::add_auth_method(std::shared_ptr<auth_method> m) {
 }
 
 hook_result hook_bus::authenticate(const client_info& c, const std::optional<std::string>& password,
-                                   resume_fn<hook_result> resume) const {
+                                   pending<hook_result>* wait) const {
     return run_chain(
         authenticate_, 0, hook_result::next,
         [&c, &password](const async_authenticate_handler& h, hook_result so_far,
                         decision_scope<hook_result>& scope) {
             return h(c, password, so_far, scope);
         },
-        std::move(resume));
+        nullptr, wait);
 }
 
 hook_result hook_bus::check_acl(const client_info& c, acl_action a, std::string_view topic,
-                                resume_fn<hook_result> resume) const {
+                                pending<hook_result>* wait) const {
     return run_chain(
         acl_, 0, hook_result::next,
         [&c, a, topic](const async_acl_handler& h, hook_result so_far,
                        decision_scope<hook_result>& scope) {
             return h(c, a, topic, so_far, scope);
         },
-        std::move(resume));
+        nullptr, wait);
 }
 
 hook_result hook_bus::message_publish(message& msg, const client_info& from,
-                                      resume_fn<hook_result> resume) const {
+                                      pending<hook_result>* wait) const {
     return run_chain(
         publish_, 0, hook_result::next,
         [&msg, &from](const publish_handler& h, hook_result so_far,
                       decision_scope<hook_result>& scope) { return h(msg, from, so_far, scope); },
-        std::move(resume));
+        nullptr, wait);
 }
 
 auth_method* hook_bus::find_auth_method(std::string_view name) const {

@@ -49,7 +49,7 @@ void check_plugins(const config& cfg) {
 
 void start_plugins(server& srv) {
     if (srv.cfg().plugin_enabled("rmqtt-auth-scram")) {
-        (void)plugins::auth_scram::register_plugin(srv.hooks(), srv.cfg().auth_scram);
+        (void)plugins::auth_scram::register_plugin(srv.core().hooks, srv.cfg().auth_scram);
     }
 }
 

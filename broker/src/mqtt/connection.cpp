@@ -8,7 +8,7 @@
 
 #include <algorithm>
 
-#include "core/server.hpp"
+#include "session/core_context.hpp"
 
 namespace rmqtt::broker {
 
@@ -20,6 +20,7 @@ constexpr std::size_t initial_read_buffer = 4096;
 constexpr std::size_t max_idle_buffer = 64 * 1024;  // shrink buffers above this when idle
 constexpr std::size_t max_pending_acks = 4096;      // stop reading while this many acks wait
 constexpr auto close_flush_timeout = std::chrono::seconds(5);
+constexpr auto backpressure_poll = std::chrono::milliseconds(2);
 
 void log_exception(const char* what, const std::string& peer, std::exception_ptr e) {
     if (!e) return;
@@ -31,16 +32,16 @@ void log_exception(const char* what, const std::string& peer, std::exception_ptr
 }
 }  // namespace
 
-connection::connection(server& srv, const listener_config& listener,
-                       std::shared_ptr<listener_counters> counters, std::unique_ptr<transport> t,
-                       asio::any_io_executor ex)
-    : server_(srv),
+connection::connection(core_context& core, const listener_config& listener,
+                       std::size_t max_sessions, std::shared_ptr<listener_counters> counters,
+                       std::unique_ptr<transport> t, asio::any_io_executor ex)
+    : core_(core),
       listener_(listener),
+      max_sessions_(max_sessions),
       counters_(std::move(counters)),
       listener_id_(listener.id()),
       transport_(std::move(t)),
       executor_(ex),
-      peer_(transport_->remote_address()),
       max_packet_size_(listener.max_packet_size),
       writer_signal_(ex),
       keepalive_timer_(ex),
@@ -51,7 +52,7 @@ connection::connection(server& srv, const listener_config& listener,
     in_.resize(initial_read_buffer);
     counters_->connections.fetch_add(1, std::memory_order_relaxed);
     counters_->handshaking.fetch_add(1, std::memory_order_relaxed);
-    server_.stats().handshaking.fetch_add(1, std::memory_order_relaxed);
+    core_.stats.handshaking.fetch_add(1, std::memory_order_relaxed);
 }
 
 connection::~connection() {
@@ -84,12 +85,20 @@ void connection::start() {
         [self](std::exception_ptr e) { log_exception("watchdog", self->peer_, e); });
 }
 
+void connection::set_end_reason(events::disconnect_reason r,
+                                std::optional<protocol::reason_code> code) {
+    if (end_reason_) return;
+    end_reason_ = r;
+    end_code_ = code;
+}
+
 // ---- reading
 // -------------------------------------------------------------------------------------
 
 asio::awaitable<void> connection::reader() {
     std::error_code ec;
     co_await transport_->handshake(ec);
+    peer_ = transport_->remote_address();  // known after the handshake (PROXY protocol, TLS)
     if (ec) {
         spdlog::debug("{}: {} handshake failed: {}", peer_, transport_->kind(), ec.message());
         co_return;
@@ -115,7 +124,7 @@ asio::awaitable<void> connection::reader() {
         }
         in_end_ += n;
         last_read_ = steady_clock::now();
-        metrics::add(server_.stats().bytes_received, n);
+        metrics::add(core_.stats.bytes_received, n);
 
         while (state_ != state::closing && state_ != state::closed && in_begin_ < in_end_) {
             protocol::frame f;
@@ -145,10 +154,16 @@ asio::awaitable<void> connection::reader() {
             co_await dispatch(f);
             in_begin_ += r.consumed;
             // Back-pressure: acknowledgements waiting for the store hold the reader.
-            while (acks_.size() >= max_pending_acks && state_ == state::connected) {
-                ack_signal_.expires_after(std::chrono::milliseconds(100));
-                co_await ack_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            if (acks_.size() >= max_pending_acks && state_ == state::connected) {
+                pause_keepalive();
+                while (acks_.size() >= max_pending_acks && state_ == state::connected) {
+                    ack_signal_.expires_after(std::chrono::milliseconds(100));
+                    co_await ack_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                }
+                resume_keepalive();
             }
+            // Subscribers' inboxes past their high-water mark hold their publishers.
+            if (!backlogged_.empty()) co_await wait_for_targets();
         }
         if (in_begin_ == in_end_) {
             in_begin_ = in_end_ = 0;
@@ -186,11 +201,13 @@ asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
             } else if (is_v5()) {
                 // 5.0 lets the server answer a bad CONNECT with CONNACK and a reason code
                 // [MQTT-4.13.1-1]; 3.x closes without one.
-                metrics::add(server_.stats().protocol_errors);
+                metrics::add(core_.stats.protocol_errors);
                 refuse_connect(r.code, protocol::connect_return_code::not_authorized, r.detail);
             } else {
-                metrics::add(server_.stats().protocol_errors);
+                metrics::add(core_.stats.protocol_errors);
                 spdlog::info("{}: malformed CONNECT ({}); closing", peer_, r.detail);
+                if (core_.hooks.wants<events::connect_refused>())
+                    core_.hooks.emit(events::connect_refused{who(), r.code, r.detail});
                 close();
             }
             co_return;
@@ -243,7 +260,7 @@ asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
             handle_disconnect(std::get<protocol::disconnect>(p));
             break;
         case packet_type::auth:
-            handle_reauth(std::get<protocol::auth>(p));
+            co_await handle_reauth(std::get<protocol::auth>(p));
             break;
         case packet_type::connect:
             protocol_violation(reason_code::protocol_error, "second CONNECT [MQTT-3.1.0-2]");
@@ -255,9 +272,37 @@ asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
 }
 
 void connection::protocol_violation(reason_code rc, const char* detail) {
-    metrics::add(server_.stats().protocol_errors);
+    metrics::add(core_.stats.protocol_errors);
     spdlog::info("{} ({}): {}: {}; closing", peer_, client_id_, protocol::to_string(rc), detail);
+    set_end_reason(events::disconnect_reason::protocol_error, rc);
     close(rc, detail);
+}
+
+// ---- hook decisions
+// ------------------------------------------------------------------------------
+
+asio::awaitable<hook_result> connection::decided(hook_result r, pending<hook_result>& wait) {
+    if (r != hook_result::pending) co_return r;
+    // A plugin deferred: wait here (the reader is suspended, so the client's later packets wait
+    // too and keep their order) until the decision comes back, from any thread.
+    pause_keepalive();
+    auto answer = co_await asio::async_initiate<decltype(asio::use_awaitable), void(hook_result)>(
+        [&](auto handler) {
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            wait.then([h, ex = executor_](hook_result v) {
+                asio::post(ex, [h, v]() mutable { (*h)(v); });
+            });
+        },
+        asio::use_awaitable);
+    resume_keepalive();
+    co_return answer;
+}
+
+asio::awaitable<hook_result> connection::check_acl(acl_action a, std::string_view topic) {
+    if (!core_.hooks.has_acl()) co_return hook_result::next;
+    pending<hook_result> wait;
+    const auto r = core_.hooks.check_acl(info(), a, topic, &wait);
+    co_return co_await decided(r, wait);
 }
 
 // ---- writing
@@ -268,7 +313,8 @@ void connection::wake_writer() {
 }
 
 asio::awaitable<void> connection::writer() {
-    std::error_code ec;
+    std::error_code ec;        // waits on the signal timer
+    std::error_code write_ec;  // the socket
     for (;;) {
         if (out_.empty()) {
             if (state_ == state::closing || state_ == state::closed) break;
@@ -280,18 +326,28 @@ asio::awaitable<void> connection::writer() {
         }
         // Everything queued since the last write goes out in one write.
         writing_.swap(out_);
-        co_await transport_->write_all(asio::buffer(writing_), ec);
-        metrics::add(server_.stats().bytes_sent, writing_.size());
+        co_await transport_->write_all(asio::buffer(writing_), write_ec);
+        metrics::add(core_.stats.bytes_sent, writing_.size());
         writing_.clear();
         if (writing_.capacity() > max_idle_buffer) writing_.shrink_to_fit();
-        if (ec) {
+        if (write_ec) {
             out_.clear();
             break;
         }
     }
     writer_done_ = true;
     close_timer_.cancel();
-    transport_->close();
+    if (!write_ec && state_ != state::closed) {
+        // Everything is written: end the stream in order (TLS close_notify, WebSocket close),
+        // bounded by the close timer.
+        close_timer_.expires_after(close_flush_timeout);
+        close_timer_.async_wait([self = shared_from_this()](std::error_code e) {
+            if (!e) self->transport_->abort();
+        });
+        co_await transport_->close(write_ec);
+        close_timer_.cancel();
+    }
+    transport_->abort();
 }
 
 void connection::send(const protocol::packet& p) {
@@ -374,9 +430,13 @@ bool connection::send_publish(const message& m, protocol::qos q, bool retain, bo
         }
     }
     protocol::encode(version_, v, out_);
-    metrics::add(server_.stats().publishes_sent);
+    metrics::add(core_.stats.publishes_sent);
     wake_writer();
     return true;
+}
+
+void connection::send_pubrel(std::uint16_t packet_id, reason_code code) {
+    send(protocol::pubrel{packet_id, code, {}});
 }
 
 // ---- closing
@@ -401,19 +461,25 @@ void connection::close(std::optional<reason_code> reason, const char* why) {
     // A peer that does not read must not hold the connection open.
     close_timer_.expires_after(close_flush_timeout);
     close_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
-        if (!ec) self->transport_->close();
+        if (!ec) self->transport_->abort();
     });
 }
 
-void connection::on_taken_over() {
-    taken_over_ = true;
+void connection::taken_over() {
+    set_end_reason(events::disconnect_reason::taken_over, reason_code::session_taken_over);
     session_.reset();  // the session now belongs to the new connection
     close(reason_code::session_taken_over, "session taken over");  // [MQTT-3.1.4-3]
 }
 
 void connection::shutdown() {
     server_shutdown_ = true;
+    set_end_reason(events::disconnect_reason::server_shutdown, reason_code::server_shutting_down);
     close(reason_code::server_shutting_down, "server shutting down");
+}
+
+void connection::kick() {
+    set_end_reason(events::disconnect_reason::kicked, reason_code::administrative_action);
+    close(reason_code::administrative_action, "disconnected by an administrator");
 }
 
 void connection::on_reader_done() {
@@ -422,7 +488,7 @@ void connection::on_reader_done() {
     if (!close_requested_) {
         // The peer went away (or the socket failed): nothing more can be written.
         state_ = state::closed;
-        transport_->close();
+        transport_->abort();
     } else {
         state_ = state::closed;
     }
@@ -432,20 +498,24 @@ void connection::on_reader_done() {
     wait_timer_.cancel();
     ack_signal_.cancel();
     end_handshake();
+    if (counted_as_connected_ && core_.hooks.wants<events::client_disconnected>()) {
+        core_.hooks.emit(events::client_disconnected{
+            who(), end_reason_.value_or(events::disconnect_reason::connection_lost), end_code_});
+    }
     release_session();
     // Counted last: a graceful stop waits for this count to reach zero before it flushes the
     // store, so the session's final record must already be submitted.
     if (counted_as_connected_)
-        server_.stats().connections.fetch_sub(1, std::memory_order_relaxed);
+        core_.stats.connections.fetch_sub(1, std::memory_order_relaxed);
     else
-        server_.stats().handshaking.fetch_sub(1, std::memory_order_relaxed);
+        core_.stats.handshaking.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void connection::release_session() {
     if (!session_) return;
     auto s = std::move(session_);
     session_.reset();
-    metrics::add(server_.stats().disconnects);
+    metrics::add(core_.stats.disconnects);
     s->detach();
     if (server_shutdown_) {
         // Graceful stop: the client will come back; its will is not published and is dropped.
@@ -458,7 +528,7 @@ void connection::release_session() {
     if (normal) s->will().reset();  // [MQTT-3.1.2-10] / [MQTT-3.14.4-3]
     if (!s->persistent()) {
         if (s->will()) s->publish_will_now();
-        s->end();
+        s->end(events::session_end_reason::connection_closed);
         return;
     }
     if (auto& w = s->will()) {
@@ -490,28 +560,46 @@ void connection::apply_keepalive(std::uint16_t seconds) {
     keepalive_timer_.cancel();  // the watchdog re-arms with the new timeout
 }
 
+void connection::pause_keepalive() {
+    ++keepalive_paused_;
+}
+
+void connection::resume_keepalive() {
+    if (keepalive_paused_ > 0 && --keepalive_paused_ == 0) {
+        // The client's silence is measured again from now: what it sent meanwhile is unread.
+        last_read_ = steady_clock::now();
+        keepalive_timer_.cancel();
+    }
+}
+
 asio::awaitable<void> connection::watchdog() {
     std::error_code ec;
     while (state_ != state::closing && state_ != state::closed) {
-        const bool handshake = state_ == state::handshaking || state_ == state::connecting;
+        const bool handshake = state_ == state::handshaking || state_ == state::connecting ||
+                               state_ == state::authenticating;
         const auto base = handshake ? accepted_at_ : last_read_;
         const auto timeout =
             handshake
                 ? std::chrono::duration_cast<steady_clock::duration>(listener_.handshake_timeout)
                 : keepalive_timeout_;
         const auto now = steady_clock::now();
-        if (timeout != steady_clock::duration::max() && now - base >= timeout) {
+        // Only the client's own silence counts: not while the reader waits for the broker (the
+        // store, the ack backlog, a plugin's decision) [MQTT-3.1.2-24].
+        const bool paused = !handshake && keepalive_paused_ > 0;
+        if (!paused && timeout != steady_clock::duration::max() && now - base >= timeout) {
             if (handshake) {
                 spdlog::info("{}: no CONNECT within handshake_timeout; closing", peer_);
                 close();
             } else {
-                metrics::add(server_.stats().keepalive_timeouts);
+                metrics::add(core_.stats.keepalive_timeouts);
                 spdlog::info("{} ({}): keep alive timeout; closing", peer_, client_id_);
+                set_end_reason(events::disconnect_reason::keep_alive_timeout,
+                               reason_code::keep_alive_timeout);
                 close(reason_code::keep_alive_timeout, "keep alive timeout");
             }
             break;
         }
-        if (timeout == steady_clock::duration::max())
+        if (paused || timeout == steady_clock::duration::max())
             keepalive_timer_.expires_at(steady_clock::time_point::max());
         else
             keepalive_timer_.expires_at(base + timeout);
@@ -541,11 +629,14 @@ std::uint64_t connection::push_ack(pending_ack a) {
     return index;
 }
 
-void connection::complete_ack(std::uint64_t index, reason_code code) {
+void connection::complete_ack(std::uint64_t index, reason_code code,
+                              std::optional<std::vector<std::uint8_t>> codes, bool run_after_send) {
     if (index < acks_base_ || index - acks_base_ >= acks_.size()) return;
     auto& a = acks_[index - acks_base_];
     a.ready = true;
     a.code = code;
+    if (codes) a.codes = std::move(*codes);
+    if (!run_after_send) a.after_send = nullptr;
     flush_acks();
 }
 
@@ -598,7 +689,7 @@ std::function<void(const storage::status&)> connection::on_executor(
 }
 
 asio::awaitable<storage::status> connection::commit(storage::write_batch batch) {
-    auto* st = server_.store();
+    auto* st = core_.store();
     if (!st || batch.empty()) co_return storage::status::ok();
     co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(storage::status)>(
         [&](auto handler) {
@@ -612,16 +703,41 @@ asio::awaitable<storage::status> connection::commit(storage::write_batch batch) 
 }
 
 asio::awaitable<bool> connection::wait_for_store_room() {
-    auto* st = server_.store();
+    auto* st = core_.store();
     if (!st || !st->overloaded()) co_return true;
     const auto deadline = steady_clock::now() + st->settings().backend_timeout;
     std::error_code ec;
+    pause_keepalive();
     while (st->overloaded() && state_ == state::connected) {
-        if (steady_clock::now() >= deadline) co_return false;
+        if (steady_clock::now() >= deadline) break;
         wait_timer_.expires_after(std::chrono::milliseconds(5));
         co_await wait_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
-    co_return state_ == state::connected;
+    resume_keepalive();
+    co_return state_ == state::connected && !st->overloaded();
+}
+
+asio::awaitable<void> connection::wait_for_targets() {
+    // Back-pressure, not loss: the subscribers' workers drain their inboxes; this publisher's
+    // next packets wait until they did.
+    std::error_code ec;
+    pause_keepalive();
+    for (;;) {
+        std::erase_if(backlogged_, [](const std::weak_ptr<delivery_target>& w) {
+            auto t = w.lock();
+            return !t || !t->backlogged();
+        });
+        if (backlogged_.empty() || state_ != state::connected) break;
+        wait_timer_.expires_after(backpressure_poll);
+        co_await wait_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    backlogged_.clear();
+    resume_keepalive();
+}
+
+void connection::store_failed(const char* what, const storage::status& s) {
+    metrics::add(core_.stats.store_errors);
+    spdlog::error("{} ({}): {} failed: {}", peer_, client_id_, what, s.to_string());
 }
 
 void connection::reason_string(protocol::properties& props, const char* text) const {
@@ -657,28 +773,53 @@ void connection::handle_disconnect(const protocol::disconnect& d) {
         if (d.code == reason_code::disconnect_with_will_message) publish_will_on_disconnect_ = true;
     }
     disconnect_received_ = true;
+    set_end_reason(events::disconnect_reason::client_disconnect, d.code);
     close();
 }
 
-void connection::handle_reauth(const protocol::auth& a) {
+asio::awaitable<auth_exchange::step> connection::auth_step(std::string_view data) {
+    decision_scope<auth_exchange::step> scope(auth_exchange::step{});
+    auto step = auth_exchange_->on_data(data, scope);
+    if (step.result != auth_exchange::step::outcome::pending) co_return step;
+    auto deferred_step = scope.take_state();
+    if (!deferred_step) co_return auth_exchange::step{};  // pending without deferring: a failure
+    pause_keepalive();
+    auto answer =
+        co_await asio::async_initiate<decltype(asio::use_awaitable), void(auth_exchange::step)>(
+            [&](auto handler) {
+                auto h = std::make_shared<decltype(handler)>(std::move(handler));
+                deferred_step->then([h, ex = executor_](auth_exchange::step v) {
+                    asio::post(ex, [h, v = std::move(v)]() mutable { (*h)(std::move(v)); });
+                });
+            },
+            asio::use_awaitable);
+    resume_keepalive();
+    if (answer.result == auth_exchange::step::outcome::pending)
+        answer.result = auth_exchange::step::outcome::failure;
+    co_return answer;
+}
+
+asio::awaitable<void> connection::handle_reauth(const protocol::auth& a) {
     // Re-authentication (5.0 section 4.12.1): only with the method of the CONNECT.
     if (!auth_method_ || a.props.authentication_method != auth_method_) {
         protocol_violation(reason_code::protocol_error,
                            "AUTH without the authentication method of the CONNECT");
-        return;
+        co_return;
     }
     if (a.code == reason_code::re_authenticate) {
-        auto* method = server_.hooks().find_auth_method(*auth_method_);
+        auto* method = core_.hooks.find_auth_method(*auth_method_);
         if (!method) {
             protocol_violation(reason_code::not_authorized, "method no longer available");
-            return;
+            co_return;
         }
         auth_exchange_ = method->start(info());
     } else if (a.code != reason_code::continue_authentication || !auth_exchange_) {
         protocol_violation(reason_code::protocol_error, "unexpected AUTH reason code");
-        return;
+        co_return;
     }
-    auto step = auth_exchange_->on_data(a.props.authentication_data.value_or(""));
+    const std::string data = a.props.authentication_data.value_or("");
+    auto step = co_await auth_step(data);
+    if (state_ != state::connected) co_return;
     protocol::auth out;
     out.props.authentication_method = auth_method_;
     switch (step.result) {
@@ -686,8 +827,9 @@ void connection::handle_reauth(const protocol::auth& a) {
         case auth_exchange::step::outcome::pending:
             // CONNACK-only codes such as 0x86 cannot go in a DISCONNECT: 0x87 Not authorized.
             auth_exchange_.reset();
+            set_end_reason(events::disconnect_reason::protocol_error, reason_code::not_authorized);
             close(reason_code::not_authorized, "re-authentication failed");
-            return;
+            co_return;
         case auth_exchange::step::outcome::continue_authentication:
             out.code = reason_code::continue_authentication;
             break;

@@ -4,81 +4,75 @@
 #include <asio/awaitable.hpp>
 #include <asio/steady_timer.hpp>
 
-#include <atomic>
-#include <functional>
-
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "net/listener.hpp"
 #include "net/transport.hpp"
 #include "rmqtt/broker/clock.hpp"
 #include "rmqtt/broker/config.hpp"
+#include "rmqtt/broker/events.hpp"
 #include "rmqtt/broker/hooks.hpp"
 #include "rmqtt/broker/message.hpp"
 #include "rmqtt/protocol/codec.hpp"
 #include "rmqtt/protocol/packets.hpp"
 #include "rmqtt/protocol/topic.hpp"
+#include "session/client_link.hpp"
 #include "session/session.hpp"
 
 namespace rmqtt::broker {
 
-class server;
+class core_context;
 
 // One network connection speaking MQTT: a reader coroutine that frames, decodes and dispatches
 // packets (one handler per packet type, in handle_*.cpp), a writer coroutine that coalesces
 // queued packets into few socket writes, and a keep-alive watchdog.
 //
 // Threading: everything runs on the connection's executor (its worker's io_context); the
-// attached session has the same owner executor.
-// A listener's connection counts. Shared with each of its connections: at shutdown a connection
-// can be destroyed with the worker contexts, after the listener is gone.
-struct listener_counters {
-    std::atomic<std::int64_t> connections{0};
-    std::atomic<std::int64_t> handshaking{0};  // accepted, CONNACK not yet sent
-};
-
-class connection final : public std::enable_shared_from_this<connection> {
+// attached session has the same owner executor. Hook decisions that a plugin defers resume here.
+class connection final : public client_link, public std::enable_shared_from_this<connection> {
   public:
-    // `connections` and `handshaking` are the listener's counters (max_connections,
-    // max_handshaking_limit); the connection counts itself in them while it lives / handshakes.
-    connection(server& srv, const listener_config& listener,
+    // `counters` are the listener's (max_connections, max_handshaking_limit); the connection
+    // counts itself in them while it lives / handshakes. `max_sessions`: mqtt.max_sessions.
+    connection(core_context& core, const listener_config& listener, std::size_t max_sessions,
                std::shared_ptr<listener_counters> counters, std::unique_ptr<transport> t,
                asio::any_io_executor ex);
-    ~connection();
+    ~connection() override;
 
     void start();
 
-    // ---- called on the executor by the session and the server --------------------------------
+    // ---- client_link: called on the executor by the session and the registry ----------------
+    bool open() const noexcept override { return state_ == state::connected; }
+    std::size_t pending_output() const noexcept override { return out_.size() + writing_.size(); }
+    bool send_publish(const message& m, protocol::qos q, bool retain, bool dup,
+                      std::uint16_t packet_id,
+                      const std::vector<std::uint32_t>& subscription_ids) override;
+    void send_pubrel(std::uint16_t packet_id, protocol::reason_code code) override;
+    void taken_over() override;
+    void shutdown() override;
+    void kick() override;
+
     protocol::version version() const noexcept { return version_; }
     bool is_v5() const noexcept { return version_ == protocol::version::v5; }
     const asio::any_io_executor& executor() const noexcept { return executor_; }
-    bool open() const noexcept { return state_ == state::connected; }
-    std::size_t pending_output() const noexcept { return out_.size() + writing_.size(); }
     const std::string& peer() const noexcept { return peer_; }
 
     void send(const protocol::packet& p);
-    // Encodes a PUBLISH for the client. Returns false when it exceeds the client's Maximum
-    // Packet Size (5.0): the caller discards the message as if it were sent [MQTT-3.1.2-25].
-    bool send_publish(const message& m, protocol::qos q, bool retain, bool dup,
-                      std::uint16_t packet_id, const std::vector<std::uint32_t>& subscription_ids);
-
     // Closes the connection: a 5.0 client that got its CONNACK first receives DISCONNECT with
     // `reason` [MQTT-4.13.2-1]; queued output is flushed (bounded in time) before the close.
     void close(std::optional<protocol::reason_code> reason = std::nullopt,
                const char* why = nullptr);
-    // The session was taken over by a new connection: it already detached this connection.
-    void on_taken_over();
-    // Server shutdown: DISCONNECT 0x8B, no will.
-    void shutdown();
 
   private:
-    // handshaking: waiting for CONNECT; authenticating: 5.0 enhanced authentication in progress
-    // (AUTH exchange before CONNACK); connecting: attaching the session.
+    // handshaking: transport handshake and waiting for CONNECT; authenticating: 5.0 enhanced
+    // authentication in progress (AUTH exchange before CONNACK); connecting: attaching the
+    // session.
     enum class state { handshaking, authenticating, connecting, connected, closing, closed };
 
     asio::awaitable<void> reader();
@@ -94,7 +88,9 @@ class connection final : public std::enable_shared_from_this<connection> {
     // The part of CONNECT after authentication: will, expiry, session attach, CONNACK.
     asio::awaitable<void> complete_connect();
     asio::awaitable<void> handle_auth_exchange(const protocol::auth& a);
+    asio::awaitable<auth_exchange::step> auth_step(std::string_view data);
     client_info info() const;
+    events::client who() const;
     asio::awaitable<void> handle_publish(protocol::publish& p);
     void handle_puback(const protocol::puback& p);
     void handle_pubrec(const protocol::pubrec& p);
@@ -104,7 +100,11 @@ class connection final : public std::enable_shared_from_this<connection> {
     asio::awaitable<void> handle_unsubscribe(protocol::unsubscribe& u);
     void handle_pingreq();
     void handle_disconnect(const protocol::disconnect& d);
-    void handle_reauth(const protocol::auth& a);
+    asio::awaitable<void> handle_reauth(const protocol::auth& a);
+
+    // A hook chain that may have been deferred by a plugin: the decision, on this executor.
+    asio::awaitable<hook_result> decided(hook_result r, pending<hook_result>& wait);
+    asio::awaitable<hook_result> check_acl(acl_action a, std::string_view topic);
 
     void protocol_violation(protocol::reason_code rc, const char* detail);
     void refuse_connect(protocol::reason_code v5_code, protocol::connect_return_code v3_code,
@@ -123,13 +123,22 @@ class connection final : public std::enable_shared_from_this<connection> {
         std::function<void()> after_send;   // e.g. retained messages after a SUBACK
     };
     std::uint64_t push_ack(pending_ack a);
-    void complete_ack(std::uint64_t index, protocol::reason_code code);
+    // Marks the ack ready; `codes` (when given) replaces a SUBACK / UNSUBACK's codes.
+    void complete_ack(std::uint64_t index, protocol::reason_code code,
+                      std::optional<std::vector<std::uint8_t>> codes = std::nullopt,
+                      bool run_after_send = true);
     void flush_acks();
     // Wraps a store completion so it runs on this connection's executor.
     std::function<void(const storage::status&)> on_executor(
         std::function<void(const storage::status&)> fn);
+    // Back-pressure waits of the reader: the broker, not the client, is slow meanwhile, so the
+    // keep-alive watchdog does not count this time.
     asio::awaitable<bool> wait_for_store_room();
+    asio::awaitable<void> wait_for_targets();
+    void pause_keepalive();
+    void resume_keepalive();
     void reason_string(protocol::properties& props, const char* text) const;
+    void store_failed(const char* what, const storage::status& s);
 
     // Session lifecycle on disconnect (abnormal or not).
     void release_session();
@@ -137,8 +146,9 @@ class connection final : public std::enable_shared_from_this<connection> {
     asio::awaitable<storage::status> commit(storage::write_batch batch);
     void apply_keepalive(std::uint16_t seconds);
 
-    server& server_;
+    core_context& core_;
     const listener_config& listener_;
+    const std::size_t max_sessions_;
     const std::shared_ptr<listener_counters> counters_;
     void end_handshake();  // leaves the handshaking count (once)
     bool handshake_counted_ = true;
@@ -163,6 +173,7 @@ class connection final : public std::enable_shared_from_this<connection> {
     asio::steady_timer keepalive_timer_;
     steady_clock::duration keepalive_timeout_{};
     steady_clock::time_point last_read_{};
+    int keepalive_paused_ = 0;  // > 0 while the reader waits for the broker
     asio::steady_timer retry_timer_;
     asio::steady_timer wait_timer_;   // back-pressure waits in the reader
     asio::steady_timer close_timer_;  // bounds the flush before a close
@@ -175,8 +186,12 @@ class connection final : public std::enable_shared_from_this<connection> {
     std::string client_id_;
     bool disconnect_received_ = false;         // normal DISCONNECT: no will
     bool publish_will_on_disconnect_ = false;  // 5.0 DISCONNECT 0x04
-    bool taken_over_ = false;
     bool server_shutdown_ = false;
+    // Why the connection ended, for the client_disconnected event (first cause wins).
+    std::optional<events::disconnect_reason> end_reason_;
+    std::optional<protocol::reason_code> end_code_;
+    void set_end_reason(events::disconnect_reason r,
+                        std::optional<protocol::reason_code> code = std::nullopt);
 
     // 5.0 state
     std::vector<std::string> topic_aliases_in_;  // index = alias
@@ -187,6 +202,8 @@ class connection final : public std::enable_shared_from_this<connection> {
     std::uint16_t receive_maximum_in_ = 65535;  // what we advertised
     std::uint32_t inbound_quota_used_ = 0;
     std::uint64_t held_batches_ = 0;  // publishes whose deliveries wait for a commit
+    // Targets whose inbox grew past its high-water mark with this connection's messages.
+    std::vector<std::weak_ptr<delivery_target>> backlogged_;
     bool request_problem_information_ = true;
     std::uint32_t client_max_packet_size_ = 0;
     std::optional<std::string> auth_method_;

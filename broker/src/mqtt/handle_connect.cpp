@@ -46,8 +46,10 @@ void connection::send_connack(bool session_present, reason_code rc, protocol::pr
 }
 
 void connection::refuse_connect(reason_code v5_code, connect_return_code v3_code, const char* why) {
-    metrics::add(server_.stats().connacks_refused);
+    metrics::add(core_.stats.connacks_refused);
     spdlog::info("{}: CONNECT refused ({}): {}", peer_, protocol::to_string(v5_code), why);
+    if (core_.hooks.wants<events::connect_refused>())
+        core_.hooks.emit(events::connect_refused{who(), v5_code, why});
     protocol::connack ack;
     if (is_v5()) {
         ack.code = static_cast<std::uint8_t>(v5_code);
@@ -57,6 +59,19 @@ void connection::refuse_connect(reason_code v5_code, connect_return_code v3_code
     }
     send(ack);
     close();  // [MQTT-3.2.2-5] / [MQTT-3.2.2-7]
+}
+
+events::client connection::who() const {
+    events::client c;
+    c.client_id = client_id_;
+    if (pending_connect_)
+        c.username = pending_connect_->username;
+    else if (session_)
+        c.username = session_->config().username;
+    c.peer = peer_;
+    c.listener = listener_id_;
+    c.version = version_;
+    return c;
 }
 
 client_info connection::info() const {
@@ -73,7 +88,7 @@ client_info connection::info() const {
 asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
     version_ = c.protocol_version;
     state_ = state::connecting;
-    metrics::add(server_.stats().connects);
+    metrics::add(core_.stats.connects);
     const auto& lc = listener_;
 
     if (is_v5()) {
@@ -137,7 +152,7 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
     // ---- enhanced authentication (5.0 section 4.12)
     // ------------------------------------------------
     if (is_v5() && pc.props.authentication_method) {
-        auto* method = server_.hooks().find_auth_method(*pc.props.authentication_method);
+        auto* method = core_.hooks.find_auth_method(*pc.props.authentication_method);
         if (!method) {
             refuse_connect(reason_code::bad_authentication_method,
                            connect_return_code::not_authorized,
@@ -157,7 +172,9 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
 
     // ---- simple authentication
     // -------------------------------------------------------------------
-    auto verdict = server_.hooks().authenticate(info(), pc.password);
+    pending<hook_result> wait;
+    auto verdict = co_await decided(core_.hooks.authenticate(info(), pc.password, &wait), wait);
+    if (state_ != state::connecting) co_return;  // closed meanwhile
     if (verdict == hook_result::deny) {
         refuse_connect(reason_code::bad_user_name_or_password,
                        connect_return_code::bad_user_name_or_password, "bad user name or password");
@@ -179,7 +196,9 @@ asio::awaitable<void> connection::handle_auth_exchange(const protocol::auth& a) 
                        "AUTH does not continue the CONNECT's authentication method");
         co_return;
     }
-    auto step = auth_exchange_->on_data(a.props.authentication_data.value_or(""));
+    const std::string data = a.props.authentication_data.value_or("");
+    auto step = co_await auth_step(data);
+    if (state_ != state::authenticating) co_return;  // closed meanwhile
     switch (step.result) {
         case auth_exchange::step::outcome::failure:
         case auth_exchange::step::outcome::pending:
@@ -222,9 +241,19 @@ asio::awaitable<void> connection::complete_connect() {
             }
             w.qos_level = static_cast<protocol::qos>(lc.max_qos_allowed);
         }
-        if (is_sys_topic(w.topic) ||
-            (lc.max_topic_levels != 0 && protocol::topic_levels(w.topic) > lc.max_topic_levels) ||
-            server_.hooks().check_acl(info(), acl_action::publish, w.topic) == hook_result::deny) {
+        if (w.retain && !core_.retained() && is_v5()) {
+            // No retainer: Retain Available 0 in CONNACK, so a Will Retain is refused
+            // [MQTT-3.2.2-13]. (3.x has no way to say so; the will is published unretained.)
+            refuse_connect(reason_code::retain_not_supported, connect_return_code::not_authorized,
+                           "retained messages are not supported (rmqtt-retainer is off)");
+            co_return;
+        }
+        const bool will_allowed =
+            !is_sys_topic(w.topic) &&
+            (lc.max_topic_levels == 0 || protocol::topic_levels(w.topic) <= lc.max_topic_levels) &&
+            co_await check_acl(acl_action::publish, w.topic) != hook_result::deny;
+        if (state_ != state::connecting) co_return;  // closed meanwhile
+        if (!will_allowed) {
             refuse_connect(reason_code::topic_name_invalid, connect_return_code::not_authorized,
                            "will topic not allowed");
             co_return;
@@ -271,14 +300,13 @@ asio::awaitable<void> connection::complete_connect() {
     const bool persistent = expiry != 0;
 
     // ---- capacity and store health --------------------------------------------------------------
-    if (server_.cfg().max_sessions != 0 &&
-        server_.sessions().size() >= server_.cfg().max_sessions &&
-        !server_.sessions().find(c.client_id)) {
+    if (max_sessions_ != 0 && core_.sessions.size() >= max_sessions_ &&
+        !core_.sessions.find(c.client_id)) {
         refuse_connect(reason_code::quota_exceeded, connect_return_code::server_unavailable,
                        "mqtt.max_sessions reached");
         co_return;
     }
-    auto* store = server_.store();
+    auto* store = core_.store();
     if (persistent && store && store->degraded()) {
         refuse_connect(reason_code::server_unavailable, connect_return_code::server_unavailable,
                        "session store unavailable");
@@ -294,9 +322,10 @@ asio::awaitable<void> connection::complete_connect() {
         receive_maximum_in_ = std::max<std::uint16_t>(lc.max_inflight, 1);
         if (receive_maximum_in_ != 65535) connack_props.receive_maximum = receive_maximum_in_;
         if (lc.max_qos_allowed < 2) connack_props.maximum_qos = lc.max_qos_allowed;
+        if (!core_.retained()) connack_props.retain_available = 0;
         if (lc.max_packet_size != 0) connack_props.maximum_packet_size = lc.max_packet_size;
         if (lc.max_topic_aliases != 0) connack_props.topic_alias_maximum = lc.max_topic_aliases;
-        if (!server_.cfg().plugin_enabled("rmqtt-shared-subscription") || !lc.shared_subscription)
+        if (!core_.shared_subscriptions() || !lc.shared_subscription)
             connack_props.shared_subscription_available = 0;
         if (auth_method_) {
             connack_props.authentication_method = auth_method_;
@@ -310,7 +339,7 @@ asio::awaitable<void> connection::complete_connect() {
         if (client_max_packet_size_ != 0 &&
             protocol::encoded_size(version_, protocol::connack{false, 0, connack_props}) >
                 client_max_packet_size_) {
-            metrics::add(server_.stats().connacks_refused);
+            metrics::add(core_.stats.connacks_refused);
             spdlog::info("{}: CONNACK does not fit the client's Maximum Packet Size {}; closing",
                          peer_, client_max_packet_size_);
             close();
@@ -323,12 +352,11 @@ asio::awaitable<void> connection::complete_connect() {
                                                 void(session_registry::attach_result)>(
         [&](auto handler) {
             auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            server_.sessions().attach(
-                client_id_, c.clean_start, executor_,
-                [h](session_registry::attach_result r) { (*h)(std::move(r)); });
+            core_.sessions.attach(client_id_, c.clean_start, executor_,
+                                  [h](session_registry::attach_result r) { (*h)(std::move(r)); });
         },
         asio::use_awaitable);
-    if (!result.s || !server_.sessions().still_current(*result.s, result.generation) ||
+    if (!result.s || !core_.sessions.still_current(*result.s, result.generation) ||
         state_ != state::connecting) {
         // A newer CONNECT for the same client id won the race.
         close();
@@ -371,8 +399,7 @@ asio::awaitable<void> connection::complete_connect() {
     if (store) {
         storage::write_batch b;
         if (persistent) {
-            s.mark_persisted();
-            b.ops.push_back(storage::put_session{s.to_record()});
+            b.ops.push_back(s.record_op());
         } else if (present) {
             // A stored session resumed as non-persistent (5.0 expiry 0): it is no longer kept.
             b.ops.push_back(storage::delete_session{client_id_});
@@ -380,8 +407,7 @@ asio::awaitable<void> connection::complete_connect() {
         if (!b.empty()) {
             auto st = co_await commit(std::move(b));
             if (!st) {
-                metrics::add(server_.stats().store_errors);
-                spdlog::error("{}: storing session failed: {}", client_id_, st.to_string());
+                store_failed("storing the session", st);
                 if (state_ == state::connecting)
                     refuse_connect(reason_code::server_unavailable,
                                    connect_return_code::server_unavailable,
@@ -404,9 +430,15 @@ asio::awaitable<void> connection::complete_connect() {
                 },
                 asio::use_awaitable);
             if (!read_status) {
-                spdlog::error("{}: loading queued messages failed: {}", client_id_,
-                              read_status.to_string());
-            } else if (session_) {
+                // The session cannot be resumed without its messages: refuse, the client retries.
+                store_failed("loading queued messages", read_status);
+                if (state_ == state::connecting)
+                    refuse_connect(reason_code::server_unavailable,
+                                   connect_return_code::server_unavailable,
+                                   "session store unavailable");
+                co_return;
+            }
+            if (session_) {
                 std::vector<outbound_entry> entries;
                 entries.reserve(loaded.size());
                 const auto boundary = session_->unloaded_boundary();
@@ -428,7 +460,7 @@ asio::awaitable<void> connection::complete_connect() {
                     e.subscription_ids = std::move(q.subscription_ids);
                     e.state = static_cast<delivery_state>(q.state);
                     e.persisted = true;
-                    e.msg = server::from_record(q.message);
+                    e.msg = from_record(q.message);
                     entries.push_back(std::move(e));
                 }
                 if (!stale.empty()) {
@@ -450,12 +482,22 @@ asio::awaitable<void> connection::complete_connect() {
     state_ = state::connected;
     counted_as_connected_ = true;
     end_handshake();
-    server_.stats().handshaking.fetch_sub(1, std::memory_order_relaxed);
-    server_.stats().connections.fetch_add(1, std::memory_order_relaxed);
+    core_.stats.handshaking.fetch_sub(1, std::memory_order_relaxed);
+    core_.stats.connections.fetch_add(1, std::memory_order_relaxed);
     apply_keepalive(keep_alive);
     start_retry_timer();
     spdlog::debug("{} connected from {} ({}, clean start {}, session present {}, expiry {})",
                   client_id_, peer_, protocol::to_string(version_), c.clean_start, present, expiry);
+    s.publish_info();
+    if (present) {
+        if (core_.hooks.wants<events::session_resumed>())
+            core_.hooks.emit(events::session_resumed{client_id_});
+    } else if (core_.hooks.wants<events::session_created>()) {
+        core_.hooks.emit(events::session_created{client_id_, persistent});
+    }
+    if (core_.hooks.wants<events::client_connected>())
+        core_.hooks.emit(
+            events::client_connected{who(), c.clean_start, present, keep_alive, expiry});
     pending_connect_.reset();
     s.resume_delivery();  // [MQTT-4.4.0-1]: inflight first, then queued
 }

@@ -26,13 +26,19 @@ std::unique_ptr<const protocol::properties> forwarded_properties(protocol::prope
 }  // namespace
 
 asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
-    metrics::add(server_.stats().publishes_received);
+    metrics::add(core_.stats.publishes_received);
     const auto& lc = listener_;
     const bool acked = p.qos_level != qos::at_most_once;
 
     if (static_cast<std::uint8_t>(p.qos_level) > lc.max_qos_allowed) {
         // 5.0 [MQTT-3.2.2-11]: QoS above Maximum QoS -> DISCONNECT 0x9B. 3.x: close.
         protocol_violation(reason_code::qos_not_supported, "QoS above max_qos_allowed");
+        co_return;
+    }
+    if (p.retain && !core_.retained() && is_v5()) {
+        // Retain Available 0 was announced: a retained PUBLISH is refused (5.0 3.2.2.3.5).
+        protocol_violation(reason_code::retain_not_supported,
+                           "retained messages are not supported (rmqtt-retainer is off)");
         co_return;
     }
     if (is_v5()) {
@@ -63,7 +69,7 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         if (acked) {
             // [MQTT-3.3.4-9]: more unacknowledged QoS>0 PUBLISHes than our Receive Maximum.
             const bool duplicate_qos2 = p.qos_level == qos::exactly_once && session_ &&
-                                        session_->inbound_qos2().contains(p.packet_id);
+                                        session_->inbound_qos2_contains(p.packet_id);
             if (!duplicate_qos2 && inbound_quota_used_ >= receive_maximum_in_) {
                 protocol_violation(reason_code::receive_maximum_exceeded,
                                    "Receive Maximum exceeded");
@@ -74,7 +80,7 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     auto ack_type = p.qos_level == qos::exactly_once ? packet_type::pubrec : packet_type::puback;
 
     // Exactly once, Method B (4.3.3): a PUBLISH whose packet id awaits PUBREL was already routed.
-    if (p.qos_level == qos::exactly_once && session_->inbound_qos2().contains(p.packet_id)) {
+    if (p.qos_level == qos::exactly_once && session_->inbound_qos2_contains(p.packet_id)) {
         push_ack({packet_type::pubrec, p.packet_id, reason_code::success, true, false, {}, {}});
         co_return;
     }
@@ -105,11 +111,14 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         refuse(reason_code::not_authorized);
         co_return;
     }
-    if (server_.hooks().has_acl() &&
-        server_.hooks().check_acl(info(), acl_action::publish, p.topic) == hook_result::deny) {
-        spdlog::debug("{}: PUBLISH to '{}' denied by ACL", client_id_, p.topic);
-        refuse(reason_code::not_authorized);
-        co_return;
+    if (core_.hooks.has_acl()) {
+        const auto verdict = co_await check_acl(acl_action::publish, p.topic);
+        if (state_ != state::connected) co_return;
+        if (verdict == hook_result::deny) {
+            spdlog::debug("{}: PUBLISH to '{}' denied by ACL", client_id_, p.topic);
+            refuse(reason_code::not_authorized);
+            co_return;
+        }
     }
 
     // Back-pressure: while the store cannot keep up, stop reading from publishers.
@@ -138,26 +147,45 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     } else if (lc.message_expiry_interval.count() > 0) {
         m->expiry_at_ms = m->created_at_ms + lc.message_expiry_interval.count();
     }
+    // message.publish hooks may change the message or drop it.
+    if (core_.hooks.has_message_publish()) {
+        pending<hook_result> wait;
+        const auto verdict = co_await decided(core_.hooks.message_publish(*m, info(), &wait), wait);
+        if (state_ != state::connected) co_return;
+        if (verdict == hook_result::deny) {
+            spdlog::debug("{}: PUBLISH to '{}' dropped by a message.publish hook", client_id_,
+                          m->topic);
+            if (core_.hooks.wants<events::message_dropped>())
+                core_.hooks.emit(events::message_dropped{std::nullopt, std::move(m),
+                                                         events::drop_reason::publish_hook});
+            refuse(reason_code::not_authorized);
+            co_return;
+        }
+        // A hook may lower the QoS, not raise it above what the listener allows.
+        m->qos = std::min(m->qos, static_cast<qos>(lc.max_qos_allowed));
+    }
     message_ptr msg = std::move(m);
 
-    storage::write_batch batch;
-    auto* store = server_.store();
-    if (p.qos_level == qos::exactly_once) {
-        session_->inbound_qos2().insert(p.packet_id);
-        if (store && session_->persistent())
-            batch.ops.push_back(storage::put_inbound_qos2{client_id_, p.packet_id});
+    thread_local publish_pipeline::publication pub;
+    pub.clear();
+    if (p.qos_level == qos::exactly_once) session_->inbound_qos2_add(p.packet_id, pub.writes);
+    const auto matched = core_.pipeline.route(msg, pub);
+    if (matched == 0) {
+        metrics::add(core_.stats.messages_no_subscribers);
+        if (core_.hooks.wants<events::message_dropped>())
+            core_.hooks.emit(
+                events::message_dropped{std::nullopt, msg, events::drop_reason::no_subscribers});
     }
-    thread_local std::vector<server::routed_delivery> prepared;
-    prepared.clear();
-    const auto matched = server_.route(msg, batch, prepared);
-    if (matched == 0) metrics::add(server_.stats().messages_no_subscribers);
+    if (core_.hooks.wants<events::message_published>())
+        core_.hooks.emit(events::message_published{who(), msg, matched});
 
+    auto* store = core_.store();
     if (acked && is_v5()) ++inbound_quota_used_;
     const auto ok_code =
         is_v5() && matched == 0 ? reason_code::no_matching_subscribers : reason_code::success;
     // ack = durable: PUBACK / PUBREC only once every store write this message caused is
     // committed (DESIGN.md section 3).
-    const bool ack_waits = acked && store && store->durable_acks() && !batch.empty();
+    const bool ack_waits = acked && store && store->durable_acks() && !pub.writes.empty();
     const auto pid = p.packet_id;
     const bool qos2 = p.qos_level == qos::exactly_once;
     std::uint64_t index = 0;
@@ -173,25 +201,27 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     const bool hold_all = (qos2 && session_->persistent()) || held_batches_ > 0;
     const bool may_hold =
         store && store->durable_acks() &&
-        (hold_all || std::any_of(prepared.begin(), prepared.end(),
-                                 [](const auto& r) { return r.held_for_commit(); }));
+        (hold_all || std::any_of(pub.copies.begin(), pub.copies.end(),
+                                 [](const auto& c) { return c.held_for_commit(); }));
     if (!ack_waits && !may_hold) {
         // Nothing to wait for (the common QoS 0 / QoS 1 path): no completion at all.
-        server_.submit_and_deliver(std::move(batch), prepared);
+        core_.pipeline.submit(pub, {}, false, false, &backlogged_);
         co_return;
     }
     auto held = std::make_shared<bool>(false);
     auto done = on_executor([this, self = shared_from_this(), held, index, ok_code, pid, qos2,
-                             ack_waits](const storage::status& s) {
+                             ack_waits, msg](const storage::status& s) {
         if (*held) --held_batches_;
         if (!ack_waits) return;
         if (s) {
             complete_ack(index, ok_code);
             return;
         }
-        metrics::add(server_.stats().store_errors);
-        spdlog::error("{}: storing message failed: {}", client_id_, s.to_string());
-        if (qos2 && session_) session_->inbound_qos2().erase(pid);
+        store_failed("storing a message", s);
+        if (core_.hooks.wants<events::message_dropped>())
+            core_.hooks.emit(
+                events::message_dropped{std::nullopt, msg, events::drop_reason::store_failed});
+        if (qos2 && session_) session_->inbound_qos2_forget(pid);
         if (!is_v5()) {
             // 3.x has no negative acknowledgement: close so the client resends.
             close();
@@ -201,14 +231,11 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     });
     // The completion above runs on this executor after this handler returns, so `held` is set
     // before it is read.
-    *held = server_.submit_and_deliver(std::move(batch), prepared, std::move(done), hold_all,
-                                       /*drop_held_on_failure*/ ack_waits);
+    *held = core_.pipeline.submit(pub, std::move(done), hold_all,
+                                  /*drop_held_on_failure*/ ack_waits, &backlogged_);
     if (*held) ++held_batches_;
 }
 
-// An acknowledgement of the wrong type for a packet identifier in flight is a protocol violation
-// (3.1.1 [MQTT-4.8.0-1]; 5.0 DISCONNECT 0x82); the message stays in the session and is sent again
-// on the next connection.
 void connection::handle_puback(const protocol::puback& p) {
     if (session_ && !session_->on_puback(p))
         protocol_violation(reason_code::protocol_error, "PUBACK for a packet that is not QoS 1");
@@ -227,23 +254,33 @@ void connection::handle_pubcomp(const protocol::pubcomp& p) {
 
 void connection::handle_pubrel(const protocol::pubrel& p) {
     if (!session_) return;
-    const bool known = session_->inbound_qos2().erase(p.packet_id) > 0;
+    storage::write_batch writes;
+    const bool known = session_->inbound_qos2_release(p.packet_id, writes);
     // An unknown id still gets PUBCOMP (4.3.3); 5.0 says why.
     const auto code =
         known || !is_v5() ? reason_code::success : reason_code::packet_identifier_not_found;
-    auto* store = server_.store();
-    if (!known || !store || !session_->persistent()) {
+    auto* store = core_.store();
+    if (writes.empty() || !store) {
         push_ack({packet_type::pubcomp, p.packet_id, code, true, known && is_v5(), {}, {}});
         return;
     }
     // PUBCOMP waits until the id's removal is durable: otherwise a restart would bring the id
-    // back and a new message reusing it would be dropped as a duplicate.
+    // back and a new message reusing it would be dropped as a duplicate. If the removal fails,
+    // no PUBCOMP: the id is kept and the connection closes, so the client sends PUBREL again when
+    // it reconnects [MQTT-4.4.0-1] (PUBCOMP has no reason code for a server failure).
     const auto index = push_ack({packet_type::pubcomp, p.packet_id, code, false, is_v5(), {}, {}});
-    storage::write_batch b;
-    b.ops.push_back(storage::delete_inbound_qos2{client_id_, p.packet_id});
-    store->submit(std::move(b),
-                  on_executor([this, self = shared_from_this(), index,
-                               code](const storage::status&) { complete_ack(index, code); }));
+    store->submit(std::move(writes), on_executor([this, self = shared_from_this(), index, code,
+                                                  pid = p.packet_id](const storage::status& s) {
+                      if (s) {
+                          complete_ack(index, code);
+                          return;
+                      }
+                      store_failed("releasing a QoS 2 packet identifier", s);
+                      if (session_) session_->restore_inbound_qos2(pid);
+                      set_end_reason(events::disconnect_reason::protocol_error,
+                                     reason_code::unspecified_error);
+                      close(reason_code::unspecified_error, "session store unavailable");
+                  }));
 }
 
 }  // namespace rmqtt::broker

@@ -3,19 +3,28 @@
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include "core/server.hpp"
-#include "mqtt/connection.hpp"
 #include "net/tcp_transport.hpp"
 
 namespace rmqtt::broker {
 
-listener::listener(server& srv, const listener_config& cfg, asio::io_context& accept_context)
-    : server_(srv), cfg_(cfg), acceptor_(accept_context) {}
+std::unique_ptr<transport_factory> make_transport_factory(const listener_config& cfg) {
+    if (cfg.kind == listener_kind::tcp) return std::make_unique<tcp_transport_factory>();
+    throw std::runtime_error("listener." + cfg.id() + ": " + std::string(to_string(cfg.kind)) +
+                             " listeners are not supported by this build of rmqttd yet; "
+                             "disable it or use a tcp listener");
+}
+
+listener::listener(const listener_config& cfg, asio::io_context& accept_context,
+                   worker_picker workers, accept_handler on_accept)
+    : cfg_(cfg),
+      acceptor_(accept_context),
+      factory_(make_transport_factory(cfg)),
+      workers_(std::move(workers)),
+      on_accept_(std::move(on_accept)) {}
 
 listener::~listener() {
     stop();
@@ -53,7 +62,7 @@ void listener::stop() {
 asio::awaitable<void> listener::accept_loop() {
     std::error_code ec;
     while (acceptor_.is_open()) {
-        auto ex = server_.next_worker();
+        auto ex = workers_();
         asio::ip::tcp::socket socket(ex);  // opened on the worker that will serve it
         co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) {
@@ -81,9 +90,7 @@ asio::awaitable<void> listener::accept_loop() {
         }
         if (cfg_.nodelay) socket.set_option(asio::ip::tcp::no_delay(true), ec);
         if (cfg_.tcp_keepalive) socket.set_option(asio::socket_base::keep_alive(true), ec);
-        auto c = std::make_shared<connection>(
-            server_, cfg_, counters_, std::make_unique<tcp_transport>(std::move(socket)), ex);
-        asio::post(ex, [c] { c->start(); });
+        on_accept_(factory_->make(std::move(socket)), ex, counters_);
     }
 }
 

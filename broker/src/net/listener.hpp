@@ -1,27 +1,43 @@
 #pragma once
 
 #include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "net/transport.hpp"
 #include "rmqtt/broker/config.hpp"
 
 namespace rmqtt::broker {
 
-class server;
-struct listener_counters;  // connection.hpp
+// A listener's connection counts. Shared with each of its connections: at shutdown a connection
+// can be destroyed with the worker contexts, after the listener is gone.
+struct listener_counters {
+    std::atomic<std::int64_t> connections{0};
+    std::atomic<std::int64_t> handshaking{0};  // accepted, CONNACK not yet sent
+};
 
-// Accepts connections for one configured listener and hands each one to a worker, round-robin.
-// The acceptor runs on the server's main context; sockets are opened on the chosen worker.
+// Accepts connections for one configured listener: enforces max_connections and
+// max_handshaking_limit, applies the socket options, makes the transport with the listener's
+// factory on the worker chosen for the connection, and hands it to `on_accept`. The acceptor runs
+// on the server's main context.
 class listener {
   public:
-    listener(server& srv, const listener_config& cfg, asio::io_context& accept_context);
+    // The worker a new connection lives on (round-robin).
+    using worker_picker = std::function<asio::any_io_executor()>;
+    using accept_handler = std::function<void(std::unique_ptr<transport>, asio::any_io_executor,
+                                              std::shared_ptr<listener_counters>)>;
+
+    // Throws std::runtime_error for a listener kind this build cannot serve.
+    listener(const listener_config& cfg, asio::io_context& accept_context, worker_picker workers,
+             accept_handler on_accept);
     ~listener();
 
-    // Binds and listens; throws std::system_error with the address on failure.
+    // Binds and listens; throws std::runtime_error naming the address on failure.
     void open();
     void start();
     void stop();  // stops accepting; open connections are unaffected
@@ -32,10 +48,16 @@ class listener {
   private:
     asio::awaitable<void> accept_loop();
 
-    server& server_;
     const listener_config& cfg_;
     asio::ip::tcp::acceptor acceptor_;
+    std::unique_ptr<transport_factory> factory_;
+    worker_picker workers_;
+    accept_handler on_accept_;
     std::shared_ptr<listener_counters> counters_ = std::make_shared<listener_counters>();
 };
+
+// The transport factory for a listener kind. Throws std::runtime_error for a kind this build
+// cannot serve (tls, ws, wss until Step 5).
+std::unique_ptr<transport_factory> make_transport_factory(const listener_config& cfg);
 
 }  // namespace rmqtt::broker

@@ -30,7 +30,15 @@ asio::awaitable<void> tcp_transport::write_all(asio::const_buffer buf, std::erro
     co_await asio::async_write(socket_, buf, asio::redirect_error(asio::use_awaitable, ec));
 }
 
-void tcp_transport::close() noexcept {
+asio::awaitable<void> tcp_transport::close(std::error_code& ec) {
+    // Everything written is already in the kernel: send FIN, then release the socket.
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    std::error_code ignored;
+    socket_.close(ignored);
+    co_return;
+}
+
+void tcp_transport::abort() noexcept {
     std::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);

@@ -3,32 +3,51 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
+#include <asio/ip/tcp.hpp>
 
 #include <cstddef>
+#include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
 namespace rmqtt::broker {
 
-// A byte stream an MQTT connection runs over: TCP now; TLS and WebSocket wrap the same shape.
-// Used by one connection on its executor only.
+// A byte stream an MQTT connection runs over: TCP now; TLS and WebSocket wrap a lower transport
+// of the same shape (wss = ws over tls over tcp). Used by one connection on its executor only.
 class transport {
   public:
     virtual ~transport() = default;
+
+    // Completes the transport's own handshake (PROXY header, TLS, WebSocket upgrade); a no-op
+    // for TCP. The peer's address and certificate are known only after it.
+    virtual asio::awaitable<void> handshake(std::error_code& ec) {
+        ec.clear();
+        co_return;
+    }
     // Completes with at least one byte, or with an error (end of stream is asio::error::eof).
     virtual asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf,
                                                    std::error_code& ec) = 0;
     // Writes all of `buf`.
     virtual asio::awaitable<void> write_all(asio::const_buffer buf, std::error_code& ec) = 0;
-    // Completes a transport-level handshake (TLS, WebSocket upgrade); no-op for TCP.
-    virtual asio::awaitable<void> handshake(std::error_code& ec) {
-        ec.clear();
-        co_return;
-    }
-    // Cancels pending operations and closes; safe to call more than once.
-    virtual void close() noexcept = 0;
-    virtual std::string remote_address() const = 0;  // "ip:port"
-    virtual const char* kind() const noexcept = 0;   // "tcp", "tls", "ws", "wss"
+    // Ends the stream in an orderly way (TLS close_notify, WebSocket close frame, TCP FIN) after
+    // everything written; the caller bounds the time it waits. Then closes.
+    virtual asio::awaitable<void> close(std::error_code& ec) = 0;
+    // Cancels pending operations and closes at once; safe to call more than once.
+    virtual void abort() noexcept = 0;
+
+    // "ip:port" of the client, after handshake() (a PROXY header may replace the socket's).
+    virtual std::string remote_address() const = 0;
+    // The verified client certificate (PEM), after handshake(), when the transport has one.
+    virtual std::optional<std::string> peer_certificate() const { return std::nullopt; }
+    virtual const char* kind() const noexcept = 0;  // "tcp", "tls", "ws", "wss"
+};
+
+// Makes the transport of each accepted socket for one listener. Owned by the listener.
+class transport_factory {
+  public:
+    virtual ~transport_factory() = default;
+    virtual std::unique_ptr<transport> make(asio::ip::tcp::socket socket) = 0;
 };
 
 }  // namespace rmqtt::broker

@@ -125,16 +125,16 @@ class indexed_list {
     std::unordered_map<Key, std::size_t, Hash, Eq> index_;
 };
 
-// One subscription of one subscriber to one filter.
+// One subscription of one delivery_target to one filter.
 struct member {
-    std::shared_ptr<subscriber> sub;
+    std::shared_ptr<delivery_target> sub;
     protocol::subscription_options options;
     std::uint32_t id = 0;
 };
 struct member_key {
-    const subscriber* operator()(const member& m) const noexcept { return m.sub.get(); }
+    const delivery_target* operator()(const member& m) const noexcept { return m.sub.get(); }
 };
-using member_list = indexed_list<member, const subscriber*, member_key>;
+using member_list = indexed_list<member, const delivery_target*, member_key>;
 
 // State shared by every filter of one group name: the round_robin_per_group counter.
 struct group_state {
@@ -149,9 +149,9 @@ struct shared_group {
     std::string name;
     std::string filter;  // the filter after "$share/{name}/"
     member_list members;
-    group_state* per_group = nullptr;                        // owned by router::impl::group_states
-    mutable std::atomic<std::uint64_t> next{0};              // round_robin, local
-    mutable std::atomic<const subscriber*> sticky{nullptr};  // sticky: never dereferenced
+    group_state* per_group = nullptr;            // owned by router::impl::group_states
+    mutable std::atomic<std::uint64_t> next{0};  // round_robin, local
+    mutable std::atomic<const delivery_target*> sticky{nullptr};  // sticky: never dereferenced
 };
 struct group_key {
     std::string_view operator()(const std::unique_ptr<shared_group>& g) const noexcept {
@@ -175,13 +175,13 @@ const route& as_route(const topic_tree::entry& e) noexcept {
 // Chooses one member of `g` for a message, never `except`. Online members first; an offline
 // one only when no other is online. Returns null when there is no candidate.
 const member* pick(const shared_group& g, strategy strat, std::string_view topic,
-                   std::string_view publisher_id, const subscriber* except) {
+                   std::string_view publisher_id, const delivery_target* except) {
     const std::vector<member>& items = g.members.items();
     const std::size_t n = items.size();
     if (n == 0) return nullptr;
 
     // sticky: the previous choice while it is still a member and online.
-    const subscriber* const sticky =
+    const delivery_target* const sticky =
         strat == strategy::sticky ? g.sticky.load(std::memory_order_acquire) : nullptr;
     const member* previous = sticky != nullptr ? g.members.find(sticky) : nullptr;
     if (previous != nullptr && previous->sub.get() == except) previous = nullptr;
@@ -224,7 +224,7 @@ const member* pick(const shared_group& g, strategy strat, std::string_view topic
 
     if (strat == strategy::sticky && chosen != nullptr && chosen != previous) {
         // Another thread may have chosen at the same time: converge on its choice if usable.
-        const subscriber* expected = sticky;
+        const delivery_target* expected = sticky;
         if (!g.sticky.compare_exchange_strong(expected, chosen->sub.get(),
                                               std::memory_order_acq_rel)) {
             const member* other = expected != nullptr ? g.members.find(expected) : nullptr;
@@ -244,17 +244,17 @@ void add_target(std::vector<route_target>& out, const member& m) {
     if (m.id != 0) t.subscription_ids.push_back(m.id);
 }
 
-// Merges the plain targets of one subscriber found in out[first..] into one: the highest QoS
+// Merges the plain targets of one delivery_target found in out[first..] into one: the highest QoS
 // [MQTT-3.3.5-1] (3.1.1), [MQTT-3.3.4-2] (5.0), and every subscription identifier
 // [MQTT-3.3.4-4]. Needed only when more than one filter contributed plain targets.
 void merge_plain_targets(std::vector<route_target>& out, std::size_t first) {
-    // Plain targets first, grouped by subscriber.
+    // Plain targets first, grouped by delivery_target.
     std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
               [](const route_target& a, const route_target& b) {
                   const bool a_shared = !a.share_group.empty();
                   const bool b_shared = !b.share_group.empty();
                   if (a_shared != b_shared) return b_shared;
-                  return std::less<const subscriber*>{}(a.sub.get(), b.sub.get());
+                  return std::less<const delivery_target*>{}(a.sub.get(), b.sub.get());
               });
     std::size_t w = first;
     for (std::size_t i = first; i < out.size(); ++i) {
@@ -299,7 +299,7 @@ struct router::impl {
         if (it != group_states.end() && --it->second->filters == 0) group_states.erase(it);
     }
 
-    const strategy strat;
+    strategy strat;
     topic_tree tree;  // filter (without "$share/{group}/") -> route
     std::unordered_map<std::string, std::unique_ptr<group_state>, string_hash, std::equal_to<>>
         group_states;
@@ -312,7 +312,12 @@ router::router(plugins::shared_subscription_config::strategy strat)
 
 router::~router() = default;
 
-bool router::subscribe(const std::shared_ptr<subscriber>& sub, std::string_view filter,
+void router::set_strategy(strategy s) noexcept {
+    std::unique_lock lock(mutex_);
+    impl_->strat = s;
+}
+
+bool router::subscribe(const std::shared_ptr<delivery_target>& sub, std::string_view filter,
                        const protocol::subscription_options& options,
                        std::uint32_t subscription_id) {
     assert(sub);
@@ -346,7 +351,7 @@ bool router::subscribe(const std::shared_ptr<subscriber>& sub, std::string_view 
     return true;
 }
 
-bool router::unsubscribe(const subscriber& sub, std::string_view filter) {
+bool router::unsubscribe(const delivery_target& sub, std::string_view filter) {
     const auto [group, topic_filter] = split_shared(filter);
     std::unique_lock lock(mutex_);
     impl& d = *impl_;
@@ -361,7 +366,7 @@ bool router::unsubscribe(const subscriber& sub, std::string_view filter) {
         shared_group& g = **gp;
         if (!g.members.remove(&sub)) return false;
         // A later member at the same address must not inherit stickiness by accident.
-        const subscriber* self = &sub;
+        const delivery_target* self = &sub;
         g.sticky.compare_exchange_strong(self, nullptr);
         --d.shared;
         if (g.members.empty()) {
@@ -404,7 +409,7 @@ void router::match(std::string_view topic, std::string_view publisher_id,
 }
 
 bool router::pick_other_member(std::string_view group, std::string_view filter,
-                               const subscriber& except, std::string_view topic,
+                               const delivery_target& except, std::string_view topic,
                                route_target& out) const {
     std::shared_lock lock(mutex_);
     const impl& d = *impl_;

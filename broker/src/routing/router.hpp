@@ -8,15 +8,15 @@
 #include <vector>
 
 #include "rmqtt/broker/config.hpp"
+#include "rmqtt/broker/topic_tree.hpp"
 #include "rmqtt/protocol/packets.hpp"
-#include "routing/subscriber.hpp"
-#include "routing/topic_tree.hpp"
+#include "routing/delivery_target.hpp"
 
 namespace rmqtt::broker {
 
-// One delivery decided by routing: which subscriber gets the message and how.
+// One delivery decided by routing: which target gets the message and how.
 struct route_target {
-    std::shared_ptr<subscriber> sub;
+    std::shared_ptr<delivery_target> sub;
     // Highest QoS of the matched subscriptions.
     protocol::qos max_qos = protocol::qos::at_most_once;
     bool retain_as_published = false;             // any matched subscription had RAP
@@ -29,19 +29,21 @@ struct route_target {
 //
 // Concurrency rule: any number of threads may call match() concurrently (shared lock); subscribe,
 // unsubscribe and remove_all take the lock exclusively. Nothing here calls out to subscribers
-// except the lock-free subscriber::is_online() and client_id().
+// except the lock-free delivery_target::is_online() and client_id().
 class router {
   public:
     explicit router(plugins::shared_subscription_config::strategy strategy =
                         plugins::shared_subscription_config::strategy::round_robin);
     ~router();  // out of line: impl is incomplete here
+    // Before the broker serves only.
+    void set_strategy(plugins::shared_subscription_config::strategy strategy) noexcept;
 
     // Adds or replaces `sub`'s subscription to `filter`. `filter` is valid (plain or shared).
     // Returns true when it did not exist before (false: replaced).
-    bool subscribe(const std::shared_ptr<subscriber>& sub, std::string_view filter,
+    bool subscribe(const std::shared_ptr<delivery_target>& sub, std::string_view filter,
                    const protocol::subscription_options& options, std::uint32_t subscription_id);
     // Returns true when the subscription existed.
-    bool unsubscribe(const subscriber& sub, std::string_view filter);
+    bool unsubscribe(const delivery_target& sub, std::string_view filter);
 
     // Appends the targets for a message published to `topic` by client `publisher_id`:
     // - plain subscriptions: one target per subscriber, merging all its matching subscriptions
@@ -57,7 +59,7 @@ class router {
     // preferring online ones, as a target with that member's options; used to hand a leaving
     // member's queued messages on (MQTT 5.0 section 4.8.2). False when there is none.
     bool pick_other_member(std::string_view group, std::string_view filter,
-                           const subscriber& except, std::string_view topic,
+                           const delivery_target& except, std::string_view topic,
                            route_target& out) const;
 
     std::size_t subscription_count() const;  // plain + shared memberships

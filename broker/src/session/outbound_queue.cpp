@@ -117,6 +117,12 @@ outbound_queue::ack_result outbound_queue::on_pubrec_error(std::uint16_t packet_
     return ack_result::ok;
 }
 
+void outbound_queue::revert_pubrec(std::uint16_t packet_id) {
+    auto it = inflight_.find(packet_id);
+    if (it != inflight_.end() && it->second.state == delivery_state::pubrec_received)
+        it->second.state = delivery_state::sent;
+}
+
 outbound_queue::ack_result outbound_queue::on_pubcomp(std::uint16_t packet_id,
                                                       outbound_entry& removed) {
     auto it = inflight_.find(packet_id);

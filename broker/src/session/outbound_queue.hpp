@@ -10,6 +10,7 @@
 
 #include "rmqtt/broker/clock.hpp"
 #include "rmqtt/broker/message.hpp"
+#include "routing/delivery_target.hpp"
 
 namespace rmqtt::broker {
 
@@ -30,12 +31,6 @@ struct outbound_entry {
     steady_clock::time_point sent_at{};
     std::uint64_t send_order = 0;
 };
-
-// The packet identifier of an entry. Derived from seq, so an identifier needs no store write of
-// its own: after a restart the stored seq gives back the identifier the client saw.
-inline std::uint16_t packet_id_for(std::uint64_t seq) noexcept {
-    return static_cast<std::uint16_t>(seq % 65535 + 1);
-}
 
 // The server-to-client QoS 1/2 state machine of one session (MQTT 4.3.2, 4.3.3, 4.4, 4.6): a FIFO
 // of queued messages and the inflight window. No I/O and no clocks of its own: the caller passes
@@ -89,6 +84,9 @@ class outbound_queue {
     // on_pubrec_error instead.
     ack_result on_pubrec(std::uint16_t packet_id, outbound_entry*& entry);
     ack_result on_pubrec_error(std::uint16_t packet_id, outbound_entry& removed);
+    // Undoes on_pubrec (the pubrec_received state could not be stored): the entry is `sent`
+    // again, so the client's next PUBREC for it is handled anew.
+    void revert_pubrec(std::uint16_t packet_id);
     // PUBCOMP: removes the pubrec_received entry.
     ack_result on_pubcomp(std::uint16_t packet_id, outbound_entry& removed);
 

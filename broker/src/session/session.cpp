@@ -3,9 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <asio/post.hpp>
 
-#include "core/server.hpp"
-#include "mqtt/connection.hpp"
-#include "routing/router.hpp"
+#include "session/core_context.hpp"
 
 namespace rmqtt::broker {
 
@@ -14,10 +12,27 @@ using protocol::qos;
 namespace {
 // QoS 0 messages are dropped for a client whose socket is this far behind (slow consumer).
 constexpr std::size_t qos0_output_limit = 8 * 1024 * 1024;
+// The inbox (copies handed over from other threads, not yet taken by the owner): publishers
+// feeding a session hold back past the high-water mark; past the hard limit QoS 0 copies are
+// dropped. QoS 1/2 copies are never dropped here (their publishers wait).
+constexpr std::size_t inbox_high_water = 4096;
+constexpr std::size_t inbox_hard_limit = 4 * inbox_high_water;
+
+storage::subscription_record to_subscription_record(const std::string& filter,
+                                                    const session_subscription& s) {
+    storage::subscription_record r;
+    r.filter = filter;
+    r.qos = static_cast<std::uint8_t>(s.options.max_qos);
+    r.no_local = s.options.no_local;
+    r.retain_as_published = s.options.retain_as_published;
+    r.retain_handling = s.options.retain_handling;
+    r.subscription_id = s.subscription_id;
+    return r;
+}
 }  // namespace
 
-session::session(server& srv, std::string client_id, asio::any_io_executor owner)
-    : server_(srv),
+session::session(core_context& core, std::string client_id, asio::any_io_executor owner)
+    : core_(core),
       client_id_(std::move(client_id)),
       born_ms_(wall_now_ms()),
       owner_(std::move(owner)) {
@@ -25,6 +40,7 @@ session::session(server& srv, std::string client_id, asio::any_io_executor owner
     // never reuses a seq of an earlier one whose late store writes may still be in flight, and a
     // stored entry below its creation time * 1000 belongs to an earlier session (handle_connect).
     next_seq_.store(static_cast<std::uint64_t>(born_ms_) * 1000);
+    info_.client_id = client_id_;
 }
 
 session::~session() = default;
@@ -32,11 +48,24 @@ session::~session() = default;
 // ---- any thread
 // ----------------------------------------------------------------------------------
 
-void session::enqueue(delivery d) {
+bool session::stores_messages() const noexcept {
+    return persistent() && core_.store() != nullptr;
+}
+
+bool session::backlogged() const noexcept {
+    return inbox_size_.load(std::memory_order_relaxed) > inbox_high_water;
+}
+
+void session::deliver(delivery d) {
     asio::any_io_executor ex;
     {
         std::lock_guard lock(inbox_mutex_);
+        if (d.qos == qos::at_most_once && inbox_.size() >= inbox_hard_limit) {
+            metrics::add(core_.stats.qos0_dropped_slow_consumer);
+            return;
+        }
         inbox_.push_back(std::move(d));
+        inbox_size_.store(inbox_.size(), std::memory_order_relaxed);
         if (drain_scheduled_) return;
         drain_scheduled_ = true;
         ex = owner_;
@@ -60,8 +89,34 @@ asio::any_io_executor session::owner() const {
     return owner_;
 }
 
+session_info session::info() const {
+    session_info out;
+    {
+        std::lock_guard lock(info_mutex_);
+        out = info_;
+    }
+    out.online = is_online();
+    out.persistent = persistent();
+    out.inflight = inflight_count_.load(std::memory_order_relaxed);
+    out.queued = queued_count_.load(std::memory_order_relaxed) + inbox_size();
+    return out;
+}
+
 // ---- owner only
 // ----------------------------------------------------------------------------------
+
+void session::publish_info() {
+    std::lock_guard lock(info_mutex_);
+    info_.username = settings_.username;
+    info_.peer = settings_.peer;
+    info_.listener = settings_.listener;
+    info_.version = settings_.version;
+    info_.expiry_interval_s = settings_.expiry_interval_s;
+    info_.created_at_ms = settings_.created_at_ms;
+    info_.connected_at_ms = settings_.connected_at_ms;
+    info_.disconnected_at_ms = link_ ? 0 : settings_.disconnected_at_ms;
+    info_.subscriptions = subscriptions_.size();
+}
 
 void session::set_owner(asio::any_io_executor ex) {
     // Timers belong to the old home; they are re-armed on the new one when needed.
@@ -86,6 +141,7 @@ void session::drain(asio::any_io_executor ex) {
             return;
         }
         batch.swap(inbox_);
+        inbox_size_.store(0, std::memory_order_relaxed);
         drain_scheduled_ = false;
     }
     for (auto& d : batch)
@@ -101,16 +157,25 @@ void session::accept(delivery&& d) {
     }
     if (d.qos == qos::at_most_once) {
         // QoS 0 is delivered to a connected client only; it is not queued for an offline one.
-        if (!connection_ || !connection_->open()) return;
-        if (connection_->pending_output() > qos0_output_limit) {
-            metrics::add(server_.stats().qos0_dropped_slow_consumer);
+        if (!link_ || !link_->open()) return;
+        if (link_->pending_output() > qos0_output_limit) {
+            metrics::add(core_.stats.qos0_dropped_slow_consumer);
+            if (core_.hooks.wants<events::message_dropped>())
+                core_.hooks.emit(
+                    events::message_dropped{client_id_, d.msg, events::drop_reason::slow_consumer});
             return;
         }
-        if (!connection_->send_publish(*d.msg, d.qos, d.retain, false, 0, d.subscription_ids))
-            metrics::add(server_.stats().messages_too_large);
+        if (!link_->send_publish(*d.msg, d.qos, d.retain, false, 0, d.subscription_ids)) {
+            metrics::add(core_.stats.messages_too_large);
+            if (core_.hooks.wants<events::message_dropped>())
+                core_.hooks.emit(
+                    events::message_dropped{client_id_, d.msg, events::drop_reason::too_large});
+        } else if (core_.hooks.wants<events::message_delivered>()) {
+            core_.hooks.emit(events::message_delivered{client_id_, d.msg, d.qos});
+        }
         return;
     }
-    if (!connection_ && !persistent()) {
+    if (!link_ && !persistent()) {
         // A non-persistent session without connection is about to end.
         if (d.persisted) store_op(storage::delete_queue_entry{client_id_, d.seq});
         return;
@@ -131,62 +196,76 @@ void session::accept(delivery&& d) {
                                              queue_.inflight_count() < l.max_inflight)
         pump();
     if (auto dropped = queue_.push(std::move(e))) {
-        metrics::add(server_.stats().messages_queue_full);
-        drop_entry(std::move(*dropped), "queue full (max_mqueue_len)");
+        metrics::add(core_.stats.messages_queue_full);
+        drop_entry(std::move(*dropped), events::drop_reason::queue_full);
     }
+    queued_count_.store(queue_.queued_count(), std::memory_order_relaxed);
 }
 
-void session::drop_entry(outbound_entry&& e, const char* why) {
-    metrics::add(server_.stats().messages_dropped);
-    spdlog::debug("{}: dropped message seq {} on '{}': {}", client_id_, e.seq, e.msg->topic, why);
+void session::drop_entry(outbound_entry&& e, events::drop_reason why) {
+    metrics::add(core_.stats.messages_dropped);
+    spdlog::debug("{}: dropped message seq {} on '{}': {}", client_id_, e.seq, e.msg->topic,
+                  events::to_string(why));
     if (e.persisted) store_op(storage::delete_queue_entry{client_id_, e.seq});
+    if (core_.hooks.wants<events::message_dropped>())
+        core_.hooks.emit(events::message_dropped{client_id_, e.msg, why});
+}
+
+void session::entry_done(outbound_entry&& e) {
+    if (e.persisted) store_op(storage::delete_queue_entry{client_id_, e.seq});
+    if (core_.hooks.wants<events::message_acked>())
+        core_.hooks.emit(events::message_acked{client_id_, e.msg, e.qos});
 }
 
 void session::store_op(storage::operation op) {
-    if (auto* st = server_.store()) st->submit(std::move(op));
+    if (auto* st = core_.store()) st->submit(std::move(op));
 }
 
 void session::pump() {
-    if (!connection_ || !connection_->open()) return;
+    if (!link_ || !link_->open()) return;
     std::vector<std::uint16_t> unsendable;
     queue_.fill(
         wall_now_ms(), steady_clock::now(),
         [&](outbound_entry& e) {
-            if (!connection_->send_publish(*e.msg, e.qos, e.retain, e.ever_sent,
-                                           packet_id_for(e.seq), e.subscription_ids)) {
+            if (!link_->send_publish(*e.msg, e.qos, e.retain, e.ever_sent, packet_id_for(e.seq),
+                                     e.subscription_ids)) {
                 unsendable.push_back(packet_id_for(e.seq));
                 return;
             }
+            if (!e.ever_sent && core_.hooks.wants<events::message_delivered>())
+                core_.hooks.emit(events::message_delivered{client_id_, e.msg, e.qos});
             if (e.persisted && !e.ever_sent)
                 store_op(storage::update_queue_entry{client_id_, e.seq, storage::queue_state::sent,
                                                      packet_id_for(e.seq)});
         },
         [&](outbound_entry&& e) {
-            metrics::add(server_.stats().messages_expired);
-            if (e.persisted) store_op(storage::delete_queue_entry{client_id_, e.seq});
+            metrics::add(core_.stats.messages_expired);
+            drop_entry(std::move(e), events::drop_reason::expired);
         });
     for (auto pid : unsendable) {
         outbound_entry gone;
         if (queue_.remove_inflight(pid, gone)) {
-            metrics::add(server_.stats().messages_too_large);
-            if (gone.persisted) store_op(storage::delete_queue_entry{client_id_, gone.seq});
+            metrics::add(core_.stats.messages_too_large);
+            drop_entry(std::move(gone), events::drop_reason::too_large);
         }
     }
+    inflight_count_.store(queue_.inflight_count(), std::memory_order_relaxed);
+    queued_count_.store(queue_.queued_count(), std::memory_order_relaxed);
     if (!unsendable.empty()) pump();
 }
 
 void session::send_pubrel(std::uint16_t packet_id) {
-    if (connection_) connection_->send(protocol::pubrel{packet_id, {}, {}});
+    if (link_) link_->send_pubrel(packet_id, protocol::reason_code::success);
 }
 
 void session::resume_delivery() {
-    if (!connection_) return;
+    if (!link_) return;
     queue_.for_each_inflight([&](outbound_entry& e) {
         const auto pid = packet_id_for(e.seq);
         if (e.state == delivery_state::pubrec_received) {
             send_pubrel(pid);  // [MQTT-4.4.0-1]
-        } else if (connection_->send_publish(*e.msg, e.qos, e.retain, e.ever_sent, pid,
-                                             e.subscription_ids)) {
+        } else if (link_->send_publish(*e.msg, e.qos, e.retain, e.ever_sent, pid,
+                                       e.subscription_ids)) {
             e.ever_sent = true;
             e.sent_at = steady_clock::now();
         }
@@ -195,11 +274,11 @@ void session::resume_delivery() {
 }
 
 void session::retry_due() {
-    if (!connection_ || !connection_->open()) return;
+    if (!link_ || !link_->open()) return;
     auto now = steady_clock::now();
     queue_.for_each_due(now - settings_.retry_interval, [&](outbound_entry& e) {
-        connection_->send_publish(*e.msg, e.qos, e.retain, true, packet_id_for(e.seq),
-                                  e.subscription_ids);
+        link_->send_publish(*e.msg, e.qos, e.retain, true, packet_id_for(e.seq),
+                            e.subscription_ids);
         e.sent_at = now;
     });
 }
@@ -212,7 +291,7 @@ bool session::on_puback(const protocol::puback& p) {
         spdlog::debug("{}: PUBACK for unknown packet id {}", client_id_, p.packet_id);
         return true;
     }
-    if (removed.persisted) store_op(storage::delete_queue_entry{client_id_, removed.seq});
+    entry_done(std::move(removed));
     pump();
     return true;
 }
@@ -224,7 +303,7 @@ bool session::on_pubrec(const protocol::pubrec& p) {
         const auto r = queue_.on_pubrec_error(p.packet_id, removed);
         if (r == outbound_queue::ack_result::wrong_state) return false;
         if (r == outbound_queue::ack_result::ok) {
-            if (removed.persisted) store_op(storage::delete_queue_entry{client_id_, removed.seq});
+            entry_done(std::move(removed));
             pump();
         }
         return true;
@@ -234,32 +313,38 @@ bool session::on_pubrec(const protocol::pubrec& p) {
     if (r == outbound_queue::ack_result::wrong_state) return false;
     if (r == outbound_queue::ack_result::unknown_packet_id) {
         // Unknown identifier: answer PUBREL so the client can release its state (5.0: 0x92).
-        if (connection_)
-            connection_->send(protocol::pubrel{
-                p.packet_id, protocol::reason_code::packet_identifier_not_found, {}});
+        if (link_)
+            link_->send_pubrel(p.packet_id, protocol::reason_code::packet_identifier_not_found);
         return true;
     }
-    auto* st = server_.store();
+    auto* st = core_.store();
     if (!e->persisted || !st) {
         send_pubrel(p.packet_id);
         return true;
     }
     // The pubrec_received state must be durable before PUBREL goes out: otherwise a restart
     // would resend the PUBLISH to a client that already released the identifier, which it would
-    // then deliver twice.
+    // then deliver twice. If the write fails, PUBREL is not sent: the entry stays in flight and
+    // the PUBREC is answered again when the client resends it (retry or reconnect).
     storage::write_batch b;
     b.ops.push_back(storage::update_queue_entry{
         client_id_, e->seq, storage::queue_state::pubrec_received, p.packet_id});
     const auto seq = e->seq;
     auto self = shared_from_this();
     st->submit(std::move(b), [self, seq, pid = p.packet_id](const storage::status& s) {
-        self->run_on_owner([self, seq, pid, ok = s.is_ok()] {
-            if (!ok) metrics::add(self->server_.stats().store_errors);
-            // Still waiting for PUBCOMP on the same entry and connected: release it.
+        self->run_on_owner([self, seq, pid, ok = s.is_ok(), why = s.to_string()] {
             bool still = false;
             self->queue_.for_each_inflight([&](outbound_entry& x) {
                 if (x.seq == seq && x.state == delivery_state::pubrec_received) still = true;
             });
+            if (!ok) {
+                metrics::add(self->core_.stats.store_errors);
+                spdlog::error("{}: storing PUBREC state of packet {} failed: {}; PUBREL not sent",
+                              self->client_id_, pid, why);
+                if (still) self->queue_.revert_pubrec(pid);
+                return;
+            }
+            // Still waiting for PUBCOMP on the same entry and connected: release it.
             if (still) self->send_pubrel(pid);
         });
     });
@@ -274,30 +359,82 @@ bool session::on_pubcomp(const protocol::pubcomp& p) {
         spdlog::debug("{}: PUBCOMP for unknown packet id {}", client_id_, p.packet_id);
         return true;
     }
-    if (removed.persisted) store_op(storage::delete_queue_entry{client_id_, removed.seq});
+    entry_done(std::move(removed));
     pump();
     return true;
 }
 
-void session::attach(std::shared_ptr<connection> c) {
-    connection_ = std::move(c);
+void session::attach(std::shared_ptr<client_link> c) {
+    link_ = std::move(c);
     online_.store(true, std::memory_order_relaxed);
     cancel_will();  // [MQTT-3.1.3-9]: a new connection before the Will Delay passes: no will
     cancel_expiry();
 }
 
 void session::detach() {
-    connection_.reset();
+    link_.reset();
     online_.store(false, std::memory_order_relaxed);
     settings_.disconnected_at_ms = wall_now_ms();
+    publish_info();
 }
 
-void session::end() {
+// ---- subscriptions
+// -------------------------------------------------------------------------------
+
+bool session::subscribe(const std::string& filter, const protocol::subscription_options& options,
+                        std::uint32_t subscription_id, storage::write_batch& writes) {
+    const bool is_new =
+        core_.routes.subscribe(shared_from_this(), filter, options, subscription_id);
+    auto& entry = subscriptions_[filter];
+    entry.options = options;
+    entry.subscription_id = subscription_id;
+    if (core_.store() && persistent())
+        writes.ops.push_back(
+            storage::put_subscription{client_id_, to_subscription_record(filter, entry)});
+    publish_info();
+    return is_new;
+}
+
+bool session::unsubscribe(const std::string& filter, storage::write_batch& writes) {
+    if (subscriptions_.erase(filter) == 0) return false;
+    core_.routes.unsubscribe(*this, filter);
+    if (filter.starts_with("$share/")) hand_over_shared(filter);
+    if (core_.store() && persistent())
+        writes.ops.push_back(storage::delete_subscription{client_id_, filter});
+    publish_info();
+    return true;
+}
+
+void session::restore_subscription(const std::string& filter, const session_subscription& s) {
+    core_.routes.subscribe(shared_from_this(), filter, s.options, s.subscription_id);
+    subscriptions_[filter] = s;
+}
+
+// ---- inbound QoS 2
+// -------------------------------------------------------------------------------
+
+void session::inbound_qos2_add(std::uint16_t pid, storage::write_batch& writes) {
+    inbound_qos2_.insert(pid);
+    if (core_.store() && persistent())
+        writes.ops.push_back(storage::put_inbound_qos2{client_id_, pid});
+}
+
+bool session::inbound_qos2_release(std::uint16_t pid, storage::write_batch& writes) {
+    if (inbound_qos2_.erase(pid) == 0) return false;
+    if (core_.store() && persistent())
+        writes.ops.push_back(storage::delete_inbound_qos2{client_id_, pid});
+    return true;
+}
+
+// ---- end, shared hand-over, will, expiry
+// ---------------------------------------------------------
+
+void session::end(events::session_end_reason why) {
     if (ended_.exchange(true)) return;
     cancel_expiry();
-    server_.sessions().remove(*this);
+    core_.sessions.remove(*this);
     for (const auto& [filter, sub] : subscriptions_)
-        server_.routes().unsubscribe(*this, filter);
+        core_.routes.unsubscribe(*this, filter);
     subscriptions_.clear();
     // Messages of shared subscriptions go to another member of the group (MQTT 5.0 section
     // 4.8.2), except a QoS 2 one already sent to this member: it must not reach another
@@ -310,38 +447,40 @@ void session::end() {
         if (!qos2_in_flight) movable.push_back(std::move(e));
     }
     pass_on(std::move(movable), {}, false);
+    inflight_count_.store(0, std::memory_order_relaxed);
+    queued_count_.store(0, std::memory_order_relaxed);
     if (will_) publish_will_now();  // 5.0: the will is sent at the latest when the session ends
-    if (auto* st = server_.store(); st && ever_persisted_) {
+    if (auto* st = core_.store(); st && ever_persisted_) {
         st->submit(storage::delete_session{client_id_});
     }
     inbound_qos2_.clear();
+    if (core_.hooks.wants<events::session_terminated>())
+        core_.hooks.emit(events::session_terminated{client_id_, why});
 }
 
 void session::hand_over_shared(std::string_view filter, bool online_only) {
     auto queued = queue_.take_queued();
     if (queued.empty()) return;
     queue_.restore(pass_on(std::move(queued), filter, online_only));
+    queued_count_.store(queue_.queued_count(), std::memory_order_relaxed);
 }
 
 std::vector<outbound_entry> session::pass_on(std::vector<outbound_entry> entries,
                                              std::string_view filter, bool online_only) {
     std::vector<outbound_entry> stay;
-    storage::write_batch batch;
-    std::vector<server::routed_delivery> moved;
-    auto* st = server_.store();
+    publish_pipeline::publication moved;
     for (auto& e : entries) {
         route_target t;
         const bool mine =
             !e.share_group.empty() &&
             (filter.empty() || filter == "$share/" + e.share_group + "/" + e.share_filter);
         if (!mine ||
-            !server_.routes().pick_other_member(e.share_group, e.share_filter, *this, e.msg->topic,
-                                                t) ||
+            !core_.routes.pick_other_member(e.share_group, e.share_filter, *this, e.msg->topic,
+                                            t) ||
             (online_only && !t.sub->is_online())) {
             stay.push_back(std::move(e));
             continue;
         }
-        auto target = std::static_pointer_cast<session>(t.sub);
         delivery d;
         d.msg = e.msg;
         d.qos = std::min(e.msg->qos, t.max_qos);
@@ -349,18 +488,10 @@ std::vector<outbound_entry> session::pass_on(std::vector<outbound_entry> entries
         d.subscription_ids = std::move(t.subscription_ids);
         d.share_group = std::move(t.share_group);
         d.share_filter = std::move(t.share_filter);
-        if (d.qos != protocol::qos::at_most_once) {
-            d.seq = target->take_seq();
-            if (st && target->persistent()) {
-                d.persisted = true;
-                batch.ops.push_back(
-                    storage::put_queue_entry{target->client_id(), server::to_queue_entry(d)});
-            }
-        }
-        if (e.persisted) batch.ops.push_back(storage::delete_queue_entry{client_id_, e.seq});
-        moved.push_back({std::move(target), std::move(d)});
+        core_.pipeline.add_copy(moved, std::move(t.sub), std::move(d));
+        if (e.persisted) moved.writes.ops.push_back(storage::delete_queue_entry{client_id_, e.seq});
     }
-    server_.submit_and_deliver(std::move(batch), moved);
+    core_.pipeline.submit(moved);
     return stay;
 }
 
@@ -374,10 +505,10 @@ void session::publish_will_now() {
     if (!will_) return;
     auto w = std::move(*will_);
     will_.reset();
-    auto msg = server::from_record(w.message);
-    metrics::add(server_.stats().wills_published);
+    auto msg = from_record(w.message);
+    metrics::add(core_.stats.wills_published);
     spdlog::debug("{}: publishing will on '{}'", client_id_, msg->topic);
-    server_.publish_internal(std::move(msg));
+    core_.pipeline.publish(std::move(msg));
 }
 
 void session::schedule_will(std::chrono::seconds delay) {
@@ -386,7 +517,7 @@ void session::schedule_will(std::chrono::seconds delay) {
     will_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
         if (ec) return;
         self->run_on_owner([self] {
-            if (!self->connection_ && !self->ended()) {
+            if (!self->link_ && !self->ended()) {
                 self->publish_will_now();
                 self->persist_record();
             }
@@ -400,10 +531,10 @@ void session::schedule_expiry(std::chrono::milliseconds after) {
     expiry_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
         if (ec) return;
         self->run_on_owner([self] {
-            if (self->connection_ || self->ended()) return;
-            metrics::add(self->server_.stats().sessions_expired);
+            if (self->link_ || self->ended()) return;
+            metrics::add(self->core_.stats.sessions_expired);
             spdlog::info("session {} expired", self->client_id_);
-            self->end();
+            self->end(events::session_end_reason::expired);
         });
     });
 }
@@ -423,7 +554,7 @@ storage::session_record session::to_record() const {
     r.expiry_interval_s = settings_.expiry_interval_s;
     r.created_at_ms = settings_.created_at_ms;
     r.connected_at_ms = settings_.connected_at_ms;
-    r.disconnected_at_ms = connection_ ? 0 : settings_.disconnected_at_ms;
+    r.disconnected_at_ms = link_ ? 0 : settings_.disconnected_at_ms;
     r.clean_disconnect = settings_.clean_disconnect;
     r.will = will_;
     r.receive_maximum = settings_.client_receive_maximum;
@@ -433,11 +564,15 @@ storage::session_record session::to_record() const {
     return r;
 }
 
-void session::persist_record() {
-    auto* st = server_.store();
-    if (!st || !persistent()) return;
+storage::operation session::record_op() {
     ever_persisted_ = true;
-    st->submit(storage::put_session{to_record()});
+    return storage::put_session{to_record()};
+}
+
+void session::persist_record() {
+    auto* st = core_.store();
+    if (!st || !persistent()) return;
+    st->submit(record_op());
 }
 
 }  // namespace rmqtt::broker

@@ -14,29 +14,19 @@
 #include <unordered_set>
 #include <vector>
 
+#include "rmqtt/broker/broker_api.hpp"
+#include "rmqtt/broker/events.hpp"
 #include "rmqtt/broker/message.hpp"
 #include "rmqtt/protocol/packets.hpp"
 #include "rmqtt/storage/records.hpp"
 #include "rmqtt/storage/store.hpp"
-#include "routing/subscriber.hpp"
+#include "routing/delivery_target.hpp"
+#include "session/client_link.hpp"
 #include "session/outbound_queue.hpp"
 
 namespace rmqtt::broker {
 
-class server;
-class connection;
-
-// A message routed to a session, on its way through the session's inbox.
-struct delivery {
-    message_ptr msg;
-    std::uint64_t seq = 0;  // 0 for QoS 0
-    protocol::qos qos = protocol::qos::at_most_once;
-    bool retain = false;
-    bool persisted = false;  // a put_queue_entry for (client id, seq) was submitted before this
-    std::vector<std::uint32_t> subscription_ids;
-    std::string share_group;   // set when chosen from a shared subscription group
-    std::string share_filter;  // with share_group: the filter after "$share/{group}/"
-};
+class core_context;
 
 struct session_subscription {
     protocol::subscription_options options;
@@ -44,43 +34,56 @@ struct session_subscription {
 };
 
 // An MQTT session (3.1.1 section 4.1 / 5.0 section 4.1): subscriptions, the outbound QoS state,
-// inbound QoS 2 packet ids, the will, expiry. It outlives connections when persistent.
+// inbound QoS 2 packet ids, the will, expiry. It outlives connections when persistent. It is a
+// delivery target: routed copies arrive through deliver().
+//
+// Every store write of a session's state (its record, subscriptions, queue entry state changes
+// and removals, inbound QoS 2 ids) is made here; only the put of a new queue entry comes from
+// the publish pipeline, before the copy is handed over.
 //
 // Threading: a session is an actor with a home, its *owner* executor (one worker's io_context).
 // Everything marked "owner only" is touched only by handlers running on the owner, so it needs
 // no lock. The owner moves when a connection on another worker attaches; it only ever changes
 // inside a handler running on the current owner, so a handler that finds itself on the owner
-// keeps that status until it returns. Other threads reach the session through enqueue() (the
+// keeps that status until it returns. Other threads reach the session through deliver() (the
 // inbox: a mutex-guarded vector drained on the owner) and run_on_owner().
-class session final : public subscriber, public std::enable_shared_from_this<session> {
+class session final : public delivery_target, public std::enable_shared_from_this<session> {
   public:
-    session(server& srv, std::string client_id, asio::any_io_executor owner);
+    session(core_context& core, std::string client_id, asio::any_io_executor owner);
     ~session() override;
 
     // ---- any thread --------------------------------------------------------------------------
     const std::string& client_id() const noexcept override { return client_id_; }
     bool is_online() const noexcept override { return online_.load(std::memory_order_relaxed); }
+    bool stores_messages() const noexcept override;
+    std::uint64_t take_seq() noexcept override {
+        return next_seq_.fetch_add(1, std::memory_order_relaxed);
+    }
+    // Queues a copy for this session (the inbox). If the copy is persisted, its put_queue_entry
+    // was submitted before.
+    void deliver(delivery d) override;
+    bool backlogged() const noexcept override;
+
     bool persistent() const noexcept { return persistent_.load(std::memory_order_acquire); }
     bool ended() const noexcept { return ended_.load(std::memory_order_acquire); }
-    // The next outbound sequence number (also the packet identifier source, see outbound_queue).
-    std::uint64_t take_seq() noexcept { return next_seq_.fetch_add(1, std::memory_order_relaxed); }
     // When this session object was made (wall clock, ms): its first seq is born_ms() * 1000.
     std::int64_t born_ms() const noexcept { return born_ms_; }
+    // Copies waiting in the inbox (not yet taken by the owner).
+    std::size_t inbox_size() const noexcept { return inbox_size_.load(std::memory_order_relaxed); }
 
-    // Queues a message for this session. If the message must be persisted, the caller has
-    // already submitted its put_queue_entry (so any later state change or delete is ordered
-    // after it in the store).
-    void enqueue(delivery d);
     // Runs `fn` on the owner executor, following ownership moves.
     void run_on_owner(std::function<void()> fn);
     asio::any_io_executor owner() const;
 
+    // A snapshot for the broker API, safe from any thread.
+    session_info info() const;
+
     // ---- owner only --------------------------------------------------------------------------
-    server& srv() noexcept { return server_; }
-    const std::shared_ptr<connection>& conn() const noexcept { return connection_; }
+    core_context& core() noexcept { return core_; }
+    const std::shared_ptr<client_link>& link() const noexcept { return link_; }
     // Attaches / detaches the network connection (the owner must already be the connection's
     // executor).
-    void attach(std::shared_ptr<connection> c);
+    void attach(std::shared_ptr<client_link> c);
     void detach();
     void set_owner(asio::any_io_executor ex);  // moves the home; call on the current owner
 
@@ -99,14 +102,40 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     [[nodiscard]] bool on_pubrec(const protocol::pubrec& p);
     [[nodiscard]] bool on_pubcomp(const protocol::pubcomp& p);
 
+    // ---- subscriptions (owner only) ----------------------------------------------------------
+    // Adds or replaces a subscription: router, the session's table, and (persistent) its store
+    // record appended to `writes`. Returns true when it did not exist before.
+    bool subscribe(const std::string& filter, const protocol::subscription_options& options,
+                   std::uint32_t subscription_id, storage::write_batch& writes);
+    // Removes one; false when it did not exist. A shared subscription's queued messages go to
+    // another member of the group.
+    bool unsubscribe(const std::string& filter, storage::write_batch& writes);
+    const std::map<std::string, session_subscription, std::less<>>& subscriptions() const noexcept {
+        return subscriptions_;
+    }
+    // Puts back subscriptions recovered from the store (no store write).
+    void restore_subscription(const std::string& filter, const session_subscription& s);
+
+    // ---- inbound QoS 2 (owner only) ----------------------------------------------------------
+    // Exactly once, Method B (4.3.3): packet ids whose PUBLISH was routed and whose PUBREL has
+    // not arrived. add() appends the store write (persistent sessions).
+    bool inbound_qos2_contains(std::uint16_t pid) const { return inbound_qos2_.contains(pid); }
+    void inbound_qos2_add(std::uint16_t pid, storage::write_batch& writes);
+    // Forgets the id in memory only (its PUBLISH failed to commit).
+    void inbound_qos2_forget(std::uint16_t pid) { inbound_qos2_.erase(pid); }
+    // PUBREL: removes the id. Returns whether it was known; a store write, when needed, is
+    // appended to `writes` (PUBCOMP waits for it).
+    bool inbound_qos2_release(std::uint16_t pid, storage::write_batch& writes);
+    void restore_inbound_qos2(std::uint16_t pid) { inbound_qos2_.insert(pid); }
+
     // Hands queued messages of shared subscriptions to another member of their group
     // (MQTT 5.0 section 4.8.2): those of `filter` ("$share/g/f") only, or all when empty.
     // `online_only`: only to a connected member (used when this member disconnects).
     void hand_over_shared(std::string_view filter = {}, bool online_only = false);
 
     // Ends the session: unsubscribes everything, drops queued messages, removes it from the
-    // registry (if still registered) and from the store. Idempotent.
-    void end();
+    // registry (if still registered) and from the store, publishes its will. Idempotent.
+    void end(events::session_end_reason why);
 
     // Settings established at CONNECT (owner only).
     struct settings {
@@ -132,10 +161,6 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     const settings& config() const noexcept { return settings_; }
     void set_persistent(bool p) noexcept { persistent_.store(p, std::memory_order_release); }
 
-    std::map<std::string, session_subscription, std::less<>>& subscriptions() noexcept {
-        return subscriptions_;
-    }
-    std::unordered_set<std::uint16_t>& inbound_qos2() noexcept { return inbound_qos2_; }
     outbound_queue& queue() noexcept { return queue_; }
 
     std::optional<storage::will_record>& will() noexcept { return will_; }
@@ -161,8 +186,12 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     void mark_persisted() noexcept { ever_persisted_ = true; }
 
     storage::session_record to_record() const;
+    // The put_session of the current settings, for a batch the caller submits.
+    storage::operation record_op();
     // Submits a put_session with the current settings (no completion wanted).
     void persist_record();
+    // Refreshes the snapshot info() returns (call after settings changed).
+    void publish_info();
 
     std::uint64_t attach_generation = 0;  // guarded by the session registry's mutex
 
@@ -171,27 +200,32 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     void accept(delivery&& d);
     void send_entry(outbound_entry& e, bool dup);
     void send_pubrel(std::uint16_t packet_id);
-    void drop_entry(outbound_entry&& e, const char* why);
+    void drop_entry(outbound_entry&& e, events::drop_reason why);
     void store_op(storage::operation op);
+    void entry_done(outbound_entry&& e);  // acknowledged by the client
     // Passes each shared-subscription entry to another member; returns the ones that stay.
     std::vector<outbound_entry> pass_on(std::vector<outbound_entry> entries,
                                         std::string_view filter, bool online_only);
 
-    server& server_;
+    core_context& core_;
     const std::string client_id_;
     std::atomic<bool> online_{false};
     std::atomic<bool> persistent_{false};
     std::atomic<bool> ended_{false};
     const std::int64_t born_ms_;
     std::atomic<std::uint64_t> next_seq_{1};
+    std::atomic<std::size_t> inbox_size_{0};
 
     mutable std::mutex inbox_mutex_;
     std::vector<delivery> inbox_;   // guarded by inbox_mutex_
     asio::any_io_executor owner_;   // guarded by inbox_mutex_
     bool drain_scheduled_ = false;  // guarded by inbox_mutex_
 
+    mutable std::mutex info_mutex_;
+    session_info info_;  // guarded by info_mutex_ (counts are filled in by info())
+
     // Owner only.
-    std::shared_ptr<connection> connection_;
+    std::shared_ptr<client_link> link_;
     settings settings_;
     std::map<std::string, session_subscription, std::less<>> subscriptions_;
     std::unordered_set<std::uint16_t> inbound_qos2_;
@@ -202,6 +236,8 @@ class session final : public subscriber, public std::enable_shared_from_this<ses
     bool unloaded_store_entries_ = false;
     std::uint64_t unloaded_boundary_ = 0;
     bool ever_persisted_ = false;  // the store may hold records of this session
+    std::atomic<std::size_t> inflight_count_{0};
+    std::atomic<std::size_t> queued_count_{0};
 };
 
 using session_ptr = std::shared_ptr<session>;

@@ -2,8 +2,7 @@
 
 #include <asio/post.hpp>
 
-#include "core/server.hpp"
-#include "mqtt/connection.hpp"
+#include "session/core_context.hpp"
 
 namespace rmqtt::broker {
 
@@ -15,7 +14,7 @@ void session_registry::attach(const std::string& client_id, bool clean_start,
         std::lock_guard lock(mutex_);
         auto it = map_.find(client_id);
         if (it == map_.end()) {
-            auto s = std::make_shared<session>(server_, client_id, ex);
+            auto s = std::make_shared<session>(core_, client_id, ex);
             generation = ++s->attach_generation;
             map_.emplace(client_id, s);
             asio::post(ex, [s, generation, done = std::move(done)] {
@@ -38,9 +37,9 @@ void session_registry::attach(const std::string& client_id, bool clean_start,
                 asio::post(ex, [done = std::move(done)] { done(attach_result{}); });
                 return;
             }
-            if (auto prev = existing->conn()) {
-                metrics::add(server_.stats().takeovers);
-                prev->on_taken_over();  // DISCONNECT 0x8E to a 5.0 client [MQTT-3.1.4-3]
+            if (auto prev = existing->link()) {
+                metrics::add(core_.stats.takeovers);
+                prev->taken_over();  // DISCONNECT 0x8E to a 5.0 client [MQTT-3.1.4-3]
                 existing->detach();
                 // The old connection ended abnormally: its will goes out unless delayed (the new
                 // connection then cancels a delayed one) [MQTT-3.1.2-8].
@@ -52,7 +51,9 @@ void session_registry::attach(const std::string& client_id, bool clean_start,
             // Session Expiry 0) ended with it: the new connection starts a new one
             // [MQTT-3.1.2-6] [MQTT-3.2.2-2] [MQTT-3.2.2-3].
             if (clean_start || !existing->persistent()) {
-                existing->end();  // removes it from the map and the store; then create anew
+                // Removes it from the map and the store; then create anew.
+                existing->end(clean_start ? events::session_end_reason::clean_start
+                                          : events::session_end_reason::connection_closed);
                 attach(client_id, clean_start, ex, std::move(done));
                 return;
             }

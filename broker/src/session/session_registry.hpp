@@ -13,8 +13,7 @@
 
 namespace rmqtt::broker {
 
-class server;
-class connection;
+class core_context;
 
 // Client id -> session.
 //
@@ -22,7 +21,7 @@ class connection;
 // only for lookups and updates, never while calling into a session.
 class session_registry {
   public:
-    explicit session_registry(server& srv) : server_(srv) {}
+    explicit session_registry(core_context& core) : core_(core) {}
 
     struct attach_result {
         session_ptr s;         // null: a newer CONNECT for this client id won; close
@@ -50,7 +49,7 @@ class session_registry {
     std::vector<session_ptr> snapshot();
 
   private:
-    server& server_;
+    core_context& core_;
     std::mutex mutex_;
     std::unordered_map<std::string, session_ptr> map_;
 };

@@ -1,4 +1,4 @@
-#include "routing/retained_index.hpp"
+#include "retainer/retained_index.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,6 +9,7 @@
 namespace rmqtt::broker {
 namespace {
 
+using plugins::retained_index;
 using result = retained_index::set_result;
 
 message_ptr msg(std::string topic, std::string payload, std::int64_t expiry_at_ms = 0) {

@@ -8,13 +8,14 @@
 #include <thread>
 #include <vector>
 
-#include "routing/retained_index.hpp"
+#include "retainer/retained_index.hpp"
 #include "routing/router.hpp"
 #include "test_subscriber.hpp"
 
 namespace rmqtt::broker {
 namespace {
 
+using plugins::retained_index;
 using test::make_sub;
 using test::test_subscriber;
 

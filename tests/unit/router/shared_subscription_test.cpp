@@ -135,7 +135,7 @@ TEST_P(every_strategy, pick_other_member) {
     auto pick = [&](std::string_view group, std::string_view filter, std::string_view topic) {
         route_target t;
         if (!f.r.pick_other_member(group, filter, leaving, topic, t))
-            return std::shared_ptr<subscriber>{};
+            return std::shared_ptr<delivery_target>{};
         EXPECT_EQ(t.share_group, group);
         EXPECT_EQ(t.share_filter, filter);
         return t.sub;

@@ -3,27 +3,44 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "routing/subscriber.hpp"
+#include "routing/delivery_target.hpp"
 
 namespace rmqtt::broker::test {
 
-// A subscriber whose online state the test flips.
-class test_subscriber final : public subscriber {
+// A subscriber whose online state the test flips; it records what is delivered to it.
+class test_subscriber final : public delivery_target {
   public:
-    explicit test_subscriber(std::string id, bool online = true)
-        : id_(std::move(id)), online_(online) {}
+    explicit test_subscriber(std::string id, bool online = true, bool stores = false)
+        : id_(std::move(id)), online_(online), stores_(stores) {}
     const std::string& client_id() const noexcept override { return id_; }
     bool is_online() const noexcept override { return online_.load(std::memory_order_relaxed); }
+    bool stores_messages() const noexcept override { return stores_; }
+    std::uint64_t take_seq() noexcept override {
+        return next_seq_.fetch_add(1, std::memory_order_relaxed);
+    }
+    void deliver(delivery d) override {
+        std::lock_guard lock(mutex_);
+        delivered_.push_back(std::move(d));
+    }
     void set_online(bool on) noexcept { online_.store(on, std::memory_order_relaxed); }
+    std::vector<delivery> delivered() const {
+        std::lock_guard lock(mutex_);
+        return delivered_;
+    }
 
   private:
     std::string id_;
     std::atomic<bool> online_;
+    bool stores_;
+    std::atomic<std::uint64_t> next_seq_{1};
+    mutable std::mutex mutex_;
+    std::vector<delivery> delivered_;
 };
 
 inline std::shared_ptr<test_subscriber> make_sub(std::string id, bool online = true) {

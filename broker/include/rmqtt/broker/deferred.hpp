@@ -105,4 +105,21 @@ class decision_scope {
     std::shared_ptr<detail::deferred_state<T>> state_;
 };
 
+// The caller's side of a decision that was deferred: filled in by the code that runs a hook
+// chain when it returns pending. then() is called once; `fn` runs on the thread that resolves
+// the decision (at once when it is already known).
+template <class T>
+class pending {
+  public:
+    void then(std::function<void(T)> fn) {
+        if (state_) state_->then(std::move(fn));
+    }
+    explicit operator bool() const noexcept { return state_ != nullptr; }
+    // For the code that runs the chain.
+    std::shared_ptr<detail::deferred_state<T>>& state() noexcept { return state_; }
+
+  private:
+    std::shared_ptr<detail::deferred_state<T>> state_;
+};
+
 }  // namespace rmqtt::broker

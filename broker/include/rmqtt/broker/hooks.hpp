@@ -71,10 +71,6 @@ class auth_method {
     virtual std::unique_ptr<auth_exchange> start(const client_info& client) = 0;
 };
 
-// Called with the final result of a chain that deferred, on the thread that resolved it.
-template <class T>
-using resume_fn = std::function<void(T)>;
-
 class hook_bus {
   public:
     using authenticate_handler = std::function<hook_result(
@@ -122,15 +118,16 @@ class hook_bus {
             h(e);
     }
 
-    // Running the chains. Each returns the result when every handler answered at once, or
-    // pending, in which case `resume` is called once with the result (any thread). The views in
-    // the arguments must stay valid until then.
+    // Running the chains. Each returns the result when every handler answered at once. When a
+    // handler deferred, it returns pending and `wait` delivers the result (wait.then(...)); the
+    // arguments (and what their views point to) must stay valid until then. Without `wait` a
+    // deferring handler counts as deny. Nothing is allocated unless a handler defers.
     hook_result authenticate(const client_info& c, const std::optional<std::string>& password,
-                             resume_fn<hook_result> resume = {}) const;
+                             pending<hook_result>* wait = nullptr) const;
     hook_result check_acl(const client_info& c, acl_action a, std::string_view topic,
-                          resume_fn<hook_result> resume = {}) const;
+                          pending<hook_result>* wait = nullptr) const;
     hook_result message_publish(message& msg, const client_info& from,
-                                resume_fn<hook_result> resume = {}) const;
+                                pending<hook_result>* wait = nullptr) const;
     // Null when no plugin provides the method.
     auth_method* find_auth_method(std::string_view name) const;
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "rmqtt/protocol/packets.hpp"
+#include "rmqtt/storage/records.hpp"
 
 namespace rmqtt::broker {
 
@@ -29,5 +30,10 @@ struct message {
 };
 
 using message_ptr = std::shared_ptr<const message>;
+
+// The stored form of a message (session store, retained messages) and back. Properties are kept
+// in their wire encoding; unreadable stored properties are dropped with a warning.
+storage::message_record to_record(const message& m);
+message_ptr from_record(const storage::message_record& r);
 
 }  // namespace rmqtt::broker

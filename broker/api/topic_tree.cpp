@@ -1,4 +1,4 @@
-#include "routing/topic_tree.hpp"
+#include "rmqtt/broker/topic_tree.hpp"
 
 #include <array>
 #include <cassert>

@@ -8,7 +8,9 @@
 
 #include "rmqtt/broker/message.hpp"
 
-namespace rmqtt::broker {
+namespace rmqtt::plugins {
+
+using broker::message_ptr;
 
 // Retained messages by topic name, matched by topic filter.
 //
@@ -38,4 +40,4 @@ class retained_index {
     mutable std::shared_mutex mutex_;
 };
 
-}  // namespace rmqtt::broker
+}  // namespace rmqtt::plugins

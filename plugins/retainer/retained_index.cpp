@@ -1,12 +1,14 @@
-#include "routing/retained_index.hpp"
+#include "retainer/retained_index.hpp"
 
 #include <cassert>
 #include <mutex>
 #include <utility>
 
-#include "routing/topic_tree.hpp"
+#include "rmqtt/broker/topic_tree.hpp"
 
-namespace rmqtt::broker {
+namespace rmqtt::plugins {
+
+using broker::topic_tree;
 
 namespace {
 
@@ -67,4 +69,4 @@ std::size_t retained_index::size() const {
     return impl_->tree.size();
 }
 
-}  // namespace rmqtt::broker
+}  // namespace rmqtt::plugins

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "persist/persistence.hpp"
+#include "rmqtt/storage/records.hpp"
+#include "rmqtt/storage/status.hpp"
+#include "rmqtt/storage/store.hpp"
+
+namespace rmqtt::broker {
+
+// What a restart reads back from the session store, before any listener opens.
+struct recovered_state {
+    struct session {
+        storage::session_record record;  // disconnected_at_ms set for sessions online at a crash
+        std::vector<storage::subscription_record> subscriptions;
+        std::optional<storage::queue_bounds> bounds;  // stored queue entries, loaded on reconnect
+        std::vector<std::uint16_t> inbound_qos2;
+    };
+    std::vector<session> sessions;                  // unexpired
+    std::vector<storage::session_record> expired;   // to delete (their wills go out)
+    std::vector<storage::message_record> retained;  // when `with_retained`
+    std::int64_t now_ms = 0;                        // the wall clock the expiry was judged at
+};
+
+// The meta key of the last proof of life (the heartbeat).
+inline constexpr const char* last_alive_key = "last_alive_ms";
+
+// Reads every session (subscriptions, queue bounds and inbound QoS 2 ids in batches) and, with
+// `with_retained`, the retained messages. A session that was online at a crash counts its expiry
+// from the last heartbeat. Logs progress every few seconds on a large store. Blocks.
+storage::status read_recovery_state(persistence& store, bool with_retained, recovered_state& out);
+
+}  // namespace rmqtt::broker

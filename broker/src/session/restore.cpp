@@ -1,0 +1,102 @@
+#include "session/restore.hpp"
+
+#include <algorithm>
+
+#include "session/core_context.hpp"
+
+namespace rmqtt::broker {
+
+using protocol::qos;
+
+restore_counts restore_sessions(
+    core_context& core, recovered_state& state,
+    const std::function<asio::any_io_executor()>& next_worker,
+    const std::function<const listener_config*(std::string_view id)>& find_listener) {
+    restore_counts counts;
+    const auto now = state.now_ms;
+    std::vector<std::pair<session_ptr, storage::session_record>> created;
+    for (auto& r : state.sessions) {
+        auto s = std::make_shared<session>(core, r.record.client_id, next_worker());
+        auto& cfg = s->config();
+        cfg.version = static_cast<protocol::version>(r.record.protocol_version);
+        cfg.expiry_interval_s = r.record.expiry_interval_s;
+        cfg.username = r.record.username;
+        cfg.listener = r.record.listener;
+        cfg.peer = r.record.peer_address;
+        cfg.created_at_ms = r.record.created_at_ms;
+        cfg.connected_at_ms = r.record.connected_at_ms;
+        cfg.disconnected_at_ms = r.record.disconnected_at_ms;
+        cfg.clean_disconnect = r.record.clean_disconnect;
+        cfg.client_receive_maximum = r.record.receive_maximum;
+        cfg.client_max_packet_size = r.record.maximum_packet_size;
+        cfg.client_topic_alias_maximum = r.record.topic_alias_maximum;
+        cfg.request_problem_information = r.record.request_problem_information;
+        s->set_persistent(true);
+        s->mark_persisted();
+        s->will() = r.record.will;
+        for (auto& sub : r.subscriptions) {
+            session_subscription ss;
+            ss.options.max_qos = static_cast<qos>(std::min<std::uint8_t>(sub.qos, 2));
+            ss.options.no_local = sub.no_local;
+            ss.options.retain_as_published = sub.retain_as_published;
+            ss.options.retain_handling = sub.retain_handling;
+            ss.subscription_id = sub.subscription_id;
+            s->restore_subscription(sub.filter, ss);
+            ++counts.subscriptions;
+        }
+        // Continue after the highest stored seq, and never below a fresh session's start.
+        const std::uint64_t fresh = static_cast<std::uint64_t>(now) * 1000;
+        const std::uint64_t next_seq = std::max(r.bounds ? r.bounds->last_seq + 1 : 0, fresh);
+        s->set_next_seq(next_seq);
+        if (r.bounds) {
+            ++counts.with_queue;
+            s->set_unloaded_store_entries(true, next_seq);
+        }
+        // The queue limits of the listener the client used, before it comes back.
+        if (const listener_config* lc = find_listener(r.record.listener)) {
+            cfg.max_mqueue_len = lc->max_mqueue_len;
+            cfg.max_inflight = std::min<std::size_t>(lc->max_inflight, cfg.client_receive_maximum);
+            cfg.retry_interval = lc->message_retry_interval;
+        }
+        s->queue().set_limits(
+            {cfg.max_inflight, cfg.max_mqueue_len, outbound_queue::overflow_policy::drop_oldest});
+        for (auto pid : r.inbound_qos2)
+            s->restore_inbound_qos2(pid);
+        s->publish_info();
+        core.sessions.insert_restored(s);
+        created.emplace_back(std::move(s), std::move(r.record));
+    }
+    counts.sessions = created.size();
+
+    // Expired sessions go, with their wills (the session ended) [MQTT-3.1.2-8].
+    storage::write_batch cleanup;
+    for (auto& rec : state.expired) {
+        cleanup.ops.push_back(storage::delete_session{rec.client_id});
+        if (rec.will) core.pipeline.publish(from_record(rec.will->message));
+    }
+    counts.expired = state.expired.size();
+    if (auto* st = core.store()) st->submit(std::move(cleanup));
+
+    // Timers run on each session's owner: expiry and (delayed) wills.
+    for (auto& [s, rec] : created) {
+        s->persist_record();  // records the disconnect time of sessions connected at a crash
+        const auto disconnected = rec.disconnected_at_ms;
+        const auto expiry = rec.expiry_interval_s;
+        s->run_on_owner([s, disconnected, expiry, now] {
+            if (expiry != storage::never_expires) {
+                auto left = disconnected + std::int64_t{expiry} * 1000 - now;
+                s->schedule_expiry(std::chrono::milliseconds(std::max<std::int64_t>(left, 0)));
+            }
+            if (auto& w = s->will()) {
+                auto left = disconnected + std::int64_t{w->delay_interval_s} * 1000 - now;
+                if (left <= 0)
+                    s->publish_will_now();
+                else
+                    s->schedule_will(std::chrono::seconds((left + 999) / 1000));
+            }
+        });
+    }
+    return counts;
+}
+
+}  // namespace rmqtt::broker

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <string_view>
+
+#include "persist/recovery.hpp"
+#include "rmqtt/broker/config.hpp"
+
+namespace rmqtt::broker {
+
+class core_context;
+
+struct restore_counts {
+    std::size_t sessions = 0;
+    std::size_t subscriptions = 0;
+    std::size_t with_queue = 0;  // sessions with stored messages (loaded on reconnect)
+    std::size_t expired = 0;
+};
+
+// Rebuilds the sessions read back at start-up, before the listeners open: registry, router,
+// queue limits of the listener each client used, expiry and delayed-will timers. Expired
+// sessions are deleted and their wills published [MQTT-3.1.2-8].
+restore_counts restore_sessions(
+    core_context& core, recovered_state& state,
+    const std::function<asio::any_io_executor()>& next_worker,
+    const std::function<const listener_config*(std::string_view id)>& find_listener);
+
+}  // namespace rmqtt::broker
