@@ -13,6 +13,7 @@
 #include "persist/recovery.hpp"
 #include "retainer/retainer_store.hpp"
 #include "session/restore.hpp"
+#include "shared_subscription/share_strategies.hpp"
 
 namespace rmqtt::broker {
 
@@ -28,7 +29,8 @@ std::size_t worker_count_for(const config& c) {
 }  // namespace
 
 server::server(config cfg) : config_(std::move(cfg)), core_(std::make_unique<core_context>()) {
-    core_->routes.set_strategy(config_.shared_subscription.strat);
+    core_->routes.set_strategy(plugins::make_share_strategy(
+        config_.shared_subscription.strat, config_.shared_subscription.sticky_cache_size));
     core_->set_shared_subscriptions(config_.plugin_enabled("rmqtt-shared-subscription"));
 }
 

@@ -5,16 +5,12 @@
 #include <cassert>
 #include <functional>
 #include <mutex>
-#include <random>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 
 namespace rmqtt::broker {
 
 namespace {
-
-using strategy = plugins::shared_subscription_config::strategy;
 
 // Not noexcept, so libstdc++ caches hash codes in the nodes (see level_hash in topic_tree.cpp).
 struct string_hash {
@@ -32,31 +28,6 @@ std::pair<std::string_view, std::string_view> split_shared(std::string_view filt
     const std::size_t slash = rest.find('/');
     if (slash == std::string_view::npos || slash == 0) return {{}, filter};
     return {rest.substr(0, slash), rest.substr(slash + 1)};
-}
-
-// FNV-1a: stable across runs and standard libraries, so hash strategies pick the same member
-// for the same key and membership.
-std::uint64_t fnv1a(std::string_view s) noexcept {
-    std::uint64_t h = 14695981039346656037ull;
-    for (const char c : s) {
-        h ^= static_cast<unsigned char>(c);
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-// Per-thread generator for the random and sticky strategies: no shared state to contend on.
-std::uint64_t random_u64() noexcept {
-    thread_local std::uint64_t state = [] {
-        std::random_device rd;
-        return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
-               std::hash<std::thread::id>{}(std::this_thread::get_id());
-    }();
-    // splitmix64
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 // A vector for fast iteration on the publish path, plus a hash index for O(1) lookup and
@@ -143,15 +114,14 @@ struct group_state {
 };
 
 // The members of one shared subscription "$share/{name}/{filter}". The member list changes
-// only under the exclusive lock; the strategy state is atomic because match() runs under the
-// shared lock on many threads.
+// only under the exclusive lock; the strategy's counters are atomic because match() runs under
+// the shared lock on many threads.
 struct shared_group {
     std::string name;
     std::string filter;  // the filter after "$share/{name}/"
     member_list members;
     group_state* per_group = nullptr;            // owned by router::impl::group_states
-    mutable std::atomic<std::uint64_t> next{0};  // round_robin, local
-    mutable std::atomic<const delivery_target*> sticky{nullptr};  // sticky: never dereferenced
+    mutable std::atomic<std::uint64_t> next{0};  // the strategy's per-(group, filter) counter
 };
 struct group_key {
     std::string_view operator()(const std::unique_ptr<shared_group>& g) const noexcept {
@@ -172,41 +142,39 @@ const route& as_route(const topic_tree::entry& e) noexcept {
     return static_cast<const route&>(e);
 }
 
+// The built-in choice when no strategy is provided: each (group, filter) in turn.
+class round_robin final : public share_strategy {
+  public:
+    std::uint64_t start(const request& r) override {
+        return r.counter.fetch_add(1, std::memory_order_relaxed);
+    }
+};
+
 // Chooses one member of `g` for a message, never `except`. Online members first; an offline
 // one only when no other is online. Returns null when there is no candidate.
-const member* pick(const shared_group& g, strategy strat, std::string_view topic,
+const member* pick(const shared_group& g, share_strategy& strat, std::string_view topic,
                    std::string_view publisher_id, const delivery_target* except) {
     const std::vector<member>& items = g.members.items();
     const std::size_t n = items.size();
     if (n == 0) return nullptr;
 
     // sticky: the previous choice while it is still a member and online.
-    const delivery_target* const sticky =
-        strat == strategy::sticky ? g.sticky.load(std::memory_order_acquire) : nullptr;
-    const member* previous = sticky != nullptr ? g.members.find(sticky) : nullptr;
-    if (previous != nullptr && previous->sub.get() == except) previous = nullptr;
-    if (previous != nullptr && previous->sub->is_online()) return previous;
-
-    std::uint64_t start = 0;
-    switch (strat) {
-        case strategy::random:
-        case strategy::sticky:
-            start = random_u64();
-            break;
-        case strategy::round_robin:
-        case strategy::local:  // one node: the local members are all members
-            start = g.next.fetch_add(1, std::memory_order_relaxed);
-            break;
-        case strategy::round_robin_per_group:
-            start = g.per_group->next.fetch_add(1, std::memory_order_relaxed);
-            break;
-        case strategy::hash_clientid:
-            start = fnv1a(publisher_id);
-            break;
-        case strategy::hash_topic:
-            start = fnv1a(topic);
-            break;
+    const member* previous = nullptr;
+    if (strat.sticky()) {
+        const std::string id = strat.remembered(g.name, g.filter);
+        if (!id.empty()) {
+            for (const member& m : items) {
+                if (m.sub.get() != except && m.sub->client_id() == id) {
+                    previous = &m;
+                    break;
+                }
+            }
+        }
+        if (previous != nullptr && previous->sub->is_online()) return previous;
     }
+
+    const std::uint64_t start = strat.start(share_strategy::request{
+        g.name, g.filter, topic, publisher_id, n, g.next, g.per_group->next});
 
     // From the strategy's choice, the first online member; the choice itself when none is.
     const member* chosen = nullptr;
@@ -221,18 +189,8 @@ const member* pick(const shared_group& g, strategy strat, std::string_view topic
         if (offline == nullptr) offline = &m;
     }
     if (chosen == nullptr) chosen = previous != nullptr ? previous : offline;
-
-    if (strat == strategy::sticky && chosen != nullptr && chosen != previous) {
-        // Another thread may have chosen at the same time: converge on its choice if usable.
-        const delivery_target* expected = sticky;
-        if (!g.sticky.compare_exchange_strong(expected, chosen->sub.get(),
-                                              std::memory_order_acq_rel)) {
-            const member* other = expected != nullptr ? g.members.find(expected) : nullptr;
-            if (other != nullptr && other->sub.get() != except && other->sub->is_online()) {
-                chosen = other;
-            }
-        }
-    }
+    if (strat.sticky() && chosen != nullptr && chosen != previous)
+        strat.remember(g.name, g.filter, chosen->sub->client_id());
     return chosen;
 }
 
@@ -284,7 +242,8 @@ void merge_plain_targets(std::vector<route_target>& out, std::size_t first) {
 }  // namespace
 
 struct router::impl {
-    explicit impl(strategy s) : strat(s) {}
+    explicit impl(std::shared_ptr<share_strategy> s)
+        : strat(s ? std::move(s) : std::make_shared<round_robin>()) {}
 
     group_state* acquire_group_state(std::string_view name) {
         auto it = group_states.find(name);
@@ -299,7 +258,7 @@ struct router::impl {
         if (it != group_states.end() && --it->second->filters == 0) group_states.erase(it);
     }
 
-    strategy strat;
+    std::shared_ptr<share_strategy> strat;
     topic_tree tree;  // filter (without "$share/{group}/") -> route
     std::unordered_map<std::string, std::unique_ptr<group_state>, string_hash, std::equal_to<>>
         group_states;
@@ -307,14 +266,14 @@ struct router::impl {
     std::size_t shared = 0;         // shared memberships
 };
 
-router::router(plugins::shared_subscription_config::strategy strat)
-    : impl_(std::make_unique<impl>(strat)) {}
+router::router(std::shared_ptr<share_strategy> strategy)
+    : impl_(std::make_unique<impl>(std::move(strategy))) {}
 
 router::~router() = default;
 
-void router::set_strategy(strategy s) noexcept {
+void router::set_strategy(std::shared_ptr<share_strategy> strategy) {
     std::unique_lock lock(mutex_);
-    impl_->strat = s;
+    impl_->strat = strategy ? std::move(strategy) : std::make_shared<round_robin>();
 }
 
 bool router::subscribe(const std::shared_ptr<delivery_target>& sub, std::string_view filter,
@@ -365,9 +324,6 @@ bool router::unsubscribe(const delivery_target& sub, std::string_view filter) {
         if (gp == nullptr) return false;
         shared_group& g = **gp;
         if (!g.members.remove(&sub)) return false;
-        // A later member at the same address must not inherit stickiness by accident.
-        const delivery_target* self = &sub;
-        g.sticky.compare_exchange_strong(self, nullptr);
         --d.shared;
         if (g.members.empty()) {
             d.release_group_state(group);
@@ -398,7 +354,7 @@ void router::match(std::string_view topic, std::string_view publisher_id,
         // Each shared subscription delivers to one member (MQTT 5.0 section 4.8.2), at that
         // member's granted QoS [MQTT-4.8.2-3].
         for (const auto& g : r.groups.items()) {
-            if (const member* m = pick(*g, d.strat, topic, publisher_id, nullptr)) {
+            if (const member* m = pick(*g, *d.strat, topic, publisher_id, nullptr)) {
                 add_target(out, *m);
                 out.back().share_group = g->name;
                 out.back().share_filter = g->filter;
@@ -419,7 +375,7 @@ bool router::pick_other_member(std::string_view group, std::string_view filter,
     if (g == nullptr) return false;
     // The original publisher is not known here; hash_clientid hashes the leaving member's id,
     // which keeps its messages together on one successor.
-    const member* m = pick(**g, d.strat, topic, except.client_id(), &except);
+    const member* m = pick(**g, *d.strat, topic, except.client_id(), &except);
     if (m == nullptr) return false;
     std::vector<route_target> one;
     add_target(one, *m);

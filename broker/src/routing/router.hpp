@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "rmqtt/broker/config.hpp"
+#include "rmqtt/broker/services.hpp"
 #include "rmqtt/broker/topic_tree.hpp"
 #include "rmqtt/protocol/packets.hpp"
 #include "routing/delivery_target.hpp"
@@ -32,11 +32,12 @@ struct route_target {
 // except the lock-free delivery_target::is_online() and client_id().
 class router {
   public:
-    explicit router(plugins::shared_subscription_config::strategy strategy =
-                        plugins::shared_subscription_config::strategy::round_robin);
+    // `strategy` picks the member of a shared subscription (rmqtt-shared-subscription); null:
+    // each (group, filter) in turn.
+    explicit router(std::shared_ptr<share_strategy> strategy = nullptr);
     ~router();  // out of line: impl is incomplete here
     // Before the broker serves only.
-    void set_strategy(plugins::shared_subscription_config::strategy strategy) noexcept;
+    void set_strategy(std::shared_ptr<share_strategy> strategy);
 
     // Adds or replaces `sub`'s subscription to `filter`. `filter` is valid (plain or shared).
     // Returns true when it did not exist before (false: replaced).

@@ -10,6 +10,7 @@
 
 #include "retainer/retained_index.hpp"
 #include "routing/router.hpp"
+#include "shared_subscription/share_strategies.hpp"
 #include "test_subscriber.hpp"
 
 namespace rmqtt::broker {
@@ -42,7 +43,7 @@ TEST_P(router_concurrency, matchers_and_mutators) {
     constexpr int match_iterations = 4000;
     constexpr int mutate_iterations = 3000;
 
-    router r(GetParam());
+    router r(plugins::make_share_strategy(GetParam()));
     // Permanent: always matched, whatever the churn around them.
     auto permanent = make_sub("permanent");
     auto member = make_sub("member");

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "routing/router.hpp"
+#include "shared_subscription/share_strategies.hpp"
 #include "test_subscriber.hpp"
 
 namespace rmqtt::broker {
@@ -41,7 +42,7 @@ std::string pick_one(const router& r, std::string_view topic, std::string_view g
 
 struct group_fixture {
     explicit group_fixture(strategy s, std::size_t n, std::string_view filter = "$share/g/t/#")
-        : r(s) {
+        : r(plugins::make_share_strategy(s)) {
         for (std::size_t i = 0; i < n; ++i) {
             members.push_back(make_sub(test::name("m", i)));
             EXPECT_TRUE(r.subscribe(members.back(), filter, qos1(), 0));
@@ -114,7 +115,7 @@ TEST_P(every_strategy, falls_back_to_an_offline_member) {
 }
 
 TEST_P(every_strategy, groups_are_independent) {
-    router r(GetParam());
+    router r(plugins::make_share_strategy(GetParam()));
     auto a = make_sub("a");
     auto b = make_sub("b");
     r.subscribe(a, "$share/g1/t", qos1(), 0);
@@ -216,7 +217,7 @@ TEST(router_shared_strategy, round_robin_skips_offline_members) {
 // on odd ones (m1).
 TEST(router_shared_strategy, round_robin_per_group_shares_one_counter_across_filters) {
     auto run = [](strategy s) {
-        router r(s);
+        router r(plugins::make_share_strategy(s));
         auto m0 = make_sub("m0");
         auto m1 = make_sub("m1");
         for (const char* filter : {"$share/g/x", "$share/g/y"}) {
@@ -321,6 +322,26 @@ TEST(router_shared_strategy, hash_moves_only_away_from_an_offline_member) {
         EXPECT_EQ(pick_one(f.r, "t/a", "g", "client-x"), moved);
     m.set_online(true);
     EXPECT_EQ(pick_one(f.r, "t/a", "g", "client-x"), chosen);
+}
+
+}  // namespace
+}  // namespace rmqtt::broker
+
+namespace rmqtt::broker {
+namespace {
+
+// sticky_cache_size bounds the remembered choices: the least recently used one is forgotten.
+TEST(router_shared_strategy, sticky_cache_size_forgets_the_least_recently_used_choice) {
+    auto s = plugins::make_share_strategy(strategy::sticky, 2);
+    s->remember("g1", "t/#", "m1");
+    s->remember("g2", "t/#", "m2");
+    EXPECT_EQ(s->remembered("g1", "t/#"), "m1");  // g1 is now the most recently used
+    s->remember("g3", "t/#", "m3");               // evicts g2
+    EXPECT_EQ(s->remembered("g1", "t/#"), "m1");
+    EXPECT_EQ(s->remembered("g2", "t/#"), "");
+    EXPECT_EQ(s->remembered("g3", "t/#"), "m3");
+    s->remember("g3", "t/#", "m4");  // a new choice replaces the old one
+    EXPECT_EQ(s->remembered("g3", "t/#"), "m4");
 }
 
 }  // namespace
