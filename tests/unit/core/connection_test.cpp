@@ -1,0 +1,140 @@
+// Connections and their packet handlers driven without sockets (harness.hpp): the core with an
+// in-memory transport, real sessions, router and pipeline.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "harness.hpp"
+
+namespace rmqtt::broker::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace proto = rmqtt::protocol;
+using proto::version;
+
+proto::subscribe subscribe_to(std::uint16_t pid, const std::string& filter, proto::qos q) {
+    proto::subscribe s;
+    s.packet_id = pid;
+    proto::topic_subscription t;
+    t.filter = filter;
+    t.options.max_qos = q;
+    s.topics.push_back(t);
+    return s;
+}
+
+proto::publish publish_to(const std::string& topic, const std::string& payload, proto::qos q,
+                          std::uint16_t pid = 0) {
+    proto::publish p;
+    p.topic = topic;
+    p.payload = payload;
+    p.qos_level = q;
+    p.packet_id = pid;
+    return p;
+}
+
+TEST(Connection, ConnectSubscribePublishWithoutSockets) {
+    harness h;
+    auto sub = h.connect_raw();
+    auto ack = h.connect(sub, "sub");
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->code, 0);
+    sub.send(subscribe_to(1, "a/#", proto::qos::at_least_once));
+    auto sa = sub.expect<proto::suback>();
+    ASSERT_TRUE(sa);
+    EXPECT_EQ(sa->codes, std::vector<std::uint8_t>{1});
+
+    auto pub = h.connect_raw();
+    ASSERT_TRUE(h.connect(pub, "pub"));
+    pub.send(publish_to("a/b", "hello", proto::qos::at_least_once, 7));
+    auto pa = pub.expect<proto::puback>();
+    ASSERT_TRUE(pa);
+    EXPECT_EQ(pa->packet_id, 7);
+    auto got = sub.expect<proto::publish>();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->topic, "a/b");
+    EXPECT_EQ(got->payload, "hello");
+    EXPECT_EQ(got->qos_level, proto::qos::at_least_once);
+}
+
+// An authentication hook may answer later, from another thread; the CONNACK waits for it.
+TEST(Connection, DeferredAuthenticationDecision) {
+    harness h;
+    std::thread worker;
+    h.core.hooks.on_authenticate(
+        0, hook_bus::async_authenticate_handler(
+               [&worker](const client_info& c, const std::optional<std::string>& password,
+                         hook_result, decision_scope<hook_result>& scope) {
+                   const bool ok = password && *password == "secret" && c.client_id == "late";
+                   worker = std::thread([d = scope.defer(), ok]() mutable {
+                       std::this_thread::sleep_for(50ms);
+                       d.resolve(ok ? hook_result::allow : hook_result::deny);
+                   });
+                   return hook_result::pending;
+               }));
+    auto c = h.connect_raw();
+    proto::connect conn;
+    conn.client_id = "late";
+    conn.username = "u";
+    conn.password = "secret";
+    c.send(conn);
+    auto ack = c.expect<proto::connack>();
+    worker.join();
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->code, 0);
+
+    auto bad = h.connect_raw();
+    conn.password = "wrong";
+    bad.send(conn);
+    ack = bad.expect<proto::connack>();
+    worker.join();
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->code,
+              static_cast<std::uint8_t>(proto::connect_return_code::bad_user_name_or_password));
+    EXPECT_TRUE(bad.closed());
+}
+
+// A deferred decision that is never given (the handle is dropped) refuses, it never lets the
+// client in.
+TEST(Connection, DroppedDeferredDecisionRefuses) {
+    harness h;
+    h.core.hooks.on_authenticate(0, hook_bus::async_authenticate_handler(
+                                        [](const client_info&, const std::optional<std::string>&,
+                                           hook_result, decision_scope<hook_result>& scope) {
+                                            (void)scope.defer();  // dropped at once
+                                            return hook_result::pending;
+                                        }));
+    auto c = h.connect_raw();
+    auto ack = h.connect(c, "dropped");
+    ASSERT_TRUE(ack);
+    EXPECT_NE(ack->code, 0);
+}
+
+// Only the client's own silence counts against its keep alive: while the reader waits for the
+// broker (here a plugin's ACL decision that takes longer than 1.5 x keep alive), the client is
+// not disconnected [MQTT-3.1.2-24].
+TEST(Connection, KeepAliveDoesNotCountTheBrokersStall) {
+    harness h;
+    std::thread worker;
+    h.core.hooks.on_acl(
+        0, hook_bus::async_acl_handler([&worker](const client_info&, acl_action, std::string_view,
+                                                 hook_result, decision_scope<hook_result>& scope) {
+            worker = std::thread([d = scope.defer()]() mutable {
+                std::this_thread::sleep_for(2500ms);  // keep alive 1 s: timeout after 1.5 s
+                d.resolve(hook_result::allow);
+            });
+            return hook_result::pending;
+        }));
+    auto c = h.connect_raw();
+    ASSERT_TRUE(h.connect(c, "stalled", true, /*keep_alive*/ 1));
+    c.send(publish_to("k/t", "x", proto::qos::at_least_once, 3));
+    auto ack = c.expect<proto::puback>(5s);
+    worker.join();
+    ASSERT_TRUE(ack) << "the connection was closed while the broker held its reader";
+    EXPECT_EQ(ack->packet_id, 3);
+    // Afterwards the client's silence counts again.
+    EXPECT_TRUE(c.closed(4s)) << "keep alive is enforced again after the stall";
+}
+
+}  // namespace
+}  // namespace rmqtt::broker::test
