@@ -378,6 +378,8 @@ asio::awaitable<void> connection::complete_connect() {
     cfg.clean_disconnect = false;
     cfg.max_mqueue_len = lc.max_mqueue_len;
     cfg.retry_interval = lc.message_retry_interval;
+    cfg.rate_burst = lc.mqueue_rate_limit_burst;
+    cfg.rate_period = lc.mqueue_rate_limit_period;
     cfg.client_max_packet_size = client_max_packet_size_;
     cfg.request_problem_information = request_problem_information_;
     if (is_v5()) {

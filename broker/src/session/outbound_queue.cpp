@@ -35,10 +35,12 @@ void outbound_queue::restore(std::vector<outbound_entry> entries) {
                    std::make_move_iterator(back_to_queue.end()));
 }
 
-void outbound_queue::fill(std::int64_t now_ms, steady_clock::time_point now,
-                          const std::function<void(outbound_entry&)>& send,
-                          const std::function<void(outbound_entry&&)>& expired) {
-    while (!queued_.empty() && inflight_.size() < limits_.max_inflight) {
+std::size_t outbound_queue::fill(std::int64_t now_ms, steady_clock::time_point now,
+                                 const std::function<void(outbound_entry&)>& send,
+                                 const std::function<void(outbound_entry&&)>& expired,
+                                 std::size_t max_sends) {
+    std::size_t sent = 0;
+    while (!queued_.empty() && inflight_.size() < limits_.max_inflight && sent < max_sends) {
         outbound_entry& front = queued_.front();
         if (front.msg->expired(now_ms)) {
             outbound_entry gone = std::move(front);
@@ -57,8 +59,10 @@ void outbound_queue::fill(std::int64_t now_ms, steady_clock::time_point now,
         e.send_order = ++send_counter_;
         auto [it, inserted] = inflight_.emplace(pid, std::move(e));
         send(it->second);
+        ++sent;
         it->second.ever_sent = true;
     }
+    return sent;
 }
 
 void outbound_queue::for_each_inflight(const std::function<void(outbound_entry&)>& fn) {

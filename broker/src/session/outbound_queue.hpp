@@ -62,10 +62,12 @@ class outbound_queue {
 
     // Moves queued entries into the inflight window while it has room and calls `send` for each,
     // in order. Entries whose message expired (now_ms) are removed and passed to `expired`
-    // instead. Stops early when the packet identifier an entry needs is still in use.
-    void fill(std::int64_t now_ms, steady_clock::time_point now,
-              const std::function<void(outbound_entry&)>& send,
-              const std::function<void(outbound_entry&&)>& expired);
+    // instead. Stops early when the packet identifier an entry needs is still in use, or after
+    // `max_sends` entries (a rate limit). Returns the number sent.
+    std::size_t fill(std::int64_t now_ms, steady_clock::time_point now,
+                     const std::function<void(outbound_entry&)>& send,
+                     const std::function<void(outbound_entry&&)>& expired,
+                     std::size_t max_sends = static_cast<std::size_t>(-1));
 
     // Every inflight entry in the order it was first sent, for a resend on reconnect
     // [MQTT-4.4.0-1] [MQTT-4.6.0-1]: PUBLISH with DUP for `sent`, PUBREL for `pubrec_received`.

@@ -57,6 +57,8 @@ restore_counts restore_sessions(
             cfg.max_mqueue_len = lc->max_mqueue_len;
             cfg.max_inflight = std::min<std::size_t>(lc->max_inflight, cfg.client_receive_maximum);
             cfg.retry_interval = lc->message_retry_interval;
+            cfg.rate_burst = lc->mqueue_rate_limit_burst;
+            cfg.rate_period = lc->mqueue_rate_limit_period;
         }
         s->queue().set_limits(
             {cfg.max_inflight, cfg.max_mqueue_len, outbound_queue::overflow_policy::drop_oldest});

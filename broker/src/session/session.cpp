@@ -124,6 +124,8 @@ void session::set_owner(asio::any_io_executor ex) {
     if (expiry_timer_) expiry_timer_->cancel();
     will_timer_.reset();
     expiry_timer_.reset();
+    if (rate_timer_) rate_timer_->cancel();
+    rate_timer_.reset();
     std::lock_guard lock(inbox_mutex_);
     owner_ = std::move(ex);
     if (!inbox_.empty() && !drain_scheduled_) {
@@ -221,10 +223,44 @@ void session::store_op(storage::operation op) {
     if (auto* st = core_.store()) st->submit(std::move(op));
 }
 
+std::size_t session::rate_budget() {
+    constexpr std::size_t unlimited = static_cast<std::size_t>(-1);
+    const auto burst = settings_.rate_burst;
+    if (burst == 0xFFFFFFFF || settings_.rate_period.count() <= 0) return unlimited;
+    const auto now = steady_clock::now();
+    if (rate_tokens_ < 0) {
+        rate_tokens_ = burst;
+    } else {
+        const double elapsed = std::chrono::duration<double>(now - rate_refilled_).count();
+        const double per_second =
+            burst / std::chrono::duration<double>(settings_.rate_period).count();
+        rate_tokens_ = std::min<double>(burst, rate_tokens_ + elapsed * per_second);
+    }
+    rate_refilled_ = now;
+    if (rate_tokens_ >= 1) return static_cast<std::size_t>(rate_tokens_);
+    if (!rate_timer_) {
+        // The next token: pump again then (on the owner; a move of the owner re-pumps anyway).
+        const double per_token_s = std::chrono::duration<double>(settings_.rate_period).count() /
+                                   static_cast<double>(burst);
+        const auto wait = std::chrono::duration_cast<steady_clock::duration>(
+            std::chrono::duration<double>((1 - rate_tokens_) * per_token_s));
+        rate_timer_ = std::make_unique<asio::steady_timer>(owner(), wait);
+        rate_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
+            if (ec) return;
+            self->run_on_owner([self] {
+                self->rate_timer_.reset();
+                self->pump();
+            });
+        });
+    }
+    return 0;
+}
+
 void session::pump() {
     if (!link_ || !link_->open()) return;
+    const std::size_t budget = queue_.queued_count() == 0 ? 0 : rate_budget();
     std::vector<std::uint16_t> unsendable;
-    queue_.fill(
+    const std::size_t sent = queue_.fill(
         wall_now_ms(), steady_clock::now(),
         [&](outbound_entry& e) {
             if (!link_->send_publish(*e.msg, e.qos, e.retain, e.ever_sent, packet_id_for(e.seq),
@@ -241,7 +277,10 @@ void session::pump() {
         [&](outbound_entry&& e) {
             metrics::add(core_.stats.messages_expired);
             drop_entry(std::move(e), events::drop_reason::expired);
-        });
+        },
+        budget);
+    if (rate_tokens_ >= 0) rate_tokens_ -= static_cast<double>(sent);
+    if (sent == budget && queue_.queued_count() > 0 && rate_tokens_ >= 0) (void)rate_budget();
     for (auto pid : unsendable) {
         outbound_entry gone;
         if (queue_.remove_inflight(pid, gone)) {

@@ -156,6 +156,10 @@ class session final : public delivery_target, public std::enable_shared_from_thi
         std::int64_t disconnected_at_ms = 0;
         bool clean_disconnect = false;
         std::chrono::milliseconds retry_interval{30000};
+        // mqueue_rate_limit: at most `rate_burst` queued messages at once, refilled at
+        // rate_burst per rate_period (a token bucket); the maximum burst means no limit.
+        std::uint32_t rate_burst = 0xFFFFFFFF;
+        std::chrono::milliseconds rate_period{1000};
     };
     settings& config() noexcept { return settings_; }
     const settings& config() const noexcept { return settings_; }
@@ -233,6 +237,12 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     std::optional<storage::will_record> will_;
     std::unique_ptr<asio::steady_timer> will_timer_;
     std::unique_ptr<asio::steady_timer> expiry_timer_;
+    // mqueue_rate_limit's token bucket, and the timer that pumps again when a token is due.
+    double rate_tokens_ = -1;  // < 0: not started (full)
+    steady_clock::time_point rate_refilled_{};
+    std::unique_ptr<asio::steady_timer> rate_timer_;
+    // How many queued messages the rate limit lets through now; arms rate_timer_ when none.
+    std::size_t rate_budget();
     bool unloaded_store_entries_ = false;
     std::uint64_t unloaded_boundary_ = 0;
     bool ever_persisted_ = false;  // the store may hold records of this session

@@ -138,3 +138,54 @@ TEST(Connection, KeepAliveDoesNotCountTheBrokersStall) {
 
 }  // namespace
 }  // namespace rmqtt::broker::test
+
+namespace rmqtt::broker::test {
+namespace {
+
+// mqueue_rate_limit "2,1s": at most two queued messages at once, then two per second.
+TEST(Connection, MqueueRateLimitPacesQueuedMessages) {
+    harness h;
+    h.lc.mqueue_rate_limit_burst = 2;
+    h.lc.mqueue_rate_limit_period = std::chrono::seconds(1);
+    {
+        auto sub = h.connect_raw();
+        ASSERT_TRUE(h.connect(sub, "paced", /*clean*/ false));
+        sub.send(subscribe_to(1, "p/t", proto::qos::at_least_once));
+        ASSERT_TRUE(sub.expect<proto::suback>());
+        sub.hang_up();
+        sub.pump(20ms);
+    }
+    auto pub = h.connect_raw();
+    ASSERT_TRUE(h.connect(pub, "pacer"));
+    for (std::uint16_t i = 1; i <= 5; ++i) {
+        pub.send(publish_to("p/t", std::to_string(i), proto::qos::at_least_once, i));
+        ASSERT_TRUE(pub.expect<proto::puback>());
+    }
+    auto sub = h.connect_raw();
+    auto ack = h.connect(sub, "paced", /*clean*/ false);
+    ASSERT_TRUE(ack);
+    EXPECT_TRUE(ack->session_present);
+    // The burst comes at once; a third message needs a token, half a second away at the
+    // earliest, so within 200 ms exactly two arrive however slow the machine is.
+    std::vector<std::string> got;
+    const auto until = std::chrono::steady_clock::now() + 200ms;
+    while (std::chrono::steady_clock::now() < until) {
+        if (auto p = sub.receive(10ms); p && std::holds_alternative<proto::publish>(*p)) {
+            auto& m = std::get<proto::publish>(*p);
+            got.push_back(m.payload);
+            sub.send(proto::puback{m.packet_id, {}, {}});
+        }
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"1", "2"}));
+    // The rest follows at the configured rate.
+    for (int i = 0; i < 3; ++i) {
+        auto m = sub.expect<proto::publish>(3s);
+        ASSERT_TRUE(m) << "message " << i + 3 << " never came";
+        got.push_back(m->payload);
+        sub.send(proto::puback{m->packet_id, {}, {}});
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+}
+
+}  // namespace
+}  // namespace rmqtt::broker::test
