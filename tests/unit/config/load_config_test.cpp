@@ -485,20 +485,16 @@ TEST(config_warnings, UnknownKeysAnywhereNameFileAndKey) {
         "listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
         "listener.tcp.a.max_conections = 10\n"  // misspelt
         "listener.udp.a.addr = \"0.0.0.0:1\"\n",
-        {{"rmqtt-retainer", "max_retained = 5\n"},
-         {"rmqtt-shared-subscription", "strategy = \"random\"\nfoo = 1\n"},
-         {"rmqtt-session-storage", "storage.rocksdb.pth = \"x\"\n"}});
+        {{"rmqtt-retainer", "max_retained = 5\n"}});
     const config cfg = tree.load();
     const std::string main = tree.main_file();
     EXPECT_TRUE(has_warning(cfg, main + ": colour: unknown key"));
     EXPECT_TRUE(has_warning(cfg, main + ": log.colour: unknown key"));
     EXPECT_TRUE(has_warning(cfg, main + ": listener.tcp.a.max_conections: unknown key"));
     EXPECT_TRUE(has_warning(cfg, main + ": listener.udp: unknown listener type"));
+    // Plugin files: load_config reports their unknown keys too (each plugin's own keys:
+    // tests/unit/plugins).
     EXPECT_TRUE(has_warning(cfg, tree.plugin_file("rmqtt-retainer") + ": max_retained: unknown"));
-    EXPECT_TRUE(has_warning(cfg, tree.plugin_file("rmqtt-shared-subscription") + ": foo: unknown"));
-    EXPECT_TRUE(has_warning(
-        cfg, tree.plugin_file("rmqtt-session-storage") + ": storage.rocksdb.pth: unknown key"));
-    EXPECT_EQ(cfg.shared_subscription.strat, shared_subscription_config::strategy::random);
 }
 
 TEST(config_warnings, CompatSectionsWarnOnceEach) {
@@ -538,7 +534,6 @@ TEST(config_warnings, TlsOnlyKeysOnATcpListener) {
 // Fatal errors: each names the file, the key and the accepted form (and the bad value).
 
 struct bad_case {
-    const char* plugin;  // "" = main file
     const char* text;
     const char* key;
     const char* accepted;
@@ -547,106 +542,69 @@ struct bad_case {
 
 TEST(config_errors, NameFileKeyAndAcceptedForm) {
     const bad_case cases[] = {
-        {"", "listener.tcp.a.addr = \"0.0.0.0:70000\"\n", "listener.tcp.a.addr",
+        {"listener.tcp.a.addr = \"0.0.0.0:70000\"\n", "listener.tcp.a.addr",
          "\"host:port\" such as \"0.0.0.0:1883\"", "\"0.0.0.0:70000\""},
-        {"", "listener.tcp.a.addr = \"0.0.0.0\"\n", "listener.tcp.a.addr", "\"host:port\"",
+        {"listener.tcp.a.addr = \"0.0.0.0\"\n", "listener.tcp.a.addr", "\"host:port\"",
          "\"0.0.0.0\""},
-        {"", "listener.tcp.a.addr = \"::1:1883\"\n", "listener.tcp.a.addr", "\"[::]:1883\"",
+        {"listener.tcp.a.addr = \"::1:1883\"\n", "listener.tcp.a.addr", "\"[::]:1883\"",
          "\"::1:1883\""},
-        {"", "listener.tcp.a.addr = 1883\n", "listener.tcp.a.addr", "\"host:port\"", "got 1883"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_qos_allowed = 3\n",
+        {"listener.tcp.a.addr = 1883\n", "listener.tcp.a.addr", "\"host:port\"", "got 1883"},
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_qos_allowed = 3\n",
          "listener.tcp.a.max_qos_allowed", "an integer from 0 to 2", "got 3"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.keepalive_backoff = 0\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.keepalive_backoff = 0\n",
          "listener.tcp.a.keepalive_backoff", "a number greater than 0", "got 0"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.keepalive_backoff = -0.5\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.keepalive_backoff = -0.5\n",
          "listener.tcp.a.keepalive_backoff", "a number greater than 0", "got -0.5"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_inflight = 0\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_inflight = 0\n",
          "listener.tcp.a.max_inflight", "an integer from 1 to 65535", "got 0"},
-        {"",
-         "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.min_keepalive = 100\n"
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.min_keepalive = 100\n"
          "listener.tcp.a.max_keepalive = 50\n",
          "listener.tcp.a.min_keepalive", "<= max_keepalive (50)", "got 100"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_keepalive = 70000\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_keepalive = 70000\n",
          "listener.tcp.a.max_keepalive", "an integer from 0 to 65535", "got 70000"},
-        {"",
-         "listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
          "listener.tcp.a.max_packet_size = \"1 megabyte\"\n",
          "listener.tcp.a.max_packet_size", "a size such as \"1MB\"", "\"1 megabyte\""},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_packet_size = \"8G\"\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_packet_size = \"8G\"\n",
          "listener.tcp.a.max_packet_size", "from 0 to 4294967295 bytes", "\"8G\""},
-        {"",
-         "listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
          "listener.tcp.a.handshake_timeout = \"30 seconds\"\n",
          "listener.tcp.a.handshake_timeout", "a duration such as \"30s\"", "\"30 seconds\""},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.handshake_timeout = true\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.handshake_timeout = true\n",
          "listener.tcp.a.handshake_timeout", "a duration such as", "got true"},
-        {"",
-         "listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
          "listener.tcp.a.message_retry_interval = \"500us\"\n",
          "listener.tcp.a.message_retry_interval", "in whole milliseconds", "\"500us\""},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.allow_anonymous = \"yes\"\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.allow_anonymous = \"yes\"\n",
          "listener.tcp.a.allow_anonymous", "true or false", "\"yes\""},
-        {"",
-         "listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
          "listener.tcp.a.mqueue_rate_limit = \"0,1s\"\n",
          "listener.tcp.a.mqueue_rate_limit", "\"burst,period\" such as \"1000,1s\"", "\"0,1s\""},
-        {"", "listener.ws.a.addr = \"0.0.0.0:8080\"\nlistener.ws.a.ws_path = \"mqtt\"\n",
+        {"listener.ws.a.addr = \"0.0.0.0:8080\"\nlistener.ws.a.ws_path = \"mqtt\"\n",
          "listener.ws.a.ws_path", "a path starting with \"/\"", "\"mqtt\""},
-        {"", "listener.tcp.a.max_connections = 10\n", "listener.tcp.a.addr", "\"host:port\"",
+        {"listener.tcp.a.max_connections = 10\n", "listener.tcp.a.addr", "\"host:port\"",
          "missing"},
-        {"", "listener.tls.s.addr = \"0.0.0.0:8883\"\nlistener.tls.s.key = \"k.pem\"\n",
+        {"listener.tls.s.addr = \"0.0.0.0:8883\"\nlistener.tls.s.key = \"k.pem\"\n",
          "listener.tls.s.cert", "PEM file", "missing"},
-        {"", "listener.wss.s.addr = \"0.0.0.0:8443\"\nlistener.wss.s.cert = \"c.pem\"\n",
+        {"listener.wss.s.addr = \"0.0.0.0:8443\"\nlistener.wss.s.cert = \"c.pem\"\n",
          "listener.wss.s.key", "PEM file", "missing"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.ws.b.addr = \"127.0.0.1:1883\"\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.ws.b.addr = \"127.0.0.1:1883\"\n",
          "listener.ws.b.addr", "a port no other listener uses", "already used by listener tcp.a"},
-        {"", "listener.tcp = \"x\"\n", "listener.tcp", "a table", "\"x\""},
-        {"", "log.level = \"verbose\"\n", "log.level",
+        {"listener.tcp = \"x\"\n", "listener.tcp", "a table", "\"x\""},
+        {"log.level = \"verbose\"\n", "log.level",
          "one of \"trace\" \"debug\" \"info\" \"warn\" \"error\" \"off\"", "\"verbose\""},
-        {"", "log.to = \"syslog\"\n", "log.to", "\"console\"", "\"syslog\""},
-        {"", "node.id = -1\n", "node.id", "an integer >= 0", "got -1"},
-        {"", "node.workers = 5000\n", "node.workers", "from 0 (number of cores) to 1024",
-         "got 5000"},
-        {"", "mqtt.max_sessions = -1\n", "mqtt.max_sessions", "an integer >= 0", "got -1"},
-        {"", "plugins.default_startups = \"rmqtt-retainer\"\n", "plugins.default_startups",
+        {"log.to = \"syslog\"\n", "log.to", "\"console\"", "\"syslog\""},
+        {"node.id = -1\n", "node.id", "an integer >= 0", "got -1"},
+        {"node.workers = 5000\n", "node.workers", "from 0 (number of cores) to 1024", "got 5000"},
+        {"mqtt.max_sessions = -1\n", "mqtt.max_sessions", "an integer >= 0", "got -1"},
+        {"plugins.default_startups = \"rmqtt-retainer\"\n", "plugins.default_startups",
          "an array of strings", "\"rmqtt-retainer\""},
-        {"", "plugins.default_startups = [\"a\", 1]\n", "plugins.default_startups",
+        {"plugins.default_startups = [\"a\", 1]\n", "plugins.default_startups",
          "an array of strings", "got 1"},
-        {"rmqtt-session-storage", "storage.type = \"redis-cluster\"\n", "storage.type",
-         "\"rocksdb\"", "\"redis-cluster\" is not supported yet"},
-        {"rmqtt-session-storage", "storage.type = \"mongodb\"\n", "storage.type",
-         "one of \"rocksdb\" \"sled\" \"redis\"", "\"mongodb\""},
-        {"rmqtt-session-storage", "ack = \"sometimes\"\n", "ack", "one of \"durable\" \"async\"",
-         "\"sometimes\""},
-        {"rmqtt-session-storage", "sync = \"fsync\"\n", "sync", "one of \"none\" \"always\"",
-         "\"fsync\""},
-        {"rmqtt-session-storage", "commit_window = \"2s\"\n", "commit_window", "at most 1s",
-         "\"2s\""},
-        {"rmqtt-session-storage", "commit_max_ops = 0\n", "commit_max_ops",
-         "an integer from 1 to 1000000", "got 0"},
-        {"rmqtt-session-storage", "max_pending_bytes = 0\n", "max_pending_bytes", "a size such as",
-         "got 0"},
-        {"rmqtt-session-storage", "storage.redis.url = \"http://x\"\n", "storage.redis.url",
-         "\"redis://127.0.0.1:6379/\"", "\"http://x\""},
-        {"rmqtt-session-storage", "storage.sled.cache_capacity = \"lots\"\n",
-         "storage.sled.cache_capacity", "a size such as", "\"lots\""},
-        {"rmqtt-retainer", "max_payload_size = \"big\"\n", "max_payload_size", "a size such as",
-         "\"big\""},
-        {"rmqtt-retainer", "storage.type = \"redis-cluster\"\n", "storage.type",
-         "one of \"ram\" \"rocksdb\" \"sled\" \"redis\"", "\"redis-cluster\""},
-        {"rmqtt-retainer", "retained_message_ttl = \"forever\"\n", "retained_message_ttl",
-         "a duration such as", "\"forever\""},
-        {"rmqtt-shared-subscription", "strategy = \"fastest\"\n", "strategy", "\"round_robin\"",
-         "\"fastest\""},
-        {"rmqtt-shared-subscription", "sticky_cache_size = 0\n", "sticky_cache_size",
-         "an integer >= 1", "got 0"},
     };
     for (const auto& c : cases) {
-        const bool in_plugin = *c.plugin != '\0';
-        const config_tree tree(in_plugin ? "" : c.text,
-                               in_plugin ? std::map<std::string, std::string>{{c.plugin, c.text}}
-                                         : std::map<std::string, std::string>{});
-        const std::string file = in_plugin ? tree.plugin_file(c.plugin) : tree.main_file();
+        const config_tree tree(c.text);
+        const std::string file = tree.main_file();
         const std::string msg = config_error_of([&] { (void)tree.load(); });
         SCOPED_TRACE(c.text);
         EXPECT_NE(msg.find(file + ": "), std::string::npos) << msg;
