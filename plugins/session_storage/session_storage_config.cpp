@@ -80,6 +80,7 @@ session_storage_config parse_session_storage_config(const config_section& s) {
     if (auto b = s.get_size("max_pending_bytes", 1)) {
         c.max_pending_bytes = static_cast<std::size_t>(*b);
     }
+    if (auto h = s.get_positive_duration("heartbeat_interval")) c.heartbeat_interval = *h;
     broker::accept_rmqtt_circuit_breaker(s);
 
     if (type == "redis-cluster") {

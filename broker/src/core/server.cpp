@@ -18,7 +18,6 @@ namespace rmqtt::broker {
 using protocol::qos;
 
 namespace {
-constexpr auto heartbeat_interval = std::chrono::seconds(2);
 constexpr auto shutdown_drain_timeout = std::chrono::seconds(10);
 constexpr const char* last_alive_key = "last_alive_ms";
 
@@ -524,7 +523,7 @@ void server::start_heartbeat() {
 void server::heartbeat() {
     if (!store_ || stopping_) return;
     store_->submit(storage::put_meta{last_alive_key, std::to_string(wall_now_ms())});
-    heartbeat_->expires_after(heartbeat_interval);
+    heartbeat_->expires_after(config_.session_storage.heartbeat_interval);
     heartbeat_->async_wait([this](std::error_code ec) {
         if (!ec) heartbeat();
     });

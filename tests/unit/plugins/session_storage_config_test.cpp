@@ -50,6 +50,13 @@ TEST(session_storage_config, OwnKeysLeaveNodeForTheCaller) {
     EXPECT_EQ(c.max_pending_bytes, 8u << 20);
 }
 
+TEST(session_storage_config, HeartbeatInterval) {
+    EXPECT_EQ(parse_session_storage_config(config_section{}).heartbeat_interval, 2s);
+    const plugin_file f("rmqtt-session-storage", "heartbeat_interval = \"500ms\"\n");
+    EXPECT_EQ(f.parse(parse_session_storage_config).heartbeat_interval, 500ms);
+    EXPECT_TRUE(f.warnings().empty()) << f.all_warnings();
+}
+
 TEST(session_storage_config, UnknownKeysNameFileAndKey) {
     const plugin_file f("rmqtt-session-storage", "storage.rocksdb.pth = \"x\"\n");
     (void)f.parse(parse_session_storage_config);
@@ -71,6 +78,9 @@ TEST(session_storage_config, ErrorsNameFileKeyAndAcceptedForm) {
          "\"http://x\""},
         {"storage.sled.cache_capacity = \"lots\"\n", "storage.sled.cache_capacity",
          "a size such as", "\"lots\""},
+        {"heartbeat_interval = \"0s\"\n", "heartbeat_interval", "greater than 0", "\"0s\""},
+        {"heartbeat_interval = \"500us\"\n", "heartbeat_interval", "in whole milliseconds",
+         "\"500us\""},
     };
     rmqtt::test::expect_bad_cases("rmqtt-session-storage", cases, parse_session_storage_config);
 }
