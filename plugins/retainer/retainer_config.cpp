@@ -13,33 +13,41 @@ namespace {
 
 constexpr std::string_view unused_note = "not used by rmqttd, ignored";
 
+// RMQTT's own store for retained messages. rmqttd keeps them in the session store instead, so
+// these keys have no effect: refused when they would be expected to work, noted otherwise.
+void engine_keys(const config_section& s, const std::string& type) {
+    if (auto p = s.get_string("storage.sled.path"); p && p->empty()) {
+        s.fail_value("storage.sled.path", "a directory path such as \"./data/retain/{node}\"");
+    }
+    (void)s.get_size("storage.sled.cache_capacity");
+    if (auto url = s.get_string("storage.redis.url"); url && url->rfind("redis://", 0) != 0) {
+        s.fail_value("storage.redis.url", "a URL such as \"redis://127.0.0.1:6379/\"");
+    }
+    (void)s.get_string("storage.redis.prefix");
+    for (const char* key : {"storage.sled.path", "storage.sled.cache_capacity", "storage.redis.url",
+                            "storage.redis.prefix"}) {
+        if (!s.has(key)) continue;
+        if (type != "ram") {
+            s.fail(key, fmt::format("not supported with storage.type = \"{}\": retained messages "
+                                    "are stored in the session store; its location is set in "
+                                    "rmqtt-session-storage.toml (remove this key)",
+                                    type));
+        }
+        s.warn(key,
+               "not used: with storage.type = \"ram\" retained messages are kept in memory, "
+               "ignored");
+    }
+}
+
 }  // namespace
 
 retainer_config parse_retainer_config(const config_section& s) {
     retainer_config c;
-    for (const char* table : {"storage", "storage.rocksdb", "storage.sled", "storage.redis"})
+    for (const char* table : {"storage", "storage.sled", "storage.redis"})
         (void)s.get_table(table);
     const std::string type =
         s.get_choice("storage.type", {"ram", "rocksdb", "sled", "redis"}).value_or("ram");
-    const auto path = [&s](std::string_view key) {
-        auto p = s.get_string(key);
-        if (p && p->empty()) {
-            s.fail_value(key, "a directory path such as \"./data/session/{node}\"");
-        }
-        return p;
-    };
-    const auto rocksdb_path = path("storage.rocksdb.path");
-    const auto rocksdb_cache = s.get_size("storage.rocksdb.cache_capacity");
-    const auto sled_path = path("storage.sled.path");
-    const auto sled_cache = s.get_size("storage.sled.cache_capacity");
-    if (auto url = s.get_string("storage.redis.url")) {
-        if (url->rfind("redis://", 0) != 0) {
-            s.fail_value("storage.redis.url", "a URL such as \"redis://127.0.0.1:6379/\"");
-        }
-        c.redis_url = *url;
-    }
-    if (auto prefix = s.get_string("storage.redis.prefix")) c.redis_prefix = *prefix;
-
+    engine_keys(s, type);
     if (auto n = s.get_int("max_retained_messages")) {
         c.max_retained_messages = static_cast<std::size_t>(*n);
     }
@@ -55,10 +63,6 @@ retainer_config parse_retainer_config(const config_section& s) {
     c.type = type == "ram"     ? retainer_config::engine::ram
              : type == "redis" ? retainer_config::engine::redis
                                : retainer_config::engine::rocksdb;
-    const auto& p = c.type_was_sled ? sled_path : rocksdb_path;
-    const auto& cache = c.type_was_sled ? sled_cache : rocksdb_cache;
-    if (p) c.rocksdb_path = *p;
-    if (cache) c.rocksdb_cache_capacity = static_cast<std::size_t>(*cache);
     return c;
 }
 

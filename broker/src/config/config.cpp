@@ -313,6 +313,9 @@ struct listener_key {
     listener_reader read;  // where the value goes and how it is parsed
     std::string_view doc;
     listener_kinds kinds = listener_kinds::all;  // on other kinds: a warning, no effect
+    // For RMQTT switches rmqttd does not implement: `true` on an enabled listener stops the
+    // start with this message (false is accepted: RMQTT's shipped files write it).
+    std::string_view refused_when_true = {};
 };
 
 template <auto Member>
@@ -442,10 +445,17 @@ constexpr std::array listener_keys{
     listener_key{"max_topic_aliases", integer<&lc::max_topic_aliases, 0, u16_max>,
                  "MQTT 5 Topic Alias Maximum; 0 = disabled"},
     listener_key{"limit_subscription", flag<&lc::limit_subscription>,
-                 "$limit/ and $exclusive/ subscriptions"},
-    listener_key{"delayed_publish", flag<&lc::delayed_publish>, "$delayed/ publishes"},
+                 "$limit/ and $exclusive/ subscriptions (only false)", listener_kinds::all,
+                 "true is not supported by rmqttd ($limit/ and $exclusive/ subscriptions are not "
+                 "implemented); expected false"},
+    listener_key{"delayed_publish", flag<&lc::delayed_publish>, "$delayed/ publishes (only false)",
+                 listener_kinds::all,
+                 "true is not supported by rmqttd ($delayed/ publishes are not implemented); "
+                 "expected false"},
     listener_key{"proxy_protocol", flag<&lc::proxy_protocol>,
-                 "expect a PROXY protocol header before MQTT"},
+                 "expect a PROXY protocol header before MQTT (only false)", listener_kinds::all,
+                 "PROXY protocol is not supported yet; expected false (clients behind a proxy "
+                 "then show the proxy's address)"},
     listener_key{"proxy_protocol_timeout", positive_millis<&lc::proxy_protocol_timeout>,
                  "time allowed for the PROXY header"},
     listener_key{"cross_certificate", flag<&lc::cross_certificate>,
@@ -500,6 +510,11 @@ std::optional<listener_config> parse_listener(const config_section& s, listener_
         }
     }
     if (!l.enable) return std::nullopt;  // RMQTT drops disabled listeners before anything else
+    for (const auto& row : listener_keys) {
+        if (!row.refused_when_true.empty() && s.get_bool(row.name).value_or(false)) {
+            s.fail(row.name, row.refused_when_true);
+        }
+    }
     if (!s.has("addr")) s.fail("addr", fmt::format("missing; expected {}", addr_form));
     if (l.min_keepalive > l.max_keepalive) {
         s.fail("min_keepalive", fmt::format("expected a value <= max_keepalive ({}), got {}",
@@ -736,8 +751,7 @@ config load_config(const command_line& cl) {
                 cfg.auth_scram);
 
     const std::string node = std::to_string(cfg.node_id);
-    for (auto* s : {&cfg.session_storage.rocksdb_path, &cfg.session_storage.redis_prefix,
-                    &cfg.retainer.rocksdb_path, &cfg.retainer.redis_prefix}) {
+    for (auto* s : {&cfg.session_storage.rocksdb_path, &cfg.session_storage.redis_prefix}) {
         replace_all(*s, "{node}", node);
     }
 

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -94,8 +96,37 @@ TEST(config_shipped, FoundOnTheDefaultSearchPath) {
 // ---------------------------------------------------------------------------------------------
 // RMQTT's own files (tests/unit/config/data, copied unchanged from rmqtt/rmqtt)
 
+// RMQTT's tree as its user keeps it for rmqttd: rmqtt-retainer.toml with its own store location
+// (storage.sled.*, storage.redis.*) commented out, as the error of RetainerStoreLocationIsRefused
+// asks; rmqttd keeps retained messages in the session store. Everything else unchanged.
+class rmqtt_tree_for_rmqttd {
+  public:
+    rmqtt_tree_for_rmqttd() : dir_("rmqtt-config-rmqtt-tree") {
+        const std::string from = config_data_dir() + "/rmqtt";
+        std::filesystem::create_directories(dir_.file("rmqtt-plugins"));
+        for (const char* f : {"rmqtt.toml", "rmqtt-plugins/rmqtt-session-storage.toml",
+                              "rmqtt-plugins/rmqtt-shared-subscription.toml"}) {
+            std::filesystem::copy_file(from + "/" + f, dir_.file(f));
+        }
+        std::istringstream in(rmqtt::test::read_file(from + "/rmqtt-plugins/rmqtt-retainer.toml"));
+        std::string out;
+        for (std::string line; std::getline(in, line);) {
+            if (line.rfind("storage.sled.", 0) == 0 || line.rfind("storage.redis.", 0) == 0) {
+                out += "#";
+            }
+            out += line + "\n";
+        }
+        rmqtt::test::write_file(dir_.file("rmqtt-plugins/rmqtt-retainer.toml"), out);
+    }
+    const std::string& path() const { return dir_.path(); }
+
+  private:
+    rmqtt::test::temp_dir dir_;
+};
+
 TEST(config_rmqtt_files, ShippedRmqttTomlAndPluginsLoad) {
-    scoped_chdir cwd(config_data_dir() + "/rmqtt");  // its plugins.dir is "rmqtt-plugins/"
+    const rmqtt_tree_for_rmqttd tree;
+    scoped_chdir cwd(tree.path());  // its plugins.dir is "rmqtt-plugins/"
     scoped_env env("RMQTT_PLUGINS_DEFAULT_STARTUPS", std::nullopt);
     command_line cl;
     cl.config_file = "rmqtt.toml";
@@ -136,12 +167,9 @@ TEST(config_rmqtt_files, ShippedRmqttTomlAndPluginsLoad) {
     EXPECT_EQ(cfg.session_storage.redis_url, "redis://127.0.0.1:6379/");
     EXPECT_EQ(cfg.session_storage.redis_prefix, "session-1");
     EXPECT_TRUE(has_warning(cfg, "storage.sled.gc_at_hour: not used by rmqttd"));
-    // rmqtt-retainer.toml: sled, served by RocksDB at the sled path.
+    // rmqtt-retainer.toml: sled, so retained messages are kept in the session store.
     EXPECT_EQ(cfg.retainer.type, retainer_config::engine::rocksdb);
     EXPECT_TRUE(cfg.retainer.type_was_sled);
-    EXPECT_EQ(cfg.retainer.rocksdb_path, "/var/log/rmqtt/.cache/retain/1");
-    EXPECT_EQ(cfg.retainer.rocksdb_cache_capacity, 3ULL << 30);
-    EXPECT_EQ(cfg.retainer.redis_prefix, "retain");
     EXPECT_EQ(cfg.retainer.max_payload_size, 1024u * 1024u);
     EXPECT_FALSE(cfg.retainer.retained_message_ttl.has_value());
     // rmqtt-shared-subscription.toml
@@ -156,6 +184,20 @@ TEST(config_rmqtt_files, ShippedRmqttTomlAndPluginsLoad) {
     EXPECT_TRUE(has_warning(cfg, "listener.tcp.external.workers: not used by rmqttd"));
     EXPECT_TRUE(has_warning(cfg, "listener.tcp.internal.retain_available: not used by rmqttd"));
     EXPECT_FALSE(has_warning(cfg, "unknown key")) << rmqtt::test::all_warnings(cfg);
+}
+
+// RMQTT's rmqtt-retainer.toml names its own sled directory and Redis server; rmqttd keeps
+// retained messages in the session store, so those keys would silently do nothing: refused.
+TEST(config_rmqtt_files, RetainerStoreLocationIsRefused) {
+    scoped_chdir cwd(config_data_dir() + "/rmqtt");
+    command_line cl;
+    cl.config_file = "rmqtt.toml";
+    const std::string msg = config_error_of([&] { (void)load_config(cl); });
+    EXPECT_NE(msg.find("rmqtt-plugins/rmqtt-retainer.toml: storage.sled.path: "), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("retained messages are stored in the session store"), std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("rmqtt-session-storage.toml"), std::string::npos) << msg;
 }
 
 TEST(config_rmqtt_files, EarlyReleaseRmqttTomlLoads) {
@@ -257,9 +299,9 @@ listener.tcp.external.message_expiry_interval = "5m"
 listener.tcp.external.max_subscriptions = 100
 listener.tcp.external.shared_subscription = false
 listener.tcp.external.max_topic_aliases = 32
-listener.tcp.external.limit_subscription = true
-listener.tcp.external.delayed_publish = true
-listener.tcp.external.proxy_protocol = true
+listener.tcp.external.limit_subscription = false
+listener.tcp.external.delayed_publish = false
+listener.tcp.external.proxy_protocol = false
 listener.tcp.external.proxy_protocol_timeout = "3s"
 listener.tls.external.addr = "[::]:8883"
 listener.tls.external.cross_certificate = true
@@ -291,9 +333,9 @@ listener.quic.external.idle_timeout = "120s"
     EXPECT_EQ(tcp.max_session_expiry_interval, 24h);
     EXPECT_EQ(tcp.max_subscriptions, 100u);
     EXPECT_FALSE(tcp.shared_subscription);
-    EXPECT_TRUE(tcp.limit_subscription);
-    EXPECT_TRUE(tcp.delayed_publish);
-    EXPECT_TRUE(tcp.proxy_protocol);
+    EXPECT_FALSE(tcp.limit_subscription);  // true is refused: config_errors.UnsupportedSwitches
+    EXPECT_FALSE(tcp.delayed_publish);
+    EXPECT_FALSE(tcp.proxy_protocol);
     EXPECT_EQ(tcp.proxy_protocol_timeout, 3s);
     const auto& tls = *find_listener(cfg, "tls.external");
     EXPECT_EQ(tls.host, "::");
@@ -362,23 +404,25 @@ TEST(config_load, DisabledListenersAreDroppedAndNotChecked) {
 }
 
 TEST(config_load, IdReplacesNodeInPathsAndPrefixes) {
-    const config_tree tree("node.id = 3\n", {{"rmqtt-retainer",
-                                              "storage.type = \"rocksdb\"\n"
-                                              "storage.rocksdb.path = \"/r/{node}/x{node}\"\n"}});
+    const config_tree defaults("node.id = 3\n");
     {
-        const config cfg = tree.load();  // node.id from the file
+        const config cfg = defaults.load();  // node.id from the file
         EXPECT_EQ(cfg.node_id, 3u);
         EXPECT_EQ(cfg.session_storage.rocksdb_path, "./data/session/3");
-        EXPECT_EQ(cfg.retainer.rocksdb_path, "/r/3/x3");
     }
     {
-        const config cfg = tree.load(7);  // --id 7 wins
+        const config cfg = defaults.load(7);  // --id 7 wins
         EXPECT_EQ(cfg.node_id, 7u);
         EXPECT_EQ(cfg.session_storage.rocksdb_path, "./data/session/7");
         EXPECT_EQ(cfg.session_storage.redis_prefix, "session-7");
-        EXPECT_EQ(cfg.retainer.rocksdb_path, "/r/7/x7");
-        EXPECT_EQ(cfg.retainer.redis_prefix, "retain-7");
     }
+    // Every occurrence (the retainer has no location of its own: it uses the session store).
+    const config_tree tree("node.id = 3\n", {{"rmqtt-session-storage",
+                                              "storage.rocksdb.path = \"/r/{node}/x{node}\"\n"
+                                              "storage.redis.prefix = \"p{node}-{node}\"\n"}});
+    EXPECT_EQ(tree.load().session_storage.rocksdb_path, "/r/3/x3");
+    EXPECT_EQ(tree.load(7).session_storage.rocksdb_path, "/r/7/x7");
+    EXPECT_EQ(tree.load(7).session_storage.redis_prefix, "p7-7");
 }
 
 TEST(config_load, SledIsServedByRocksdbWithTheSledKeys) {
@@ -612,6 +656,41 @@ TEST(config_errors, NameFileKeyAndAcceptedForm) {
         EXPECT_NE(msg.find(c.accepted), std::string::npos) << msg;
         EXPECT_NE(msg.find(c.got), std::string::npos) << msg;
     }
+}
+
+// RMQTT switches rmqttd does not implement: true would silently do nothing, so it stops the
+// start; false (what RMQTT's shipped files write) and disabled listeners are accepted.
+TEST(config_errors, UnsupportedSwitches) {
+    const struct {
+        const char* key;
+        const char* why;
+    } cases[] = {
+        {"proxy_protocol", "PROXY protocol is not supported yet; "},
+        {"delayed_publish", "not supported by rmqttd ($delayed/ publishes"},
+        {"limit_subscription", "not supported by rmqttd ($limit/ and $exclusive/"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.key);
+        const std::string listener = "listener.tcp.a.addr = \"0.0.0.0:1883\"\n";
+        const config_tree on(listener + "listener.tcp.a." + c.key + " = true\n");
+        const std::string msg = config_error_of([&] { (void)on.load(); });
+        EXPECT_NE(msg.find(on.main_file() + ": listener.tcp.a." + c.key + ": "), std::string::npos)
+            << msg;
+        EXPECT_NE(msg.find(c.why), std::string::npos) << msg;
+
+        const config_tree off(listener + "listener.tcp.a." + c.key + " = false\n");
+        EXPECT_TRUE(off.load().warnings.empty());
+        const config_tree disabled(listener + "listener.tcp.b.enable = false\nlistener.tcp.b." +
+                                   c.key + " = true\n");
+        EXPECT_EQ(disabled.load().listeners.size(), 1u);
+    }
+    // The timeout of the PROXY header stays a checked key.
+    const config_tree timeout(
+        "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.proxy_protocol_timeout = \"0s\"\n");
+    const std::string msg = config_error_of([&] { (void)timeout.load(); });
+    EXPECT_NE(msg.find("listener.tcp.a.proxy_protocol_timeout: expected a duration"),
+              std::string::npos)
+        << msg;
 }
 
 TEST(config_errors, BadValuesNameTheirLine) {
