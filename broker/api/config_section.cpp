@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <utility>
 
@@ -443,20 +444,55 @@ void config_section::report_unknown() const {
     report_unread(file_, *read_, *node_, prefix_, *warnings_);
 }
 
+namespace {
+
+enum class cb_kind { number, string, integer, duration };
+
+constexpr std::array<std::pair<std::string_view, cb_kind>, 10> circuit_breaker_fields{{
+    {"circuit_breaker.failure_rate_threshold", cb_kind::number},
+    {"circuit_breaker.sliding_window_type", cb_kind::string},
+    {"circuit_breaker.sliding_window_size", cb_kind::integer},
+    {"circuit_breaker.sliding_window_duration", cb_kind::duration},
+    {"circuit_breaker.minimum_number_of_calls", cb_kind::integer},
+    {"circuit_breaker.wait_duration_in_open", cb_kind::duration},
+    {"circuit_breaker.slow_call_duration_threshold", cb_kind::duration},
+    {"circuit_breaker.slow_call_rate_threshold", cb_kind::number},
+    {"circuit_breaker.operation_timeout", cb_kind::duration},
+    {"circuit_breaker.permitted_calls_in_half_open", cb_kind::integer},
+}};
+
+constexpr auto circuit_breaker_names = [] {
+    std::array<std::string_view, circuit_breaker_fields.size()> out{};
+    for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = circuit_breaker_fields[i].first;
+    return out;
+}();
+
+}  // namespace
+
 void accept_rmqtt_circuit_breaker(const config_section& s) {
-    const auto cb = s.get_table("circuit_breaker");
-    if (!cb) return;
-    (void)cb->get_number("failure_rate_threshold");
-    (void)cb->get_string("sliding_window_type");
-    (void)cb->get_int("sliding_window_size");
-    (void)cb->get_duration_us("sliding_window_duration");
-    (void)cb->get_int("minimum_number_of_calls");
-    (void)cb->get_duration_us("wait_duration_in_open");
-    (void)cb->get_duration_us("slow_call_duration_threshold");
-    (void)cb->get_number("slow_call_rate_threshold");
-    (void)cb->get_duration_us("operation_timeout");
-    (void)cb->get_int("permitted_calls_in_half_open");
+    if (!s.get_table("circuit_breaker")) return;
+    for (const auto& [key, kind] : circuit_breaker_fields) {
+        switch (kind) {
+            case cb_kind::number:
+                (void)s.get_number(key);
+                break;
+            case cb_kind::string:
+                (void)s.get_string(key);
+                break;
+            case cb_kind::integer:
+                (void)s.get_int(key);
+                break;
+            case cb_kind::duration:
+                (void)s.get_duration_us(key);
+                break;
+        }
+    }
     s.warn("circuit_breaker", compat_note);
+}
+
+std::span<const std::string_view> rmqtt_circuit_breaker_keys() noexcept {
+    return circuit_breaker_names;
 }
 
 }  // namespace rmqtt::broker

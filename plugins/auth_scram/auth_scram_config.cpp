@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <cctype>
 #include <string>
 #include <string_view>
@@ -124,6 +125,15 @@ auth_scram_config parse_auth_scram_config(const config_section& s) {
         c.users.push_back(std::move(user));
     }
     return c;
+}
+
+std::span<const std::string_view> auth_scram_config_keys() {
+    static constexpr std::array<std::string_view, 9> keys{
+        "iterations",         "allow_plain_password_connect", "users",        "users[].username",
+        "users[].password",   "users[].iterations",           "users[].salt", "users[].stored_key",
+        "users[].server_key",
+    };
+    return keys;
 }
 
 }  // namespace rmqtt::plugins

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <string>
+#include <vector>
 
 namespace rmqtt::plugins {
 
@@ -64,6 +65,21 @@ retainer_config parse_retainer_config(const config_section& s) {
              : type == "redis" ? retainer_config::engine::redis
                                : retainer_config::engine::rocksdb;
     return c;
+}
+
+std::span<const std::string_view> retainer_config_keys() {
+    static const std::vector<std::string_view> keys = [] {
+        std::vector<std::string_view> k{
+            "storage.type",      "storage.sled.path",    "storage.sled.cache_capacity",
+            "storage.redis.url", "storage.redis.prefix", "max_retained_messages",
+            "max_payload_size",  "retained_message_ttl", "batch_messages_limit",
+            "backend_timeout",
+        };
+        const auto cb = broker::rmqtt_circuit_breaker_keys();
+        k.insert(k.end(), cb.begin(), cb.end());
+        return k;
+    }();
+    return keys;
 }
 
 }  // namespace rmqtt::plugins

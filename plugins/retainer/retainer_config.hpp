@@ -4,7 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rmqtt/broker/config_section.hpp"
@@ -31,5 +33,10 @@ struct retainer_config {
 // Reads rmqtt-retainer.toml. RMQTT's storage.sled.* and storage.redis.* keys are refused unless
 // storage.type is "ram" (then they are reported as not used). Throws broker::config_error.
 retainer_config parse_retainer_config(const broker::config_section& s);
+
+// The keys parse_retainer_config knows, in full ("storage.type"), those kept only for RMQTT
+// compatibility included. docs/configuration.md documents each of them (tests/unit/config checks
+// both ways).
+std::span<const std::string_view> retainer_config_keys();
 
 }  // namespace rmqtt::plugins

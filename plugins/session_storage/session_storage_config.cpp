@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace rmqtt::plugins {
 
@@ -102,6 +103,35 @@ session_storage_config parse_session_storage_config(const config_section& s) {
         if (cache) c.rocksdb_cache_capacity = static_cast<std::size_t>(*cache);
     }
     return c;
+}
+
+std::span<const std::string_view> session_storage_config_keys() {
+    static const std::vector<std::string_view> keys = [] {
+        std::vector<std::string_view> k{
+            "storage.type",
+            "storage.rocksdb.path",
+            "storage.rocksdb.cache_capacity",
+            "storage.sled.path",
+            "storage.sled.cache_capacity",
+            "storage.sled.gc_at_hour",
+            "storage.sled.gc_at_minute",
+            "storage.redis.url",
+            "storage.redis.prefix",
+            "storage.redis-cluster.urls",
+            "storage.redis-cluster.prefix",
+            "ack",
+            "sync",
+            "commit_window",
+            "commit_max_ops",
+            "backend_timeout",
+            "max_pending_bytes",
+            "heartbeat_interval",
+        };
+        const auto cb = broker::rmqtt_circuit_breaker_keys();
+        k.insert(k.end(), cb.begin(), cb.end());
+        return k;
+    }();
+    return keys;
 }
 
 }  // namespace rmqtt::plugins

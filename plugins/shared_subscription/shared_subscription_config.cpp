@@ -31,4 +31,12 @@ shared_subscription_config parse_shared_subscription_config(const broker::config
     return c;
 }
 
+std::span<const std::string_view> shared_subscription_config_keys() {
+    static constexpr std::array<std::string_view, 2> keys{
+        "strategy",
+        "sticky_cache_size",
+    };
+    return keys;
+}
+
 }  // namespace rmqtt::plugins

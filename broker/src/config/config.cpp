@@ -689,6 +689,51 @@ void load_plugin(config& cfg, const std::shared_ptr<std::vector<std::string>>& w
 
 }  // namespace
 
+std::span<const std::string_view> main_config_keys() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> k{
+            "node.id",
+            "node.workers",
+            "node.cookie",
+            "node.crash_dump",
+            "log.to",
+            "log.level",
+            "log.dir",
+            "log.file",
+            "plugins.dir",
+            "plugins.default_startups",
+            "plugins.disabled_default_startups",
+            "mqtt.max_sessions",
+            "mqtt.delayed_publish_max",
+            "mqtt.delayed_publish_immediate",
+            "inner_api_addr",
+            "listener.quic",
+        };
+        const auto add = [&k](std::string_view table, std::span<const field> fields) {
+            for (const auto& f : fields)
+                k.push_back(fmt::format("{}.{}", table, f.name));
+        };
+        add("node.busy", busy_fields);
+        add("task", task_fields);
+        add("rpc", rpc_fields);
+        for (const auto cb : rmqtt_circuit_breaker_keys())
+            k.emplace_back(cb);
+        return k;
+    }();
+    static const std::vector<std::string_view> keys(names.begin(), names.end());
+    return keys;
+}
+
+std::span<const std::string_view> listener_config_keys() {
+    static constexpr auto names = [] {
+        std::array<std::string_view, listener_keys.size()> out{};
+        for (std::size_t i = 0; i < out.size(); ++i)
+            out[i] = listener_keys[i].name;
+        return out;
+    }();
+    return names;
+}
+
 config_section read_config_file(const std::string& path,
                                 std::shared_ptr<std::vector<std::string>> warnings) {
     auto root = std::make_shared<const config_node>(to_node(parse_file(path)));

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -135,6 +136,13 @@ struct command_line {
 // plugins.default_startups; cl.plugins_default_startups replaces it again. Throws config_error.
 // Every key is described in docs/configuration.md.
 config load_config(const command_line& cl);
+
+// The keys load_config knows in rmqtt.toml, in full ("node.id", "task.exec_workers", ...), and
+// those of a listener, relative to listener.<type>.<name> ("addr", "max_inflight", ...); both
+// include the keys kept only for RMQTT compatibility ("listener.quic" stands for every QUIC
+// listener). docs/configuration.md documents each of them (tests/unit/config checks both ways).
+std::span<const std::string_view> main_config_keys();
+std::span<const std::string_view> listener_config_keys();
 
 // Reads one TOML file into a section (the whole file); `warnings` receives what its readers
 // report. Throws config_error when the file cannot be read or is not valid TOML.

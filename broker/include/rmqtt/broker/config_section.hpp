@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -152,5 +153,8 @@ class config_section {
 // which rmqttd does not use: type-checks the keys RMQTT defines and reports the table once as
 // accepted for RMQTT compatibility; other keys in it are left to report_unknown().
 void accept_rmqtt_circuit_breaker(const config_section& s);
+// The keys it knows, in full ("circuit_breaker.failure_rate_threshold", ...), for the key lists
+// of the files that have the table.
+std::span<const std::string_view> rmqtt_circuit_breaker_keys() noexcept;
 
 }  // namespace rmqtt::broker
