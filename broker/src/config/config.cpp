@@ -548,6 +548,10 @@ void parse_listeners(const config_section& s, std::vector<listener_config>& out)
         const auto named = t->get_table(kind_name);
         if (!named) continue;
         for (const auto& name : named->keys()) {
+            // Keys are dotted paths: a quoted name with a dot in it cannot be addressed.
+            if (name.find('.') != std::string::npos) {
+                named->fail(name, "expected a listener name without \".\"");
+            }
             if (auto l = parse_listener(*named->get_table(name), kind, name)) {
                 out.push_back(std::move(*l));
             }

@@ -693,6 +693,14 @@ TEST(config_errors, UnsupportedSwitches) {
         << msg;
 }
 
+TEST(config_errors, ListenerNameWithADot) {
+    const config_tree tree("[listener.tcp.\"a.b\"]\naddr = \"0.0.0.0:1883\"\n");
+    const std::string msg = config_error_of([&] { (void)tree.load(); });
+    EXPECT_NE(msg.find(": listener.tcp.a.b: expected a listener name without \".\""),
+              std::string::npos)
+        << msg;
+}
+
 TEST(config_errors, BadValuesNameTheirLine) {
     // config_tree puts its plugins.dir line first: the bad value is on line 4.
     const config_tree tree("node.id = 1\n\nlog.level = \"loud\"\n");

@@ -66,7 +66,8 @@ struct config_node {
 };
 
 // A table of one file, read by key. Keys are relative to the section ("storage.type" is the key
-// "type" of the table "storage"); messages show them in full.
+// "type" of the table "storage"); messages show them in full. A step of a dotted key that holds
+// something other than a table ("storage = 5" when "storage.type" is read) is a config_error.
 //
 // Copies share the record of which keys were read. Not thread-safe: used while configuring.
 class config_section {
@@ -125,7 +126,8 @@ class config_section {
     void warn(std::string_view key, std::string_view message) const;
 
     // Adds an "unknown key, ignored" warning for every key present in this section (and its
-    // sub-tables) that no getter read. Call once, after the owner has read everything.
+    // sub-tables) that no getter read. Call once, after the owner has read everything (the core
+    // does, for each file, once its parser has read it).
     void report_unknown() const;
 
     // The full key of `key` ("listener.tcp.external.addr"); full_key("") is the section's own
