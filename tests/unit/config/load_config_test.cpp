@@ -512,6 +512,23 @@ TEST(config_load, CommandLineWarningsAreKept) {
     EXPECT_TRUE(has_warning(cfg, "--raft-leader-id"));
 }
 
+// Each plugin file's section, for the plugins to read: empty when the file does not exist.
+TEST(config_load, PluginSectionsForEveryPluginFile) {
+    const config_tree tree("", {{"rmqtt-retainer", "max_payload_size = \"2MB\"\n"}});
+    const config cfg = tree.load();
+    ASSERT_EQ(cfg.plugin_sections.size(), 4u);
+    for (const char* name :
+         {"rmqtt-session-storage", "rmqtt-shared-subscription", "rmqtt-auth-scram"}) {
+        ASSERT_TRUE(cfg.plugin_sections.contains(name)) << name;
+        EXPECT_FALSE(cfg.plugin_sections.at(name).exists()) << name;
+    }
+    const auto& retainer = cfg.plugin_sections.at("rmqtt-retainer");
+    EXPECT_TRUE(retainer.exists());
+    EXPECT_EQ(retainer.file(), tree.plugin_file("rmqtt-retainer"));
+    EXPECT_EQ(retainer.get_size("max_payload_size"), 2u << 20);
+    EXPECT_EQ(cfg.retainer.max_payload_size, 2u << 20);  // transitional: also parsed for the core
+}
+
 TEST(config_load, MissingPluginFileOfAStartedPluginIsReported) {
     const config_tree tree("plugins.default_startups = [\"rmqtt-retainer\"]\n");
     const config cfg = tree.load();
