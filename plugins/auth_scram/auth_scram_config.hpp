@@ -4,7 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rmqtt/broker/config_section.hpp"
@@ -38,5 +40,10 @@ struct auth_scram_config {
 // Reads rmqtt-auth-scram.toml and checks every field (base64 forms, key sizes, iteration
 // ranges, unique usernames). Throws broker::config_error.
 auth_scram_config parse_auth_scram_config(const broker::config_section& s);
+
+// The keys parse_auth_scram_config knows, in full ("users[].username"), those kept only for RMQTT
+// compatibility included. docs/configuration.md documents each of them (tests/unit/config checks
+// both ways).
+std::span<const std::string_view> auth_scram_config_keys();
 
 }  // namespace rmqtt::plugins

@@ -4,7 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rmqtt/broker/config_section.hpp"
@@ -29,5 +31,10 @@ struct shared_subscription_config {
 
 // Reads rmqtt-shared-subscription.toml. Throws broker::config_error.
 shared_subscription_config parse_shared_subscription_config(const broker::config_section& s);
+
+// The keys parse_shared_subscription_config knows, in full ("strategy"), those kept only for RMQTT
+// compatibility included. docs/configuration.md documents each of them (tests/unit/config checks
+// both ways).
+std::span<const std::string_view> shared_subscription_config_keys();
 
 }  // namespace rmqtt::plugins

@@ -1,5 +1,6 @@
-// The configuration loader: the only file that sees toml11. Reads an RMQTT-shaped rmqtt.toml and
-// the plugin files, type-checks every key it knows, warns about keys it does not use, and throws
+// The configuration loader: the only file that sees toml11. Reads each file (an RMQTT-shaped
+// rmqtt.toml, the plugin files) into a config_node tree, reads rmqtt.toml through config_section
+// (the listener keys from one table), hands each plugin file to its plugin's parser, and throws
 // config_error (file, key, accepted form, bad value) for anything it cannot use.
 #include "rmqtt/broker/config.hpp"
 
@@ -19,13 +20,15 @@
 #include <span>
 #include <sstream>
 #include <toml.hpp>
+#include <type_traits>
 #include <utility>
 
-namespace rmqtt::broker {
+#include "auth_scram/auth_scram_config.hpp"
+#include "retainer/retainer_config.hpp"
+#include "session_storage/session_storage_config.hpp"
+#include "shared_subscription/shared_subscription_config.hpp"
 
-using plugins::auth_scram_config;
-using plugins::retainer_config;
-using plugins::shared_subscription_config;
+namespace rmqtt::broker {
 
 std::string_view to_string(listener_kind k) noexcept {
     switch (k) {
@@ -60,13 +63,6 @@ std::string_view trim(std::string_view s) noexcept {
     return s;
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
 bool is_digit(char c) noexcept {
     return c >= '0' && c <= '9';
 }
@@ -86,135 +82,70 @@ bool take_number(std::string_view& s, std::uint64_t& value) noexcept {
     return true;
 }
 
-bool checked_mul_add(std::uint64_t& total, std::uint64_t value, std::uint64_t unit,
-                     std::uint64_t limit) noexcept {
-    if (value != 0 && unit > limit / value) return false;
-    const std::uint64_t part = value * unit;
-    if (part > limit - total) return false;
-    total += part;
-    return true;
-}
-
-}  // namespace
-
-std::optional<std::chrono::microseconds> parse_duration_us(std::string_view text) noexcept {
-    constexpr auto limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-    text = trim(text);
-    if (text.empty()) return std::nullopt;
-    std::uint64_t total = 0;
-    if (std::all_of(text.begin(), text.end(), is_digit)) {  // a bare number means seconds
-        std::uint64_t secs = 0;
-        if (!take_number(text, secs) || !checked_mul_add(total, secs, 1'000'000, limit)) {
-            return std::nullopt;
-        }
-        return std::chrono::microseconds(static_cast<std::int64_t>(total));
-    }
-    while (!text.empty()) {  // one or more <number><unit>, e.g. "1h30m", "1h 30m", "500us"
-        std::uint64_t value = 0;
-        if (!take_number(text, value)) return std::nullopt;
-        text = trim(text);
-        std::size_t n = 0;
-        while (n < text.size() && std::isalpha(static_cast<unsigned char>(text[n])))
-            ++n;
-        const std::string unit = lower(text.substr(0, n));
-        text = trim(text.substr(n));
-        std::uint64_t mult = 0;
-        if (unit == "us") {
-            mult = 1;
-        } else if (unit == "ms") {
-            mult = 1'000;
-        } else if (unit == "s") {
-            mult = 1'000'000;
-        } else if (unit == "m") {
-            mult = 60'000'000;
-        } else if (unit == "h") {
-            mult = 3'600'000'000;
-        } else if (unit == "d") {
-            mult = 86'400'000'000;
-        } else {
-            return std::nullopt;
-        }
-        if (!checked_mul_add(total, value, mult, limit)) return std::nullopt;
-    }
-    return std::chrono::microseconds(static_cast<std::int64_t>(total));
-}
-
-std::optional<duration> parse_duration(std::string_view text) noexcept {
-    const auto us = parse_duration_us(text);
-    if (!us || us->count() % 1000 != 0) return std::nullopt;
-    return std::chrono::duration_cast<duration>(*us);
-}
-
-std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
-    text = trim(text);
-    std::uint64_t value = 0;
-    if (!take_number(text, value)) return std::nullopt;
-    const std::string unit = lower(trim(text));
-    std::uint64_t mult = 0;
-    if (unit.empty() || unit == "b") {
-        mult = 1;
-    } else if (unit == "k" || unit == "kb" || unit == "kib") {
-        mult = 1ULL << 10;
-    } else if (unit == "m" || unit == "mb" || unit == "mib") {
-        mult = 1ULL << 20;
-    } else if (unit == "g" || unit == "gb" || unit == "gib") {
-        mult = 1ULL << 30;
-    } else {
-        return std::nullopt;
-    }
-    std::uint64_t total = 0;
-    if (!checked_mul_add(total, value, mult, std::numeric_limits<std::uint64_t>::max())) {
-        return std::nullopt;
-    }
-    return total;
-}
-
-namespace {
+// ---------------------------------------------------------------------------------------------
+// TOML to config_node: the only toml11 code of the broker.
 
 // std::map keeps keys sorted, so warnings come out in a stable order.
 using tvalue = toml::basic_value<toml::discard_comments, std::map, std::vector>;
-using ttable = tvalue::table_type;
 
-constexpr std::string_view duration_form =
-    "a duration such as \"30s\", \"500ms\", \"2h\" or \"1h30m\" (units us, ms, s, m, h, d; a "
-    "bare number means seconds)";
-constexpr std::string_view size_form =
-    "a size such as \"1MB\", \"512KB\", \"3G\" or 1048576 (units B, K/KB, M/MB, G/GB; 1K = 1024)";
+config_node to_node(const tvalue& v) {
+    config_node n;
+    n.line = static_cast<int>(v.location().line());
+    switch (v.type()) {
+        case toml::value_t::boolean:
+            n.type = config_node::kind::boolean;
+            n.boolean = v.as_boolean();
+            break;
+        case toml::value_t::integer:
+            n.type = config_node::kind::integer;
+            n.integer = v.as_integer();
+            break;
+        case toml::value_t::floating:
+            n.type = config_node::kind::floating;
+            n.floating = v.as_floating();
+            break;
+        case toml::value_t::string:
+            n.type = config_node::kind::string;
+            n.string = v.as_string().str;
+            break;
+        case toml::value_t::array:
+            n.type = config_node::kind::array;
+            for (const auto& e : v.as_array())
+                n.items.push_back(to_node(e));
+            break;
+        case toml::value_t::table:
+            n.type = config_node::kind::table;
+            for (const auto& [k, e] : v.as_table())
+                n.table.emplace(k, to_node(e));
+            break;
+        default:
+            n.type = config_node::kind::other;
+            break;
+    }
+    return n;
+}
+
+tvalue parse_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw config_error(fmt::format("{}: cannot read the file: {}", path, std::strerror(errno)));
+    }
+    try {
+        return toml::parse<toml::discard_comments, std::map, std::vector>(in, path);
+    } catch (const std::exception& e) {
+        throw config_error(fmt::format("{}: not valid TOML: {}", path, e.what()));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value forms of the main file
+
 constexpr std::string_view addr_form =
     "\"host:port\" such as \"0.0.0.0:1883\" or \"[::]:1883\" (port 1 to 65535)";
 constexpr std::string_view rate_form =
     "\"burst,period\" such as \"1000,1s\" (burst 1 to 4294967295, period at least 1ms)";
 constexpr std::string_view unused_note = "not used by rmqttd, ignored";
-constexpr std::string_view unknown_note = "unknown key, ignored";
 constexpr std::string_view compat_note = "accepted for RMQTT compatibility, not used";
-
-std::string join(std::string_view prefix, std::string_view key) {
-    return prefix.empty() ? std::string(key) : fmt::format("{}.{}", prefix, key);
-}
-
-std::string describe(const tvalue& v) {
-    switch (v.type()) {
-        case toml::value_t::boolean:
-            return v.as_boolean() ? "true" : "false";
-        case toml::value_t::integer:
-            return std::to_string(v.as_integer());
-        case toml::value_t::floating:
-            return fmt::format("{}", v.as_floating());
-        case toml::value_t::string:
-            return fmt::format("\"{}\"", v.as_string().str);
-        case toml::value_t::array:
-            return "an array";
-        case toml::value_t::table:
-            return "a table";
-        default:
-            return "a date/time";
-    }
-}
-
-std::string range_text(std::int64_t lo, std::int64_t hi) {
-    if (hi == std::numeric_limits<std::int64_t>::max()) return fmt::format("an integer >= {}", lo);
-    return fmt::format("an integer from {} to {}", lo, hi);
-}
 
 struct host_port {
     std::string host;
@@ -263,249 +194,108 @@ std::optional<host_port> parse_host_port(std::string_view s) {
     return out;
 }
 
-// Typed access to the values of one file. Every failure names the file, the full key, the
-// accepted form and the value found (with its line).
-class reader {
-  public:
-    reader(std::string file, std::vector<std::string>& warnings)
-        : file_(std::move(file)), warnings_(warnings) {}
+std::optional<host_port> get_addr(const config_section& s, std::string_view key) {
+    const auto* n = s.get_node(key);
+    if (n == nullptr) return std::nullopt;
+    if (n->type == config_node::kind::string) {
+        if (auto a = parse_host_port(n->string)) return a;
+    }
+    s.fail_value(key, addr_form);
+}
 
-    const std::string& file() const noexcept { return file_; }
-
-    [[noreturn]] void fail(std::string_view key, const tvalue& v, std::string_view expected) const {
-        throw config_error(
-            fmt::format("{}: {}: expected {}, got {}{}", file_, key, expected, describe(v), at(v)));
-    }
-    [[noreturn]] void fail_msg(std::string_view key, std::string_view msg) const {
-        throw config_error(fmt::format("{}: {}: {}", file_, key, msg));
-    }
-    void warn(std::string_view key, std::string_view msg) {
-        warnings_.push_back(fmt::format("{}: {}: {}", file_, key, msg));
-    }
-
-    static std::string at(const tvalue& v) {
-        const auto line = v.location().line();
-        return line > 0 ? fmt::format(" (line {})", line) : std::string();
-    }
-
-    const ttable& table(std::string_view key, const tvalue& v) const {
-        if (!v.is_table()) fail(key, v, "a table");
-        return v.as_table();
-    }
-    bool boolean(std::string_view key, const tvalue& v) const {
-        if (!v.is_boolean()) fail(key, v, "true or false");
-        return v.as_boolean();
-    }
-    std::int64_t integer(std::string_view key, const tvalue& v, std::int64_t lo = 0,
-                         std::int64_t hi = std::numeric_limits<std::int64_t>::max()) const {
-        if (!v.is_integer() || v.as_integer() < lo || v.as_integer() > hi) {
-            fail(key, v, range_text(lo, hi));
-        }
-        return v.as_integer();
-    }
-    std::size_t count(std::string_view key, const tvalue& v, std::int64_t lo = 0) const {
-        return static_cast<std::size_t>(integer(key, v, lo));
-    }
-    double number(std::string_view key, const tvalue& v) const {
-        if (v.is_integer()) return static_cast<double>(v.as_integer());
-        if (!v.is_floating()) fail(key, v, "a number");
-        return v.as_floating();
-    }
-    std::string string(std::string_view key, const tvalue& v) const {
-        if (!v.is_string()) fail(key, v, "a string");
-        return v.as_string().str;
-    }
-    // One of `choices`, compared case-insensitively; returns the choice as written there.
-    std::string one_of(std::string_view key, const tvalue& v,
-                       std::initializer_list<std::string_view> choices) const {
-        std::string form = "one of";
-        for (auto c : choices)
-            form += fmt::format(" \"{}\"", c);
-        if (!v.is_string()) fail(key, v, form);
-        const std::string got = lower(v.as_string().str);
-        for (auto c : choices) {
-            if (got == c) return std::string(c);
-        }
-        fail(key, v, form);
-    }
-    std::vector<std::string> string_array(std::string_view key, const tvalue& v) const {
-        if (!v.is_array()) fail(key, v, "an array of strings such as [\"a\", \"b\"]");
-        std::vector<std::string> out;
-        for (const auto& e : v.as_array()) {
-            if (!e.is_string()) fail(key, e, "an array of strings such as [\"a\", \"b\"]");
-            out.push_back(e.as_string().str);
-        }
-        return out;
-    }
-    std::chrono::microseconds duration_us(std::string_view key, const tvalue& v) const {
-        if (v.is_integer() && v.as_integer() >= 0 &&
-            v.as_integer() <= std::numeric_limits<std::int64_t>::max() / 1'000'000) {
-            return std::chrono::seconds(v.as_integer());
-        }
-        if (v.is_string()) {
-            if (auto d = parse_duration_us(v.as_string().str)) return *d;
-        }
-        fail(key, v, duration_form);
-    }
-    duration duration_ms(std::string_view key, const tvalue& v) const {
-        const auto us = duration_us(key, v);
-        if (us.count() % 1000 != 0) {
-            fail(key, v, fmt::format("{}, in whole milliseconds", duration_form));
-        }
-        return std::chrono::duration_cast<duration>(us);
-    }
-    duration positive_duration_ms(std::string_view key, const tvalue& v) const {
-        const auto d = duration_ms(key, v);
-        if (d.count() == 0) fail(key, v, fmt::format("{}, greater than 0", duration_form));
-        return d;
-    }
-    std::uint64_t size(std::string_view key, const tvalue& v, std::uint64_t lo = 0,
-                       std::uint64_t hi = std::numeric_limits<std::uint64_t>::max()) const {
-        std::optional<std::uint64_t> n;
-        if (v.is_integer() && v.as_integer() >= 0) n = static_cast<std::uint64_t>(v.as_integer());
-        if (v.is_string()) n = parse_size(v.as_string().str);
-        if (!n) fail(key, v, size_form);
-        if (*n < lo || *n > hi) {
-            fail(key, v,
-                 hi == std::numeric_limits<std::uint64_t>::max()
-                     ? fmt::format("{}, at least {} bytes", size_form, lo)
-                     : fmt::format("{}, from {} to {} bytes", size_form, lo, hi));
-        }
-        return *n;
-    }
-    host_port addr(std::string_view key, const tvalue& v) const {
-        if (v.is_string()) {
-            if (auto a = parse_host_port(v.as_string().str)) return *a;
-        }
-        fail(key, v, addr_form);
-    }
-    std::pair<std::uint32_t, duration> rate_limit(std::string_view key, const tvalue& v) const {
-        if (v.is_string()) {
-            const std::string_view s = v.as_string().str;
-            const auto comma = s.find(',');
-            if (comma != std::string_view::npos) {
-                std::string_view burst_text = trim(s.substr(0, comma));
-                std::uint64_t burst = 0;
-                const auto period = parse_duration(s.substr(comma + 1));
-                if (take_number(burst_text, burst) && burst_text.empty() && burst >= 1 &&
-                    burst <= std::numeric_limits<std::uint32_t>::max() && period &&
-                    period->count() > 0) {
-                    return {static_cast<std::uint32_t>(burst), *period};
-                }
+std::optional<std::pair<std::uint32_t, duration>> get_rate(const config_section& s,
+                                                           std::string_view key) {
+    const auto* n = s.get_node(key);
+    if (n == nullptr) return std::nullopt;
+    if (n->type == config_node::kind::string) {
+        const std::string_view text = n->string;
+        const auto comma = text.find(',');
+        if (comma != std::string_view::npos) {
+            std::string_view burst_text = trim(text.substr(0, comma));
+            std::uint64_t burst = 0;
+            const auto period = parse_duration(text.substr(comma + 1));
+            if (take_number(burst_text, burst) && burst_text.empty() && burst >= 1 &&
+                burst <= std::numeric_limits<std::uint32_t>::max() && period &&
+                period->count() > 0) {
+                return std::pair{static_cast<std::uint32_t>(burst), *period};
             }
         }
-        fail(key, v, rate_form);
     }
+    s.fail_value(key, rate_form);
+}
 
-  private:
-    std::string file_;
-    std::vector<std::string>& warnings_;
-};
+// ---------------------------------------------------------------------------------------------
+// Sections rmqttd accepts but does not use: type-checked, one warning for the section; keys
+// RMQTT does not have either are reported as unknown.
 
-// Type-checks the keys of sections rmqttd accepts but does not use.
-enum class kind { boolean, integer, number, string, duration, size, addr, strings, rate, table };
+enum class value_kind { boolean, integer, number, string, duration, addr, rate };
 
 struct field {
     std::string_view name;
-    kind k;
+    value_kind kind;
 };
 
-void check_kind(const reader& r, std::string_view key, const tvalue& v, kind k) {
+void check_kind(const config_section& s, std::string_view key, value_kind k) {
     switch (k) {
-        case kind::boolean:
-            (void)r.boolean(key, v);
+        case value_kind::boolean:
+            (void)s.get_bool(key);
             break;
-        case kind::integer:
-            (void)r.integer(key, v);
+        case value_kind::integer:
+            (void)s.get_int(key);
             break;
-        case kind::number:
-            (void)r.number(key, v);
+        case value_kind::number:
+            (void)s.get_number(key);
             break;
-        case kind::string:
-            (void)r.string(key, v);
+        case value_kind::string:
+            (void)s.get_string(key);
             break;
-        case kind::duration:
-            (void)r.duration_us(key, v);
+        case value_kind::duration:
+            (void)s.get_duration_us(key);
             break;
-        case kind::size:
-            (void)r.size(key, v);
+        case value_kind::addr:
+            (void)get_addr(s, key);
             break;
-        case kind::addr:
-            (void)r.addr(key, v);
-            break;
-        case kind::strings:
-            (void)r.string_array(key, v);
-            break;
-        case kind::rate:
-            (void)r.rate_limit(key, v);
-            break;
-        case kind::table:
-            (void)r.table(key, v);
+        case value_kind::rate:
+            (void)get_rate(s, key);
             break;
     }
 }
 
-const field* find_field(std::span<const field> fields, std::string_view name) {
-    for (const auto& f : fields) {
-        if (f.name == name) return &f;
-    }
-    return nullptr;
-}
-
-// A whole section kept only so RMQTT files load: type-checked, one warning for the section,
-// plus one per key RMQTT does not have either.
-void compat_section(reader& r, std::string_view key, const tvalue& v,
-                    std::span<const field> fields) {
-    for (const auto& [k, val] : r.table(key, v)) {
-        const auto sub = join(key, k);
-        if (const auto* f = find_field(fields, k)) {
-            check_kind(r, sub, val, f->k);
-        } else {
-            r.warn(sub, unknown_note);
-        }
-    }
-    r.warn(key, compat_note);
+void accept_compat_table(const config_section& s, std::string_view key,
+                         std::span<const field> fields) {
+    const auto t = s.get_table(key);
+    if (!t) return;
+    for (const auto& f : fields)
+        check_kind(*t, f.name, f.kind);
+    s.warn(key, compat_note);
 }
 
 constexpr std::array task_fields{
-    field{"exec_workers", kind::integer},       field{"exec_queue_max", kind::integer},
-    field{"local_exec_workers", kind::integer}, field{"local_exec_queue_max", kind::integer},
-    field{"local_exec_rate_limit", kind::rate},
+    field{"exec_workers", value_kind::integer},
+    field{"exec_queue_max", value_kind::integer},
+    field{"local_exec_workers", value_kind::integer},
+    field{"local_exec_queue_max", value_kind::integer},
+    field{"local_exec_rate_limit", value_kind::rate},
 };
 constexpr std::array busy_fields{
-    field{"check_enable", kind::boolean}, field{"update_interval", kind::duration},
-    field{"loadavg", kind::number},       field{"cpuloadavg", kind::number},
-    field{"handshaking", kind::integer},
+    field{"check_enable", value_kind::boolean}, field{"update_interval", value_kind::duration},
+    field{"loadavg", value_kind::number},       field{"cpuloadavg", value_kind::number},
+    field{"handshaking", value_kind::integer},
 };
 constexpr std::array rpc_fields{
-    field{"server_addr", kind::addr},        field{"server_workers", kind::integer},
-    field{"batch_size", kind::integer},      field{"client_concurrency_limit", kind::integer},
-    field{"client_timeout", kind::duration}, field{"timeout", kind::duration},
-    field{"reuseaddr", kind::boolean},       field{"reuseport", kind::boolean},
+    field{"server_addr", value_kind::addr},
+    field{"server_workers", value_kind::integer},
+    field{"batch_size", value_kind::integer},
+    field{"client_concurrency_limit", value_kind::integer},
+    field{"client_timeout", value_kind::duration},
+    field{"timeout", value_kind::duration},
+    field{"reuseaddr", value_kind::boolean},
+    field{"reuseport", value_kind::boolean},
 };
-constexpr std::array circuit_breaker_fields{
-    field{"failure_rate_threshold", kind::number},
-    field{"sliding_window_type", kind::string},
-    field{"sliding_window_size", kind::integer},
-    field{"sliding_window_duration", kind::duration},
-    field{"minimum_number_of_calls", kind::integer},
-    field{"wait_duration_in_open", kind::duration},
-    field{"slow_call_duration_threshold", kind::duration},
-    field{"slow_call_rate_threshold", kind::number},
-    field{"operation_timeout", kind::duration},
-    field{"permitted_calls_in_half_open", kind::integer},
-};
-// RMQTT listener keys rmqttd has no use for (some were removed from RMQTT itself).
-constexpr std::array unused_listener_fields{
-    field{"workers", kind::integer},
-    field{"idle_timeout", kind::duration},
-    field{"retain_available", kind::boolean},
-    field{"max_awaiting_rel", kind::integer},
-    field{"await_rel_timeout", kind::duration},
-    field{"max_handshake_rate", kind::integer},
-    field{"cert_subject_dn_as_username", kind::boolean},
-    field{"collect_cert_info", kind::boolean},
-};
+
+// ---------------------------------------------------------------------------------------------
+// Listener keys: one row per key, naming the listener_config member it sets (or the function
+// that sets several) and how its value is read.
 
 bool is_tls(listener_kind k) {
     return k == listener_kind::tls || k == listener_kind::wss;
@@ -514,585 +304,341 @@ bool is_ws(listener_kind k) {
     return k == listener_kind::ws || k == listener_kind::wss;
 }
 
-// Keys every listener kind may carry but only some use: warn where they have no effect.
-void only_for(reader& r, const std::string& key, const listener_config& l, bool applies,
-              std::string_view kinds) {
-    if (!applies) {
-        r.warn(key, fmt::format("used only by {} listeners, ignored on a {} listener", kinds,
-                                to_string(l.kind)));
+enum class listener_kinds { all, tls_wss, ws_wss };
+
+using listener_reader = void (*)(const config_section& s, std::string_view key, listener_config& l);
+
+struct listener_key {
+    std::string_view name;
+    listener_reader read;  // where the value goes and how it is parsed
+    std::string_view doc;
+    listener_kinds kinds = listener_kinds::all;  // on other kinds: a warning, no effect
+    // For RMQTT switches rmqttd does not implement: `true` on an enabled listener stops the
+    // start with this message (false is accepted: RMQTT's shipped files write it).
+    std::string_view refused_when_true = {};
+};
+
+template <auto Member>
+void flag(const config_section& s, std::string_view key, listener_config& l) {
+    if (const auto v = s.get_bool(key)) l.*Member = *v;
+}
+
+template <auto Member, std::int64_t Lo, std::int64_t Hi = std::numeric_limits<std::int64_t>::max()>
+void integer(const config_section& s, std::string_view key, listener_config& l) {
+    using type = std::remove_cvref_t<decltype(l.*Member)>;
+    if (const auto v = s.get_int(key, Lo, Hi)) l.*Member = static_cast<type>(*v);
+}
+
+template <auto Member>
+void millis(const config_section& s, std::string_view key, listener_config& l) {
+    if (const auto v = s.get_duration(key)) l.*Member = *v;
+}
+
+template <auto Member>
+void positive_millis(const config_section& s, std::string_view key, listener_config& l) {
+    if (const auto v = s.get_positive_duration(key)) l.*Member = *v;
+}
+
+template <auto Member, std::uint64_t Hi>
+void size(const config_section& s, std::string_view key, listener_config& l) {
+    using type = std::remove_cvref_t<decltype(l.*Member)>;
+    if (const auto v = s.get_size(key, 0, Hi)) l.*Member = static_cast<type>(*v);
+}
+
+template <auto Member>
+void text(const config_section& s, std::string_view key, listener_config& l) {
+    if (auto v = s.get_string(key)) l.*Member = std::move(*v);
+}
+
+// RMQTT keys rmqttd has no use for (some were removed from RMQTT itself).
+template <value_kind Kind>
+void unused(const config_section& s, std::string_view key, listener_config&) {
+    check_kind(s, key, Kind);
+    s.accept_unused(key, unused_note);
+}
+
+void addr(const config_section& s, std::string_view key, listener_config& l) {
+    if (const auto a = get_addr(s, key)) {
+        l.host = a->host;
+        l.port = a->port;
     }
 }
 
-std::optional<listener_config> parse_listener(reader& r, listener_kind kind,
-                                              const std::string& name, const std::string& prefix,
-                                              const tvalue& v) {
+void keepalive_backoff(const config_section& s, std::string_view key, listener_config& l) {
+    const auto v = s.get_number(key);
+    if (!v) return;
+    if (!(*v > 0.0) || *v > 1000.0) {
+        s.fail_value(key,
+                     "a number greater than 0 such as 0.75 (timeout = keepalive x backoff x 2)");
+    }
+    l.keepalive_backoff = *v;
+}
+
+void mqueue_rate_limit(const config_section& s, std::string_view key, listener_config& l) {
+    if (const auto r = get_rate(s, key)) {
+        std::tie(l.mqueue_rate_limit_burst, l.mqueue_rate_limit_period) = *r;
+    }
+}
+
+void ws_path(const config_section& s, std::string_view key, listener_config& l) {
+    auto v = s.get_string(key);
+    if (!v) return;
+    if (!v->empty() && v->front() != '/') {
+        s.fail_value(key, "a path starting with \"/\" such as \"/mqtt\", or \"\" for any");
+    }
+    l.ws_path = std::move(*v);
+}
+
+using lc = listener_config;
+constexpr auto u16_max = std::numeric_limits<std::uint16_t>::max();
+constexpr auto u32_max = std::numeric_limits<std::uint32_t>::max();
+
+// `enable` comes first: the rows after it may depend on it.
+constexpr std::array listener_keys{
+    listener_key{"enable", flag<&lc::enable>, "false drops the listener"},
+    listener_key{"addr", addr, "host:port to listen on (required)"},
+    listener_key{"max_connections", integer<&lc::max_connections, 1>,
+                 "concurrent connections on this listener"},
+    listener_key{"max_handshaking_limit", integer<&lc::max_handshaking_limit, 1>,
+                 "connections accepted but not yet through CONNECT/CONNACK"},
+    listener_key{"handshake_timeout", positive_millis<&lc::handshake_timeout>,
+                 "time from accept to CONNECT"},
+    listener_key{"max_packet_size", size<&lc::max_packet_size, u32_max>,
+                 "largest MQTT packet accepted; 0 = protocol maximum"},
+    listener_key{"backlog", integer<&lc::backlog, 1, std::numeric_limits<int>::max()>,
+                 "listen backlog"},
+    listener_key{"nodelay", flag<&lc::nodelay>, "TCP_NODELAY"},
+    listener_key{"reuseaddr", flag<&lc::reuseaddr>, "SO_REUSEADDR"},
+    listener_key{"reuseport", flag<&lc::reuseport>, "SO_REUSEPORT"},
+    listener_key{"tcp_keepalive", flag<&lc::tcp_keepalive>, "SO_KEEPALIVE on accepted sockets"},
+    listener_key{"allow_anonymous", flag<&lc::allow_anonymous>,
+                 "accept CONNECT without a username"},
+    listener_key{"allow_zero_keepalive", flag<&lc::allow_zero_keepalive>, "accept keep alive 0"},
+    listener_key{"min_keepalive", integer<&lc::min_keepalive, 0, u16_max>,
+                 "lowest keep alive accepted (seconds)"},
+    listener_key{"max_keepalive", integer<&lc::max_keepalive, 0, u16_max>,
+                 "highest keep alive accepted (seconds)"},
+    listener_key{"keepalive_backoff", keepalive_backoff, "timeout = keep alive x backoff x 2"},
+    listener_key{"max_inflight", integer<&lc::max_inflight, 1, u16_max>,
+                 "outbound QoS 1/2 messages awaiting acknowledgement per session"},
+    listener_key{"max_mqueue_len", integer<&lc::max_mqueue_len, 0>, "messages queued per session"},
+    listener_key{"mqueue_rate_limit", mqueue_rate_limit,
+                 "\"burst,period\": how fast queued messages are sent"},
+    listener_key{"max_clientid_len", integer<&lc::max_clientid_len, 1, u16_max>,
+                 "longest client id accepted"},
+    listener_key{"max_qos_allowed", integer<&lc::max_qos_allowed, 0, 2>,
+                 "highest QoS a client may publish with"},
+    listener_key{"max_topic_levels", integer<&lc::max_topic_levels, 0>,
+                 "most levels in a topic filter; 0 = unlimited"},
+    listener_key{"session_expiry_interval", millis<&lc::session_expiry_interval>,
+                 "expiry of an MQTT 3.x persistent session"},
+    listener_key{"max_session_expiry_interval", millis<&lc::max_session_expiry_interval>,
+                 "cap on the session expiry an MQTT 5 client asks for; 0 = none"},
+    listener_key{"message_retry_interval", millis<&lc::message_retry_interval>,
+                 "resend an unacknowledged message after this; 0 = never while connected"},
+    listener_key{"message_expiry_interval", millis<&lc::message_expiry_interval>,
+                 "expiry of messages published without one; 0 = never"},
+    listener_key{"max_subscriptions", integer<&lc::max_subscriptions, 0>,
+                 "subscriptions per client; 0 = unlimited"},
+    listener_key{"shared_subscription", flag<&lc::shared_subscription>,
+                 "$share/ subscriptions allowed"},
+    listener_key{"max_topic_aliases", integer<&lc::max_topic_aliases, 0, u16_max>,
+                 "MQTT 5 Topic Alias Maximum; 0 = disabled"},
+    listener_key{"limit_subscription", flag<&lc::limit_subscription>,
+                 "$limit/ and $exclusive/ subscriptions (only false)", listener_kinds::all,
+                 "true is not supported by rmqttd ($limit/ and $exclusive/ subscriptions are not "
+                 "implemented); expected false"},
+    listener_key{"delayed_publish", flag<&lc::delayed_publish>, "$delayed/ publishes (only false)",
+                 listener_kinds::all,
+                 "true is not supported by rmqttd ($delayed/ publishes are not implemented); "
+                 "expected false"},
+    listener_key{"proxy_protocol", flag<&lc::proxy_protocol>,
+                 "expect a PROXY protocol header before MQTT (only false)", listener_kinds::all,
+                 "PROXY protocol is not supported yet; expected false (clients behind a proxy "
+                 "then show the proxy's address)"},
+    listener_key{"proxy_protocol_timeout", positive_millis<&lc::proxy_protocol_timeout>,
+                 "time allowed for the PROXY header"},
+    listener_key{"cross_certificate", flag<&lc::cross_certificate>,
+                 "require and verify a client certificate", listener_kinds::tls_wss},
+    listener_key{"cert", text<&lc::cert>, "PEM certificate chain (required for tls, wss)",
+                 listener_kinds::tls_wss},
+    listener_key{"key", text<&lc::key>, "PEM private key (required for tls, wss)",
+                 listener_kinds::tls_wss},
+    listener_key{"client_ca_certs", text<&lc::client_ca_certs>,
+                 "PEM CA file for client certificates", listener_kinds::tls_wss},
+    listener_key{"cert_cn_as_username", flag<&lc::cert_cn_as_username>,
+                 "the client certificate's CN is the username", listener_kinds::tls_wss},
+    listener_key{"ws_path", ws_path, "HTTP path of the WebSocket upgrade; \"\" = any",
+                 listener_kinds::ws_wss},
+    listener_key{"workers", unused<value_kind::integer>, "RMQTT: not used"},
+    listener_key{"idle_timeout", unused<value_kind::duration>, "RMQTT: not used"},
+    listener_key{"retain_available", unused<value_kind::boolean>, "RMQTT: not used"},
+    listener_key{"max_awaiting_rel", unused<value_kind::integer>, "RMQTT: not used"},
+    listener_key{"await_rel_timeout", unused<value_kind::duration>, "RMQTT: not used"},
+    listener_key{"max_handshake_rate", unused<value_kind::integer>, "RMQTT: not used"},
+    listener_key{"cert_subject_dn_as_username", unused<value_kind::boolean>, "RMQTT: not used"},
+    listener_key{"collect_cert_info", unused<value_kind::boolean>, "RMQTT: not used"},
+};
+
+bool applies(listener_kinds kinds, listener_kind k) {
+    switch (kinds) {
+        case listener_kinds::all:
+            return true;
+        case listener_kinds::tls_wss:
+            return is_tls(k);
+        case listener_kinds::ws_wss:
+            return is_ws(k);
+    }
+    return true;
+}
+
+std::string_view kinds_text(listener_kinds kinds) {
+    return kinds == listener_kinds::tls_wss ? "tls and wss" : "ws and wss";
+}
+
+std::optional<listener_config> parse_listener(const config_section& s, listener_kind kind,
+                                              const std::string& name) {
     listener_config l;
     l.kind = kind;
     l.name = name;
-    bool has_addr = false;
-    for (const auto& [k, val] : r.table(prefix, v)) {
-        const std::string key = join(prefix, k);
-        if (k == "enable") {
-            l.enable = r.boolean(key, val);
-        } else if (k == "addr") {
-            const auto a = r.addr(key, val);
-            l.host = a.host;
-            l.port = a.port;
-            has_addr = true;
-        } else if (k == "max_connections") {
-            l.max_connections = r.count(key, val, 1);
-        } else if (k == "max_handshaking_limit") {
-            l.max_handshaking_limit = r.count(key, val, 1);
-        } else if (k == "handshake_timeout") {
-            l.handshake_timeout = r.positive_duration_ms(key, val);
-        } else if (k == "max_packet_size") {
-            l.max_packet_size = static_cast<std::uint32_t>(
-                r.size(key, val, 0, std::numeric_limits<std::uint32_t>::max()));
-        } else if (k == "backlog") {
-            l.backlog = static_cast<int>(r.integer(key, val, 1, std::numeric_limits<int>::max()));
-        } else if (k == "nodelay") {
-            l.nodelay = r.boolean(key, val);
-        } else if (k == "reuseaddr") {
-            l.reuseaddr = r.boolean(key, val);
-        } else if (k == "reuseport") {
-            l.reuseport = r.boolean(key, val);
-        } else if (k == "tcp_keepalive") {
-            l.tcp_keepalive = r.boolean(key, val);
-        } else if (k == "allow_anonymous") {
-            l.allow_anonymous = r.boolean(key, val);
-        } else if (k == "allow_zero_keepalive") {
-            l.allow_zero_keepalive = r.boolean(key, val);
-        } else if (k == "min_keepalive") {
-            l.min_keepalive = static_cast<std::uint16_t>(r.integer(key, val, 0, 65535));
-        } else if (k == "max_keepalive") {
-            l.max_keepalive = static_cast<std::uint16_t>(r.integer(key, val, 0, 65535));
-        } else if (k == "keepalive_backoff") {
-            l.keepalive_backoff = r.number(key, val);
-            if (!(l.keepalive_backoff > 0.0) || l.keepalive_backoff > 1000.0) {
-                r.fail(key, val,
-                       "a number greater than 0 such as 0.75 (timeout = keepalive x "
-                       "backoff x 2)");
-            }
-        } else if (k == "max_inflight") {
-            l.max_inflight = static_cast<std::uint16_t>(r.integer(key, val, 1, 65535));
-        } else if (k == "max_mqueue_len") {
-            l.max_mqueue_len = r.count(key, val);
-        } else if (k == "mqueue_rate_limit") {
-            std::tie(l.mqueue_rate_limit_burst, l.mqueue_rate_limit_period) =
-                r.rate_limit(key, val);
-        } else if (k == "max_clientid_len") {
-            l.max_clientid_len = static_cast<std::size_t>(r.integer(key, val, 1, 65535));
-        } else if (k == "max_qos_allowed") {
-            l.max_qos_allowed = static_cast<std::uint8_t>(r.integer(key, val, 0, 2));
-        } else if (k == "max_topic_levels") {
-            l.max_topic_levels = r.count(key, val);
-        } else if (k == "session_expiry_interval") {
-            l.session_expiry_interval = r.duration_ms(key, val);
-        } else if (k == "max_session_expiry_interval") {
-            l.max_session_expiry_interval = r.duration_ms(key, val);
-        } else if (k == "message_retry_interval") {
-            l.message_retry_interval = r.duration_ms(key, val);
-        } else if (k == "message_expiry_interval") {
-            l.message_expiry_interval = r.duration_ms(key, val);
-        } else if (k == "max_subscriptions") {
-            l.max_subscriptions = r.count(key, val);
-        } else if (k == "shared_subscription") {
-            l.shared_subscription = r.boolean(key, val);
-        } else if (k == "max_topic_aliases") {
-            l.max_topic_aliases = static_cast<std::uint16_t>(r.integer(key, val, 0, 65535));
-        } else if (k == "limit_subscription") {
-            l.limit_subscription = r.boolean(key, val);
-        } else if (k == "delayed_publish") {
-            l.delayed_publish = r.boolean(key, val);
-        } else if (k == "proxy_protocol") {
-            l.proxy_protocol = r.boolean(key, val);
-        } else if (k == "proxy_protocol_timeout") {
-            l.proxy_protocol_timeout = r.positive_duration_ms(key, val);
-        } else if (k == "cross_certificate") {
-            l.cross_certificate = r.boolean(key, val);
-            only_for(r, key, l, is_tls(kind), "tls and wss");
-        } else if (k == "cert") {
-            l.cert = r.string(key, val);
-            only_for(r, key, l, is_tls(kind), "tls and wss");
-        } else if (k == "key") {
-            l.key = r.string(key, val);
-            only_for(r, key, l, is_tls(kind), "tls and wss");
-        } else if (k == "client_ca_certs") {
-            l.client_ca_certs = r.string(key, val);
-            only_for(r, key, l, is_tls(kind), "tls and wss");
-        } else if (k == "cert_cn_as_username") {
-            l.cert_cn_as_username = r.boolean(key, val);
-            only_for(r, key, l, is_tls(kind), "tls and wss");
-        } else if (k == "ws_path") {
-            l.ws_path = r.string(key, val);
-            if (!l.ws_path.empty() && l.ws_path.front() != '/') {
-                r.fail(key, val, "a path starting with \"/\" such as \"/mqtt\", or \"\" for any");
-            }
-            only_for(r, key, l, is_ws(kind), "ws and wss");
-        } else if (const auto* f = find_field(unused_listener_fields, k)) {
-            check_kind(r, key, val, f->k);
-            r.warn(key, unused_note);
-        } else {
-            r.warn(key, unknown_note);
+    for (const auto& row : listener_keys) {
+        if (!s.has(row.name)) continue;
+        row.read(s, row.name, l);
+        if (!applies(row.kinds, kind)) {
+            s.warn(row.name, fmt::format("used only by {} listeners, ignored on a {} listener",
+                                         kinds_text(row.kinds), to_string(kind)));
         }
     }
     if (!l.enable) return std::nullopt;  // RMQTT drops disabled listeners before anything else
-    if (!has_addr) {
-        r.fail_msg(join(prefix, "addr"), fmt::format("missing; expected {}", addr_form));
+    for (const auto& row : listener_keys) {
+        if (!row.refused_when_true.empty() && s.get_bool(row.name).value_or(false)) {
+            s.fail(row.name, row.refused_when_true);
+        }
     }
+    if (!s.has("addr")) s.fail("addr", fmt::format("missing; expected {}", addr_form));
     if (l.min_keepalive > l.max_keepalive) {
-        r.fail_msg(join(prefix, "min_keepalive"),
-                   fmt::format("expected a value <= max_keepalive ({}), got {}", l.max_keepalive,
-                               l.min_keepalive));
+        s.fail("min_keepalive", fmt::format("expected a value <= max_keepalive ({}), got {}",
+                                            l.max_keepalive, l.min_keepalive));
     }
     if (is_tls(kind)) {
         for (auto [field_name, value] :
              {std::pair<std::string_view, const std::string*>{"cert", &l.cert}, {"key", &l.key}}) {
             if (value->empty()) {
-                r.fail_msg(join(prefix, field_name),
-                           fmt::format("missing; a {} listener needs cert and key: expected the "
-                                       "path of a PEM file such as \"./etc/rmqtt.pem\"",
-                                       to_string(kind)));
+                s.fail(field_name, fmt::format("missing; a {} listener needs cert and key: "
+                                               "expected the path of a PEM file such as "
+                                               "\"./etc/rmqtt.pem\"",
+                                               to_string(kind)));
             }
         }
     }
     return l;
 }
 
-void parse_listeners(reader& r, const tvalue& v, std::vector<listener_config>& out) {
+void parse_listeners(const config_section& s, std::vector<listener_config>& out) {
     static constexpr std::array<std::pair<std::string_view, listener_kind>, 4> kinds{{
         {"tcp", listener_kind::tcp},
         {"tls", listener_kind::tls},
         {"ws", listener_kind::ws},
         {"wss", listener_kind::wss},
     }};
-    const auto& t = r.table("listener", v);
+    const auto t = s.get_table("listener");
+    if (!t) return;
     // In kind order first (tcp, tls, ws, wss), then by name: a stable, readable order.
     for (const auto& [kind_name, kind] : kinds) {
-        const auto it = t.find(std::string(kind_name));
-        if (it == t.end()) continue;
-        const std::string kind_key = join("listener", kind_name);
-        for (const auto& [name, lv] : r.table(kind_key, it->second)) {
-            if (auto l = parse_listener(r, kind, name, join(kind_key, name), lv)) {
+        const auto named = t->get_table(kind_name);
+        if (!named) continue;
+        for (const auto& name : named->keys()) {
+            // Keys are dotted paths: a quoted name with a dot in it cannot be addressed.
+            if (name.find('.') != std::string::npos) {
+                named->fail(name, "expected a listener name without \".\"");
+            }
+            if (auto l = parse_listener(*named->get_table(name), kind, name)) {
                 out.push_back(std::move(*l));
             }
         }
     }
-    for (const auto& [kind_name, kv] : t) {
-        const std::string kind_key = join("listener", kind_name);
+    for (const auto& kind_name : t->keys()) {
         if (kind_name == "quic") {
-            for (const auto& [name, lv] : r.table(kind_key, kv)) {
-                (void)r.table(join(kind_key, name), lv);
-                r.warn(join(kind_key, name), "QUIC listeners are not used by rmqttd, ignored");
+            const auto quic = t->get_table(kind_name);
+            for (const auto& name : quic->keys()) {
+                (void)quic->get_table(name);
+                quic->accept_unused(name, "QUIC listeners are not used by rmqttd, ignored");
             }
-        } else if (std::none_of(kinds.begin(), kinds.end(), [&kind_key](const auto& p) {
-                       return kind_key == join("listener", p.first);
-                   })) {
-            r.warn(kind_key, "unknown listener type (accepted: tcp, tls, ws, wss), ignored");
+        } else if (std::none_of(kinds.begin(), kinds.end(),
+                                [&kind_name](const auto& p) { return p.first == kind_name; })) {
+            t->accept_unused(kind_name,
+                             "unknown listener type (accepted: tcp, tls, ws, wss), ignored");
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The main file
 
 struct main_extras {
     std::vector<std::string> disabled_default_startups;
 };
 
-void parse_main(reader& r, const tvalue& root, config& cfg, main_extras& extras) {
-    for (const auto& [section, v] : r.table("(top level)", root)) {
-        if (section == "node") {
-            for (const auto& [k, val] : r.table(section, v)) {
-                const auto key = join(section, k);
-                if (k == "id") {
-                    cfg.node_id = static_cast<std::uint64_t>(r.integer(key, val, 0));
-                } else if (k == "workers") {
-                    cfg.worker_threads = r.count(key, val);
-                    if (cfg.worker_threads > 1024) {
-                        r.fail(key, val, "an integer from 0 (number of cores) to 1024");
-                    }
-                } else if (k == "busy") {
-                    compat_section(r, key, val, busy_fields);
-                } else if (k == "cookie" || k == "crash_dump") {
-                    (void)r.string(key, val);
-                    r.warn(key, unused_note);
-                } else {
-                    r.warn(key, unknown_note);
-                }
+void parse_main(const config_section& s, config& cfg, main_extras& extras) {
+    if (const auto node = s.get_table("node")) {
+        if (const auto id = node->get_int("id", 0)) cfg.node_id = static_cast<std::uint64_t>(*id);
+        if (const auto workers = node->get_int("workers", 0)) {
+            if (*workers > 1024) {
+                node->fail_value("workers", "an integer from 0 (number of cores) to 1024");
             }
-        } else if (section == "log") {
-            for (const auto& [k, val] : r.table(section, v)) {
-                const auto key = join(section, k);
-                if (k == "to") {
-                    const auto to = r.one_of(key, val, {"off", "file", "console", "both"});
-                    cfg.log.to = to == "off"       ? log_target::off
-                                 : to == "file"    ? log_target::file
-                                 : to == "console" ? log_target::console
-                                                   : log_target::both;
-                } else if (k == "level") {
-                    cfg.log.level =
-                        r.one_of(key, val, {"trace", "debug", "info", "warn", "error", "off"});
-                } else if (k == "dir") {
-                    cfg.log.dir = r.string(key, val);
-                } else if (k == "file") {
-                    cfg.log.file = r.string(key, val);
-                    if (cfg.log.file.empty()) r.fail(key, val, "a file name such as \"rmqtt.log\"");
-                } else {
-                    r.warn(key, unknown_note);
-                }
-            }
-        } else if (section == "plugins") {
-            for (const auto& [k, val] : r.table(section, v)) {
-                const auto key = join(section, k);
-                if (k == "dir") {
-                    cfg.plugins_dir = r.string(key, val);
-                } else if (k == "default_startups") {
-                    cfg.plugins_default_startups = r.string_array(key, val);
-                } else if (k == "disabled_default_startups") {
-                    extras.disabled_default_startups = r.string_array(key, val);
-                } else {
-                    r.warn(key, unknown_note);
-                }
-            }
-        } else if (section == "mqtt") {
-            for (const auto& [k, val] : r.table(section, v)) {
-                const auto key = join(section, k);
-                if (k == "max_sessions") {
-                    cfg.max_sessions = r.count(key, val);
-                } else if (k == "delayed_publish_max") {
-                    (void)r.integer(key, val);
-                    r.warn(key, compat_note);
-                } else if (k == "delayed_publish_immediate") {
-                    (void)r.boolean(key, val);
-                    r.warn(key, compat_note);
-                } else {
-                    r.warn(key, unknown_note);
-                }
-            }
-        } else if (section == "listener") {
-            parse_listeners(r, v, cfg.listeners);
-        } else if (section == "task") {
-            compat_section(r, section, v, task_fields);
-        } else if (section == "rpc") {
-            compat_section(r, section, v, rpc_fields);
-        } else if (section == "circuit_breaker") {
-            compat_section(r, section, v, circuit_breaker_fields);
-        } else if (section == "inner_api_addr") {  // RMQTT before 0.3
-            (void)r.addr(section, v);
-            r.warn(section, unused_note);
-        } else {
-            r.warn(section, unknown_note);
+            cfg.worker_threads = static_cast<std::size_t>(*workers);
+        }
+        accept_compat_table(*node, "busy", busy_fields);
+        for (const char* key : {"cookie", "crash_dump"}) {
+            (void)node->get_string(key);
+            node->accept_unused(key, unused_note);
         }
     }
-}
-
-// The storage.* table shared by the session-storage and retainer files.
-struct storage_keys {
-    std::optional<std::string> type;
-    const tvalue* type_value = nullptr;
-    std::optional<std::string> sled_path, rocksdb_path, redis_url, redis_prefix;
-    std::optional<std::uint64_t> sled_cache, rocksdb_cache;
-};
-
-void parse_storage(reader& r, const tvalue& v, storage_keys& s,
-                   std::initializer_list<std::string_view> types, bool has_redis_cluster) {
-    for (const auto& [k, val] : r.table("storage", v)) {
-        const auto key = join("storage", k);
-        if (k == "type") {
-            s.type = r.one_of(key, val, types);
-            s.type_value = &val;
-        } else if (k == "sled" || k == "rocksdb") {
-            const bool sled = k == "sled";
-            for (const auto& [sk, sv] : r.table(key, val)) {
-                const auto skey = join(key, sk);
-                if (sk == "path") {
-                    (sled ? s.sled_path : s.rocksdb_path) = r.string(skey, sv);
-                    if ((sled ? s.sled_path : s.rocksdb_path)->empty()) {
-                        r.fail(skey, sv, "a directory path such as \"./data/session/{node}\"");
-                    }
-                } else if (sk == "cache_capacity") {
-                    (sled ? s.sled_cache : s.rocksdb_cache) = r.size(skey, sv);
-                } else if (sled && (sk == "gc_at_hour" || sk == "gc_at_minute")) {
-                    (void)r.integer(skey, sv, 0, sk == "gc_at_hour" ? 23 : 59);
-                    r.warn(skey, unused_note);
-                } else {
-                    r.warn(skey, unknown_note);
-                }
-            }
-        } else if (k == "redis") {
-            for (const auto& [sk, sv] : r.table(key, val)) {
-                const auto skey = join(key, sk);
-                if (sk == "url") {
-                    s.redis_url = r.string(skey, sv);
-                    if (s.redis_url->rfind("redis://", 0) != 0) {
-                        r.fail(skey, sv, "a URL such as \"redis://127.0.0.1:6379/\"");
-                    }
-                } else if (sk == "prefix") {
-                    s.redis_prefix = r.string(skey, sv);
-                } else {
-                    r.warn(skey, unknown_note);
-                }
-            }
-        } else if (k == "redis-cluster" && has_redis_cluster) {
-            for (const auto& [sk, sv] : r.table(key, val)) {
-                const auto skey = join(key, sk);
-                if (sk == "urls") {
-                    (void)r.string_array(skey, sv);
-                } else if (sk == "prefix") {
-                    (void)r.string(skey, sv);
-                } else {
-                    r.warn(skey, unknown_note);
-                }
-            }
-            r.warn(key, "not used by rmqttd (Redis Cluster is not supported yet), ignored");
-        } else {
-            r.warn(key, unknown_note);
+    if (const auto log = s.get_table("log")) {
+        if (const auto to = log->get_choice("to", {"off", "file", "console", "both"})) {
+            cfg.log.to = *to == "off"       ? log_target::off
+                         : *to == "file"    ? log_target::file
+                         : *to == "console" ? log_target::console
+                                            : log_target::both;
+        }
+        if (auto level =
+                log->get_choice("level", {"trace", "debug", "info", "warn", "error", "off"})) {
+            cfg.log.level = std::move(*level);
+        }
+        if (auto dir = log->get_string("dir")) cfg.log.dir = std::move(*dir);
+        if (auto file = log->get_string("file")) {
+            if (file->empty()) log->fail_value("file", "a file name such as \"rmqtt.log\"");
+            cfg.log.file = std::move(*file);
         }
     }
-}
-
-void parse_session_storage(reader& r, const tvalue& root, session_storage_config& s) {
-    storage_keys st;
-    for (const auto& [k, v] : r.table("(top level)", root)) {
-        if (k == "storage") {
-            parse_storage(r, v, st, {"rocksdb", "sled", "redis", "redis-cluster"}, true);
-        } else if (k == "ack") {
-            s.ack = r.one_of(k, v, {"durable", "async"}) == "durable"
-                        ? session_storage_config::ack_mode::durable
-                        : session_storage_config::ack_mode::async;
-        } else if (k == "sync") {
-            s.sync = r.one_of(k, v, {"none", "always"}) == "none"
-                         ? session_storage_config::sync_mode::none
-                         : session_storage_config::sync_mode::always;
-        } else if (k == "commit_window") {
-            s.commit_window = r.duration_us(k, v);
-            if (s.commit_window > std::chrono::seconds(1)) {
-                r.fail(k, v, fmt::format("{}, at most 1s", duration_form));
-            }
-        } else if (k == "commit_max_ops") {
-            s.commit_max_ops = static_cast<std::size_t>(r.integer(k, v, 1, 1'000'000));
-        } else if (k == "backend_timeout") {
-            s.backend_timeout = r.duration_ms(k, v);
-        } else if (k == "max_pending_bytes") {
-            s.max_pending_bytes = static_cast<std::size_t>(r.size(k, v, 1));
-        } else if (k == "circuit_breaker") {
-            compat_section(r, k, v, circuit_breaker_fields);
-        } else {
-            r.warn(k, unknown_note);
+    if (const auto plugins = s.get_table("plugins")) {
+        if (auto dir = plugins->get_string("dir")) cfg.plugins_dir = std::move(*dir);
+        if (auto list = plugins->get_strings("default_startups")) {
+            cfg.plugins_default_startups = std::move(*list);
+        }
+        if (auto list = plugins->get_strings("disabled_default_startups")) {
+            extras.disabled_default_startups = std::move(*list);
         }
     }
-    const std::string type = st.type.value_or("rocksdb");
-    if (type == "redis-cluster") {
-        r.fail_msg(
-            "storage.type",
-            fmt::format("\"redis-cluster\" is not supported yet{}; use \"rocksdb\" (embedded, "
-                        "the default) or \"redis\" (one server that several nodes can "
-                        "share, each with its own storage.redis.prefix); accepted: "
-                        "\"rocksdb\", \"sled\" (served by RocksDB), \"redis\"",
-                        reader::at(*st.type_value)));
-    }
-    if (type == "redis") {
-        s.type = session_storage_config::engine::redis;
-    } else {
-        s.type = session_storage_config::engine::rocksdb;
-        s.type_was_sled = type == "sled";
-        const auto& path = s.type_was_sled ? st.sled_path : st.rocksdb_path;
-        const auto& cache = s.type_was_sled ? st.sled_cache : st.rocksdb_cache;
-        if (path) s.rocksdb_path = *path;
-        if (cache) s.rocksdb_cache_capacity = static_cast<std::size_t>(*cache);
-    }
-    if (st.redis_url) s.redis_url = *st.redis_url;
-    if (st.redis_prefix) s.redis_prefix = *st.redis_prefix;
-}
-
-void parse_retainer(reader& r, const tvalue& root, retainer_config& c) {
-    storage_keys st;
-    for (const auto& [k, v] : r.table("(top level)", root)) {
-        if (k == "storage") {
-            parse_storage(r, v, st, {"ram", "rocksdb", "sled", "redis"}, false);
-        } else if (k == "max_retained_messages") {
-            c.max_retained_messages = r.count(k, v);
-        } else if (k == "max_payload_size") {
-            c.max_payload_size = static_cast<std::size_t>(r.size(k, v));
-        } else if (k == "retained_message_ttl") {
-            c.retained_message_ttl = r.duration_ms(k, v);
-        } else if (k == "batch_messages_limit") {
-            (void)r.integer(k, v, 1);
-            r.warn(k, unused_note);
-        } else if (k == "backend_timeout") {
-            (void)r.duration_us(k, v);
-            r.warn(k, unused_note);
-        } else if (k == "circuit_breaker") {
-            compat_section(r, k, v, circuit_breaker_fields);
-        } else {
-            r.warn(k, unknown_note);
+    if (const auto mqtt = s.get_table("mqtt")) {
+        if (const auto n = mqtt->get_int("max_sessions", 0)) {
+            cfg.max_sessions = static_cast<std::size_t>(*n);
         }
+        (void)mqtt->get_int("delayed_publish_max");
+        mqtt->accept_unused("delayed_publish_max", compat_note);
+        (void)mqtt->get_bool("delayed_publish_immediate");
+        mqtt->accept_unused("delayed_publish_immediate", compat_note);
     }
-    const std::string type = st.type.value_or("ram");
-    c.type_was_sled = type == "sled";
-    c.type = type == "ram"     ? retainer_config::engine::ram
-             : type == "redis" ? retainer_config::engine::redis
-                               : retainer_config::engine::rocksdb;
-    const auto& path = c.type_was_sled ? st.sled_path : st.rocksdb_path;
-    const auto& cache = c.type_was_sled ? st.sled_cache : st.rocksdb_cache;
-    if (path) c.rocksdb_path = *path;
-    if (cache) c.rocksdb_cache_capacity = static_cast<std::size_t>(*cache);
-    if (st.redis_url) c.redis_url = *st.redis_url;
-    if (st.redis_prefix) c.redis_prefix = *st.redis_prefix;
+    parse_listeners(s, cfg.listeners);
+    accept_compat_table(s, "task", task_fields);
+    accept_compat_table(s, "rpc", rpc_fields);
+    accept_rmqtt_circuit_breaker(s);
+    (void)get_addr(s, "inner_api_addr");  // RMQTT before 0.3
+    s.accept_unused("inner_api_addr", unused_note);
 }
 
-void parse_shared_subscription(reader& r, const tvalue& root, shared_subscription_config& c) {
-    using s = plugins::shared_subscription_config::strategy;
-    static constexpr std::array<std::pair<std::string_view, s>, 7> names{{
-        {"random", s::random},
-        {"round_robin", s::round_robin},
-        {"round_robin_per_group", s::round_robin_per_group},
-        {"sticky", s::sticky},
-        {"hash_clientid", s::hash_clientid},
-        {"hash_topic", s::hash_topic},
-        {"local", s::local},
-    }};
-    for (const auto& [k, v] : r.table("(top level)", root)) {
-        if (k == "strategy") {
-            const auto name = r.one_of(k, v,
-                                       {"random", "round_robin", "round_robin_per_group", "sticky",
-                                        "hash_clientid", "hash_topic", "local"});
-            for (const auto& [n, st] : names) {
-                if (n == name) c.strat = st;
-            }
-        } else if (k == "sticky_cache_size") {
-            c.sticky_cache_size = r.count(k, v, 1);
-        } else {
-            r.warn(k, unknown_note);
-        }
-    }
-}
-
-// Decoded length of strict base64 (RFC 4648 section 4: standard alphabet, padded to a multiple
-// of 4 characters); nullopt for anything else.
-std::optional<std::size_t> base64_size(std::string_view s) {
-    if (s.empty() || s.size() % 4 != 0) return std::nullopt;
-    std::size_t pad = 0;
-    while (pad < 2 && s[s.size() - 1 - pad] == '=')
-        ++pad;
-    for (std::size_t i = 0; i + pad < s.size(); ++i) {
-        const char c = s[i];
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/') {
-            return std::nullopt;
-        }
-    }
-    return s.size() / 4 * 3 - pad;
-}
-
-constexpr std::string_view scram_user_form =
-    "a [[users]] table with username and either password = \"...\" or all of salt, iterations, "
-    "stored_key and server_key (the stored form of RFC 5802 section 3, base64)";
-
-std::uint32_t scram_iterations(const reader& r, std::string_view key, const tvalue& v) {
-    return static_cast<std::uint32_t>(
-        r.integer(key, v, auth_scram_config::min_iterations, auth_scram_config::max_iterations));
-}
-
-// One [[users]] entry. Password errors never quote the value.
-auth_scram_config::user parse_scram_user(reader& r, const std::string& key, const tvalue& v,
-                                         std::optional<std::uint32_t>& iterations) {
-    auth_scram_config::user u;
-    bool has_username = false;
-    for (const auto& [k, val] : r.table(key, v)) {
-        const auto sub = join(key, k);
-        if (k == "username") {
-            u.username = r.string(sub, val);
-            if (u.username.empty() || u.username.find('\0') != std::string::npos) {
-                r.fail(sub, val, "a non-empty string without NUL characters");
-            }
-            has_username = true;
-        } else if (k == "password") {
-            if (!val.is_string() || val.as_string().str.empty()) {
-                r.fail_msg(sub, fmt::format("expected a non-empty string{}", reader::at(val)));
-            }
-            u.password = val.as_string().str;
-        } else if (k == "salt") {
-            u.salt = r.string(sub, val);
-            if (!base64_size(u.salt)) {
-                r.fail(sub, val, "non-empty base64 such as \"W22ZaJ0SNY7soEsUEjb6gQ==\"");
-            }
-        } else if (k == "stored_key" || k == "server_key") {
-            auto& target = k == "stored_key" ? u.stored_key : u.server_key;
-            target = r.string(sub, val);
-            if (base64_size(target) != 32) {
-                r.fail(sub, val,
-                       "base64 of 32 bytes (a SHA-256 value, 44 characters ending in '=')");
-            }
-        } else if (k == "iterations") {
-            iterations = scram_iterations(r, sub, val);
-        } else {
-            r.warn(sub, unknown_note);
-        }
-    }
-    if (!has_username) {
-        r.fail_msg(join(key, "username"), fmt::format("missing; expected {}", scram_user_form));
-    }
-    const bool any_stored = !u.salt.empty() || !u.stored_key.empty() || !u.server_key.empty();
-    if (u.password && any_stored) {
-        r.fail_msg(key, fmt::format("user \"{}\" has both a password and stored keys; expected {}",
-                                    u.username, scram_user_form));
-    }
-    if (!u.password) {
-        for (const auto& [name, present] :
-             {std::pair<std::string_view, bool>{"salt", !u.salt.empty()},
-              {"iterations", iterations.has_value()},
-              {"stored_key", !u.stored_key.empty()},
-              {"server_key", !u.server_key.empty()}}) {
-            if (!present) {
-                r.fail_msg(join(key, name), fmt::format("missing for user \"{}\"; expected {}",
-                                                        u.username, scram_user_form));
-            }
-        }
-    }
-    return u;
-}
-
-void parse_auth_scram(reader& r, const tvalue& root, auth_scram_config& c) {
-    const tvalue* users = nullptr;
-    for (const auto& [k, v] : r.table("(top level)", root)) {
-        if (k == "users") {
-            users = &v;
-        } else if (k == "iterations") {
-            c.iterations = scram_iterations(r, k, v);
-        } else if (k == "allow_plain_password_connect") {
-            c.allow_plain_password_connect = r.boolean(k, v);
-        } else {
-            r.warn(k, unknown_note);
-        }
-    }
-    if (users == nullptr) return;
-    if (!users->is_array()) r.fail("users", *users, scram_user_form);
-    std::size_t i = 0;
-    for (const auto& e : users->as_array()) {
-        const auto key = fmt::format("users[{}]", i++);
-        std::optional<std::uint32_t> iterations;
-        auto u = parse_scram_user(r, key, e, iterations);
-        u.iterations = iterations.value_or(c.iterations);
-        for (const auto& other : c.users) {
-            if (other.username == u.username) {
-                r.fail_msg(
-                    join(key, "username"),
-                    fmt::format("\"{}\" is listed twice; expected each username once", u.username));
-            }
-        }
-        c.users.push_back(std::move(u));
-    }
-}
-
-tvalue parse_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        throw config_error(fmt::format("{}: cannot read the file: {}", path, std::strerror(errno)));
-    }
-    try {
-        return toml::parse<toml::discard_comments, std::map, std::vector>(in, path);
-    } catch (const std::exception& e) {
-        throw config_error(fmt::format("{}: not valid TOML: {}", path, e.what()));
-    }
-}
+// ---------------------------------------------------------------------------------------------
+// Loading
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
     for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
@@ -1125,28 +671,83 @@ std::string plugin_file(const std::string& dir, std::string_view plugin) {
     return fmt::format("{}/{}.toml", d, plugin);
 }
 
+// Reads <plugins.dir>/<plugin>.toml into cfg.plugin_sections (an empty section when the file
+// does not exist) and, transitionally, parses it into `target` for the core.
 template <class Parse, class Target>
-void load_plugin(config& cfg, std::string_view plugin, Parse parse, Target& target) {
+void load_plugin(config& cfg, const std::shared_ptr<std::vector<std::string>>& warnings,
+                 std::string_view plugin, Parse parse, Target& target) {
     const std::string path = plugin_file(cfg.plugins_dir, plugin);
+    config_section section;
     std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) {
-        if (cfg.plugin_enabled(plugin)) {
-            cfg.warnings.push_back(
-                fmt::format("{}: not found, {} uses its default settings", path, plugin));
-        }
-        return;
+    if (std::filesystem::exists(path, ec)) {
+        section = read_config_file(path, warnings);
+        target = parse(section);
+        section.report_unknown();
+        cfg.source_files.push_back(path);
+    } else if (cfg.plugin_enabled(plugin)) {
+        warnings->push_back(
+            fmt::format("{}: not found, {} uses its default settings", path, plugin));
     }
-    const auto root = parse_file(path);
-    reader r(path, cfg.warnings);
-    parse(r, root, target);
-    cfg.source_files.push_back(path);
+    cfg.plugin_sections.emplace(std::string(plugin), std::move(section));
 }
 
 }  // namespace
 
+std::span<const std::string_view> main_config_keys() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> k{
+            "node.id",
+            "node.workers",
+            "node.cookie",
+            "node.crash_dump",
+            "log.to",
+            "log.level",
+            "log.dir",
+            "log.file",
+            "plugins.dir",
+            "plugins.default_startups",
+            "plugins.disabled_default_startups",
+            "mqtt.max_sessions",
+            "mqtt.delayed_publish_max",
+            "mqtt.delayed_publish_immediate",
+            "inner_api_addr",
+            "listener.quic",
+        };
+        const auto add = [&k](std::string_view table, std::span<const field> fields) {
+            for (const auto& f : fields)
+                k.push_back(fmt::format("{}.{}", table, f.name));
+        };
+        add("node.busy", busy_fields);
+        add("task", task_fields);
+        add("rpc", rpc_fields);
+        for (const auto cb : rmqtt_circuit_breaker_keys())
+            k.emplace_back(cb);
+        return k;
+    }();
+    static const std::vector<std::string_view> keys(names.begin(), names.end());
+    return keys;
+}
+
+std::span<const std::string_view> listener_config_keys() {
+    static constexpr auto names = [] {
+        std::array<std::string_view, listener_keys.size()> out{};
+        for (std::size_t i = 0; i < out.size(); ++i)
+            out[i] = listener_keys[i].name;
+        return out;
+    }();
+    return names;
+}
+
+config_section read_config_file(const std::string& path,
+                                std::shared_ptr<std::vector<std::string>> warnings) {
+    auto root = std::make_shared<const config_node>(to_node(parse_file(path)));
+    return config_section(path, std::move(root), std::move(warnings));
+}
+
 config load_config(const command_line& cl) {
     config cfg;
     main_extras extras;
+    auto warnings = std::make_shared<std::vector<std::string>>();
     std::string main_file = cl.config_file;
     if (main_file.empty()) {
         for (const char* candidate :
@@ -1159,13 +760,13 @@ config load_config(const command_line& cl) {
         }
     }
     if (main_file.empty()) {
-        cfg.warnings.push_back(
+        warnings->push_back(
             "no configuration file given (-f) and none found at ./etc/rmqtt.toml, ./rmqtt.toml or "
             "/etc/rmqtt/rmqtt.toml: using the defaults");
     } else {
-        const auto root = parse_file(main_file);
-        reader r(main_file, cfg.warnings);
-        parse_main(r, root, cfg, extras);
+        const auto s = read_config_file(main_file, warnings);
+        parse_main(s, cfg, extras);
+        s.report_unknown();
         cfg.source_files.push_back(main_file);
     }
 
@@ -1188,17 +789,18 @@ config load_config(const command_line& cl) {
     }
     remove_duplicates(cfg.plugins_default_startups);
     if (cl.node_id > 0) cfg.node_id = cl.node_id;
-    cfg.warnings.insert(cfg.warnings.end(), cl.warnings.begin(), cl.warnings.end());
+    warnings->insert(warnings->end(), cl.warnings.begin(), cl.warnings.end());
 
-    load_plugin(cfg, "rmqtt-session-storage", parse_session_storage, cfg.session_storage);
-    load_plugin(cfg, "rmqtt-retainer", parse_retainer, cfg.retainer);
-    load_plugin(cfg, "rmqtt-shared-subscription", parse_shared_subscription,
-                cfg.shared_subscription);
-    load_plugin(cfg, "rmqtt-auth-scram", parse_auth_scram, cfg.auth_scram);
+    load_plugin(cfg, warnings, "rmqtt-session-storage", plugins::parse_session_storage_config,
+                cfg.session_storage);
+    load_plugin(cfg, warnings, "rmqtt-retainer", plugins::parse_retainer_config, cfg.retainer);
+    load_plugin(cfg, warnings, "rmqtt-shared-subscription",
+                plugins::parse_shared_subscription_config, cfg.shared_subscription);
+    load_plugin(cfg, warnings, "rmqtt-auth-scram", plugins::parse_auth_scram_config,
+                cfg.auth_scram);
 
     const std::string node = std::to_string(cfg.node_id);
-    for (auto* s : {&cfg.session_storage.rocksdb_path, &cfg.session_storage.redis_prefix,
-                    &cfg.retainer.rocksdb_path, &cfg.retainer.redis_prefix}) {
+    for (auto* s : {&cfg.session_storage.rocksdb_path, &cfg.session_storage.redis_prefix}) {
         replace_all(*s, "{node}", node);
     }
 
@@ -1226,6 +828,7 @@ config load_config(const command_line& cl) {
                 listener_file, b.id(), b.port, a.id(), why));
         }
     }
+    cfg.warnings = *warnings;
     return cfg;
 }
 

@@ -103,9 +103,8 @@ void log_config_warnings(const config& cfg) {
     }
     if (cfg.retainer.type_was_sled) {
         spdlog::info(
-            "config: retainer: storage.type = \"sled\" (RMQTT's embedded engine) is served by "
-            "RocksDB at {}",
-            cfg.retainer.rocksdb_path);
+            "config: retainer: storage.type = \"sled\" (RMQTT's embedded engine): retained "
+            "messages are kept in the session store");
     }
 }
 

@@ -18,7 +18,6 @@
 namespace rmqtt::broker {
 
 namespace {
-constexpr auto heartbeat_interval = std::chrono::seconds(2);
 constexpr auto shutdown_drain_timeout = std::chrono::seconds(10);
 
 std::size_t worker_count_for(const config& c) {
@@ -213,7 +212,7 @@ void server::heartbeat() {
     auto* st = core_->store();
     if (!st || core_->stopping()) return;
     st->submit(storage::put_meta{last_alive_key, std::to_string(wall_now_ms())});
-    heartbeat_->expires_after(heartbeat_interval);
+    heartbeat_->expires_after(config_.session_storage.heartbeat_interval);
     heartbeat_->async_wait([this](std::error_code ec) {
         if (!ec) heartbeat();
     });

@@ -1,11 +1,14 @@
 #include "net/listener.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <cerrno>
+#include <system_error>
 
 #include "net/tcp_transport.hpp"
 
@@ -39,6 +42,13 @@ void listener::open() {
         "listener." + cfg_.id() + " (" + cfg_.host + ":" + std::to_string(cfg_.port) + ")";
     acceptor_.open(ep.protocol(), ec);
     if (!ec && cfg_.reuseaddr) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && cfg_.reuseport) {  // before bind: other SO_REUSEPORT sockets may share the port
+        const int on = 1;
+        if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) !=
+            0) {
+            ec = std::error_code(errno, std::system_category());
+        }
+    }
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(cfg_.backlog, ec);
     if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());

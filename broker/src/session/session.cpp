@@ -89,6 +89,15 @@ asio::any_io_executor session::owner() const {
     return owner_;
 }
 
+std::vector<subscription_info> session::subscription_snapshot() const {
+    std::vector<subscription_info> out;
+    std::lock_guard lock(subs_mutex_);
+    out.reserve(subscriptions_.size());
+    for (const auto& [filter, sub] : subscriptions_)
+        out.push_back({client_id_, filter, sub.options, sub.subscription_id});
+    return out;
+}
+
 session_info session::info() const {
     session_info out;
     {
@@ -424,9 +433,11 @@ bool session::subscribe(const std::string& filter, const protocol::subscription_
                         std::uint32_t subscription_id, storage::write_batch& writes) {
     const bool is_new =
         core_.routes.subscribe(shared_from_this(), filter, options, subscription_id);
-    auto& entry = subscriptions_[filter];
-    entry.options = options;
-    entry.subscription_id = subscription_id;
+    session_subscription entry{options, subscription_id};
+    {
+        std::lock_guard lock(subs_mutex_);
+        subscriptions_[filter] = entry;
+    }
     if (core_.store() && persistent())
         writes.ops.push_back(
             storage::put_subscription{client_id_, to_subscription_record(filter, entry)});
@@ -435,7 +446,10 @@ bool session::subscribe(const std::string& filter, const protocol::subscription_
 }
 
 bool session::unsubscribe(const std::string& filter, storage::write_batch& writes) {
-    if (subscriptions_.erase(filter) == 0) return false;
+    {
+        std::lock_guard lock(subs_mutex_);
+        if (subscriptions_.erase(filter) == 0) return false;
+    }
     core_.routes.unsubscribe(*this, filter);
     if (filter.starts_with("$share/")) hand_over_shared(filter);
     if (core_.store() && persistent())
@@ -446,6 +460,7 @@ bool session::unsubscribe(const std::string& filter, storage::write_batch& write
 
 void session::restore_subscription(const std::string& filter, const session_subscription& s) {
     core_.routes.subscribe(shared_from_this(), filter, s.options, s.subscription_id);
+    std::lock_guard lock(subs_mutex_);
     subscriptions_[filter] = s;
 }
 
@@ -474,7 +489,10 @@ void session::end(events::session_end_reason why) {
     core_.sessions.remove(*this);
     for (const auto& [filter, sub] : subscriptions_)
         core_.routes.unsubscribe(*this, filter);
-    subscriptions_.clear();
+    {
+        std::lock_guard lock(subs_mutex_);
+        subscriptions_.clear();
+    }
     // Messages of shared subscriptions go to another member of the group (MQTT 5.0 section
     // 4.8.2), except a QoS 2 one already sent to this member: it must not reach another
     // [MQTT-4.8.2-5].
@@ -610,7 +628,8 @@ storage::operation session::record_op() {
 
 void session::persist_record() {
     auto* st = core_.store();
-    if (!st || !persistent()) return;
+    // An ended session's records are gone: writing one now would bring it back.
+    if (!st || !persistent() || ended()) return;
     st->submit(record_op());
 }
 

@@ -75,8 +75,9 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     void run_on_owner(std::function<void()> fn);
     asio::any_io_executor owner() const;
 
-    // A snapshot for the broker API, safe from any thread.
+    // Snapshots for the broker API, safe from any thread.
     session_info info() const;
+    std::vector<subscription_info> subscription_snapshot() const;
 
     // ---- owner only --------------------------------------------------------------------------
     core_context& core() noexcept { return core_; }
@@ -231,6 +232,8 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Owner only.
     std::shared_ptr<client_link> link_;
     settings settings_;
+    // Written on the owner under subs_mutex_; read by the owner without it, by others with it.
+    mutable std::mutex subs_mutex_;
     std::map<std::string, session_subscription, std::less<>> subscriptions_;
     std::unordered_set<std::uint16_t> inbound_qos2_;
     outbound_queue queue_;

@@ -1,6 +1,6 @@
 // rmqtt-auth-scram: the SCRAM-SHA-256 maths (RFC 5802, RFC 7677), the server side of the
 // exchange as the broker drives it (auth_exchange::on_data), the user store, the plugin's
-// registration on the hook bus and its configuration file.
+// registration on the hook bus and its configuration file as load_config reads it.
 #include "auth_scram/auth_scram.hpp"
 
 #include <gtest/gtest.h>
@@ -589,15 +589,10 @@ TEST(scram_plugin, PlainPasswordConnectChecksTheSameUsers) {
 }
 
 // ---- configuration file -------------------------------------------------------------------------
+// Through load_config, up to the user store the plugin builds (the file's own rules:
+// tests/unit/plugins/auth_scram_config_test.cpp).
 
-using rmqtt::test::config_error_of;
 using rmqtt::test::config_tree;
-using rmqtt::test::has_warning;
-
-std::string scram_error(const std::string& body) {
-    config_tree t("", {{"rmqtt-auth-scram", body}});
-    return config_error_of([&] { (void)t.load(); });
-}
 
 TEST(scram_config, BothUserFormsAndOptions) {
     config_tree t("plugins.default_startups = [\"rmqtt-auth-scram\"]\n", {{"rmqtt-auth-scram", R"(
@@ -641,85 +636,6 @@ server_key = "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
     EXPECT_TRUE(users.check_password("user", "pencil"));
     EXPECT_TRUE(users.check_password("bob", "builder"));
     EXPECT_EQ(users.find("bob")->iterations, 6000u);
-}
-
-TEST(scram_config, DefaultsWithoutAFile) {
-    config_tree t("");
-    const auto cfg = t.load();
-    EXPECT_TRUE(cfg.auth_scram.users.empty());
-    EXPECT_EQ(cfg.auth_scram.iterations, 4096u);
-    EXPECT_FALSE(cfg.auth_scram.allow_plain_password_connect);
-}
-
-TEST(scram_config, ShippedFileLoadsCleanlyWithNoUsers) {
-    config_tree t("plugins.dir = \"" + rmqtt::test::source_dir() + "/etc/plugins/\"\n");
-    const auto cfg = t.load();
-    EXPECT_TRUE(cfg.auth_scram.users.empty());  // no default account is shipped
-    EXPECT_EQ(cfg.auth_scram.iterations, 4096u);
-    EXPECT_FALSE(cfg.auth_scram.allow_plain_password_connect);
-    EXPECT_FALSE(has_warning(cfg, "rmqtt-auth-scram")) << rmqtt::test::all_warnings(cfg);
-}
-
-TEST(scram_config, UnknownKeysAreReported) {
-    config_tree t("", {{"rmqtt-auth-scram",
-                        "iteration = 5000\n[[users]]\nusername = \"a\"\npassword = \"p\"\n"
-                        "pasword = \"typo\"\n"}});
-    const auto cfg = t.load();
-    EXPECT_TRUE(has_warning(cfg, "rmqtt-auth-scram.toml: iteration: unknown key"))
-        << rmqtt::test::all_warnings(cfg);
-    EXPECT_TRUE(has_warning(cfg, "rmqtt-auth-scram.toml: users[0].pasword: unknown key"))
-        << rmqtt::test::all_warnings(cfg);
-}
-
-TEST(scram_config, ErrorsNameTheFileTheKeyAndTheForm) {
-    struct bad_case {
-        std::string body;
-        std::string expected;  // fragment of the message after the file name
-    };
-    const std::string stored =
-        "salt = \"W22ZaJ0SNY7soEsUEjb6gQ==\"\niterations = 4096\n"
-        "stored_key = \"WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=\"\n"
-        "server_key = \"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=\"\n";
-    const std::vector<bad_case> cases = {
-        {"iterations = 1000\n", "iterations: expected an integer from 4096 to 10000000, got 1000"},
-        {"allow_plain_password_connect = \"yes\"\n",
-         "allow_plain_password_connect: expected true or false"},
-        {"users = \"alice\"\n", "users: expected a [[users]] table"},
-        {"[[users]]\npassword = \"p\"\n", "users[0].username: missing"},
-        {"[[users]]\nusername = \"\"\npassword = \"p\"\n",
-         "users[0].username: expected a non-empty string"},
-        {"[[users]]\nusername = \"a\"\n", "users[0].salt: missing for user \"a\""},
-        {"[[users]]\nusername = \"a\"\npassword = \"p\"\n" + stored,
-         "users[0]: user \"a\" has both a password and stored keys"},
-        {"[[users]]\nusername = \"a\"\nsalt = \"W22ZaJ0SNY7soEsUEjb6gQ==\"\niterations = 4096\n"
-         "stored_key = \"WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=\"\n",
-         "users[0].server_key: missing for user \"a\""},
-        {"[[users]]\nusername = \"a\"\nsalt = \"W22ZaJ0SNY7soEsUEjb6gQ==\"\n"
-         "stored_key = \"WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=\"\n"
-         "server_key = \"wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=\"\n",
-         "users[0].iterations: missing for user \"a\""},
-        {"[[users]]\nusername = \"a\"\nsalt = \"not base64!\"\n",
-         "users[0].salt: expected non-empty base64"},
-        {"[[users]]\nusername = \"a\"\nstored_key = \"c2hvcnQ=\"\n",
-         "users[0].stored_key: expected base64 of 32 bytes"},
-        {"[[users]]\nusername = \"a\"\npassword = \"p\"\niterations = 10\n",
-         "users[0].iterations: expected an integer from 4096 to 10000000, got 10"},
-        {"[[users]]\nusername = \"a\"\npassword = \"p\"\n[[users]]\nusername = \"a\"\n"
-         "password = \"q\"\n",
-         "users[1].username: \"a\" is listed twice"},
-    };
-    for (const auto& c : cases) {
-        const std::string msg = scram_error(c.body);
-        EXPECT_NE(msg.find("rmqtt-auth-scram.toml: " + c.expected), std::string::npos)
-            << "body:\n"
-            << c.body << "message: " << msg;
-    }
-}
-
-TEST(scram_config, PasswordErrorsDoNotQuoteThePassword) {
-    const std::string msg = scram_error("[[users]]\nusername = \"a\"\npassword = 123456\n");
-    EXPECT_NE(msg.find("users[0].password: expected a non-empty string"), std::string::npos) << msg;
-    EXPECT_EQ(msg.find("123456"), std::string::npos) << msg;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -136,12 +138,13 @@ TEST(config_rmqtt_files, ShippedRmqttTomlAndPluginsLoad) {
     EXPECT_EQ(cfg.session_storage.redis_url, "redis://127.0.0.1:6379/");
     EXPECT_EQ(cfg.session_storage.redis_prefix, "session-1");
     EXPECT_TRUE(has_warning(cfg, "storage.sled.gc_at_hour: not used by rmqttd"));
-    // rmqtt-retainer.toml: sled, served by RocksDB at the sled path.
+    // rmqtt-retainer.toml: sled, so retained messages are kept in the session store; RMQTT's own
+    // store location for them is accepted and reported as not used.
     EXPECT_EQ(cfg.retainer.type, retainer_config::engine::rocksdb);
+    EXPECT_TRUE(has_warning(cfg,
+                            "rmqtt-retainer.toml: storage.sled.path: accepted for RMQTT "
+                            "compatibility, not used"));
     EXPECT_TRUE(cfg.retainer.type_was_sled);
-    EXPECT_EQ(cfg.retainer.rocksdb_path, "/var/log/rmqtt/.cache/retain/1");
-    EXPECT_EQ(cfg.retainer.rocksdb_cache_capacity, 3ULL << 30);
-    EXPECT_EQ(cfg.retainer.redis_prefix, "retain");
     EXPECT_EQ(cfg.retainer.max_payload_size, 1024u * 1024u);
     EXPECT_FALSE(cfg.retainer.retained_message_ttl.has_value());
     // rmqtt-shared-subscription.toml
@@ -257,9 +260,9 @@ listener.tcp.external.message_expiry_interval = "5m"
 listener.tcp.external.max_subscriptions = 100
 listener.tcp.external.shared_subscription = false
 listener.tcp.external.max_topic_aliases = 32
-listener.tcp.external.limit_subscription = true
-listener.tcp.external.delayed_publish = true
-listener.tcp.external.proxy_protocol = true
+listener.tcp.external.limit_subscription = false
+listener.tcp.external.delayed_publish = false
+listener.tcp.external.proxy_protocol = false
 listener.tcp.external.proxy_protocol_timeout = "3s"
 listener.tls.external.addr = "[::]:8883"
 listener.tls.external.cross_certificate = true
@@ -291,9 +294,9 @@ listener.quic.external.idle_timeout = "120s"
     EXPECT_EQ(tcp.max_session_expiry_interval, 24h);
     EXPECT_EQ(tcp.max_subscriptions, 100u);
     EXPECT_FALSE(tcp.shared_subscription);
-    EXPECT_TRUE(tcp.limit_subscription);
-    EXPECT_TRUE(tcp.delayed_publish);
-    EXPECT_TRUE(tcp.proxy_protocol);
+    EXPECT_FALSE(tcp.limit_subscription);  // true is refused: config_errors.UnsupportedSwitches
+    EXPECT_FALSE(tcp.delayed_publish);
+    EXPECT_FALSE(tcp.proxy_protocol);
     EXPECT_EQ(tcp.proxy_protocol_timeout, 3s);
     const auto& tls = *find_listener(cfg, "tls.external");
     EXPECT_EQ(tls.host, "::");
@@ -362,23 +365,25 @@ TEST(config_load, DisabledListenersAreDroppedAndNotChecked) {
 }
 
 TEST(config_load, IdReplacesNodeInPathsAndPrefixes) {
-    const config_tree tree("node.id = 3\n", {{"rmqtt-retainer",
-                                              "storage.type = \"rocksdb\"\n"
-                                              "storage.rocksdb.path = \"/r/{node}/x{node}\"\n"}});
+    const config_tree defaults("node.id = 3\n");
     {
-        const config cfg = tree.load();  // node.id from the file
+        const config cfg = defaults.load();  // node.id from the file
         EXPECT_EQ(cfg.node_id, 3u);
         EXPECT_EQ(cfg.session_storage.rocksdb_path, "./data/session/3");
-        EXPECT_EQ(cfg.retainer.rocksdb_path, "/r/3/x3");
     }
     {
-        const config cfg = tree.load(7);  // --id 7 wins
+        const config cfg = defaults.load(7);  // --id 7 wins
         EXPECT_EQ(cfg.node_id, 7u);
         EXPECT_EQ(cfg.session_storage.rocksdb_path, "./data/session/7");
         EXPECT_EQ(cfg.session_storage.redis_prefix, "session-7");
-        EXPECT_EQ(cfg.retainer.rocksdb_path, "/r/7/x7");
-        EXPECT_EQ(cfg.retainer.redis_prefix, "retain-7");
     }
+    // Every occurrence (the retainer has no location of its own: it uses the session store).
+    const config_tree tree("node.id = 3\n", {{"rmqtt-session-storage",
+                                              "storage.rocksdb.path = \"/r/{node}/x{node}\"\n"
+                                              "storage.redis.prefix = \"p{node}-{node}\"\n"}});
+    EXPECT_EQ(tree.load().session_storage.rocksdb_path, "/r/3/x3");
+    EXPECT_EQ(tree.load(7).session_storage.rocksdb_path, "/r/7/x7");
+    EXPECT_EQ(tree.load(7).session_storage.redis_prefix, "p7-7");
 }
 
 TEST(config_load, SledIsServedByRocksdbWithTheSledKeys) {
@@ -468,6 +473,23 @@ TEST(config_load, CommandLineWarningsAreKept) {
     EXPECT_TRUE(has_warning(cfg, "--raft-leader-id"));
 }
 
+// Each plugin file's section, for the plugins to read: empty when the file does not exist.
+TEST(config_load, PluginSectionsForEveryPluginFile) {
+    const config_tree tree("", {{"rmqtt-retainer", "max_payload_size = \"2MB\"\n"}});
+    const config cfg = tree.load();
+    ASSERT_EQ(cfg.plugin_sections.size(), 4u);
+    for (const char* name :
+         {"rmqtt-session-storage", "rmqtt-shared-subscription", "rmqtt-auth-scram"}) {
+        ASSERT_TRUE(cfg.plugin_sections.contains(name)) << name;
+        EXPECT_FALSE(cfg.plugin_sections.at(name).exists()) << name;
+    }
+    const auto& retainer = cfg.plugin_sections.at("rmqtt-retainer");
+    EXPECT_TRUE(retainer.exists());
+    EXPECT_EQ(retainer.file(), tree.plugin_file("rmqtt-retainer"));
+    EXPECT_EQ(retainer.get_size("max_payload_size"), 2u << 20);
+    EXPECT_EQ(cfg.retainer.max_payload_size, 2u << 20);  // transitional: also parsed for the core
+}
+
 TEST(config_load, MissingPluginFileOfAStartedPluginIsReported) {
     const config_tree tree("plugins.default_startups = [\"rmqtt-retainer\"]\n");
     const config cfg = tree.load();
@@ -485,20 +507,16 @@ TEST(config_warnings, UnknownKeysAnywhereNameFileAndKey) {
         "listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
         "listener.tcp.a.max_conections = 10\n"  // misspelt
         "listener.udp.a.addr = \"0.0.0.0:1\"\n",
-        {{"rmqtt-retainer", "max_retained = 5\n"},
-         {"rmqtt-shared-subscription", "strategy = \"random\"\nfoo = 1\n"},
-         {"rmqtt-session-storage", "storage.rocksdb.pth = \"x\"\n"}});
+        {{"rmqtt-retainer", "max_retained = 5\n"}});
     const config cfg = tree.load();
     const std::string main = tree.main_file();
     EXPECT_TRUE(has_warning(cfg, main + ": colour: unknown key"));
     EXPECT_TRUE(has_warning(cfg, main + ": log.colour: unknown key"));
     EXPECT_TRUE(has_warning(cfg, main + ": listener.tcp.a.max_conections: unknown key"));
     EXPECT_TRUE(has_warning(cfg, main + ": listener.udp: unknown listener type"));
+    // Plugin files: load_config reports their unknown keys too (each plugin's own keys:
+    // tests/unit/plugins).
     EXPECT_TRUE(has_warning(cfg, tree.plugin_file("rmqtt-retainer") + ": max_retained: unknown"));
-    EXPECT_TRUE(has_warning(cfg, tree.plugin_file("rmqtt-shared-subscription") + ": foo: unknown"));
-    EXPECT_TRUE(has_warning(
-        cfg, tree.plugin_file("rmqtt-session-storage") + ": storage.rocksdb.pth: unknown key"));
-    EXPECT_EQ(cfg.shared_subscription.strat, shared_subscription_config::strategy::random);
 }
 
 TEST(config_warnings, CompatSectionsWarnOnceEach) {
@@ -538,7 +556,6 @@ TEST(config_warnings, TlsOnlyKeysOnATcpListener) {
 // Fatal errors: each names the file, the key and the accepted form (and the bad value).
 
 struct bad_case {
-    const char* plugin;  // "" = main file
     const char* text;
     const char* key;
     const char* accepted;
@@ -547,106 +564,69 @@ struct bad_case {
 
 TEST(config_errors, NameFileKeyAndAcceptedForm) {
     const bad_case cases[] = {
-        {"", "listener.tcp.a.addr = \"0.0.0.0:70000\"\n", "listener.tcp.a.addr",
+        {"listener.tcp.a.addr = \"0.0.0.0:70000\"\n", "listener.tcp.a.addr",
          "\"host:port\" such as \"0.0.0.0:1883\"", "\"0.0.0.0:70000\""},
-        {"", "listener.tcp.a.addr = \"0.0.0.0\"\n", "listener.tcp.a.addr", "\"host:port\"",
+        {"listener.tcp.a.addr = \"0.0.0.0\"\n", "listener.tcp.a.addr", "\"host:port\"",
          "\"0.0.0.0\""},
-        {"", "listener.tcp.a.addr = \"::1:1883\"\n", "listener.tcp.a.addr", "\"[::]:1883\"",
+        {"listener.tcp.a.addr = \"::1:1883\"\n", "listener.tcp.a.addr", "\"[::]:1883\"",
          "\"::1:1883\""},
-        {"", "listener.tcp.a.addr = 1883\n", "listener.tcp.a.addr", "\"host:port\"", "got 1883"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_qos_allowed = 3\n",
+        {"listener.tcp.a.addr = 1883\n", "listener.tcp.a.addr", "\"host:port\"", "got 1883"},
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_qos_allowed = 3\n",
          "listener.tcp.a.max_qos_allowed", "an integer from 0 to 2", "got 3"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.keepalive_backoff = 0\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.keepalive_backoff = 0\n",
          "listener.tcp.a.keepalive_backoff", "a number greater than 0", "got 0"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.keepalive_backoff = -0.5\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.keepalive_backoff = -0.5\n",
          "listener.tcp.a.keepalive_backoff", "a number greater than 0", "got -0.5"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_inflight = 0\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_inflight = 0\n",
          "listener.tcp.a.max_inflight", "an integer from 1 to 65535", "got 0"},
-        {"",
-         "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.min_keepalive = 100\n"
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.min_keepalive = 100\n"
          "listener.tcp.a.max_keepalive = 50\n",
          "listener.tcp.a.min_keepalive", "<= max_keepalive (50)", "got 100"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_keepalive = 70000\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_keepalive = 70000\n",
          "listener.tcp.a.max_keepalive", "an integer from 0 to 65535", "got 70000"},
-        {"",
-         "listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
          "listener.tcp.a.max_packet_size = \"1 megabyte\"\n",
          "listener.tcp.a.max_packet_size", "a size such as \"1MB\"", "\"1 megabyte\""},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_packet_size = \"8G\"\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.max_packet_size = \"8G\"\n",
          "listener.tcp.a.max_packet_size", "from 0 to 4294967295 bytes", "\"8G\""},
-        {"",
-         "listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
          "listener.tcp.a.handshake_timeout = \"30 seconds\"\n",
          "listener.tcp.a.handshake_timeout", "a duration such as \"30s\"", "\"30 seconds\""},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.handshake_timeout = true\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.handshake_timeout = true\n",
          "listener.tcp.a.handshake_timeout", "a duration such as", "got true"},
-        {"",
-         "listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
          "listener.tcp.a.message_retry_interval = \"500us\"\n",
          "listener.tcp.a.message_retry_interval", "in whole milliseconds", "\"500us\""},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.allow_anonymous = \"yes\"\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.allow_anonymous = \"yes\"\n",
          "listener.tcp.a.allow_anonymous", "true or false", "\"yes\""},
-        {"",
-         "listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
          "listener.tcp.a.mqueue_rate_limit = \"0,1s\"\n",
          "listener.tcp.a.mqueue_rate_limit", "\"burst,period\" such as \"1000,1s\"", "\"0,1s\""},
-        {"", "listener.ws.a.addr = \"0.0.0.0:8080\"\nlistener.ws.a.ws_path = \"mqtt\"\n",
+        {"listener.ws.a.addr = \"0.0.0.0:8080\"\nlistener.ws.a.ws_path = \"mqtt\"\n",
          "listener.ws.a.ws_path", "a path starting with \"/\"", "\"mqtt\""},
-        {"", "listener.tcp.a.max_connections = 10\n", "listener.tcp.a.addr", "\"host:port\"",
+        {"listener.tcp.a.max_connections = 10\n", "listener.tcp.a.addr", "\"host:port\"",
          "missing"},
-        {"", "listener.tls.s.addr = \"0.0.0.0:8883\"\nlistener.tls.s.key = \"k.pem\"\n",
+        {"listener.tls.s.addr = \"0.0.0.0:8883\"\nlistener.tls.s.key = \"k.pem\"\n",
          "listener.tls.s.cert", "PEM file", "missing"},
-        {"", "listener.wss.s.addr = \"0.0.0.0:8443\"\nlistener.wss.s.cert = \"c.pem\"\n",
+        {"listener.wss.s.addr = \"0.0.0.0:8443\"\nlistener.wss.s.cert = \"c.pem\"\n",
          "listener.wss.s.key", "PEM file", "missing"},
-        {"", "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.ws.b.addr = \"127.0.0.1:1883\"\n",
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.ws.b.addr = \"127.0.0.1:1883\"\n",
          "listener.ws.b.addr", "a port no other listener uses", "already used by listener tcp.a"},
-        {"", "listener.tcp = \"x\"\n", "listener.tcp", "a table", "\"x\""},
-        {"", "log.level = \"verbose\"\n", "log.level",
+        {"listener.tcp = \"x\"\n", "listener.tcp", "a table", "\"x\""},
+        {"log.level = \"verbose\"\n", "log.level",
          "one of \"trace\" \"debug\" \"info\" \"warn\" \"error\" \"off\"", "\"verbose\""},
-        {"", "log.to = \"syslog\"\n", "log.to", "\"console\"", "\"syslog\""},
-        {"", "node.id = -1\n", "node.id", "an integer >= 0", "got -1"},
-        {"", "node.workers = 5000\n", "node.workers", "from 0 (number of cores) to 1024",
-         "got 5000"},
-        {"", "mqtt.max_sessions = -1\n", "mqtt.max_sessions", "an integer >= 0", "got -1"},
-        {"", "plugins.default_startups = \"rmqtt-retainer\"\n", "plugins.default_startups",
+        {"log.to = \"syslog\"\n", "log.to", "\"console\"", "\"syslog\""},
+        {"node.id = -1\n", "node.id", "an integer >= 0", "got -1"},
+        {"node.workers = 5000\n", "node.workers", "from 0 (number of cores) to 1024", "got 5000"},
+        {"mqtt.max_sessions = -1\n", "mqtt.max_sessions", "an integer >= 0", "got -1"},
+        {"plugins.default_startups = \"rmqtt-retainer\"\n", "plugins.default_startups",
          "an array of strings", "\"rmqtt-retainer\""},
-        {"", "plugins.default_startups = [\"a\", 1]\n", "plugins.default_startups",
+        {"plugins.default_startups = [\"a\", 1]\n", "plugins.default_startups",
          "an array of strings", "got 1"},
-        {"rmqtt-session-storage", "storage.type = \"redis-cluster\"\n", "storage.type",
-         "\"rocksdb\"", "\"redis-cluster\" is not supported yet"},
-        {"rmqtt-session-storage", "storage.type = \"mongodb\"\n", "storage.type",
-         "one of \"rocksdb\" \"sled\" \"redis\"", "\"mongodb\""},
-        {"rmqtt-session-storage", "ack = \"sometimes\"\n", "ack", "one of \"durable\" \"async\"",
-         "\"sometimes\""},
-        {"rmqtt-session-storage", "sync = \"fsync\"\n", "sync", "one of \"none\" \"always\"",
-         "\"fsync\""},
-        {"rmqtt-session-storage", "commit_window = \"2s\"\n", "commit_window", "at most 1s",
-         "\"2s\""},
-        {"rmqtt-session-storage", "commit_max_ops = 0\n", "commit_max_ops",
-         "an integer from 1 to 1000000", "got 0"},
-        {"rmqtt-session-storage", "max_pending_bytes = 0\n", "max_pending_bytes", "a size such as",
-         "got 0"},
-        {"rmqtt-session-storage", "storage.redis.url = \"http://x\"\n", "storage.redis.url",
-         "\"redis://127.0.0.1:6379/\"", "\"http://x\""},
-        {"rmqtt-session-storage", "storage.sled.cache_capacity = \"lots\"\n",
-         "storage.sled.cache_capacity", "a size such as", "\"lots\""},
-        {"rmqtt-retainer", "max_payload_size = \"big\"\n", "max_payload_size", "a size such as",
-         "\"big\""},
-        {"rmqtt-retainer", "storage.type = \"redis-cluster\"\n", "storage.type",
-         "one of \"ram\" \"rocksdb\" \"sled\" \"redis\"", "\"redis-cluster\""},
-        {"rmqtt-retainer", "retained_message_ttl = \"forever\"\n", "retained_message_ttl",
-         "a duration such as", "\"forever\""},
-        {"rmqtt-shared-subscription", "strategy = \"fastest\"\n", "strategy", "\"round_robin\"",
-         "\"fastest\""},
-        {"rmqtt-shared-subscription", "sticky_cache_size = 0\n", "sticky_cache_size",
-         "an integer >= 1", "got 0"},
     };
     for (const auto& c : cases) {
-        const bool in_plugin = *c.plugin != '\0';
-        const config_tree tree(in_plugin ? "" : c.text,
-                               in_plugin ? std::map<std::string, std::string>{{c.plugin, c.text}}
-                                         : std::map<std::string, std::string>{});
-        const std::string file = in_plugin ? tree.plugin_file(c.plugin) : tree.main_file();
+        const config_tree tree(c.text);
+        const std::string file = tree.main_file();
         const std::string msg = config_error_of([&] { (void)tree.load(); });
         SCOPED_TRACE(c.text);
         EXPECT_NE(msg.find(file + ": "), std::string::npos) << msg;
@@ -654,6 +634,49 @@ TEST(config_errors, NameFileKeyAndAcceptedForm) {
         EXPECT_NE(msg.find(c.accepted), std::string::npos) << msg;
         EXPECT_NE(msg.find(c.got), std::string::npos) << msg;
     }
+}
+
+// RMQTT switches rmqttd does not implement: true would silently do nothing, so it stops the
+// start; false (what RMQTT's shipped files write) and disabled listeners are accepted.
+TEST(config_errors, UnsupportedSwitches) {
+    const struct {
+        const char* key;
+        const char* why;
+    } cases[] = {
+        {"proxy_protocol", "PROXY protocol is not supported yet; "},
+        {"delayed_publish", "not supported by rmqttd ($delayed/ publishes"},
+        {"limit_subscription", "not supported by rmqttd ($limit/ and $exclusive/"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.key);
+        const std::string listener = "listener.tcp.a.addr = \"0.0.0.0:1883\"\n";
+        const config_tree on(listener + "listener.tcp.a." + c.key + " = true\n");
+        const std::string msg = config_error_of([&] { (void)on.load(); });
+        EXPECT_NE(msg.find(on.main_file() + ": listener.tcp.a." + c.key + ": "), std::string::npos)
+            << msg;
+        EXPECT_NE(msg.find(c.why), std::string::npos) << msg;
+
+        const config_tree off(listener + "listener.tcp.a." + c.key + " = false\n");
+        EXPECT_TRUE(off.load().warnings.empty());
+        const config_tree disabled(listener + "listener.tcp.b.enable = false\nlistener.tcp.b." +
+                                   c.key + " = true\n");
+        EXPECT_EQ(disabled.load().listeners.size(), 1u);
+    }
+    // The timeout of the PROXY header stays a checked key.
+    const config_tree timeout(
+        "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.proxy_protocol_timeout = \"0s\"\n");
+    const std::string msg = config_error_of([&] { (void)timeout.load(); });
+    EXPECT_NE(msg.find("listener.tcp.a.proxy_protocol_timeout: expected a duration"),
+              std::string::npos)
+        << msg;
+}
+
+TEST(config_errors, ListenerNameWithADot) {
+    const config_tree tree("[listener.tcp.\"a.b\"]\naddr = \"0.0.0.0:1883\"\n");
+    const std::string msg = config_error_of([&] { (void)tree.load(); });
+    EXPECT_NE(msg.find(": listener.tcp.a.b: expected a listener name without \".\""),
+              std::string::npos)
+        << msg;
 }
 
 TEST(config_errors, BadValuesNameTheirLine) {

@@ -3,7 +3,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -97,10 +100,18 @@ struct config {
     std::vector<listener_config> listeners;
 
     // Plugin settings; read from plugins_dir whether or not the plugin is started.
+    // Transitional (Step 4): load_config fills them with the plugins' parse_*_config functions;
+    // the plugins will read plugin_sections themselves.
     session_storage_config session_storage;
     plugins::retainer_config retainer;
     plugins::shared_subscription_config shared_subscription;
     plugins::auth_scram_config auth_scram;
+
+    // The section of each plugin file, by plugin name ("rmqtt-retainer"); an empty section when
+    // the file does not exist. load_config has already read them (the fields above) and put their
+    // warnings in `warnings`; what a later reader reports goes to a list the sections share, not
+    // to `warnings`.
+    std::map<std::string, config_section, std::less<>> plugin_sections;
 
     bool plugin_enabled(std::string_view name) const;  // listed in plugins_default_startups
 
@@ -125,5 +136,17 @@ struct command_line {
 // plugins.default_startups; cl.plugins_default_startups replaces it again. Throws config_error.
 // Every key is described in docs/configuration.md.
 config load_config(const command_line& cl);
+
+// The keys load_config knows in rmqtt.toml, in full ("node.id", "task.exec_workers", ...), and
+// those of a listener, relative to listener.<type>.<name> ("addr", "max_inflight", ...); both
+// include the keys kept only for RMQTT compatibility ("listener.quic" stands for every QUIC
+// listener). docs/configuration.md documents each of them (tests/unit/config checks both ways).
+std::span<const std::string_view> main_config_keys();
+std::span<const std::string_view> listener_config_keys();
+
+// Reads one TOML file into a section (the whole file); `warnings` receives what its readers
+// report. Throws config_error when the file cannot be read or is not valid TOML.
+config_section read_config_file(const std::string& path,
+                                std::shared_ptr<std::vector<std::string>> warnings);
 
 }  // namespace rmqtt::broker

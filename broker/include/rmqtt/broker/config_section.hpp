@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -42,6 +43,13 @@ std::optional<duration> parse_duration(std::string_view text) noexcept;
 std::optional<std::chrono::microseconds> parse_duration_us(std::string_view text) noexcept;
 std::optional<std::uint64_t> parse_size(std::string_view text) noexcept;
 
+// The accepted forms as error messages name them ("expected <form>, got ...").
+inline constexpr std::string_view duration_form =
+    "a duration such as \"30s\", \"500ms\", \"2h\" or \"1h30m\" (units us, ms, s, m, h, d; a "
+    "bare number means seconds)";
+inline constexpr std::string_view size_form =
+    "a size such as \"1MB\", \"512KB\", \"3G\" or 1048576 (units B, K/KB, M/MB, G/GB; 1K = 1024)";
+
 // One value of a configuration file.
 struct config_node {
     enum class kind { boolean, integer, floating, string, array, table, other };
@@ -58,7 +66,8 @@ struct config_node {
 };
 
 // A table of one file, read by key. Keys are relative to the section ("storage.type" is the key
-// "type" of the table "storage"); messages show them in full.
+// "type" of the table "storage"); messages show them in full. A step of a dotted key that holds
+// something other than a table ("storage = 5" when "storage.type" is read) is a config_error.
 //
 // Copies share the record of which keys were read. Not thread-safe: used while configuring.
 class config_section {
@@ -97,23 +106,32 @@ class config_section {
         std::uint64_t hi = std::numeric_limits<std::uint64_t>::max()) const;
     // A sub-table ("storage.redis") as a section; nullopt when absent.
     std::optional<config_section> get_table(std::string_view key) const;
-    // An array of tables ([[users]]); empty when absent.
+    // An array of tables ([[users]]); empty when absent. The sections' keys show as
+    // "users[0].username".
     std::vector<config_section> get_tables(std::string_view key) const;
+    // The raw value, for forms the getters above do not cover (the caller checks it and calls
+    // fail_value); nullptr when absent. Marks `key` as read, like the getters.
+    const config_node* get_node(std::string_view key) const;
 
     // Marks `key` as read without using it: for keys kept only so RMQTT files load. Its value is
     // still type-checked by the caller's getter if it wants; reported as `note` ("accepted for
-    // RMQTT compatibility, not used") when present.
+    // RMQTT compatibility, not used") when present (no report when `note` is empty). A table
+    // accepted this way is accepted whole: keys inside it are not reported as unknown.
     void accept_unused(std::string_view key, std::string_view note) const;
 
+    // "file: key: message".
     [[noreturn]] void fail(std::string_view key, std::string_view message) const;
+    // "file: key: expected <expected>, got <value> (line N)", for the value present at `key`.
     [[noreturn]] void fail_value(std::string_view key, std::string_view expected) const;
     void warn(std::string_view key, std::string_view message) const;
 
     // Adds an "unknown key, ignored" warning for every key present in this section (and its
-    // sub-tables) that no getter read. Call once, after the owner has read everything.
+    // sub-tables) that no getter read. Call once, after the owner has read everything (the core
+    // does, for each file, once its parser has read it).
     void report_unknown() const;
 
-    // The full key of `key` ("listener.tcp.external.addr").
+    // The full key of `key` ("listener.tcp.external.addr"); full_key("") is the section's own
+    // key ("users[0]"), so fail("", ...) names the section.
     std::string full_key(std::string_view key) const;
 
   private:
@@ -121,6 +139,9 @@ class config_section {
     const config_node* find(std::string_view key) const;
     const config_node& require(std::string_view key) const;
     void mark(std::string_view key) const;
+    const config_node* take(std::string_view key) const;  // find, and mark when present
+    [[noreturn]] void fail_node(std::string_view full_key, const config_node& n,
+                                std::string_view expected) const;
 
     std::string file_;
     std::shared_ptr<const config_node> root_;
@@ -129,5 +150,13 @@ class config_section {
     std::shared_ptr<std::vector<std::string>> warnings_;
     std::shared_ptr<std::set<std::string, std::less<>>> read_;  // full keys read
 };
+
+// RMQTT's `circuit_breaker` table (rmqtt.toml, rmqtt-session-storage.toml, rmqtt-retainer.toml),
+// which rmqttd does not use: type-checks the keys RMQTT defines and reports the table once as
+// accepted for RMQTT compatibility; other keys in it are left to report_unknown().
+void accept_rmqtt_circuit_breaker(const config_section& s);
+// The keys it knows, in full ("circuit_breaker.failure_rate_threshold", ...), for the key lists
+// of the files that have the table.
+std::span<const std::string_view> rmqtt_circuit_breaker_keys() noexcept;
 
 }  // namespace rmqtt::broker

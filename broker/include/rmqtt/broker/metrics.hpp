@@ -2,6 +2,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace rmqtt::broker {
 
@@ -32,6 +35,36 @@ struct metrics {
 
     static void add(counter& c, std::uint64_t n = 1) noexcept {
         c.fetch_add(n, std::memory_order_relaxed);
+    }
+
+    // Every value by name, for the broker API.
+    std::vector<std::pair<std::string, std::int64_t>> snapshot() const {
+        const auto v = [](const counter& c) {
+            return static_cast<std::int64_t>(c.load(std::memory_order_relaxed));
+        };
+        return {
+            {"connections", connections.load(std::memory_order_relaxed)},
+            {"handshaking", handshaking.load(std::memory_order_relaxed)},
+            {"client.connect", v(connects)},
+            {"client.connack.refused", v(connacks_refused)},
+            {"client.disconnected", v(disconnects)},
+            {"client.takeover", v(takeovers)},
+            {"client.keepalive_timeout", v(keepalive_timeouts)},
+            {"client.protocol_error", v(protocol_errors)},
+            {"messages.received", v(publishes_received)},
+            {"messages.sent", v(publishes_sent)},
+            {"messages.dropped", v(messages_dropped)},
+            {"messages.dropped.expired", v(messages_expired)},
+            {"messages.dropped.queue_full", v(messages_queue_full)},
+            {"messages.dropped.too_large", v(messages_too_large)},
+            {"messages.dropped.no_subscribers", v(messages_no_subscribers)},
+            {"messages.dropped.slow_consumer", v(qos0_dropped_slow_consumer)},
+            {"messages.will", v(wills_published)},
+            {"session.expired", v(sessions_expired)},
+            {"store.errors", v(store_errors)},
+            {"bytes.received", v(bytes_received)},
+            {"bytes.sent", v(bytes_sent)},
+        };
     }
 };
 
