@@ -221,8 +221,17 @@ config_section::config_section(const config_section& parent, std::string prefix,
       root_(parent.root_),
       node_(node),
       prefix_(std::move(prefix)),
+      node_id_(parent.node_id_),
       warnings_(parent.warnings_),
       read_(parent.read_) {}
+
+std::string config_section::with_node(std::string text) const {
+    const std::string node = std::to_string(node_id_);
+    for (std::size_t at = text.find("{node}"); at != std::string::npos;
+         at = text.find("{node}", at + node.size()))
+        text.replace(at, 6, node);
+    return text;
+}
 
 std::string config_section::full_key(std::string_view key) const {
     return key.empty() ? prefix_ : join(prefix_, key);

@@ -1,5 +1,7 @@
 #include "auth_scram/auth_scram.hpp"
 
+#include <asio/post.hpp>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -407,6 +409,12 @@ std::string scram_method::make_nonce() const {
 
 std::shared_ptr<scram_method> register_plugin(broker::hook_bus& bus,
                                               const plugins::auth_scram_config& cfg) {
+    return register_plugin(bus, cfg, std::nullopt);
+}
+
+std::shared_ptr<scram_method> register_plugin(broker::hook_bus& bus,
+                                              const plugins::auth_scram_config& cfg,
+                                              std::optional<asio::any_io_executor> pool) {
     auto users = std::make_shared<const user_store>(cfg);
     scram_method::options o;
     o.fake_iterations = cfg.iterations;
@@ -415,17 +423,28 @@ std::shared_ptr<scram_method> register_plugin(broker::hook_bus& bus,
     if (cfg.allow_plain_password_connect) {
         // A CONNECT with a User Name is checked against the users: unknown name or wrong
         // password is denied (0x86 / return code 4); without a User Name the listener's
-        // allow_anonymous rule decides.
+        // allow_anonymous rule decides. The check costs a PBKDF2 derivation (`iterations`
+        // rounds): with a pool it runs there, off the io threads, and the decision is deferred.
         bus.on_authenticate(
-            0, [users](const broker::client_info& c, const std::optional<std::string>& password,
-                       broker::hook_result) {
-                if (c.username == nullptr || !c.username->has_value()) {
-                    return broker::hook_result::next;
-                }
-                return users->check_password(**c.username, password.value_or(""))
-                           ? broker::hook_result::allow
-                           : broker::hook_result::deny;
-            });
+            0, broker::hook_bus::async_authenticate_handler(
+                   [users, pool](const broker::client_info& c,
+                                 const std::optional<std::string>& password, broker::hook_result,
+                                 broker::decision_scope<broker::hook_result>& scope) {
+                       if (c.username == nullptr || !c.username->has_value()) {
+                           return broker::hook_result::next;
+                       }
+                       if (!pool) {
+                           return users->check_password(**c.username, password.value_or(""))
+                                      ? broker::hook_result::allow
+                                      : broker::hook_result::deny;
+                       }
+                       asio::post(*pool, [users, d = scope.defer(), name = **c.username,
+                                          pw = password.value_or("")]() mutable {
+                           d.resolve(users->check_password(name, pw) ? broker::hook_result::allow
+                                                                     : broker::hook_result::deny);
+                       });
+                       return broker::hook_result::pending;
+                   }));
     }
     if (users->size() == 0) {
         spdlog::warn("rmqtt-auth-scram: no users configured: every {} authentication fails",
@@ -435,6 +454,27 @@ std::shared_ptr<scram_method> register_plugin(broker::hook_bus& bus,
                      cfg.allow_plain_password_connect ? ", CONNECT passwords checked too" : "");
     }
     return method;
+}
+
+namespace {
+
+class auth_scram_plugin final : public broker::plugin {
+  public:
+    void configure(const broker::config_section& section) override {
+        config_ = parse_auth_scram_config(section);
+    }
+    void start(broker::plugin_context& ctx) override {
+        (void)register_plugin(ctx.hooks(), config_, ctx.executor());
+    }
+
+  private:
+    plugins::auth_scram_config config_;
+};
+
+}  // namespace
+
+std::unique_ptr<broker::plugin> make_plugin() {
+    return std::make_unique<auth_scram_plugin>();
 }
 
 }  // namespace rmqtt::plugins::auth_scram

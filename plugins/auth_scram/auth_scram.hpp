@@ -9,8 +9,11 @@
 #include <string>
 #include <string_view>
 
+#include <asio/any_io_executor.hpp>
 #include "auth_scram/auth_scram_config.hpp"
+
 #include "rmqtt/broker/hooks.hpp"
+#include "rmqtt/broker/plugin.hpp"
 
 // rmqtt-auth-scram: MQTT 5.0 enhanced authentication (section 4.12) with the method
 // "SCRAM-SHA-256" (RFC 5802, RFC 7677), against the users of etc/plugins/rmqtt-auth-scram.toml.
@@ -117,9 +120,17 @@ class scram_method final : public broker::auth_method {
 };
 
 // Registers the method on `bus` (and, with allow_plain_password_connect, an authenticate
-// handler that checks CONNECT User Name / Password against the same users). Call before the
+// handler that checks CONNECT User Name / Password against the same users; with `pool` the
+// PBKDF2 work of that check runs on the pool and the decision is deferred). Call before the
 // server starts. Returns the method.
 std::shared_ptr<scram_method> register_plugin(broker::hook_bus& bus,
                                               const plugins::auth_scram_config& cfg);
+std::shared_ptr<scram_method> register_plugin(broker::hook_bus& bus,
+                                              const plugins::auth_scram_config& cfg,
+                                              std::optional<asio::any_io_executor> pool);
+
+// The rmqtt-auth-scram plugin (plugin.hpp): configure() reads rmqtt-auth-scram.toml, start()
+// registers the method with the plugin executor as the pool.
+std::unique_ptr<broker::plugin> make_plugin();
 
 }  // namespace rmqtt::plugins::auth_scram

@@ -102,6 +102,9 @@ session_storage_config parse_session_storage_config(const config_section& s) {
         if (p) c.rocksdb_path = *p;
         if (cache) c.rocksdb_cache_capacity = static_cast<std::size_t>(*cache);
     }
+    // Each node keeps its own data: {node} is the node id, as in RMQTT.
+    c.rocksdb_path = s.with_node(std::move(c.rocksdb_path));
+    c.redis_prefix = s.with_node(std::move(c.redis_prefix));
     return c;
 }
 

@@ -10,8 +10,8 @@
 // store with it).
 namespace rmqtt::plugins {
 
-// Reads rmqtt-session-storage.toml. {node} in paths and prefixes is left for the caller to
-// replace (the plugin does, with the node id, when it starts). Throws broker::config_error.
+// Reads rmqtt-session-storage.toml; {node} in paths and prefixes becomes the section's node id.
+// Throws broker::config_error.
 broker::session_storage_config parse_session_storage_config(const broker::config_section& s);
 
 // The keys parse_session_storage_config knows, in full ("storage.rocksdb.path"), those kept only

@@ -23,11 +23,6 @@
 #include <type_traits>
 #include <utility>
 
-#include "auth_scram/auth_scram_config.hpp"
-#include "retainer/retainer_config.hpp"
-#include "session_storage/session_storage_config.hpp"
-#include "shared_subscription/shared_subscription_config.hpp"
-
 namespace rmqtt::broker {
 
 std::string_view to_string(listener_kind k) noexcept {
@@ -640,12 +635,6 @@ void parse_main(const config_section& s, config& cfg, main_extras& extras) {
 // ---------------------------------------------------------------------------------------------
 // Loading
 
-void replace_all(std::string& s, std::string_view from, std::string_view to) {
-    for (auto pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
-        s.replace(pos, from.size(), to);
-    }
-}
-
 std::vector<std::string> split_words(std::string_view s) {
     std::vector<std::string> out;
     std::istringstream in{std::string(s)};
@@ -672,22 +661,19 @@ std::string plugin_file(const std::string& dir, std::string_view plugin) {
 }
 
 // Reads <plugins.dir>/<plugin>.toml into cfg.plugin_sections (an empty section when the file
-// does not exist) and, transitionally, parses it into `target` for the core.
-template <class Parse, class Target>
-void load_plugin(config& cfg, const std::shared_ptr<std::vector<std::string>>& warnings,
-                 std::string_view plugin, Parse parse, Target& target) {
+// does not exist); the plugin parses it.
+void load_plugin(config& cfg, std::string_view plugin) {
     const std::string path = plugin_file(cfg.plugins_dir, plugin);
     config_section section;
     std::error_code ec;
     if (std::filesystem::exists(path, ec)) {
-        section = read_config_file(path, warnings);
-        target = parse(section);
-        section.report_unknown();
+        section = read_config_file(path, cfg.plugin_warnings);
         cfg.source_files.push_back(path);
     } else if (cfg.plugin_enabled(plugin)) {
-        warnings->push_back(
+        cfg.plugin_warnings->push_back(
             fmt::format("{}: not found, {} uses its default settings", path, plugin));
     }
+    section.set_node_id(cfg.node_id);
     cfg.plugin_sections.emplace(std::string(plugin), std::move(section));
 }
 
@@ -744,7 +730,7 @@ config_section read_config_file(const std::string& path,
     return config_section(path, std::move(root), std::move(warnings));
 }
 
-config load_config(const command_line& cl) {
+config load_config(const command_line& cl, std::span<const std::string_view> plugin_files) {
     config cfg;
     main_extras extras;
     auto warnings = std::make_shared<std::vector<std::string>>();
@@ -791,18 +777,8 @@ config load_config(const command_line& cl) {
     if (cl.node_id > 0) cfg.node_id = cl.node_id;
     warnings->insert(warnings->end(), cl.warnings.begin(), cl.warnings.end());
 
-    load_plugin(cfg, warnings, "rmqtt-session-storage", plugins::parse_session_storage_config,
-                cfg.session_storage);
-    load_plugin(cfg, warnings, "rmqtt-retainer", plugins::parse_retainer_config, cfg.retainer);
-    load_plugin(cfg, warnings, "rmqtt-shared-subscription",
-                plugins::parse_shared_subscription_config, cfg.shared_subscription);
-    load_plugin(cfg, warnings, "rmqtt-auth-scram", plugins::parse_auth_scram_config,
-                cfg.auth_scram);
-
-    const std::string node = std::to_string(cfg.node_id);
-    for (auto* s : {&cfg.session_storage.rocksdb_path, &cfg.session_storage.redis_prefix}) {
-        replace_all(*s, "{node}", node);
-    }
+    for (const auto name : plugin_files)
+        load_plugin(cfg, name);
 
     const std::string listener_file = main_file.empty() ? "(defaults)" : main_file;
     const bool has_tcp_or_tls = std::any_of(

@@ -95,17 +95,8 @@ void log_config_warnings(const config& cfg) {
         spdlog::info("config: read {}", f);
     for (const auto& w : cfg.warnings)
         spdlog::warn("config: {}", w);
-    if (cfg.session_storage.type_was_sled) {
-        spdlog::info(
-            "config: session storage: storage.type = \"sled\" (RMQTT's embedded engine) is served "
-            "by RocksDB at {}",
-            cfg.session_storage.rocksdb_path);
-    }
-    if (cfg.retainer.type_was_sled) {
-        spdlog::info(
-            "config: retainer: storage.type = \"sled\" (RMQTT's embedded engine): retained "
-            "messages are kept in the session store");
-    }
+    for (const auto& w : *cfg.plugin_warnings)
+        spdlog::warn("config: {}", w);
 }
 
 void shutdown_logging() {

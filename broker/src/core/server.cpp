@@ -7,13 +7,10 @@
 
 #include <filesystem>
 
-#include "core/plugins.hpp"
 #include "mqtt/connection.hpp"
 #include "net/listener.hpp"
 #include "persist/recovery.hpp"
-#include "retainer/retainer_store.hpp"
 #include "session/restore.hpp"
-#include "shared_subscription/share_strategies.hpp"
 
 namespace rmqtt::broker {
 
@@ -27,13 +24,16 @@ std::size_t worker_count_for(const config& c) {
 }
 }  // namespace
 
-server::server(config cfg) : config_(std::move(cfg)), core_(std::make_unique<core_context>()) {
-    core_->routes.set_strategy(plugins::make_share_strategy(
-        config_.shared_subscription.strat, config_.shared_subscription.sticky_cache_size));
-    core_->set_shared_subscriptions(config_.plugin_enabled("rmqtt-shared-subscription"));
+server::server(config cfg, std::span<const plugin_entry> plugins)
+    : config_(std::move(cfg)),
+      core_(std::make_unique<core_context>()),
+      api_(std::make_unique<core_api>(*core_, config_.node_id)),
+      plugins_(std::make_unique<plugin_host>(*core_, *api_, plugins)) {
+    plugins_->configure(config_);
 }
 
 server::~server() {
+    plugins_->stop();
     stop_workers();
     if (auto* st = core_->store()) (void)st->close();  // closed by a graceful stop; logged there
 }
@@ -86,16 +86,14 @@ int server::run() {
         "rmqttd {} starting: node {}, {} worker threads, config {}", RMQTT_VERSION, config_.node_id,
         worker_count_for(config_),
         config_.source_files.empty() ? std::string("(defaults)") : config_.source_files.front());
-    check_plugins(config_);
-    start_plugins(*this);
-    if (config_.plugin_enabled("rmqtt-retainer")) {
-        const bool stored = config_.retainer.type != plugins::retainer_config::engine::ram &&
-                            config_.plugin_enabled("rmqtt-session-storage");
-        core_->set_retained(std::make_shared<plugins::retainer_store>(config_.retainer, stored));
-        if (stored) spdlog::info("retained messages are stored in the session store");
+    try {
+        plugins_->start(config_);
+    } catch (const std::exception& e) {
+        spdlog::critical("a plugin failed to start: {}", e.what());
+        return 1;
     }
     start_workers();
-    if (config_.plugin_enabled("rmqtt-session-storage")) {
+    if (plugins_->session_storage()) {
         if (!open_store() || !recover()) {
             stop_workers();
             return 1;
@@ -129,12 +127,10 @@ void server::request_stop() {
 }
 
 bool server::open_store() {
-    const auto& sc = config_.session_storage;
+    const auto& sc = *plugins_->session_storage();
     std::unique_ptr<storage::store> engine;
     storage::status st;
     if (sc.type == session_storage_config::engine::rocksdb) {
-        if (sc.type_was_sled)
-            spdlog::info("storage.type \"sled\" is served by rmqttd's embedded RocksDB engine");
         std::error_code ec;
         std::filesystem::create_directories(std::filesystem::path(sc.rocksdb_path).parent_path(),
                                             ec);
@@ -212,7 +208,7 @@ void server::heartbeat() {
     auto* st = core_->store();
     if (!st || core_->stopping()) return;
     st->submit(storage::put_meta{last_alive_key, std::to_string(wall_now_ms())});
-    heartbeat_->expires_after(config_.session_storage.heartbeat_interval);
+    heartbeat_->expires_after(plugins_->session_storage()->heartbeat_interval);
     heartbeat_->async_wait([this](std::error_code ec) {
         if (!ec) heartbeat();
     });
@@ -261,6 +257,9 @@ void server::graceful_shutdown() {
     }
     if (stats.connections.load() > 0)
         spdlog::warn("{} connections did not close in time", stats.connections.load());
+    // After the connections ended (their final session records are submitted), before the
+    // store is flushed.
+    plugins_->stop();
     if (auto* st = core_->store()) {
         st->submit(storage::put_meta{last_alive_key, std::to_string(wall_now_ms())});
         st->flush();

@@ -10,7 +10,10 @@
 #include <thread>
 #include <vector>
 
+#include "core/core_api.hpp"
+#include "core/plugin_host.hpp"
 #include "rmqtt/broker/config.hpp"
+#include "rmqtt/broker/plugin.hpp"
 #include "session/core_context.hpp"
 
 namespace rmqtt::broker {
@@ -21,7 +24,9 @@ class listener;
 // Created in main() and passed by reference; there are no globals.
 class server {
   public:
-    explicit server(config cfg);
+    // Makes and configures the plugins of `plugins` (throws config_error for a bad plugin
+    // file); they start in run().
+    server(config cfg, std::span<const plugin_entry> plugins);
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;
@@ -63,6 +68,8 @@ class server {
     asio::io_context main_context_;  // signals, heartbeat, shutdown sequencing
 
     std::unique_ptr<core_context> core_;
+    std::unique_ptr<core_api> api_;
+    std::unique_ptr<plugin_host> plugins_;
 
     std::unique_ptr<asio::steady_timer> heartbeat_;
     std::vector<std::unique_ptr<listener>> listeners_;

@@ -3,7 +3,7 @@
 #include <functional>
 #include <memory>
 
-#include "rmqtt/broker/config.hpp"
+#include "rmqtt/broker/services.hpp"
 #include "rmqtt/storage/committer.hpp"
 #include "rmqtt/storage/store.hpp"
 

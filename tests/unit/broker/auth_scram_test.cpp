@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../config/config_test_util.hpp"
-#include "core/plugins.hpp"
+#include "builtin.hpp"
 #include "rmqtt/broker/config.hpp"
 #include "rmqtt/broker/hooks.hpp"
 
@@ -551,11 +551,11 @@ TEST(scram_users, CheckPassword) {
 // ---- registration -------------------------------------------------------------------------------
 
 TEST(scram_plugin, IsInThePluginListAndRegistersTheMethod) {
-    const auto known = rmqtt::broker::known_plugins();
+    const auto known = rmqtt::plugins::builtin_plugins();
     const auto it = std::find_if(known.begin(), known.end(),
                                  [](const auto& p) { return p.name == "rmqtt-auth-scram"; });
     ASSERT_NE(it, known.end());
-    EXPECT_TRUE(it->available);
+    EXPECT_TRUE(it->make != nullptr);
 
     hook_bus bus;
     EXPECT_EQ(bus.find_auth_method("SCRAM-SHA-256"), nullptr);

@@ -10,8 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "auth_scram/auth_scram_config.hpp"
 #include "process.hpp"
+#include "retainer/retainer_config.hpp"
 #include "rmqtt/broker/config.hpp"
+#include "session_storage/session_storage_config.hpp"
+#include "shared_subscription/shared_subscription_config.hpp"
 
 // Helpers for the config tests: the source tree, temporary config trees, cwd and env guards.
 namespace rmqtt::test {
@@ -79,6 +83,36 @@ class scoped_env {
     std::optional<std::string> old_;
 };
 
+// What rmqttd reads at start-up: load_config, then each built-in plugin's parser on its own
+// file, with the plugins' warnings among the config's (rmqttd logs both).
+struct loaded_config : broker::config {
+    broker::session_storage_config session_storage;
+    plugins::retainer_config retainer;
+    plugins::shared_subscription_config shared_subscription;
+    plugins::auth_scram_config auth_scram;
+};
+
+template <class Parse, class Target>
+void parse_plugin(const loaded_config& cfg, std::string_view name, Parse parse, Target& target) {
+    const auto& section = cfg.plugin_sections.at(std::string(name));
+    target = parse(section);
+    section.report_unknown();
+}
+
+inline loaded_config load_all(const broker::command_line& cl) {
+    static constexpr std::string_view names[] = {"rmqtt-session-storage", "rmqtt-retainer",
+                                                 "rmqtt-shared-subscription", "rmqtt-auth-scram"};
+    loaded_config out;
+    static_cast<broker::config&>(out) = broker::load_config(cl, names);
+    parse_plugin(out, names[0], plugins::parse_session_storage_config, out.session_storage);
+    parse_plugin(out, names[1], plugins::parse_retainer_config, out.retainer);
+    parse_plugin(out, names[2], plugins::parse_shared_subscription_config, out.shared_subscription);
+    parse_plugin(out, names[3], plugins::parse_auth_scram_config, out.auth_scram);
+    out.warnings.insert(out.warnings.end(), out.plugin_warnings->begin(),
+                        out.plugin_warnings->end());
+    return out;
+}
+
 // A temporary config tree: <dir>/rmqtt.toml and <dir>/plugins/<name>.toml. The main file gets
 // `plugins.dir = "<dir>/plugins/"` unless its text sets plugins.dir itself.
 class config_tree {
@@ -103,11 +137,11 @@ class config_tree {
     }
     const std::string& path() const { return dir_.path(); }
 
-    broker::config load(std::uint64_t node_id = 0) const {
+    loaded_config load(std::uint64_t node_id = 0) const {
         broker::command_line cl;
         cl.config_file = main_file();
         cl.node_id = node_id;
-        return broker::load_config(cl);
+        return load_all(cl);
     }
 
   private:

@@ -40,7 +40,7 @@ TEST(config_shipped, LoadsWithNoWarnings) {
     scoped_env env("RMQTT_PLUGINS_DEFAULT_STARTUPS", std::nullopt);
     command_line cl;
     cl.config_file = "etc/rmqtt.toml";
-    const config cfg = load_config(cl);
+    const auto cfg = rmqtt::test::load_all(cl);
 
     EXPECT_TRUE(cfg.warnings.empty()) << rmqtt::test::all_warnings(cfg);
     const std::vector<std::string> files{"etc/rmqtt.toml", "etc/plugins/rmqtt-session-storage.toml",
@@ -87,7 +87,7 @@ TEST(config_shipped, LoadsWithNoWarnings) {
 
 TEST(config_shipped, FoundOnTheDefaultSearchPath) {
     scoped_chdir cwd(source_dir());  // ./etc/rmqtt.toml is the first place looked at
-    const config cfg = load_config(command_line{});
+    const auto cfg = rmqtt::test::load_all(command_line{});
     ASSERT_FALSE(cfg.source_files.empty());
     EXPECT_EQ(cfg.source_files.front(), "./etc/rmqtt.toml");
     EXPECT_EQ(cfg.listeners.size(), 2u);
@@ -101,7 +101,7 @@ TEST(config_rmqtt_files, ShippedRmqttTomlAndPluginsLoad) {
     scoped_env env("RMQTT_PLUGINS_DEFAULT_STARTUPS", std::nullopt);
     command_line cl;
     cl.config_file = "rmqtt.toml";
-    const config cfg = load_config(cl);
+    const auto cfg = rmqtt::test::load_all(cl);
 
     EXPECT_EQ(cfg.source_files.size(), 4u);
     EXPECT_EQ(cfg.node_id, 1u);
@@ -165,7 +165,7 @@ TEST(config_rmqtt_files, EarlyReleaseRmqttTomlLoads) {
     scoped_chdir cwd(config_data_dir() + "/rmqtt-old");  // no plugin directory: defaults
     command_line cl;
     cl.config_file = "rmqtt.toml";
-    const config cfg = load_config(cl);
+    const auto cfg = rmqtt::test::load_all(cl);
     EXPECT_EQ(cfg.source_files.size(), 1u);
     ASSERT_EQ(cfg.listeners.size(), 3u);
     const auto* ext = find_listener(cfg, "tcp.external");
@@ -184,7 +184,7 @@ TEST(config_rmqtt_files, DocumentedPluginFilesLoad) {
     const config_tree tree("plugins.dir = \"" + config_data_dir() +
                            "/rmqtt-docs/rmqtt-plugins\"\n"
                            "plugins.default_startups = [\"rmqtt-session-storage\"]\n");
-    const config cfg = tree.load(4);
+    const auto cfg = tree.load(4);
     EXPECT_EQ(cfg.source_files.size(), 3u);  // main, session storage, retainer
     EXPECT_EQ(cfg.session_storage.type, session_storage_config::engine::rocksdb);
     EXPECT_TRUE(cfg.session_storage.type_was_sled);
@@ -274,7 +274,7 @@ listener.tls.external.collect_cert_info = false
 listener.quic.external.addr = "0.0.0.0:9443"
 listener.quic.external.idle_timeout = "120s"
 )");
-    const config cfg = tree.load();
+    const auto cfg = tree.load();
     EXPECT_EQ(cfg.node_id, 2u);
     EXPECT_EQ(cfg.log.to, log_target::file);
     EXPECT_EQ(cfg.log.level, "warn");
@@ -318,7 +318,7 @@ TEST(config_load, NoFileMeansDefaultsAndOneDefaultListener) {
     const rmqtt::test::temp_dir empty("rmqtt-config-empty");
     scoped_chdir cwd(empty.path());  // no ./etc/rmqtt.toml, no ./rmqtt.toml here
     if (std::filesystem::exists("/etc/rmqtt/rmqtt.toml")) GTEST_SKIP() << "/etc/rmqtt exists";
-    const config cfg = load_config(command_line{});
+    const auto cfg = rmqtt::test::load_all(command_line{});
     EXPECT_TRUE(cfg.source_files.empty());
     EXPECT_TRUE(has_warning(cfg, "using the defaults"));
     ASSERT_EQ(cfg.listeners.size(), 1u);
@@ -335,7 +335,7 @@ TEST(config_load, DefaultListenerAddedWhenNoTcpOrTlsIsEnabled) {
             "listener.ws.w.addr = \"0.0.0.0:8080\"\n"
             "listener.tcp.off.addr = \"0.0.0.0:1999\"\n"
             "listener.tcp.off.enable = false\n");
-        const config cfg = tree.load();
+        const auto cfg = tree.load();
         ASSERT_EQ(cfg.listeners.size(), 2u);
         EXPECT_EQ(cfg.listeners[0].id(), "tcp.external");
         EXPECT_EQ(cfg.listeners[0].port, 1883);
@@ -346,7 +346,7 @@ TEST(config_load, DefaultListenerAddedWhenNoTcpOrTlsIsEnabled) {
             "listener.tls.t.addr = \"127.0.0.1:8883\"\n"
             "listener.tls.t.cert = \"c.pem\"\n"
             "listener.tls.t.key = \"k.pem\"\n");
-        const config cfg = tree.load();
+        const auto cfg = tree.load();
         ASSERT_EQ(cfg.listeners.size(), 1u);  // a TLS listener is enough
         EXPECT_EQ(cfg.listeners[0].id(), "tls.t");
         EXPECT_EQ(cfg.listeners[0].host, "127.0.0.1");
@@ -359,7 +359,7 @@ TEST(config_load, DisabledListenersAreDroppedAndNotChecked) {
         "listener.tcp.b.addr = \"0.0.0.0:1883\"\n"  // same port, but disabled
         "listener.tcp.b.enable = false\n"
         "listener.tls.c.enable = false\n");  // no addr, no cert: fine when off
-    const config cfg = tree.load();
+    const auto cfg = tree.load();
     ASSERT_EQ(cfg.listeners.size(), 1u);
     EXPECT_EQ(cfg.listeners[0].id(), "tcp.a");
 }
@@ -367,12 +367,12 @@ TEST(config_load, DisabledListenersAreDroppedAndNotChecked) {
 TEST(config_load, IdReplacesNodeInPathsAndPrefixes) {
     const config_tree defaults("node.id = 3\n");
     {
-        const config cfg = defaults.load();  // node.id from the file
+        const auto cfg = defaults.load();  // node.id from the file
         EXPECT_EQ(cfg.node_id, 3u);
         EXPECT_EQ(cfg.session_storage.rocksdb_path, "./data/session/3");
     }
     {
-        const config cfg = defaults.load(7);  // --id 7 wins
+        const auto cfg = defaults.load(7);  // --id 7 wins
         EXPECT_EQ(cfg.node_id, 7u);
         EXPECT_EQ(cfg.session_storage.rocksdb_path, "./data/session/7");
         EXPECT_EQ(cfg.session_storage.redis_prefix, "session-7");
@@ -392,7 +392,7 @@ TEST(config_load, SledIsServedByRocksdbWithTheSledKeys) {
                                  "storage.sled.path = \"/var/lib/s/{node}\"\n"
                                  "storage.sled.cache_capacity = \"3G\"\n"
                                  "storage.rocksdb.path = \"/not/this\"\n"}});
-    const config cfg = tree.load(2);
+    const auto cfg = tree.load(2);
     EXPECT_EQ(cfg.session_storage.type, session_storage_config::engine::rocksdb);
     EXPECT_TRUE(cfg.session_storage.type_was_sled);
     EXPECT_EQ(cfg.session_storage.rocksdb_path, "/var/lib/s/2");
@@ -410,7 +410,7 @@ TEST(config_load, SessionStorageOwnKeys) {
                                  "commit_max_ops = 100\n"
                                  "backend_timeout = \"0s\"\n"
                                  "max_pending_bytes = \"8MB\"\n"}});
-    const config cfg = tree.load();
+    const auto cfg = tree.load();
     EXPECT_TRUE(cfg.warnings.empty()) << rmqtt::test::all_warnings(cfg);
     const auto& s = cfg.session_storage;
     EXPECT_EQ(s.type, session_storage_config::engine::redis);
@@ -432,7 +432,7 @@ TEST(config_load, NodeWorkersAndAddressForms) {
         "listener.tcp.c.addr = \"localhost:1886\"\n"
         "listener.ws.d.addr = \"127.0.0.1:8080\"\n"
         "listener.ws.d.ws_path = \"\"\n");
-    const config cfg = tree.load();
+    const auto cfg = tree.load();
     EXPECT_EQ(cfg.worker_threads, 3u);
     EXPECT_EQ(find_listener(cfg, "tcp.a")->host, "0.0.0.0");
     EXPECT_EQ(find_listener(cfg, "tcp.a")->port, 1884);
@@ -445,7 +445,7 @@ TEST(config_load, PluginListFromEnvironmentAndCommandLine) {
     const config_tree tree("plugins.default_startups = [\"rmqtt-retainer\"]\n");
     {
         scoped_env env("RMQTT_PLUGINS_DEFAULT_STARTUPS", "rmqtt-session-storage  rmqtt-acl");
-        const config cfg = tree.load();
+        const auto cfg = tree.load();
         EXPECT_EQ(cfg.plugins_default_startups,
                   (std::vector<std::string>{"rmqtt-session-storage", "rmqtt-acl"}));
         EXPECT_TRUE(cfg.plugin_enabled("rmqtt-acl"));
@@ -454,7 +454,7 @@ TEST(config_load, PluginListFromEnvironmentAndCommandLine) {
         command_line cl;
         cl.config_file = tree.main_file();
         cl.plugins_default_startups = std::vector<std::string>{"a b", "c", "a"};
-        const config from_cli = load_config(cl);  // the command line replaces the list
+        const auto from_cli = rmqtt::test::load_all(cl);  // the command line replaces the list
         EXPECT_EQ(from_cli.plugins_default_startups, (std::vector<std::string>{"a", "b", "c"}));
     }
     {
@@ -469,14 +469,14 @@ TEST(config_load, CommandLineWarningsAreKept) {
     command_line cl;
     cl.config_file = tree.main_file();
     cl.warnings.push_back("command line: --raft-leader-id: ignored");
-    const config cfg = load_config(cl);
+    const auto cfg = rmqtt::test::load_all(cl);
     EXPECT_TRUE(has_warning(cfg, "--raft-leader-id"));
 }
 
 // Each plugin file's section, for the plugins to read: empty when the file does not exist.
 TEST(config_load, PluginSectionsForEveryPluginFile) {
     const config_tree tree("", {{"rmqtt-retainer", "max_payload_size = \"2MB\"\n"}});
-    const config cfg = tree.load();
+    const auto cfg = tree.load();
     ASSERT_EQ(cfg.plugin_sections.size(), 4u);
     for (const char* name :
          {"rmqtt-session-storage", "rmqtt-shared-subscription", "rmqtt-auth-scram"}) {
@@ -492,7 +492,7 @@ TEST(config_load, PluginSectionsForEveryPluginFile) {
 
 TEST(config_load, MissingPluginFileOfAStartedPluginIsReported) {
     const config_tree tree("plugins.default_startups = [\"rmqtt-retainer\"]\n");
-    const config cfg = tree.load();
+    const auto cfg = tree.load();
     EXPECT_TRUE(has_warning(cfg, "rmqtt-retainer.toml: not found"));
     EXPECT_FALSE(has_warning(cfg, "rmqtt-session-storage.toml"));  // not started: silent
 }
@@ -508,7 +508,7 @@ TEST(config_warnings, UnknownKeysAnywhereNameFileAndKey) {
         "listener.tcp.a.max_conections = 10\n"  // misspelt
         "listener.udp.a.addr = \"0.0.0.0:1\"\n",
         {{"rmqtt-retainer", "max_retained = 5\n"}});
-    const config cfg = tree.load();
+    const auto cfg = tree.load();
     const std::string main = tree.main_file();
     EXPECT_TRUE(has_warning(cfg, main + ": colour: unknown key"));
     EXPECT_TRUE(has_warning(cfg, main + ": log.colour: unknown key"));
@@ -526,7 +526,7 @@ TEST(config_warnings, CompatSectionsWarnOnceEach) {
         "node.busy.loadavg = 80\nnode.busy.handshaking = 1\n"
         "mqtt.delayed_publish_max = 1\nmqtt.delayed_publish_immediate = false\n"
         "circuit_breaker.slow_call_rate_threshold = 1.0\n");
-    const config cfg = tree.load();
+    const auto cfg = tree.load();
     for (const char* section :
          {": task: ", ": rpc: ", ": node.busy: ", ": circuit_breaker: ",
           ": mqtt.delayed_publish_max: ", ": mqtt.delayed_publish_immediate: "}) {
@@ -548,7 +548,7 @@ TEST(config_warnings, TlsOnlyKeysOnATcpListener) {
     const config_tree tree(
         "listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
         "listener.tcp.a.cert = \"x.pem\"\n");
-    const config cfg = tree.load();
+    const auto cfg = tree.load();
     EXPECT_TRUE(has_warning(cfg, "listener.tcp.a.cert: used only by tls and wss listeners"));
 }
 
@@ -690,7 +690,7 @@ TEST(config_errors, MissingOrInvalidFiles) {
     {
         command_line cl;
         cl.config_file = "/nonexistent/rmqtt.toml";
-        const std::string msg = config_error_of([&] { (void)load_config(cl); });
+        const std::string msg = config_error_of([&] { (void)rmqtt::test::load_all(cl); });
         EXPECT_NE(msg.find("/nonexistent/rmqtt.toml: cannot read"), std::string::npos) << msg;
     }
     {

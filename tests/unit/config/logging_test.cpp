@@ -123,14 +123,13 @@ TEST_F(config_logging, ConfigWarningsAreLogged) {
     rmqtt::broker::config cfg;
     cfg.source_files.push_back("etc/rmqtt.toml");
     cfg.warnings.push_back("etc/rmqtt.toml: colour: unknown key, ignored");
-    cfg.session_storage.type_was_sled = true;
-    cfg.session_storage.rocksdb_path = "/var/lib/x/1";
+    cfg.plugin_warnings->push_back("etc/plugins/rmqtt-retainer.toml: tint: unknown key, ignored");
     rmqtt::broker::log_config_warnings(cfg);
     shutdown_logging();
     const std::string text = read_file(dir.file("rmqtt.log"));
     EXPECT_NE(text.find("config: read etc/rmqtt.toml"), std::string::npos) << text;
     EXPECT_NE(text.find("colour: unknown key"), std::string::npos) << text;
-    EXPECT_NE(text.find("served by RocksDB at /var/lib/x/1"), std::string::npos) << text;
+    EXPECT_NE(text.find("tint: unknown key"), std::string::npos) << text;
 }
 
 TEST_F(config_logging, LoggingAfterShutdownStillWorks) {

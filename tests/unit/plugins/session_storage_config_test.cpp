@@ -18,15 +18,17 @@ using rmqtt::test::bad_plugin_case;
 using rmqtt::test::plugin_file;
 
 TEST(session_storage_config, DefaultsWithoutAFile) {
-    const auto c = parse_session_storage_config(config_section{});
+    config_section none;
+    none.set_node_id(5);
+    const auto c = parse_session_storage_config(none);
     EXPECT_EQ(c.type, session_storage_config::engine::rocksdb);
-    EXPECT_EQ(c.rocksdb_path, "./data/session/{node}");  // {node}: the caller replaces it
-    EXPECT_EQ(c.redis_prefix, "session-{node}");
+    EXPECT_EQ(c.rocksdb_path, "./data/session/5");  // {node}: the section's node id
+    EXPECT_EQ(c.redis_prefix, "session-5");
     EXPECT_EQ(c.ack, session_storage_config::ack_mode::durable);
     EXPECT_EQ(c.commit_window, 500us);
 }
 
-TEST(session_storage_config, OwnKeysLeaveNodeForTheCaller) {
+TEST(session_storage_config, OwnKeysWithNodeReplaced) {
     const plugin_file f("rmqtt-session-storage",
                         "storage.type = \"redis\"\n"
                         "storage.redis.url = \"redis://h:1/\"\n"
@@ -41,7 +43,7 @@ TEST(session_storage_config, OwnKeysLeaveNodeForTheCaller) {
     EXPECT_TRUE(f.warnings().empty()) << f.all_warnings();
     EXPECT_EQ(c.type, session_storage_config::engine::redis);
     EXPECT_EQ(c.redis_url, "redis://h:1/");
-    EXPECT_EQ(c.redis_prefix, "p-{node}");
+    EXPECT_EQ(c.redis_prefix, "p-1");  // node 1 unless node.id or --id says otherwise
     EXPECT_EQ(c.ack, session_storage_config::ack_mode::async);
     EXPECT_EQ(c.sync, session_storage_config::sync_mode::always);
     EXPECT_EQ(c.commit_window, 2ms);

@@ -12,12 +12,7 @@
 #include <string_view>
 #include <vector>
 
-// Transitional: the plugin settings move out of the core config (Step 4).
-#include "auth_scram/auth_scram_config.hpp"
-#include "retainer/retainer_config.hpp"
 #include "rmqtt/broker/config_section.hpp"
-#include "rmqtt/broker/services.hpp"
-#include "shared_subscription/shared_subscription_config.hpp"
 
 // rmqttd's configuration, read from an RMQTT-style `rmqtt.toml` plus one file per plugin in
 // `plugins.dir` (`rmqtt-<plugin>.toml`). Key names, meanings and defaults follow RMQTT
@@ -99,19 +94,12 @@ struct config {
     std::size_t max_sessions = 0;  // mqtt.max_sessions; 0 = unlimited
     std::vector<listener_config> listeners;
 
-    // Plugin settings; read from plugins_dir whether or not the plugin is started.
-    // Transitional (Step 4): load_config fills them with the plugins' parse_*_config functions;
-    // the plugins will read plugin_sections themselves.
-    session_storage_config session_storage;
-    plugins::retainer_config retainer;
-    plugins::shared_subscription_config shared_subscription;
-    plugins::auth_scram_config auth_scram;
-
-    // The section of each plugin file, by plugin name ("rmqtt-retainer"); an empty section when
-    // the file does not exist. load_config has already read them (the fields above) and put their
-    // warnings in `warnings`; what a later reader reports goes to a list the sections share, not
-    // to `warnings`.
+    // The section of each plugin file read, by plugin name ("rmqtt-retainer"): an empty section
+    // when the file does not exist. The plugins read them (plugin::configure); warnings they
+    // report go to `plugin_warnings`, which the sections share.
     std::map<std::string, config_section, std::less<>> plugin_sections;
+    std::shared_ptr<std::vector<std::string>> plugin_warnings =
+        std::make_shared<std::vector<std::string>>();
 
     bool plugin_enabled(std::string_view name) const;  // listed in plugins_default_startups
 
@@ -130,12 +118,13 @@ struct command_line {
 };
 
 // Loads `cl.config_file` (or the default search path when empty: ./etc/rmqtt.toml,
-// ./rmqtt.toml, /etc/rmqtt/rmqtt.toml) and the plugin files, applies the command line, replaces
-// {node} in paths and prefixes, and adds tcp.external on 0.0.0.0:1883 when no tcp and no tls
-// listener is enabled (as RMQTT does). Env: RMQTT_PLUGINS_DEFAULT_STARTUPS ("a b") replaces
+// ./rmqtt.toml, /etc/rmqtt/rmqtt.toml), applies the command line, reads
+// <plugins.dir>/<name>.toml for each of `plugin_files` into config::plugin_sections (the
+// plugins parse them), and adds tcp.external on 0.0.0.0:1883 when no tcp and no tls listener is
+// enabled (as RMQTT does). Env: RMQTT_PLUGINS_DEFAULT_STARTUPS ("a b") replaces
 // plugins.default_startups; cl.plugins_default_startups replaces it again. Throws config_error.
 // Every key is described in docs/configuration.md.
-config load_config(const command_line& cl);
+config load_config(const command_line& cl, std::span<const std::string_view> plugin_files = {});
 
 // The keys load_config knows in rmqtt.toml, in full ("node.id", "task.exec_workers", ...), and
 // those of a listener, relative to listener.<type>.<name> ("addr", "max_inflight", ...); both

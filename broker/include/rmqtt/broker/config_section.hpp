@@ -79,6 +79,11 @@ class config_section {
                    std::shared_ptr<std::vector<std::string>> warnings);
 
     const std::string& file() const noexcept { return file_; }
+    // The node id (node.id, or --id): "{node}" in paths and prefixes stands for it, as in RMQTT.
+    std::uint64_t node_id() const noexcept { return node_id_; }
+    void set_node_id(std::uint64_t id) noexcept { node_id_ = id; }
+    // `text` with every "{node}" replaced by the node id.
+    std::string with_node(std::string text) const;
     bool exists() const noexcept { return root_ != nullptr; }
     bool has(std::string_view key) const;
     // Direct keys of this table, sorted.
@@ -147,6 +152,7 @@ class config_section {
     std::shared_ptr<const config_node> root_;
     const config_node* node_ = nullptr;  // this section's table inside root_
     std::string prefix_;                 // "" or "storage.redis"
+    std::uint64_t node_id_ = 1;
     std::shared_ptr<std::vector<std::string>> warnings_;
     std::shared_ptr<std::set<std::string, std::less<>>> read_;  // full keys read
 };

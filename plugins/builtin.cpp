@@ -1,0 +1,37 @@
+#include "builtin.hpp"
+
+#include <array>
+
+#include "auth_scram/auth_scram.hpp"
+#include "retainer/retainer_plugin.hpp"
+#include "session_storage/session_storage_plugin.hpp"
+#include "shared_subscription/shared_subscription_plugin.hpp"
+
+namespace rmqtt::plugins {
+
+std::span<const broker::plugin_entry> builtin_plugins() {
+    static const std::array<broker::plugin_entry, 13> list{{
+        // First: the others ask whether there is a session store.
+        {"rmqtt-session-storage",
+         "stores sessions, subscriptions, offline and inflight messages (RocksDB or Redis)",
+         make_session_storage_plugin},
+        {"rmqtt-retainer", "keeps retained messages (in memory, or in the session store)",
+         make_retainer_plugin},
+        {"rmqtt-shared-subscription", "$share/{group}/{filter} subscriptions and their strategy",
+         make_shared_subscription_plugin},
+        {"rmqtt-auth-scram", "MQTT 5.0 enhanced authentication with SCRAM-SHA-256",
+         auth_scram::make_plugin},
+        {"rmqtt-acl", "access control lists", nullptr},
+        {"rmqtt-http-api", "HTTP management API", nullptr},
+        {"rmqtt-sys-topic", "$SYS topics", nullptr},
+        {"rmqtt-web-hook", "HTTP web hooks", nullptr},
+        {"rmqtt-auth-http", "HTTP authentication", nullptr},
+        {"rmqtt-auth-jwt", "JWT authentication", nullptr},
+        {"rmqtt-counter", "counters", nullptr},
+        {"rmqtt-message-storage", "stores unexpired messages for later subscribers", nullptr},
+        {"rmqtt-cluster-raft", "RMQTT raft cluster", nullptr},
+    }};
+    return list;
+}
+
+}  // namespace rmqtt::plugins
