@@ -1,5 +1,7 @@
 #include "persist/persistence.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace rmqtt::broker {
 
 namespace {
@@ -8,6 +10,13 @@ storage::committer::options committer_options(const session_storage_config& cfg)
     o.window = cfg.commit_window;
     o.max_batch_ops = cfg.commit_max_ops;
     o.backend_timeout = cfg.backend_timeout;
+    // Nobody waits for these writes (with ack = "async" that includes acknowledged messages):
+    // the log line and the counters are all that is left of them.
+    o.on_unobserved_failure = [](const storage::status& st, std::size_t ops) {
+        spdlog::error(
+            "session storage: {} operation(s) that nothing waited for were not stored: {}", ops,
+            st.to_string());
+    };
     return o;
 }
 }  // namespace

@@ -37,6 +37,13 @@ class persistence {
     // Back-pressure: more is waiting than max_pending_bytes, or the engine is failing.
     bool overloaded() const noexcept;
     bool degraded() const noexcept { return committer_.degraded(); }
+    // Batches submitted without a completion (fire and forget, or anything with ack = "async")
+    // that failed for good, and their operations: each failure is logged at error level; these
+    // are the counters for metrics.
+    std::uint64_t unobserved_failures() const noexcept { return committer_.failures_unobserved(); }
+    std::uint64_t unobserved_failed_ops() const noexcept {
+        return committer_.ops_failed_unobserved();
+    }
     const session_storage_config& settings() const noexcept { return cfg_; }
     storage::committer& committer() noexcept { return committer_; }
     std::string describe() const;  // "rocksdb at ./data/session/1"
