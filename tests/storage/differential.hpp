@@ -146,6 +146,8 @@ class op_generator {
         s.maximum_packet_size = static_cast<std::uint32_t>(rng_());
         s.topic_alias_maximum = static_cast<std::uint16_t>(pick(100));
         s.request_problem_information = pick(2) == 0;
+        s.first_generation = pick(4) == 0 ? 0 : static_cast<std::uint32_t>(rng_());
+        s.generation = s.first_generation + static_cast<std::uint32_t>(pick(3));
         return s;
     }
 

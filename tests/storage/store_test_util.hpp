@@ -75,6 +75,8 @@ inline session_record sample_session(std::string client_id, bool with_will = tru
     s.maximum_packet_size = 1 << 20;
     s.topic_alias_maximum = 10;
     s.request_problem_information = false;
+    s.first_generation = 0x00C0FFEE;
+    s.generation = 0x00C0FFEF;
     return s;
 }
 
