@@ -1,7 +1,8 @@
 #pragma once
 
 // A memory store whose write() can be held at a gate (to make grouping deterministic) and made to
-// fail on demand (to drive retries, give-ups and refusals). Reads go to the memory engine.
+// fail on demand (to drive retries, give-ups and refusals). Reads, and readers, go to the memory
+// engine.
 // Used by the committer tests and the broker's persistence tests.
 
 #include <chrono>
@@ -59,6 +60,9 @@ class fault_store final : public store {
     }
     status get_meta(std::string_view key, std::optional<std::string>& out) override {
         return inner_->get_meta(key, out);
+    }
+    status open_reader(std::unique_ptr<store_reader>& out) override {
+        return inner_->open_reader(out);
     }
     status check() override { return inner_->check(); }
     status close() override { return inner_->close(); }
