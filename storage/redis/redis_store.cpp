@@ -29,6 +29,7 @@
 #include <variant>
 #include <vector>
 
+#include "reader_gate.hpp"
 #include "redis_connection.hpp"
 #include "redis_layout.hpp"
 #include "rmqtt/storage/store.hpp"
@@ -63,6 +64,14 @@ constexpr std::string_view inherit_deadline_lua_v7 =
 constexpr std::string_view inherit_deadline_lua_v6 =
     "local t = redis.call('PTTL', KEYS[1]) if t > 0 then "
     "for i = 2, #KEYS do redis.call('PEXPIRE', KEYS[i], t) end end return t";
+
+// KEYS[1] = session key, KEYS[2..5] = the session's other keys, KEYS[6] = the sessions index,
+// ARGV[1] = client id. Removes what an expired session left behind, unless a put_session has
+// recreated the session since it was found missing (a reader runs while the store writes).
+constexpr std::string_view remove_orphan_lua =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+    "redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5]) "
+    "redis.call('ZREM', KEYS[6], ARGV[1]) return 1";
 
 template <class... Fs>
 struct overloaded : Fs... {
@@ -186,14 +195,97 @@ bool parse_packet_id(std::string_view s, std::uint16_t& out) {
     return true;
 }
 
-class redis_store final : public store {
+// Statuses that name the server and the key, for the store and its readers.
+class redis_errors {
+  protected:
+    explicit redis_errors(const redis_url& url) : where_("redis " + url.display()) {}
+
+    // Maps an error reply to a status naming the key.
+    status reply_error(std::string_view error, std::string_view key) const;
+    status corrupt(std::string_view key, std::string_view what) const {
+        return status::error(status::code::corruption,
+                             where_ + " key '" + printable(key) + "': " + std::string(what));
+    }
+    // Checks that a reply is an array of bulk strings.
+    status expect_string_array(const redisReply& r, std::string_view key) const;
+
+    std::string where_;  // "redis <url without password>"
+};
+
+// Reads over one connection: the store's own (its reads on the writer's thread) or, for a reader
+// from open_reader(), a connection of its own to the same server, used by one other thread.
+class redis_reader final : public store_reader, private redis_errors {
+  public:
+    redis_reader(std::string prefix, std::string location, connection& conn,
+                 std::shared_ptr<detail::reader_gate> gate)
+        : redis_errors(conn.url()),
+          prefix_(std::move(prefix)),
+          location_(std::move(location)),
+          keys_(make_global_keys(prefix_)),
+          conn_(&conn),
+          gate_(std::move(gate)) {}
+    redis_reader(std::string prefix, std::string location, std::unique_ptr<connection> own,
+                 std::shared_ptr<detail::reader_gate> gate)
+        : redis_reader(std::move(prefix), std::move(location), *own, std::move(gate)) {
+        own_ = std::move(own);
+    }
+
+    status for_each_session(const std::function<bool(session_record&&)>& fn) override;
+    status load_subscriptions(std::string_view client_id,
+                              std::vector<subscription_record>& out) override;
+    status load_queue(std::string_view client_id, std::uint64_t from_seq, std::size_t limit,
+                      std::vector<queue_entry>& out) override;
+    status load_queue_bounds(std::string_view client_id, std::optional<queue_bounds>& out) override;
+    status load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) override;
+    status load_recovery_state(const std::vector<std::string>& client_ids,
+                               std::vector<recovery_state>& out) override;
+    status for_each_retained(const std::function<bool(message_record&&)>& fn) override;
+    status get_meta(std::string_view key, std::optional<std::string>& out) override;
+
+  private:
+    using pass = detail::reader_gate::pass;
+    status closed_error() const {
+        return status::error(status::code::invalid_argument,
+                             "redis store " + location_ + " is closed");
+    }
+    // Connects if needed, then one pipeline round trip.
+    status exchange(const command_buffer& cmds, std::vector<reply_ptr>& replies);
+    status parse_subscriptions(const redisReply& r, const std::string& key,
+                               std::vector<subscription_record>& out) const;
+    status parse_bounds(const redisReply& first, const redisReply& last, const std::string& key,
+                        std::optional<queue_bounds>& out) const;
+    status parse_inbound_qos2(const redisReply& r, const std::string& key,
+                              std::vector<std::uint16_t>& out) const;
+    // ZRANGEBYLEX key (after-last or from the start) + LIMIT 0 page_size.
+    status index_page(const std::string& key, const std::optional<std::string>& after,
+                      std::vector<std::string>& members);
+    // For index members whose values were missing when read: in one transaction, whether each
+    // is still in `index` (ZSCORE) and its fields of `hash` (HMGET). `results` points into
+    // `replies` at the EXEC reply: ZSCORE and HMGET replies alternating, two per member.
+    status reread(const std::string& index, const std::string& hash,
+                  const std::vector<std::string>& members,
+                  const std::vector<std::vector<std::string>>& fields,
+                  std::vector<reply_ptr>& replies, const redisReply*& results);
+
+    std::string prefix_;
+    std::string location_;
+    global_keys keys_;
+    std::unique_ptr<connection> own_;  // set for a reader from open_reader()
+    connection* conn_;
+    std::shared_ptr<detail::reader_gate> gate_;
+};
+
+class redis_store final : public store, private redis_errors {
   public:
     redis_store(redis_options opts, redis_url url)
-        : opts_(std::move(opts)),
+        : redis_errors(url),
+          opts_(std::move(opts)),
           conn_(connection::options{std::move(url),
                                     std::chrono::milliseconds(opts_.connect_timeout_ms),
                                     std::chrono::milliseconds(opts_.command_timeout_ms)}),
-          keys_(make_global_keys(opts_.prefix)) {}
+          keys_(make_global_keys(opts_.prefix)),
+          gate_(std::make_shared<detail::reader_gate>()),
+          reads_(opts_.prefix, location(), conn_, gate_) {}
 
     ~redis_store() override { (void)close(); }  // nothing to flush; close only frees
 
@@ -206,17 +298,35 @@ class redis_store final : public store {
     status probe(std::vector<std::string>& warnings);
 
     status write(const write_batch& batch) override;
-    status for_each_session(const std::function<bool(session_record&&)>& fn) override;
+    status for_each_session(const std::function<bool(session_record&&)>& fn) override {
+        return reads_.for_each_session(fn);
+    }
     status load_subscriptions(std::string_view client_id,
-                              std::vector<subscription_record>& out) override;
+                              std::vector<subscription_record>& out) override {
+        return reads_.load_subscriptions(client_id, out);
+    }
     status load_queue(std::string_view client_id, std::uint64_t from_seq, std::size_t limit,
-                      std::vector<queue_entry>& out) override;
-    status load_queue_bounds(std::string_view client_id, std::optional<queue_bounds>& out) override;
-    status load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) override;
+                      std::vector<queue_entry>& out) override {
+        return reads_.load_queue(client_id, from_seq, limit, out);
+    }
+    status load_queue_bounds(std::string_view client_id,
+                             std::optional<queue_bounds>& out) override {
+        return reads_.load_queue_bounds(client_id, out);
+    }
+    status load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) override {
+        return reads_.load_inbound_qos2(client_id, out);
+    }
     status load_recovery_state(const std::vector<std::string>& client_ids,
-                               std::vector<recovery_state>& out) override;
-    status for_each_retained(const std::function<bool(message_record&&)>& fn) override;
-    status get_meta(std::string_view key, std::optional<std::string>& out) override;
+                               std::vector<recovery_state>& out) override {
+        return reads_.load_recovery_state(client_ids, out);
+    }
+    status for_each_retained(const std::function<bool(message_record&&)>& fn) override {
+        return reads_.for_each_retained(fn);
+    }
+    status get_meta(std::string_view key, std::optional<std::string>& out) override {
+        return reads_.get_meta(key, out);
+    }
+    status open_reader(std::unique_ptr<store_reader>& out) override;
     status check() override;
     status close() override;
 
@@ -233,24 +343,6 @@ class redis_store final : public store {
     void add_session_block(std::string_view client_id, const std::vector<const operation*>& ops,
                            const session_keys& k, command_buffer& out,
                            std::vector<expectation>& expect);
-    // Maps an error reply to a status naming the key.
-    status reply_error(std::string_view error, std::string_view key) const;
-    status corrupt(std::string_view key, std::string_view what) const {
-        return status::error(status::code::corruption, "redis " + conn_.url().display() + " key '" +
-                                                           printable(key) +
-                                                           "': " + std::string(what));
-    }
-    // Checks that a reply is an array of bulk strings.
-    status expect_string_array(const redisReply& r, std::string_view key) const;
-    status parse_subscriptions(const redisReply& r, const std::string& key,
-                               std::vector<subscription_record>& out) const;
-    status parse_bounds(const redisReply& first, const redisReply& last, const std::string& key,
-                        std::optional<queue_bounds>& out) const;
-    status parse_inbound_qos2(const redisReply& r, const std::string& key,
-                              std::vector<std::uint16_t>& out) const;
-    // ZRANGEBYLEX key (after-last or from the start) + LIMIT 0 page_size.
-    status index_page(const std::string& key, const std::optional<std::string>& after,
-                      std::vector<std::string>& members);
 
     redis_options opts_;
     connection conn_;
@@ -260,6 +352,8 @@ class redis_store final : public store {
     std::string update_sha_;
     std::string inherit_sha_;
     std::uint64_t scripts_generation_ = 0;  // conn_.generation() the scripts were loaded on
+    std::shared_ptr<detail::reader_gate> gate_;
+    redis_reader reads_;  // the store's own reads, over conn_
 };
 
 // ---- connection state --------------------------------------------------------------------------
@@ -297,7 +391,7 @@ status redis_store::exchange(const command_buffer& cmds, std::vector<reply_ptr>&
     return conn_.exchange(cmds, replies);
 }
 
-status redis_store::reply_error(std::string_view error, std::string_view key) const {
+status redis_errors::reply_error(std::string_view error, std::string_view key) const {
     status::code code = status::code::io_error;
     if (error.find("WRONGTYPE") != std::string_view::npos) {
         code = status::code::corruption;  // a key of ours holds another type: not our data
@@ -307,11 +401,10 @@ status redis_store::reply_error(std::string_view error, std::string_view key) co
     } else if (starts_with_any(error, {"NOAUTH", "WRONGPASS", "NOPERM"})) {
         code = status::code::invalid_argument;  // credentials or ACL: a configuration error
     }
-    return status::error(code, "redis " + conn_.url().display() + " key '" + printable(key) +
-                                   "': " + std::string(error));
+    return status::error(code, where_ + " key '" + printable(key) + "': " + std::string(error));
 }
 
-status redis_store::expect_string_array(const redisReply& r, std::string_view key) const {
+status redis_errors::expect_string_array(const redisReply& r, std::string_view key) const {
     if (kind_of(r) == reply_kind::error) return reply_error(text_of(r), key);
     if (kind_of(r) != reply_kind::array) return corrupt(key, "unexpected reply type");
     for (std::size_t i = 0; i < size_of(r); ++i) {
@@ -332,7 +425,18 @@ status redis_store::check() {
     return status::ok();
 }
 
+status redis_store::open_reader(std::unique_ptr<store_reader>& out) {
+    const detail::reader_gate::pass entered(*gate_);
+    if (!entered) return closed_error();
+    auto conn = std::make_unique<connection>(
+        connection::options{conn_.url(), std::chrono::milliseconds(opts_.connect_timeout_ms),
+                            std::chrono::milliseconds(opts_.command_timeout_ms)});
+    out = std::make_unique<redis_reader>(opts_.prefix, location(), std::move(conn), gate_);
+    return status::ok();
+}
+
 status redis_store::close() {
+    gate_->close();  // waits for reader calls in progress; later ones fail
     closed_ = true;
     conn_.disconnect();
     return status::ok();
@@ -678,8 +782,49 @@ status redis_store::write_once(const write_batch& batch, bool& noscript) {
 
 // ---- reads -------------------------------------------------------------------------------------
 
-status redis_store::index_page(const std::string& key, const std::optional<std::string>& after,
-                               std::vector<std::string>& members) {
+status redis_reader::exchange(const command_buffer& cmds, std::vector<reply_ptr>& replies) {
+    status st = conn_->ensure();
+    if (!st) return st;
+    return conn_->exchange(cmds, replies);
+}
+
+status redis_reader::reread(const std::string& index, const std::string& hash,
+                            const std::vector<std::string>& members,
+                            const std::vector<std::vector<std::string>>& fields,
+                            std::vector<reply_ptr>& replies, const redisReply*& results) {
+    command_buffer cmds;
+    cmds.add("MULTI");
+    for (std::size_t i = 0; i < members.size(); ++i) {
+        cmds.add("ZSCORE", index, members[i]);
+        cmds.begin(2 + fields[i].size());
+        cmds.arg("HMGET");
+        cmds.arg(hash);
+        for (const auto& f : fields[i])
+            cmds.arg(f);
+    }
+    cmds.add("EXEC");
+    status st = exchange(cmds, replies);
+    if (!st) return st;
+    for (const auto& r : replies) {
+        if (kind_of(*r) == reply_kind::error) return reply_error(text_of(*r), index);
+    }
+    const redisReply& exec = *replies.back();
+    if (kind_of(exec) != reply_kind::array || size_of(exec) != 2 * members.size()) {
+        return corrupt(index, "unexpected transaction reply");
+    }
+    for (std::size_t i = 0; i < size_of(exec); ++i) {
+        const redisReply& r = element_of(exec, i);
+        if (kind_of(r) == reply_kind::error) return reply_error(text_of(r), i % 2 ? hash : index);
+        if (i % 2 == 1 && (kind_of(r) != reply_kind::array || size_of(r) != fields[i / 2].size())) {
+            return corrupt(hash, "unexpected HMGET reply");
+        }
+    }
+    results = &exec;
+    return status::ok();
+}
+
+status redis_reader::index_page(const std::string& key, const std::optional<std::string>& after,
+                                std::vector<std::string>& members) {
     members.clear();
     command_buffer cmds;
     cmds.add("ZRANGEBYLEX", key, after ? "(" + *after : std::string("-"), "+", "LIMIT", "0",
@@ -696,8 +841,9 @@ status redis_store::index_page(const std::string& key, const std::optional<std::
     return status::ok();
 }
 
-status redis_store::for_each_session(const std::function<bool(session_record&&)>& fn) {
-    if (closed_) return closed_error();
+status redis_reader::for_each_session(const std::function<bool(session_record&&)>& fn) {
+    const pass entered(*gate_);
+    if (!entered) return closed_error();
     std::optional<std::string> after;
     std::vector<std::string> ids;
     std::vector<session_keys> keys;
@@ -711,7 +857,7 @@ status redis_store::for_each_session(const std::function<bool(session_record&&)>
         command_buffer cmds;
         keys.clear();
         for (const auto& id : ids) {
-            keys.push_back(make_session_keys(opts_.prefix, id));
+            keys.push_back(make_session_keys(prefix_, id));
             cmds.add("GET", keys.back().session);
         }
         st = exchange(cmds, replies);
@@ -722,14 +868,14 @@ status redis_store::for_each_session(const std::function<bool(session_record&&)>
             const redisReply& r = *replies[i];
             const std::string& key = keys[i].session;
             if (kind_of(r) == reply_kind::nil) {
-                // Expired by Redis (or a crash between index and record): remove what is left.
-                // With several nodes on one prefix, another node's put_session could fall
-                // between its ZADD and its MULTI here; its session then lacks an index entry
-                // until its next put_session (every put_session re-adds it).
+                // Expired by Redis, deleted since the index page was read, or left by an older
+                // version: remove what is left, in a script that first checks that no
+                // put_session (of this store's writer, or of another node on the prefix) has
+                // recreated the session meanwhile. Like write(), it spans hash slots: the
+                // engine refuses Redis Cluster.
                 const session_keys& k = keys[i];
-                cleanup.add("DEL", k.session, k.subscriptions, k.queue, k.queue_index,
-                            k.inbound_qos2);
-                cleanup.add("ZREM", keys_.sessions_index, ids[i]);
+                cleanup.add("EVAL", remove_orphan_lua, "6", k.session, k.subscriptions, k.queue,
+                            k.queue_index, k.inbound_qos2, keys_.sessions_index, ids[i]);
                 continue;
             }
             if (kind_of(r) == reply_kind::error) return reply_error(text_of(r), key);
@@ -762,8 +908,8 @@ status redis_store::for_each_session(const std::function<bool(session_record&&)>
 }
 
 // Parsers shared by the single-session reads and load_recovery_state.
-status redis_store::parse_subscriptions(const redisReply& r, const std::string& key,
-                                        std::vector<subscription_record>& out) const {
+status redis_reader::parse_subscriptions(const redisReply& r, const std::string& key,
+                                         std::vector<subscription_record>& out) const {
     status st = expect_string_array(r, key);
     if (!st) return st;
     if (size_of(r) % 2 != 0) return corrupt(key, "odd HGETALL reply");
@@ -786,8 +932,8 @@ status redis_store::parse_subscriptions(const redisReply& r, const std::string& 
 }
 
 // Replies of ZRANGE <index> 0 0 and ZRANGE <index> -1 -1.
-status redis_store::parse_bounds(const redisReply& first, const redisReply& last,
-                                 const std::string& key, std::optional<queue_bounds>& out) const {
+status redis_reader::parse_bounds(const redisReply& first, const redisReply& last,
+                                  const std::string& key, std::optional<queue_bounds>& out) const {
     std::optional<std::uint64_t> ends[2];
     const redisReply* replies[2] = {&first, &last};
     for (std::size_t i = 0; i < 2; ++i) {
@@ -805,8 +951,8 @@ status redis_store::parse_bounds(const redisReply& first, const redisReply& last
     return status::ok();
 }
 
-status redis_store::parse_inbound_qos2(const redisReply& r, const std::string& key,
-                                       std::vector<std::uint16_t>& out) const {
+status redis_reader::parse_inbound_qos2(const redisReply& r, const std::string& key,
+                                        std::vector<std::uint16_t>& out) const {
     status st = expect_string_array(r, key);
     if (!st) return st;
     std::vector<std::uint16_t> ids;
@@ -823,10 +969,11 @@ status redis_store::parse_inbound_qos2(const redisReply& r, const std::string& k
     return status::ok();
 }
 
-status redis_store::load_subscriptions(std::string_view client_id,
-                                       std::vector<subscription_record>& out) {
-    if (closed_) return closed_error();
-    const session_keys k = make_session_keys(opts_.prefix, client_id);
+status redis_reader::load_subscriptions(std::string_view client_id,
+                                        std::vector<subscription_record>& out) {
+    const pass entered(*gate_);
+    if (!entered) return closed_error();
+    const session_keys k = make_session_keys(prefix_, client_id);
     command_buffer cmds;
     cmds.add("HGETALL", k.subscriptions);
     std::vector<reply_ptr> replies;
@@ -835,79 +982,130 @@ status redis_store::load_subscriptions(std::string_view client_id,
     return parse_subscriptions(*replies[0], k.subscriptions, out);
 }
 
-status redis_store::load_queue(std::string_view client_id, std::uint64_t from_seq,
-                               std::size_t limit, std::vector<queue_entry>& out) {
-    if (closed_) return closed_error();
-    if (limit == 0) return status::ok();
-    const session_keys k = make_session_keys(opts_.prefix, client_id);
-    command_buffer cmds;
-    const long long count = limit > static_cast<std::size_t>(std::numeric_limits<long long>::max())
-                                ? -1
-                                : static_cast<long long>(limit);
-    cmds.add("ZRANGEBYLEX", k.queue_index, "[" + seq_field(from_seq), "+", "LIMIT", "0", count);
-    std::vector<reply_ptr> replies;
-    status st = exchange(cmds, replies);
-    if (!st) return st;
-    st = expect_string_array(*replies[0], k.queue_index);
-    if (!st) return st;
-    std::vector<std::uint64_t> seqs;
-    seqs.reserve(size_of(*replies[0]));
-    for (std::size_t i = 0; i < size_of(*replies[0]); ++i) {
-        const auto seq = parse_seq_field(text_of(element_of(*replies[0], i)));
-        if (!seq) return corrupt(k.queue_index, "member is not an 8-byte sequence number");
-        seqs.push_back(*seq);
-    }
-    if (seqs.empty()) return status::ok();
+status redis_reader::load_queue(std::string_view client_id, std::uint64_t from_seq,
+                                std::size_t limit, std::vector<queue_entry>& out) {
+    const pass entered(*gate_);
+    if (!entered) return closed_error();
+    const session_keys k = make_session_keys(prefix_, client_id);
+    // An entry listed in the index, its value and its state: the state is authoritative.
+    auto decode_entry = [&](std::uint64_t seq, const redisReply& value, const redisReply& state,
+                            queue_entry& e) -> status {
+        const std::string what = "seq " + std::to_string(seq) + ": ";
+        if (kind_of(value) != reply_kind::string || kind_of(state) != reply_kind::string) {
+            return corrupt(k.queue, what + "listed in " + printable(k.queue_index) +
+                                        " but its value or state is missing");
+        }
+        if (status st = decode_value(text_of(value), e); !st) {
+            return corrupt(k.queue, what + st.message());
+        }
+        if (e.seq != seq) return corrupt(k.queue, what + "holds the entry of another seq");
+        if (!decode_state(text_of(state), e.state, e.packet_id)) {
+            return corrupt(k.queue, what + "bad state bytes");
+        }
+        return status::ok();
+    };
 
-    cmds.clear();
-    for (std::size_t from = 0; from < seqs.size(); from += hmget_chunk) {
-        const std::size_t n = std::min(hmget_chunk, seqs.size() - from);
-        cmds.begin(2 + 2 * n);
-        cmds.arg("HMGET");
-        cmds.arg(k.queue);
-        for (std::size_t i = from; i < from + n; ++i) {
-            cmds.arg(seq_field(seqs[i]));
-            cmds.arg(state_field(seqs[i]));
-        }
-    }
-    st = exchange(cmds, replies);
-    if (!st) return st;
     std::vector<queue_entry> found;
-    found.reserve(seqs.size());
-    std::size_t index = 0;
-    for (const auto& r : replies) {
-        if (kind_of(*r) == reply_kind::error) return reply_error(text_of(*r), k.queue);
-        if (kind_of(*r) != reply_kind::array) return corrupt(k.queue, "unexpected reply type");
-        for (std::size_t j = 0; j + 1 < size_of(*r); j += 2, ++index) {
-            if (index >= seqs.size()) return corrupt(k.queue, "unexpected HMGET reply length");
-            const std::uint64_t seq = seqs[index];
-            const redisReply& value = element_of(*r, j);
-            const redisReply& state = element_of(*r, j + 1);
-            const std::string what = "seq " + std::to_string(seq) + ": ";
-            if (kind_of(value) != reply_kind::string || kind_of(state) != reply_kind::string) {
-                return corrupt(k.queue, what + "listed in " + printable(k.queue_index) +
-                                            " but its value or state is missing");
-            }
-            queue_entry e;
-            st = decode_value(text_of(value), e);
-            if (!st) return corrupt(k.queue, what + st.message());
-            if (e.seq != seq) return corrupt(k.queue, what + "holds the entry of another seq");
-            if (!decode_state(text_of(state), e.state, e.packet_id)) {
-                return corrupt(k.queue, what + "bad state bytes");
-            }
-            found.push_back(std::move(e));
+    std::vector<reply_ptr> replies;
+    std::uint64_t from = from_seq;
+    std::size_t remaining = limit;
+    // The index is read, then the entries: an entry deleted in between (by a write running
+    // meanwhile) is skipped, and the next round lists more so that `limit` still holds.
+    while (remaining > 0) {
+        command_buffer cmds;
+        const long long count =
+            remaining > static_cast<std::size_t>(std::numeric_limits<long long>::max())
+                ? -1
+                : static_cast<long long>(remaining);
+        cmds.add("ZRANGEBYLEX", k.queue_index, "[" + seq_field(from), "+", "LIMIT", "0", count);
+        status st = exchange(cmds, replies);
+        if (!st) return st;
+        st = expect_string_array(*replies[0], k.queue_index);
+        if (!st) return st;
+        std::vector<std::uint64_t> seqs;
+        seqs.reserve(size_of(*replies[0]));
+        for (std::size_t i = 0; i < size_of(*replies[0]); ++i) {
+            const auto seq = parse_seq_field(text_of(element_of(*replies[0], i)));
+            if (!seq) return corrupt(k.queue_index, "member is not an 8-byte sequence number");
+            seqs.push_back(*seq);
         }
+        if (seqs.empty()) break;
+
+        cmds.clear();
+        for (std::size_t first = 0; first < seqs.size(); first += hmget_chunk) {
+            const std::size_t n = std::min(hmget_chunk, seqs.size() - first);
+            cmds.begin(2 + 2 * n);
+            cmds.arg("HMGET");
+            cmds.arg(k.queue);
+            for (std::size_t i = first; i < first + n; ++i) {
+                cmds.arg(seq_field(seqs[i]));
+                cmds.arg(state_field(seqs[i]));
+            }
+        }
+        st = exchange(cmds, replies);
+        if (!st) return st;
+        std::vector<std::optional<queue_entry>> slots(seqs.size());
+        std::vector<std::size_t> vanished;  // both fields missing: deleted since listed?
+        std::size_t index = 0;
+        for (const auto& r : replies) {
+            if (kind_of(*r) == reply_kind::error) return reply_error(text_of(*r), k.queue);
+            if (kind_of(*r) != reply_kind::array) return corrupt(k.queue, "unexpected reply type");
+            for (std::size_t j = 0; j + 1 < size_of(*r); j += 2, ++index) {
+                if (index >= seqs.size()) return corrupt(k.queue, "unexpected HMGET reply length");
+                const redisReply& value = element_of(*r, j);
+                const redisReply& state = element_of(*r, j + 1);
+                if (kind_of(value) == reply_kind::nil && kind_of(state) == reply_kind::nil) {
+                    vanished.push_back(index);
+                    continue;
+                }
+                st = decode_entry(seqs[index], value, state, slots[index].emplace());
+                if (!st) return st;
+            }
+        }
+        if (index != seqs.size()) return corrupt(k.queue, "unexpected HMGET reply length");
+        if (!vanished.empty()) {
+            // Still listed, and the fields still missing (one transaction): damage.
+            std::vector<std::string> members;
+            std::vector<std::vector<std::string>> fields;
+            for (std::size_t i : vanished) {
+                members.push_back(seq_field(seqs[i]));
+                fields.push_back({seq_field(seqs[i]), state_field(seqs[i])});
+            }
+            std::vector<reply_ptr> again;
+            const redisReply* results = nullptr;
+            st = reread(k.queue_index, k.queue, members, fields, again, results);
+            if (!st) return st;
+            for (std::size_t v = 0; v < vanished.size(); ++v) {
+                if (kind_of(element_of(*results, 2 * v)) == reply_kind::nil) continue;  // deleted
+                const redisReply& values = element_of(*results, 2 * v + 1);
+                st = decode_entry(seqs[vanished[v]], element_of(values, 0), element_of(values, 1),
+                                  slots[vanished[v]].emplace());
+                if (!st) return st;
+            }
+        }
+        std::size_t added = 0;
+        for (auto& slot : slots) {
+            if (!slot) continue;
+            found.push_back(std::move(*slot));
+            ++added;
+        }
+        const bool listed_all = count >= 0 && seqs.size() < static_cast<std::size_t>(count);
+        remaining -= added;
+        if (count < 0 || listed_all || seqs.back() == std::numeric_limits<std::uint64_t>::max()) {
+            break;
+        }
+        from = seqs.back() + 1;
     }
-    if (found.size() != seqs.size()) return corrupt(k.queue, "unexpected HMGET reply length");
     out.insert(out.end(), std::make_move_iterator(found.begin()),
                std::make_move_iterator(found.end()));
     return status::ok();
 }
 
-status redis_store::load_queue_bounds(std::string_view client_id,
-                                      std::optional<queue_bounds>& out) {
-    if (closed_) return closed_error();
-    const session_keys k = make_session_keys(opts_.prefix, client_id);
+status redis_reader::load_queue_bounds(std::string_view client_id,
+                                       std::optional<queue_bounds>& out) {
+    const pass entered(*gate_);
+    if (!entered) return closed_error();
+    const session_keys k = make_session_keys(prefix_, client_id);
     command_buffer cmds;
     cmds.add("ZRANGE", k.queue_index, "0", "0");
     cmds.add("ZRANGE", k.queue_index, "-1", "-1");
@@ -917,9 +1115,11 @@ status redis_store::load_queue_bounds(std::string_view client_id,
     return parse_bounds(*replies[0], *replies[1], k.queue_index, out);
 }
 
-status redis_store::load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) {
-    if (closed_) return closed_error();
-    const session_keys k = make_session_keys(opts_.prefix, client_id);
+status redis_reader::load_inbound_qos2(std::string_view client_id,
+                                       std::vector<std::uint16_t>& out) {
+    const pass entered(*gate_);
+    if (!entered) return closed_error();
+    const session_keys k = make_session_keys(prefix_, client_id);
     command_buffer cmds;
     cmds.add("SMEMBERS", k.inbound_qos2);
     std::vector<reply_ptr> replies;
@@ -928,9 +1128,10 @@ status redis_store::load_inbound_qos2(std::string_view client_id, std::vector<st
     return parse_inbound_qos2(*replies[0], k.inbound_qos2, out);
 }
 
-status redis_store::load_recovery_state(const std::vector<std::string>& client_ids,
-                                        std::vector<recovery_state>& out) {
-    if (closed_) return closed_error();
+status redis_reader::load_recovery_state(const std::vector<std::string>& client_ids,
+                                         std::vector<recovery_state>& out) {
+    const pass entered(*gate_);
+    if (!entered) return closed_error();
     out.assign(client_ids.size(), recovery_state{});
     // Pipelined: four commands per session, a few hundred sessions per round trip.
     constexpr std::size_t per_round_trip = 256;
@@ -941,7 +1142,7 @@ status redis_store::load_recovery_state(const std::vector<std::string>& client_i
         keys.clear();
         command_buffer cmds;
         for (std::size_t i = first; i < last; ++i) {
-            keys.push_back(make_session_keys(opts_.prefix, client_ids[i]));
+            keys.push_back(make_session_keys(prefix_, client_ids[i]));
             const session_keys& k = keys.back();
             cmds.add("HGETALL", k.subscriptions);
             cmds.add("ZRANGE", k.queue_index, "0", "0");
@@ -967,8 +1168,9 @@ status redis_store::load_recovery_state(const std::vector<std::string>& client_i
     return status::ok();
 }
 
-status redis_store::for_each_retained(const std::function<bool(message_record&&)>& fn) {
-    if (closed_) return closed_error();
+status redis_reader::for_each_retained(const std::function<bool(message_record&&)>& fn) {
+    const pass entered(*gate_);
+    if (!entered) return closed_error();
     std::optional<std::string> after;
     std::vector<std::string> topics;
     std::vector<reply_ptr> replies;
@@ -990,23 +1192,52 @@ status redis_store::for_each_retained(const std::function<bool(message_record&&)
         if (kind_of(r) != reply_kind::array || size_of(r) != topics.size()) {
             return corrupt(key, "unexpected reply type");
         }
-        std::vector<message_record> found;
-        found.reserve(topics.size());
-        for (std::size_t i = 0; i < topics.size(); ++i) {
-            const redisReply& value = element_of(r, i);
+        auto decode_message = [&](std::size_t i, const redisReply& value,
+                                  message_record& m) -> status {
             const std::string what = "topic '" + printable(topics[i]) + "': ";
             if (kind_of(value) != reply_kind::string) {
                 return corrupt(key, what + "listed in " + printable(keys_.retained_index) +
                                         " but has no message");
             }
-            message_record m;
-            st = decode_value(text_of(value), m);
-            if (!st) return corrupt(key, what + st.message());
+            if (status e = decode_value(text_of(value), m); !e) {
+                return corrupt(key, what + e.message());
+            }
             if (m.topic != topics[i]) return corrupt(key, what + "holds another topic's message");
-            found.push_back(std::move(m));
+            return status::ok();
+        };
+        std::vector<std::optional<message_record>> found(topics.size());
+        std::vector<std::size_t> vanished;  // no message: deleted since listed?
+        for (std::size_t i = 0; i < topics.size(); ++i) {
+            const redisReply& value = element_of(r, i);
+            if (kind_of(value) == reply_kind::nil) {
+                vanished.push_back(i);
+                continue;
+            }
+            st = decode_message(i, value, found[i].emplace());
+            if (!st) return st;
+        }
+        if (!vanished.empty()) {
+            // Still listed, and still no message (one transaction): damage. Listed again with
+            // a message: a newer retained message.
+            std::vector<std::string> members;
+            std::vector<std::vector<std::string>> fields;
+            for (std::size_t i : vanished) {
+                members.push_back(topics[i]);
+                fields.push_back({topics[i]});
+            }
+            std::vector<reply_ptr> again;
+            const redisReply* results = nullptr;
+            st = reread(keys_.retained_index, key, members, fields, again, results);
+            if (!st) return st;
+            for (std::size_t v = 0; v < vanished.size(); ++v) {
+                if (kind_of(element_of(*results, 2 * v)) == reply_kind::nil) continue;  // deleted
+                st = decode_message(vanished[v], element_of(element_of(*results, 2 * v + 1), 0),
+                                    found[vanished[v]].emplace());
+                if (!st) return st;
+            }
         }
         for (auto& m : found) {
-            if (!fn(std::move(m))) return status::ok();
+            if (m && !fn(std::move(*m))) return status::ok();
         }
         if (topics.size() < page_size) break;
         after = topics.back();
@@ -1014,8 +1245,9 @@ status redis_store::for_each_retained(const std::function<bool(message_record&&)
     return status::ok();
 }
 
-status redis_store::get_meta(std::string_view key, std::optional<std::string>& out) {
-    if (closed_) return closed_error();
+status redis_reader::get_meta(std::string_view key, std::optional<std::string>& out) {
+    const pass entered(*gate_);
+    if (!entered) return closed_error();
     command_buffer cmds;
     cmds.add("HGET", keys_.meta, key);
     std::vector<reply_ptr> replies;

@@ -4,6 +4,7 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/snapshot.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
@@ -16,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "reader_gate.hpp"
 #include "rmqtt/storage/store.hpp"
 #include "rmqtt/storage/value_codec.hpp"
 
@@ -114,17 +116,66 @@ const std::string* client_id_of(const operation& op) {
         op);
 }
 
-class rocksdb_store final : public store {
+// Error statuses that name the store's directory, for the store and its readers.
+class rocksdb_errors {
+  protected:
+    explicit rocksdb_errors(std::string path) : path_(std::move(path)) {}
+
+    std::string advice() const {
+        return "move '" + path_ + "' aside to start with an empty store, or restore a backup";
+    }
+    status closed_error() const {
+        return status::error(status::code::invalid_argument,
+                             "the RocksDB store at '" + path_ + "' is closed");
+    }
+    status engine_error(const rocksdb::Status& s, std::string_view doing) const {
+        status::code c = status::code::io_error;
+        if (s.IsCorruption()) c = status::code::corruption;
+        if (s.IsInvalidArgument() || s.IsNotSupported()) c = status::code::invalid_argument;
+        std::string msg =
+            std::string(doing) + " the RocksDB store at '" + path_ + "' failed: " + s.ToString();
+        if (s.IsCorruption()) msg += "; " + advice();
+        return status::error(c, std::move(msg));
+    }
+    status decode_error(std::size_t cf, std::string_view client_id, const std::string& what,
+                        const status& detail) const {
+        std::string msg =
+            "RocksDB store at '" + path_ + "', column family '" + std::string(cf_names[cf]) + "'";
+        if (cf == cf_retained) {
+            msg += ", topic '" + printable(client_id) + "'";
+        } else {
+            msg += ", client id '" + printable(client_id) + "'";
+        }
+        if (!what.empty()) msg += ", " + what;
+        msg += ": " + detail.message() + "; " + advice();
+        return status::error(status::code::corruption, std::move(msg));
+    }
+    status bad_key(std::size_t cf, std::string_view key) const {
+        return status::error(status::code::corruption,
+                             "RocksDB store at '" + path_ + "', column family '" +
+                                 std::string(cf_names[cf]) + "': malformed key '" + printable(key) +
+                                 "'; " + advice());
+    }
+
+    std::string path_;
+};
+
+// The open database, shared by the store and its readers (store.hpp, thread safety): RocksDB's
+// reads are thread-safe. Every reader call holds a pass of `gate`, so close() can wait for them
+// before it destroys the handles.
+struct rocksdb_shared {
+    detail::reader_gate gate;
+    rocksdb::DB* db = nullptr;  // set once open() has succeeded
+    rocksdb::ColumnFamilyHandle* cf[cf_count] = {};
+};
+
+// Reads for one thread at a time. Calls that use several iterators read from one snapshot, so a
+// write committed meanwhile is seen by all of them or by none.
+class rocksdb_reader final : public store_reader, private rocksdb_errors {
   public:
-    explicit rocksdb_store(const rocksdb_options& options) : options_(options) {}
-    ~rocksdb_store() override { (void)close(); }  // errors were the caller's to see via close()
+    rocksdb_reader(std::string path, std::shared_ptr<rocksdb_shared> shared)
+        : rocksdb_errors(std::move(path)), shared_(std::move(shared)) {}
 
-    status open();
-
-    std::string_view engine_name() const noexcept override { return "rocksdb"; }
-    std::string location() const override { return options_.path; }
-
-    status write(const write_batch& batch) override;
     status for_each_session(const std::function<bool(session_record&&)>& fn) override;
     status load_subscriptions(std::string_view client_id,
                               std::vector<subscription_record>& out) override;
@@ -136,28 +187,74 @@ class rocksdb_store final : public store {
                                std::vector<recovery_state>& out) override;
     status for_each_retained(const std::function<bool(message_record&&)>& fn) override;
     status get_meta(std::string_view key, std::optional<std::string>& out) override;
+
+  private:
+    using pass = detail::reader_gate::pass;
+    rocksdb::DB* db() const noexcept { return shared_->db; }
+    rocksdb::ColumnFamilyHandle* cf(std::size_t i) const noexcept { return shared_->cf[i]; }
+    std::unique_ptr<rocksdb::Iterator> range_iterator(std::size_t family,
+                                                      const rocksdb::Slice* lower,
+                                                      const rocksdb::Slice* upper,
+                                                      const rocksdb::Snapshot* snapshot = nullptr) {
+        rocksdb::ReadOptions ro;
+        ro.iterate_lower_bound = lower;
+        ro.iterate_upper_bound = upper;
+        ro.snapshot = snapshot;
+        return std::unique_ptr<rocksdb::Iterator>(db()->NewIterator(ro, cf(family)));
+    }
+
+    std::shared_ptr<rocksdb_shared> shared_;
+};
+
+class rocksdb_store final : public store, private rocksdb_errors {
+  public:
+    explicit rocksdb_store(const rocksdb_options& options)
+        : rocksdb_errors(options.path),
+          options_(options),
+          shared_(std::make_shared<rocksdb_shared>()),
+          reads_(options.path, shared_) {}
+    ~rocksdb_store() override { (void)close(); }  // errors were the caller's to see via close()
+
+    status open();
+
+    std::string_view engine_name() const noexcept override { return "rocksdb"; }
+    std::string location() const override { return options_.path; }
+
+    status write(const write_batch& batch) override;
+    status for_each_session(const std::function<bool(session_record&&)>& fn) override {
+        return reads_.for_each_session(fn);
+    }
+    status load_subscriptions(std::string_view client_id,
+                              std::vector<subscription_record>& out) override {
+        return reads_.load_subscriptions(client_id, out);
+    }
+    status load_queue(std::string_view client_id, std::uint64_t from_seq, std::size_t limit,
+                      std::vector<queue_entry>& out) override {
+        return reads_.load_queue(client_id, from_seq, limit, out);
+    }
+    status load_queue_bounds(std::string_view client_id,
+                             std::optional<queue_bounds>& out) override {
+        return reads_.load_queue_bounds(client_id, out);
+    }
+    status load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) override {
+        return reads_.load_inbound_qos2(client_id, out);
+    }
+    status load_recovery_state(const std::vector<std::string>& client_ids,
+                               std::vector<recovery_state>& out) override {
+        return reads_.load_recovery_state(client_ids, out);
+    }
+    status for_each_retained(const std::function<bool(message_record&&)>& fn) override {
+        return reads_.for_each_retained(fn);
+    }
+    status get_meta(std::string_view key, std::optional<std::string>& out) override {
+        return reads_.get_meta(key, out);
+    }
+    status open_reader(std::unique_ptr<store_reader>& out) override;
     status check() override;
     status close() override;
 
   private:
     // ---- error reporting ----
-    std::string advice() const {
-        return "move '" + options_.path +
-               "' aside to start with an empty store, or restore a backup";
-    }
-    status closed_error() const {
-        return status::error(status::code::invalid_argument,
-                             "the RocksDB store at '" + options_.path + "' is closed");
-    }
-    status engine_error(const rocksdb::Status& s, std::string_view doing) const {
-        status::code c = status::code::io_error;
-        if (s.IsCorruption()) c = status::code::corruption;
-        if (s.IsInvalidArgument() || s.IsNotSupported()) c = status::code::invalid_argument;
-        std::string msg = std::string(doing) + " the RocksDB store at '" + options_.path +
-                          "' failed: " + s.ToString();
-        if (s.IsCorruption()) msg += "; " + advice();
-        return status::error(c, std::move(msg));
-    }
     status open_error(const rocksdb::Status& s) const {
         std::string msg =
             "cannot open the RocksDB store at '" + options_.path + "': " + s.ToString() + ". ";
@@ -173,27 +270,8 @@ class rocksdb_store final : public store {
         return status::error(s.IsCorruption() ? status::code::corruption : status::code::io_error,
                              std::move(msg));
     }
-    status decode_error(std::size_t cf, std::string_view client_id, const std::string& what,
-                        const status& detail) const {
-        std::string msg = "RocksDB store at '" + options_.path + "', column family '" +
-                          std::string(cf_names[cf]) + "'";
-        if (cf == cf_retained) {
-            msg += ", topic '" + printable(client_id) + "'";
-        } else {
-            msg += ", client id '" + printable(client_id) + "'";
-        }
-        if (!what.empty()) msg += ", " + what;
-        msg += ": " + detail.message() + "; " + advice();
-        return status::error(status::code::corruption, std::move(msg));
-    }
-    status bad_key(std::size_t cf, std::string_view key) const {
-        return status::error(status::code::corruption,
-                             "RocksDB store at '" + options_.path + "', column family '" +
-                                 std::string(cf_names[cf]) + "': malformed key '" + printable(key) +
-                                 "'; " + advice());
-    }
-
     // ---- helpers ----
+    status open_db();  // open() without making the database visible to readers
     const std::string& prefix_of(std::string_view client_id) {
         if (prefix_cached_ && cached_client_ == client_id) return cached_prefix_;
         cached_client_.assign(client_id);
@@ -202,13 +280,6 @@ class rocksdb_store final : public store {
         prefix_cached_ = true;
         return cached_prefix_;
     }
-    std::unique_ptr<rocksdb::Iterator> range_iterator(std::size_t cf, const rocksdb::Slice* lower,
-                                                      const rocksdb::Slice* upper) {
-        rocksdb::ReadOptions ro;
-        ro.iterate_lower_bound = lower;
-        ro.iterate_upper_bound = upper;
-        return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, cf_[cf]));
-    }
     status check_client_ids(const write_batch& batch) const;
     status queue_entry_exists(const std::string& key, std::string_view prefix, bool& exists);
 
@@ -216,6 +287,8 @@ class rocksdb_store final : public store {
     rocksdb::DB* db_ = nullptr;
     rocksdb::ColumnFamilyHandle* cf_[cf_count] = {};
     std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // every handle opened, to destroy
+    std::shared_ptr<rocksdb_shared> shared_;             // db_ and cf_ for readers, once open
+    rocksdb_reader reads_;                               // the store's own reads
 
     // Scratch state reused by write() (one writer at a time, store.hpp).
     rocksdb::WriteBatch wb_;
@@ -235,6 +308,15 @@ class rocksdb_store final : public store {
 // ---- open ---------------------------------------------------------------------------------------
 
 status rocksdb_store::open() {
+    status st = open_db();
+    if (st.is_ok()) {
+        shared_->db = db_;
+        std::copy(std::begin(cf_), std::end(cf_), std::begin(shared_->cf));
+    }
+    return st;
+}
+
+status rocksdb_store::open_db() {
     namespace fs = std::filesystem;
     const std::string& path = options_.path;
     if (path.empty()) {
@@ -569,11 +651,12 @@ status rocksdb_store::write(const write_batch& batch) {
 
 // ---- reads --------------------------------------------------------------------------------------
 
-status rocksdb_store::for_each_session(const std::function<bool(session_record&&)>& fn) {
-    if (!db_) return closed_error();
+status rocksdb_reader::for_each_session(const std::function<bool(session_record&&)>& fn) {
+    const pass entered(shared_->gate);
+    if (!entered || !db()) return closed_error();
     rocksdb::ReadOptions scan;
     scan.fill_cache = false;  // a full scan at startup must not evict the hot blocks
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(scan, cf_[cf_sessions]));
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(scan, cf(cf_sessions)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
         std::string_view id, rest;
         if (!parse_client(view(it->key()), id, rest) || !rest.empty()) {
@@ -594,9 +677,10 @@ status rocksdb_store::for_each_session(const std::function<bool(session_record&&
     return status::ok();
 }
 
-status rocksdb_store::load_subscriptions(std::string_view client_id,
-                                         std::vector<subscription_record>& out) {
-    if (!db_) return closed_error();
+status rocksdb_reader::load_subscriptions(std::string_view client_id,
+                                          std::vector<subscription_record>& out) {
+    const pass entered(shared_->gate);
+    if (!entered || !db()) return closed_error();
     if (client_id.size() > max_client_id) return status::ok();  // nothing can be stored for it
     const std::string lower = layout::session_key(client_id);
     std::string upper;
@@ -622,9 +706,10 @@ status rocksdb_store::load_subscriptions(std::string_view client_id,
     return status::ok();
 }
 
-status rocksdb_store::load_queue(std::string_view client_id, std::uint64_t from_seq,
-                                 std::size_t limit, std::vector<queue_entry>& out) {
-    if (!db_) return closed_error();
+status rocksdb_reader::load_queue(std::string_view client_id, std::uint64_t from_seq,
+                                  std::size_t limit, std::vector<queue_entry>& out) {
+    const pass entered(shared_->gate);
+    if (!entered || !db()) return closed_error();
     if (client_id.size() > max_client_id || limit == 0) return status::ok();
     const std::string prefix = layout::session_key(client_id);
     std::string lower = prefix;
@@ -632,8 +717,10 @@ status rocksdb_store::load_queue(std::string_view client_id, std::uint64_t from_
     std::string upper;
     const bool bounded = successor(prefix, upper);
     const rocksdb::Slice lo(lower), hi(upper);
-    auto entries = range_iterator(cf_queue, &lo, bounded ? &hi : nullptr);
-    auto states = range_iterator(cf_qstate, &lo, bounded ? &hi : nullptr);
+    // An entry and its state from one point in time: a put deletes the state in the same batch.
+    rocksdb::ManagedSnapshot snapshot(db());
+    auto entries = range_iterator(cf_queue, &lo, bounded ? &hi : nullptr, snapshot.snapshot());
+    auto states = range_iterator(cf_qstate, &lo, bounded ? &hi : nullptr, snapshot.snapshot());
     states->Seek(lo);
     for (entries->Seek(lo); entries->Valid() && limit > 0; entries->Next(), --limit) {
         const rocksdb::Slice key = entries->key();
@@ -672,9 +759,10 @@ status rocksdb_store::load_queue(std::string_view client_id, std::uint64_t from_
     return status::ok();
 }
 
-status rocksdb_store::load_queue_bounds(std::string_view client_id,
-                                        std::optional<queue_bounds>& out) {
-    if (!db_) return closed_error();
+status rocksdb_reader::load_queue_bounds(std::string_view client_id,
+                                         std::optional<queue_bounds>& out) {
+    const pass entered(shared_->gate);
+    if (!entered || !db()) return closed_error();
     out.reset();
     if (client_id.size() > max_client_id) return status::ok();
     const std::string lower = layout::session_key(client_id);
@@ -704,9 +792,10 @@ status rocksdb_store::load_queue_bounds(std::string_view client_id,
     return status::ok();
 }
 
-status rocksdb_store::load_recovery_state(const std::vector<std::string>& client_ids,
-                                          std::vector<recovery_state>& out) {
-    if (!db_) return closed_error();
+status rocksdb_reader::load_recovery_state(const std::vector<std::string>& client_ids,
+                                           std::vector<recovery_state>& out) {
+    const pass entered(shared_->gate);
+    if (!entered || !db()) return closed_error();
     out.assign(client_ids.size(), recovery_state{});
     // One iterator per column family for the whole call, seeking forward in key order: creating
     // three iterators per session dominated recovery time.
@@ -717,10 +806,12 @@ status rocksdb_store::load_recovery_state(const std::vector<std::string>& client
         keys.emplace_back(layout::session_key(client_ids[i]), i);
     }
     std::sort(keys.begin(), keys.end());
-    const rocksdb::ReadOptions ro;
-    std::unique_ptr<rocksdb::Iterator> subs(db_->NewIterator(ro, cf_[cf_subs]));
-    std::unique_ptr<rocksdb::Iterator> queue(db_->NewIterator(ro, cf_[cf_queue]));
-    std::unique_ptr<rocksdb::Iterator> inq2(db_->NewIterator(ro, cf_[cf_inq2]));
+    rocksdb::ManagedSnapshot snapshot(db());
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot.snapshot();
+    std::unique_ptr<rocksdb::Iterator> subs(db()->NewIterator(ro, cf(cf_subs)));
+    std::unique_ptr<rocksdb::Iterator> queue(db()->NewIterator(ro, cf(cf_queue)));
+    std::unique_ptr<rocksdb::Iterator> inq2(db()->NewIterator(ro, cf(cf_inq2)));
     std::string last_possible;
     for (const auto& [prefix, index] : keys) {
         const std::string_view client_id = client_ids[index];
@@ -769,9 +860,10 @@ status rocksdb_store::load_recovery_state(const std::vector<std::string>& client
     return status::ok();
 }
 
-status rocksdb_store::load_inbound_qos2(std::string_view client_id,
-                                        std::vector<std::uint16_t>& out) {
-    if (!db_) return closed_error();
+status rocksdb_reader::load_inbound_qos2(std::string_view client_id,
+                                         std::vector<std::uint16_t>& out) {
+    const pass entered(shared_->gate);
+    if (!entered || !db()) return closed_error();
     if (client_id.size() > max_client_id) return status::ok();
     const std::string lower = layout::session_key(client_id);
     std::string upper;
@@ -790,11 +882,12 @@ status rocksdb_store::load_inbound_qos2(std::string_view client_id,
     return status::ok();
 }
 
-status rocksdb_store::for_each_retained(const std::function<bool(message_record&&)>& fn) {
-    if (!db_) return closed_error();
+status rocksdb_reader::for_each_retained(const std::function<bool(message_record&&)>& fn) {
+    const pass entered(shared_->gate);
+    if (!entered || !db()) return closed_error();
     rocksdb::ReadOptions scan;
     scan.fill_cache = false;  // a full scan at startup must not evict the hot blocks
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(scan, cf_[cf_retained]));
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(scan, cf(cf_retained)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
         message_record m;
         const std::string_view topic = view(it->key());
@@ -812,12 +905,13 @@ status rocksdb_store::for_each_retained(const std::function<bool(message_record&
     return status::ok();
 }
 
-status rocksdb_store::get_meta(std::string_view key, std::optional<std::string>& out) {
-    if (!db_) return closed_error();
+status rocksdb_reader::get_meta(std::string_view key, std::optional<std::string>& out) {
+    const pass entered(shared_->gate);
+    if (!entered || !db()) return closed_error();
     out.reset();
     std::string value;
-    const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_[cf_meta],
-                                       rocksdb::Slice(key.data(), key.size()), &value);
+    const rocksdb::Status s = db()->Get(rocksdb::ReadOptions(), cf(cf_meta),
+                                        rocksdb::Slice(key.data(), key.size()), &value);
     if (s.IsNotFound()) return status::ok();
     if (!s.ok()) return engine_error(s, "reading");
     out = std::move(value);
@@ -834,7 +928,16 @@ status rocksdb_store::check() {
     return status::ok();
 }
 
+status rocksdb_store::open_reader(std::unique_ptr<store_reader>& out) {
+    const detail::reader_gate::pass entered(shared_->gate);
+    if (!entered || !shared_->db) return closed_error();
+    out = std::make_unique<rocksdb_reader>(options_.path, shared_);
+    return status::ok();
+}
+
 status rocksdb_store::close() {
+    shared_->gate.close();  // waits for reader calls in progress; later ones fail
+    shared_->db = nullptr;
     if (!db_) return status::ok();
     status result;
     // Make everything durable, and flush memtables so the next open does not replay the WAL.

@@ -117,9 +117,9 @@ void committer::submit(write_batch batch, completion done) {
         std::unique_lock lock(mutex_);
         if (!stopping_) {
             const bool was_empty = queue_.empty();
-            queue_.push_back(item{std::move(batch), std::move(done), bytes});
-            pending_bytes_ += bytes;
-            ++pending_batches_;
+            queue_.push_back(item{std::move(batch), std::move(done), bytes, ops});
+            pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+            pending_batches_.fetch_add(1, std::memory_order_relaxed);
             ++submitted_;
             queued_ops_ += ops;
             // The writer waits for work, or during its window for a full group.
@@ -129,37 +129,51 @@ void committer::submit(write_batch batch, completion done) {
             return;
         }
     }
-    if (done) done(status::error(status::code::invalid_argument, "the committer is stopped"));
+    const status stopped =
+        status::error(status::code::invalid_argument, "the committer is stopped");
+    if (done) {
+        done(stopped);
+    } else if (ops > 0) {
+        report_unobserved(stopped, 1, ops);
+    }
+}
+
+void committer::report_unobserved(const status& st, std::size_t batches, std::size_t ops) {
+    unobserved_batches_.fetch_add(batches, std::memory_order_relaxed);
+    unobserved_ops_.fetch_add(ops, std::memory_order_relaxed);
+    if (opts_.on_unobserved_failure) opts_.on_unobserved_failure(st, ops);
 }
 
 std::size_t committer::pending_bytes() const noexcept {
-    std::lock_guard lock(mutex_);
-    return pending_bytes_;
+    return pending_bytes_.load(std::memory_order_relaxed);
 }
 
 std::size_t committer::pending_batches() const noexcept {
-    std::lock_guard lock(mutex_);
-    return pending_batches_;
+    return pending_batches_.load(std::memory_order_relaxed);
 }
 
 bool committer::degraded() const noexcept {
-    std::lock_guard lock(mutex_);
-    return degraded_;
+    return degraded_.load(std::memory_order_relaxed);
 }
 
 std::uint64_t committer::groups_written() const noexcept {
-    std::lock_guard lock(mutex_);
-    return groups_;
+    return groups_.load(std::memory_order_relaxed);
 }
 
 std::uint64_t committer::ops_written() const noexcept {
-    std::lock_guard lock(mutex_);
-    return ops_;
+    return ops_.load(std::memory_order_relaxed);
 }
 
 std::uint64_t committer::ops_cancelled() const noexcept {
-    std::lock_guard lock(mutex_);
-    return cancelled_;
+    return cancelled_.load(std::memory_order_relaxed);
+}
+
+std::uint64_t committer::failures_unobserved() const noexcept {
+    return unobserved_batches_.load(std::memory_order_relaxed);
+}
+
+std::uint64_t committer::ops_failed_unobserved() const noexcept {
+    return unobserved_ops_.load(std::memory_order_relaxed);
 }
 
 void committer::flush() {
@@ -192,17 +206,11 @@ status committer::write_with_retry(const write_batch& batch) {
     for (;;) {
         status st = engine_.write(batch);
         if (st.is_ok() || !retryable(st)) {
-            if (st.is_ok()) {
-                std::lock_guard lock(mutex_);
-                degraded_ = false;
-            }
+            if (st.is_ok()) degraded_.store(false, std::memory_order_relaxed);
             return st;
         }
-        {
-            // Stays true after a give-up until a write succeeds: the backend is still failing.
-            std::lock_guard lock(mutex_);
-            degraded_ = true;
-        }
+        // Stays true after a give-up until a write succeeds: the backend is still failing.
+        degraded_.store(true, std::memory_order_relaxed);
         const auto elapsed = clock::now() - first_attempt;
         if (elapsed >= opts_.backend_timeout) {
             const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
@@ -278,7 +286,8 @@ void committer::run() {
         status st = merged.empty() ? status::ok() : write_with_retry(merged);
         std::uint64_t written = st.is_ok() ? out : 0;
         std::uint64_t groups = st.is_ok() && !merged.empty() ? 1 : 0;
-        if (!st.is_ok() && group.size() > 1 && !retryable(st)) {
+        const bool split = !st.is_ok() && group.size() > 1 && !retryable(st);
+        if (split) {
             // A batch the engine refuses (invalid_argument, corruption) must not fail the
             // batches merged with it: write each one alone and give each its own result.
             std::size_t pos = 0;
@@ -302,13 +311,29 @@ void committer::run() {
         for (std::size_t g = 0; g < group.size(); ++g) {
             if (group[g].done) group[g].done(results[g]);
         }
+        if (!st.is_ok()) {
+            // Batches nobody waits for: one report for the group's shared error, one per batch
+            // refused on its own.
+            std::size_t lost_batches = 0;
+            std::size_t lost_ops = 0;
+            for (std::size_t g = 0; g < group.size(); ++g) {
+                if (group[g].done || results[g].is_ok() || group[g].ops == 0) continue;
+                if (split) {
+                    report_unobserved(results[g], 1, group[g].ops);
+                } else {
+                    ++lost_batches;
+                    lost_ops += group[g].ops;
+                }
+            }
+            if (lost_batches > 0) report_unobserved(st, lost_batches, lost_ops);
+        }
 
+        groups_.fetch_add(groups, std::memory_order_relaxed);
+        ops_.fetch_add(written, std::memory_order_relaxed);
+        if (st.is_ok()) cancelled_.fetch_add(pairs, std::memory_order_relaxed);
         lock.lock();
-        groups_ += groups;
-        ops_ += written;
-        if (st.is_ok()) cancelled_ += pairs;
-        pending_bytes_ -= group_bytes;
-        pending_batches_ -= group.size();
+        pending_bytes_.fetch_sub(group_bytes, std::memory_order_relaxed);
+        pending_batches_.fetch_sub(group.size(), std::memory_order_relaxed);
         completed_ += group.size();
         group.clear();
         drained_.notify_all();

@@ -1,10 +1,14 @@
-// The memory engine: the test oracle. Deliberately simple: ordered std::maps, whole-batch
-// validation before any change, nothing clever.
+// The memory engine: the test oracle. Deliberately simple: ordered std::maps behind one mutex,
+// whole-batch validation before any change, nothing clever.
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <type_traits>
+#include <vector>
 
+#include "reader_gate.hpp"
 #include "rmqtt/storage/store.hpp"
 
 namespace rmqtt::storage {
@@ -28,40 +32,63 @@ const std::string* client_id_of(const operation& op) {
         op);
 }
 
-class memory_store final : public store {
-  public:
-    std::string_view engine_name() const noexcept override { return "memory"; }
-    std::string location() const override { return "memory"; }
+// The records, shared by the store and its readers. Every access holds `mutex`; every call
+// holds a pass of `gate`, so close() can wait for the readers.
+struct memory_data {
+    struct client {
+        std::optional<session_record> session;
+        std::map<std::string, subscription_record> subscriptions;
+        std::map<std::uint64_t, queue_entry> queue;
+        std::set<std::uint16_t> inbound_qos2;
+    };
 
-    status write(const write_batch& batch) override {
-        if (closed_) return closed_error();
-        for (const operation& op : batch.ops) {
-            const std::string* id = client_id_of(op);
-            if (id && id->size() > max_client_id) {
-                return status::error(
-                    status::code::invalid_argument,
-                    "client id longer than 65535 bytes (" + std::to_string(id->size()) + ")");
-            }
-        }
-        for (const operation& op : batch.ops)
-            std::visit([this](const auto& o) { apply(o); }, op);
-        return status::ok();
+    const client* find(std::string_view id) const {
+        auto it = clients.find(id);
+        return it == clients.end() ? nullptr : &it->second;
+    }
+    client* find(std::string_view id) {
+        auto it = clients.find(id);
+        return it == clients.end() ? nullptr : &it->second;
     }
 
+    detail::reader_gate gate;
+    std::mutex mutex;
+    std::map<std::string, client, std::less<>> clients;
+    std::map<std::string, message_record, std::less<>> retained;
+    std::map<std::string, std::string, std::less<>> meta;
+};
+
+status closed_error() {
+    return status::error(status::code::invalid_argument, "the memory store is closed");
+}
+
+class memory_reader final : public store_reader {
+  public:
+    explicit memory_reader(std::shared_ptr<memory_data> data) : data_(std::move(data)) {}
+
+    // The for_each_* callbacks run on copies, without the lock: they may call the reader again.
     status for_each_session(const std::function<bool(session_record&&)>& fn) override {
-        if (closed_) return closed_error();
-        for (const auto& [id, c] : clients_) {
-            if (!c.session) continue;
-            session_record copy = *c.session;
-            if (!fn(std::move(copy))) break;
+        const detail::reader_gate::pass pass(data_->gate);
+        if (!pass) return closed_error();
+        std::vector<session_record> copies;
+        {
+            std::lock_guard lock(data_->mutex);
+            for (const auto& [id, c] : data_->clients) {
+                if (c.session) copies.push_back(*c.session);
+            }
+        }
+        for (session_record& r : copies) {
+            if (!fn(std::move(r))) break;
         }
         return status::ok();
     }
 
     status load_subscriptions(std::string_view client_id,
                               std::vector<subscription_record>& out) override {
-        if (closed_) return closed_error();
-        if (const client* c = find(client_id)) {
+        const detail::reader_gate::pass pass(data_->gate);
+        if (!pass) return closed_error();
+        std::lock_guard lock(data_->mutex);
+        if (const auto* c = data_->find(client_id)) {
             for (const auto& [filter, r] : c->subscriptions)
                 out.push_back(r);
         }
@@ -70,8 +97,10 @@ class memory_store final : public store {
 
     status load_queue(std::string_view client_id, std::uint64_t from_seq, std::size_t limit,
                       std::vector<queue_entry>& out) override {
-        if (closed_) return closed_error();
-        if (const client* c = find(client_id)) {
+        const detail::reader_gate::pass pass(data_->gate);
+        if (!pass) return closed_error();
+        std::lock_guard lock(data_->mutex);
+        if (const auto* c = data_->find(client_id)) {
             for (auto it = c->queue.lower_bound(from_seq); it != c->queue.end() && limit > 0;
                  ++it, --limit) {
                 out.push_back(it->second);
@@ -82,9 +111,11 @@ class memory_store final : public store {
 
     status load_queue_bounds(std::string_view client_id,
                              std::optional<queue_bounds>& out) override {
-        if (closed_) return closed_error();
+        const detail::reader_gate::pass pass(data_->gate);
+        if (!pass) return closed_error();
+        std::lock_guard lock(data_->mutex);
         out.reset();
-        const client* c = find(client_id);
+        const auto* c = data_->find(client_id);
         if (c && !c->queue.empty()) {
             out = queue_bounds{c->queue.begin()->first, c->queue.rbegin()->first};
         }
@@ -92,80 +123,136 @@ class memory_store final : public store {
     }
 
     status load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) override {
-        if (closed_) return closed_error();
-        if (const client* c = find(client_id)) {
+        const detail::reader_gate::pass pass(data_->gate);
+        if (!pass) return closed_error();
+        std::lock_guard lock(data_->mutex);
+        if (const auto* c = data_->find(client_id)) {
             out.insert(out.end(), c->inbound_qos2.begin(), c->inbound_qos2.end());
         }
         return status::ok();
     }
 
     status for_each_retained(const std::function<bool(message_record&&)>& fn) override {
-        if (closed_) return closed_error();
-        for (const auto& [topic, m] : retained_) {
-            message_record copy = m;
-            if (!fn(std::move(copy))) break;
+        const detail::reader_gate::pass pass(data_->gate);
+        if (!pass) return closed_error();
+        std::vector<message_record> copies;
+        {
+            std::lock_guard lock(data_->mutex);
+            for (const auto& [topic, m] : data_->retained)
+                copies.push_back(m);
+        }
+        for (message_record& m : copies) {
+            if (!fn(std::move(m))) break;
         }
         return status::ok();
     }
 
     status get_meta(std::string_view key, std::optional<std::string>& out) override {
-        if (closed_) return closed_error();
+        const detail::reader_gate::pass pass(data_->gate);
+        if (!pass) return closed_error();
+        std::lock_guard lock(data_->mutex);
         out.reset();
-        auto it = meta_.find(key);
-        if (it != meta_.end()) out = it->second;
-        return status::ok();
-    }
-
-    status check() override { return closed_ ? closed_error() : status::ok(); }
-
-    status close() override {
-        closed_ = true;
+        auto it = data_->meta.find(key);
+        if (it != data_->meta.end()) out = it->second;
         return status::ok();
     }
 
   private:
-    struct client {
-        std::optional<session_record> session;
-        std::map<std::string, subscription_record> subscriptions;
-        std::map<std::uint64_t, queue_entry> queue;
-        std::set<std::uint16_t> inbound_qos2;
-    };
+    std::shared_ptr<memory_data> data_;
+};
 
-    static status closed_error() {
-        return status::error(status::code::invalid_argument, "the memory store is closed");
+class memory_store final : public store {
+  public:
+    memory_store() : data_(std::make_shared<memory_data>()), reads_(data_) {}
+
+    std::string_view engine_name() const noexcept override { return "memory"; }
+    std::string location() const override { return "memory"; }
+
+    status write(const write_batch& batch) override {
+        const detail::reader_gate::pass pass(data_->gate);
+        if (!pass) return closed_error();
+        for (const operation& op : batch.ops) {
+            const std::string* id = client_id_of(op);
+            if (id && id->size() > max_client_id) {
+                return status::error(
+                    status::code::invalid_argument,
+                    "client id longer than 65535 bytes (" + std::to_string(id->size()) + ")");
+            }
+        }
+        std::lock_guard lock(data_->mutex);  // readers see all of the batch or none of it
+        for (const operation& op : batch.ops)
+            std::visit([this](const auto& o) { apply(o); }, op);
+        return status::ok();
     }
 
-    const client* find(std::string_view id) const {
-        auto it = clients_.find(id);
-        return it == clients_.end() ? nullptr : &it->second;
+    status for_each_session(const std::function<bool(session_record&&)>& fn) override {
+        return reads_.for_each_session(fn);
     }
-    client* find(std::string_view id) {
-        auto it = clients_.find(id);
-        return it == clients_.end() ? nullptr : &it->second;
+    status load_subscriptions(std::string_view client_id,
+                              std::vector<subscription_record>& out) override {
+        return reads_.load_subscriptions(client_id, out);
     }
-    client& get(const std::string& id) { return clients_[id]; }
+    status load_queue(std::string_view client_id, std::uint64_t from_seq, std::size_t limit,
+                      std::vector<queue_entry>& out) override {
+        return reads_.load_queue(client_id, from_seq, limit, out);
+    }
+    status load_queue_bounds(std::string_view client_id,
+                             std::optional<queue_bounds>& out) override {
+        return reads_.load_queue_bounds(client_id, out);
+    }
+    status load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) override {
+        return reads_.load_inbound_qos2(client_id, out);
+    }
+    status for_each_retained(const std::function<bool(message_record&&)>& fn) override {
+        return reads_.for_each_retained(fn);
+    }
+    status get_meta(std::string_view key, std::optional<std::string>& out) override {
+        return reads_.get_meta(key, out);
+    }
+
+    status open_reader(std::unique_ptr<store_reader>& out) override {
+        const detail::reader_gate::pass pass(data_->gate);
+        if (!pass) return closed_error();
+        out = std::make_unique<memory_reader>(data_);
+        return status::ok();
+    }
+
+    status check() override {
+        const detail::reader_gate::pass pass(data_->gate);
+        return pass ? status::ok() : closed_error();
+    }
+
+    status close() override {
+        data_->gate.close();
+        return status::ok();
+    }
+
+  private:
+    using client = memory_data::client;
+
+    client& get(const std::string& id) { return data_->clients[id]; }
     // Forgets a client id once nothing is stored for it.
     void prune(const std::string& id) {
-        auto it = clients_.find(id);
-        if (it == clients_.end()) return;
+        auto it = data_->clients.find(id);
+        if (it == data_->clients.end()) return;
         const client& c = it->second;
         if (!c.session && c.subscriptions.empty() && c.queue.empty() && c.inbound_qos2.empty()) {
-            clients_.erase(it);
+            data_->clients.erase(it);
         }
     }
 
     void apply(const put_session& o) { get(o.record.client_id).session = o.record; }
-    void apply(const delete_session& o) { clients_.erase(o.client_id); }
+    void apply(const delete_session& o) { data_->clients.erase(o.client_id); }
     void apply(const put_subscription& o) {
         get(o.client_id).subscriptions[o.record.filter] = o.record;
     }
     void apply(const delete_subscription& o) {
-        if (client* c = find(o.client_id)) c->subscriptions.erase(o.filter);
+        if (client* c = data_->find(o.client_id)) c->subscriptions.erase(o.filter);
         prune(o.client_id);
     }
     void apply(const put_queue_entry& o) { get(o.client_id).queue[o.entry.seq] = o.entry; }
     void apply(const update_queue_entry& o) {
-        client* c = find(o.client_id);
+        client* c = data_->find(o.client_id);
         if (!c) return;
         auto it = c->queue.find(o.seq);
         if (it == c->queue.end()) return;  // never creates an entry
@@ -173,22 +260,20 @@ class memory_store final : public store {
         it->second.packet_id = o.packet_id;
     }
     void apply(const delete_queue_entry& o) {
-        if (client* c = find(o.client_id)) c->queue.erase(o.seq);
+        if (client* c = data_->find(o.client_id)) c->queue.erase(o.seq);
         prune(o.client_id);
     }
     void apply(const put_inbound_qos2& o) { get(o.client_id).inbound_qos2.insert(o.packet_id); }
     void apply(const delete_inbound_qos2& o) {
-        if (client* c = find(o.client_id)) c->inbound_qos2.erase(o.packet_id);
+        if (client* c = data_->find(o.client_id)) c->inbound_qos2.erase(o.packet_id);
         prune(o.client_id);
     }
-    void apply(const put_retained& o) { retained_[o.message.topic] = o.message; }
-    void apply(const delete_retained& o) { retained_.erase(o.topic); }
-    void apply(const put_meta& o) { meta_[o.key] = o.value; }
+    void apply(const put_retained& o) { data_->retained[o.message.topic] = o.message; }
+    void apply(const delete_retained& o) { data_->retained.erase(o.topic); }
+    void apply(const put_meta& o) { data_->meta[o.key] = o.value; }
 
-    std::map<std::string, client, std::less<>> clients_;
-    std::map<std::string, message_record, std::less<>> retained_;
-    std::map<std::string, std::string, std::less<>> meta_;
-    bool closed_ = false;
+    std::shared_ptr<memory_data> data_;
+    memory_reader reads_;  // the store's own reads: the same code as its readers'
 };
 
 }  // namespace

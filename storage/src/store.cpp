@@ -60,8 +60,8 @@ std::size_t write_batch::approximate_size() const noexcept {
     return n;
 }
 
-status store::load_recovery_state(const std::vector<std::string>& client_ids,
-                                  std::vector<recovery_state>& out) {
+status store_reader::load_recovery_state(const std::vector<std::string>& client_ids,
+                                         std::vector<recovery_state>& out) {
     out.assign(client_ids.size(), recovery_state{});
     for (std::size_t i = 0; i < client_ids.size(); ++i) {
         const auto& cid = client_ids[i];

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <string>
 
-// Layout (schema version 1). All integers little-endian, fixed width; a string is a u32 length
+// Layout (schema version 2). All integers little-endian, fixed width; a string is a u32 length
 // followed by its bytes; a bool is one byte, 0 or 1; an optional is a presence byte (0 or 1)
 // followed by the value when present.
 //
@@ -14,14 +14,15 @@
 //                        connected_at_ms i64, disconnected_at_ms i64, clean_disconnect bool,
 //                        will optional<{message_record fields, delay_interval_s u32}>,
 //                        receive_maximum u16, maximum_packet_size u32, topic_alias_maximum u16,
-//                        request_problem_information bool
+//                        request_problem_information bool,
+//                        first_generation u32, generation u32 (version 2 on; absent in 1)
 //   subscription_record: filter, qos u8, no_local bool, retain_as_published bool,
 //                        retain_handling u8, subscription_id u32
 //   queue_entry:         seq u64, state u8, packet_id u16, qos u8, retain bool,
 //                        subscription_ids (u32 count, then count x u32), message_record fields
 //
 // A top-level value is the version byte followed by one of these; nested records carry no
-// version byte of their own. Trailing bytes are corruption.
+// version byte of their own. Trailing bytes are corruption. Version 1 differs only where noted.
 namespace rmqtt::storage {
 
 namespace {
@@ -81,14 +82,17 @@ class reader {
 
     bool ok() const noexcept { return error_.empty(); }
 
-    void version() {
-        std::uint8_t v = 0;
-        if (!take(1, "schema version")) return;
-        v = static_cast<std::uint8_t>(in_[pos_ - 1]);
-        if (v != value_schema_version) {
-            fail("unknown schema version " + std::to_string(v) + " (this build reads version " +
+    // The schema version the value was written in (0 after a failure).
+    std::uint8_t version() {
+        if (!take(1, "schema version")) return 0;
+        const auto v = static_cast<std::uint8_t>(in_[pos_ - 1]);
+        if (v < min_value_schema_version || v > value_schema_version) {
+            fail("unknown schema version " + std::to_string(v) + " (this build reads versions " +
+                 std::to_string(min_value_schema_version) + " to " +
                  std::to_string(value_schema_version) + ")");
+            return 0;
         }
+        return v;
     }
     std::uint8_t u8(const char* field) { return static_cast<std::uint8_t>(fixed(1, field)); }
     std::uint16_t u16(const char* field) { return static_cast<std::uint16_t>(fixed(2, field)); }
@@ -194,7 +198,7 @@ std::string encode_value(const message_record& m) {
 }
 
 std::string encode_value(const session_record& s) {
-    std::size_t size = 64 + s.client_id.size() + s.listener.size() + s.peer_address.size();
+    std::size_t size = 72 + s.client_id.size() + s.listener.size() + s.peer_address.size();
     if (s.username) size += 4 + s.username->size();
     if (s.will) size += message_fields_size(s.will->message) + 4;
     writer w(size);
@@ -219,6 +223,8 @@ std::string encode_value(const session_record& s) {
     w.u32(s.maximum_packet_size);
     w.u16(s.topic_alias_maximum);
     w.boolean(s.request_problem_information);
+    w.u32(s.first_generation);
+    w.u32(s.generation);
     return w.take();
 }
 
@@ -258,7 +264,7 @@ status decode_value(std::string_view bytes, message_record& out) {
 
 status decode_value(std::string_view bytes, session_record& out) {
     reader r(bytes, "session record");
-    r.version();
+    const std::uint8_t version = r.version();
     r.str("client_id", out.client_id);
     out.protocol_version = r.u8("protocol_version");
     if (r.boolean("username present")) {
@@ -285,6 +291,13 @@ status decode_value(std::string_view bytes, session_record& out) {
     out.maximum_packet_size = r.u32("maximum_packet_size");
     out.topic_alias_maximum = r.u16("topic_alias_maximum");
     out.request_problem_information = r.boolean("request_problem_information");
+    if (version >= 2) {
+        out.first_generation = r.u32("first_generation");
+        out.generation = r.u32("generation");
+    } else {
+        out.first_generation = 0;
+        out.generation = 0;
+    }
     return r.finish();
 }
 

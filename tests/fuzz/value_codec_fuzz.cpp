@@ -1,6 +1,7 @@
 // Decodes each stored record kind from arbitrary bytes. Decoding must never crash, read out of
 // bounds or allocate by an untrusted length; whatever decodes must survive encode + decode
-// unchanged.
+// unchanged. Values of the current schema version are canonical; older ones re-encode in the
+// current version.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -18,7 +19,9 @@ void round_trip(std::string_view bytes) {
     if (!rmqtt::storage::decode_value(encoded, second).is_ok()) std::abort();
     if (!(first == second)) std::abort();
     // The encoding is canonical: what decoded re-encodes to the same bytes.
-    if (encoded != bytes) std::abort();
+    const bool current =
+        static_cast<std::uint8_t>(bytes[0]) == rmqtt::storage::value_schema_version;
+    if (current && encoded != bytes) std::abort();
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The group committer (committer.hpp) in front of the memory engine, wrapped in a fake that can
-// hold a write (to make grouping deterministic) and fail writes (to drive the retry logic).
+// hold a write (to make grouping deterministic) and fail writes (to drive the retry logic):
+// fault_store.hpp.
 #include "rmqtt/storage/committer.hpp"
 
 #include <atomic>
@@ -11,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fault_store.hpp"
 #include "store_test_util.hpp"
 
 namespace rmqtt::storage::test {
@@ -27,98 +29,6 @@ bool eventually(Pred pred) {
     }
     return pred();
 }
-
-// A memory store whose write() can be held at a gate and made to fail.
-class fake_store final : public store {
-  public:
-    std::string_view engine_name() const noexcept override { return "memory"; }
-    std::string location() const override { return "fake"; }
-
-    status write(const write_batch& batch) override {
-        std::unique_lock lock(mutex_);
-        ++attempts_;
-        writes_.push_back(batch);
-        changed_.notify_all();
-        changed_.wait(lock, [&] { return !held_; });
-        if (fail_next_ > 0) {
-            --fail_next_;
-            return status::error(fail_code_, "injected failure");
-        }
-        if (fail_always_) return status::error(fail_code_, "injected outage");
-        return inner_->write(batch);
-    }
-
-    status for_each_session(const std::function<bool(session_record&&)>& fn) override {
-        return inner_->for_each_session(fn);
-    }
-    status load_subscriptions(std::string_view id, std::vector<subscription_record>& out) override {
-        return inner_->load_subscriptions(id, out);
-    }
-    status load_queue(std::string_view id, std::uint64_t from, std::size_t limit,
-                      std::vector<queue_entry>& out) override {
-        return inner_->load_queue(id, from, limit, out);
-    }
-    status load_queue_bounds(std::string_view id, std::optional<queue_bounds>& out) override {
-        return inner_->load_queue_bounds(id, out);
-    }
-    status load_inbound_qos2(std::string_view id, std::vector<std::uint16_t>& out) override {
-        return inner_->load_inbound_qos2(id, out);
-    }
-    status for_each_retained(const std::function<bool(message_record&&)>& fn) override {
-        return inner_->for_each_retained(fn);
-    }
-    status get_meta(std::string_view key, std::optional<std::string>& out) override {
-        return inner_->get_meta(key, out);
-    }
-    status check() override { return inner_->check(); }
-    status close() override { return inner_->close(); }
-
-    void hold() {
-        std::lock_guard lock(mutex_);
-        held_ = true;
-    }
-    void release() {
-        {
-            std::lock_guard lock(mutex_);
-            held_ = false;
-        }
-        changed_.notify_all();
-    }
-    void fail_next(int n, status::code c) {
-        std::lock_guard lock(mutex_);
-        fail_next_ = n;
-        fail_code_ = c;
-    }
-    void fail_always(bool on, status::code c = status::code::unavailable) {
-        std::lock_guard lock(mutex_);
-        fail_always_ = on;
-        fail_code_ = c;
-    }
-    int attempts() {
-        std::lock_guard lock(mutex_);
-        return attempts_;
-    }
-    std::vector<write_batch> writes() {
-        std::lock_guard lock(mutex_);
-        return writes_;
-    }
-    // Waits (bounded) until write() has been entered `n` times.
-    bool wait_attempts(int n) {
-        std::unique_lock lock(mutex_);
-        return changed_.wait_for(lock, 10s, [&] { return attempts_ >= n; });
-    }
-
-  private:
-    std::unique_ptr<store> inner_ = make_memory_store();
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    bool held_ = false;
-    int fail_next_ = 0;
-    bool fail_always_ = false;
-    status::code fail_code_ = status::code::unavailable;
-    int attempts_ = 0;
-    std::vector<write_batch> writes_;
-};
 
 write_batch batch_of(std::vector<operation> ops) {
     write_batch b;
@@ -156,7 +66,7 @@ struct results {
 };
 
 TEST(storage_committer, merges_waiting_batches_into_one_group) {
-    fake_store engine;
+    fault_store engine;
     committer c(engine, {});
     engine.hold();
     results r;
@@ -183,7 +93,7 @@ TEST(storage_committer, merges_waiting_batches_into_one_group) {
 }
 
 TEST(storage_committer, completions_run_on_writer_thread_in_submission_order) {
-    fake_store engine;
+    fault_store engine;
     committer c(engine, {});
     std::mutex m;
     std::vector<int> order;
@@ -208,7 +118,7 @@ TEST(storage_committer, completions_run_on_writer_thread_in_submission_order) {
 }
 
 TEST(storage_committer, concurrent_submitters_keep_per_thread_order) {
-    fake_store engine;
+    fault_store engine;
     committer c(engine, {});
     std::mutex m;
     std::vector<std::vector<int>> seen(4);
@@ -241,7 +151,7 @@ TEST(storage_committer, concurrent_submitters_keep_per_thread_order) {
 }
 
 TEST(storage_committer, put_and_delete_in_one_group_cancel) {
-    fake_store engine;
+    fault_store engine;
     committer c(engine, {});
     engine.hold();
     c.submit(meta_batch(0), {});
@@ -271,7 +181,7 @@ TEST(storage_committer, put_and_delete_in_one_group_cancel) {
 }
 
 TEST(storage_committer, cancellation_keeps_delete_session_working) {
-    fake_store engine;
+    fault_store engine;
     engine.hold();
     committer c(engine, {});
     c.submit(meta_batch(0), {});
@@ -305,7 +215,7 @@ TEST(storage_committer, cancellation_keeps_delete_session_working) {
 }
 
 TEST(storage_committer, superseded_put_is_not_written) {
-    fake_store engine;
+    fault_store engine;
     committer c(engine, {});
     engine.hold();
     c.submit(meta_batch(0), {});
@@ -326,7 +236,7 @@ TEST(storage_committer, superseded_put_is_not_written) {
 }
 
 TEST(storage_committer, put_and_delete_in_different_groups_both_written) {
-    fake_store engine;
+    fault_store engine;
     committer c(engine, {});
     c.submit(batch_of({put_queue_entry{"c", sample_entry(1)}}), {});
     c.flush();
@@ -339,7 +249,7 @@ TEST(storage_committer, put_and_delete_in_different_groups_both_written) {
 }
 
 TEST(storage_committer, batch_that_cancels_to_nothing_completes_without_a_write) {
-    fake_store engine;
+    fault_store engine;
     committer c(engine, {});
     results r;
     c.submit(batch_of({put_queue_entry{"c", sample_entry(1)}, delete_queue_entry{"c", 1}}),
@@ -353,7 +263,7 @@ TEST(storage_committer, batch_that_cancels_to_nothing_completes_without_a_write)
 }
 
 TEST(storage_committer, respects_max_batch_ops) {
-    fake_store engine;
+    fault_store engine;
     committer::options o;
     o.max_batch_ops = 7;
     committer c(engine, o);
@@ -379,7 +289,7 @@ TEST(storage_committer, respects_max_batch_ops) {
 }
 
 TEST(storage_committer, full_group_does_not_wait_for_the_window) {
-    fake_store engine;
+    fault_store engine;
     committer::options o;
     o.window = std::chrono::hours(1);  // if the writer waited it out, the test would time out
     o.max_batch_ops = 4;
@@ -392,7 +302,7 @@ TEST(storage_committer, full_group_does_not_wait_for_the_window) {
 }
 
 TEST(storage_committer, flush_and_stop_end_the_window) {
-    fake_store engine;
+    fault_store engine;
     committer::options o;
     o.window = std::chrono::hours(1);
     committer c(engine, o);
@@ -407,7 +317,7 @@ TEST(storage_committer, flush_and_stop_end_the_window) {
 }
 
 TEST(storage_committer, retries_unavailable_then_succeeds) {
-    fake_store engine;
+    fault_store engine;
     engine.fail_next(3, status::code::unavailable);
     committer c(engine, fast_retry());
     results r;
@@ -422,7 +332,7 @@ TEST(storage_committer, retries_unavailable_then_succeeds) {
 }
 
 TEST(storage_committer, retries_io_error_until_backend_timeout_then_fails_the_group) {
-    fake_store engine;
+    fault_store engine;
     engine.fail_always(true, status::code::io_error);
     committer::options o = fast_retry();
     o.backend_timeout = 50ms;
@@ -455,7 +365,7 @@ TEST(storage_committer, retries_io_error_until_backend_timeout_then_fails_the_gr
 }
 
 TEST(storage_committer, degraded_while_retrying) {
-    fake_store engine;
+    fault_store engine;
     engine.fail_always(true, status::code::unavailable);
     committer::options o = fast_retry();
     o.backend_timeout = std::chrono::minutes(10);
@@ -474,7 +384,7 @@ TEST(storage_committer, degraded_while_retrying) {
 }
 
 TEST(storage_committer, other_errors_are_not_retried) {
-    fake_store engine;
+    fault_store engine;
     engine.fail_next(1, status::code::corruption);
     committer c(engine, fast_retry());
     results r;
@@ -487,7 +397,7 @@ TEST(storage_committer, other_errors_are_not_retried) {
 }
 
 TEST(storage_committer, refused_batch_does_not_fail_the_batches_merged_with_it) {
-    fake_store engine;
+    fault_store engine;
     committer c(engine, {});
     engine.hold();
     c.submit(meta_batch(0), {});
@@ -507,7 +417,7 @@ TEST(storage_committer, refused_batch_does_not_fail_the_batches_merged_with_it) 
 }
 
 TEST(storage_committer, pending_counters_track_uncompleted_batches) {
-    fake_store engine;
+    fault_store engine;
     committer c(engine, {});
     EXPECT_EQ(c.pending_batches(), 0u);
     EXPECT_EQ(c.pending_bytes(), 0u);
@@ -528,8 +438,199 @@ TEST(storage_committer, pending_counters_track_uncompleted_batches) {
     EXPECT_EQ(c.pending_bytes(), 0u);
 }
 
+// pending_bytes(), pending_batches(), degraded() and the counters are read without the committer
+// mutex, for every PUBLISH: many threads read them while others submit and the writer completes.
+// What is checked holds at every moment (no timing): nothing pending exceeds all that will ever be
+// submitted (an update out of order would wrap around), and once flushed nothing is pending.
+TEST(storage_committer, back_pressure_reads_race_with_submits_and_completions) {
+    fault_store engine;
+    committer c(engine, fast_retry());
+    constexpr int submitters = 3;
+    constexpr int per_thread = 300;
+    std::vector<std::vector<write_batch>> work(submitters);
+    std::size_t total_bytes = 0;
+    std::size_t total_batches = 0;
+    for (int t = 0; t < submitters; ++t) {
+        for (int i = 0; i < per_thread; ++i) {
+            work[static_cast<std::size_t>(t)].push_back(batch_of(
+                {put_queue_entry{numbered("c", t), sample_entry(static_cast<std::uint64_t>(i),
+                                                                std::string(1 + i % 50, 'p'))}}));
+            total_bytes += work[static_cast<std::size_t>(t)].back().approximate_size();
+            ++total_batches;
+        }
+    }
+    const write_batch last = meta_batch(0);
+    total_bytes += last.approximate_size();
+    ++total_batches;
+    std::atomic<bool> done{false};
+    std::atomic<int> violations{0};
+    std::atomic<std::uint64_t> reads{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 2; ++t) {
+        readers.emplace_back([&] {
+            do {
+                if (c.pending_bytes() > total_bytes || c.pending_batches() > total_batches ||
+                    c.ops_written() > total_batches) {
+                    ++violations;
+                }
+                (void)c.degraded();
+                ++reads;
+            } while (!done.load());
+        });
+    }
+    std::vector<std::thread> threads;
+    for (int t = 0; t < submitters; ++t) {
+        threads.emplace_back([&, t] {
+            for (auto& b : work[static_cast<std::size_t>(t)])
+                c.submit(std::move(b), {});
+        });
+    }
+    for (auto& th : threads)
+        th.join();
+    c.flush();
+    EXPECT_EQ(c.pending_bytes(), 0u);
+    EXPECT_EQ(c.pending_batches(), 0u);
+    EXPECT_EQ(c.ops_written(), static_cast<std::uint64_t>(submitters * per_thread));
+
+    // The engine fails for a while: readers see degraded() turn on, then off once it recovers.
+    engine.fail_always(true, status::code::unavailable);
+    results r;
+    c.submit(last, r.record(0));
+    std::atomic<bool> seen_degraded{false};
+    std::thread watcher([&] { seen_degraded = eventually([&] { return c.degraded(); }); });
+    watcher.join();
+    EXPECT_TRUE(seen_degraded.load());
+    EXPECT_EQ(c.pending_batches(), 1u);
+    engine.fail_always(false);
+    c.flush();
+    EXPECT_FALSE(c.degraded());
+    done = true;
+    for (auto& th : readers)
+        th.join();
+    EXPECT_EQ(violations.load(), 0);
+    EXPECT_GT(reads.load(), 0u);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_TRUE(r.statuses[0].is_ok());
+}
+
+// Records the calls of options::on_unobserved_failure.
+struct unobserved_log {
+    struct call {
+        status st;
+        std::size_t ops = 0;
+        std::thread::id thread;
+    };
+    std::mutex mutex;
+    std::vector<call> calls;
+    committer::failure_handler handler() {
+        return [this](const status& st, std::size_t ops) {
+            std::lock_guard lock(mutex);
+            calls.push_back({st, ops, std::this_thread::get_id()});
+        };
+    }
+    std::vector<call> snapshot() {
+        std::lock_guard lock(mutex);
+        return calls;
+    }
+};
+
+TEST(storage_committer, failed_batches_without_completion_are_reported_once_per_group) {
+    fault_store engine;
+    unobserved_log log;
+    committer::options o = fast_retry();
+    o.backend_timeout = 20ms;
+    o.on_unobserved_failure = log.handler();
+    committer c(engine, o);
+    // Successful writes report nothing.
+    c.submit(meta_batch(0), {});
+    c.flush();
+    EXPECT_TRUE(log.snapshot().empty());
+
+    engine.fail_always(true, status::code::io_error);
+    engine.hold();
+    c.submit(meta_batch(1), {});  // a group of its own
+    ASSERT_TRUE(engine.wait_attempts(2));
+    // These wait and form one group: two without a completion, one with.
+    c.submit(batch_of({put_meta{"a", "1"}, put_meta{"b", "2"}}), {});
+    results r;
+    std::thread::id writer;
+    c.submit(meta_batch(2), [&](const status& st) {
+        writer = std::this_thread::get_id();
+        r.record(2)(st);
+    });
+    c.submit(batch_of({put_session{sample_session("c")}}), {});
+    c.submit(write_batch{}, {});  // empty: nothing to lose, not reported
+    engine.release();
+    c.flush();
+
+    const auto calls = log.snapshot();
+    ASSERT_EQ(calls.size(), 2u);
+    EXPECT_EQ(calls[0].ops, 1u);  // meta_batch(1), alone in its group
+    EXPECT_EQ(calls[1].ops, 3u);  // 2 + 1 operations of the second group
+    for (const auto& call : calls) {
+        EXPECT_EQ(call.st.error_code(), status::code::io_error) << call.st.to_string();
+        EXPECT_NE(call.st.message().find("giving up"), std::string::npos) << call.st.message();
+        EXPECT_EQ(call.thread, writer) << "runs on the writer thread";
+    }
+    EXPECT_NE(writer, std::this_thread::get_id());
+    EXPECT_EQ(c.failures_unobserved(), 3u);
+    EXPECT_EQ(c.ops_failed_unobserved(), 4u);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r.statuses[0].error_code(), status::code::io_error) << "the completion gets it";
+
+    // The backend recovers: nothing more is reported.
+    engine.fail_always(false);
+    c.submit(meta_batch(3), {});
+    c.flush();
+    EXPECT_EQ(log.snapshot().size(), 2u);
+    EXPECT_EQ(c.failures_unobserved(), 3u);
+}
+
+TEST(storage_committer, refused_batch_without_completion_is_reported_alone) {
+    fault_store engine;
+    unobserved_log log;
+    committer::options o = fast_retry();
+    o.on_unobserved_failure = log.handler();
+    committer c(engine, o);
+    engine.hold();
+    c.submit(meta_batch(0), {});
+    ASSERT_TRUE(engine.wait_attempts(1));
+    c.submit(meta_batch(1), {});
+    c.submit(batch_of({put_session{sample_session(std::string(70'000, 'x'))}, put_meta{"z", "1"}}),
+             {});
+    c.submit(meta_batch(3), {});
+    engine.release();
+    c.flush();
+    const auto calls = log.snapshot();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].st.error_code(), status::code::invalid_argument);
+    EXPECT_EQ(calls[0].ops, 2u);
+    EXPECT_EQ(c.failures_unobserved(), 1u);
+    EXPECT_EQ(c.ops_failed_unobserved(), 2u);
+    EXPECT_EQ(read_meta(engine, "k1"), std::optional<std::string>("v"));
+    EXPECT_EQ(read_meta(engine, "k3"), std::optional<std::string>("v"));
+}
+
+TEST(storage_committer, batch_without_completion_after_stop_is_reported) {
+    fault_store engine;
+    unobserved_log log;
+    committer::options o;
+    o.on_unobserved_failure = log.handler();
+    committer c(engine, o);
+    c.stop();
+    c.submit(meta_batch(0), {});
+    c.submit(write_batch{}, {});
+    const auto calls = log.snapshot();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].st.error_code(), status::code::invalid_argument);
+    EXPECT_EQ(calls[0].ops, 1u);
+    EXPECT_EQ(calls[0].thread, std::this_thread::get_id()) << "no writer thread is left";
+    EXPECT_EQ(c.failures_unobserved(), 1u);
+    EXPECT_EQ(engine.attempts(), 0);
+}
+
 TEST(storage_committer, flush_waits_for_earlier_submissions) {
-    fake_store engine;
+    fault_store engine;
     committer c(engine, {});
     engine.hold();
     std::atomic<bool> completed{false};
@@ -549,7 +650,7 @@ TEST(storage_committer, flush_waits_for_earlier_submissions) {
 }
 
 TEST(storage_committer, stop_completes_queued_work_and_is_idempotent) {
-    fake_store engine;
+    fault_store engine;
     committer c(engine, {});
     engine.hold();
     results r;
@@ -579,7 +680,7 @@ TEST(storage_committer, stop_completes_queued_work_and_is_idempotent) {
 }
 
 TEST(storage_committer, destructor_stops) {
-    fake_store engine;
+    fault_store engine;
     results r;
     {
         committer c(engine, {});

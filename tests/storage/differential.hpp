@@ -2,7 +2,8 @@
 
 // Differential test: the same random (seeded, bounded) operation sequence is applied to an engine
 // under test and to the memory oracle; the engine is reopened at random points; after every
-// reopen and at the end, every read function must answer the same on both.
+// reopen and at the end, every read function must answer the same on both, on the engine itself
+// and on a reader it gives (store::open_reader).
 //
 // Usage (any engine):
 //   auto oracle = make_memory_store();
@@ -146,6 +147,8 @@ class op_generator {
         s.maximum_packet_size = static_cast<std::uint32_t>(rng_());
         s.topic_alias_maximum = static_cast<std::uint16_t>(pick(100));
         s.request_problem_information = pick(2) == 0;
+        s.first_generation = pick(4) == 0 ? 0 : static_cast<std::uint32_t>(rng_());
+        s.generation = s.first_generation + static_cast<std::uint32_t>(pick(3));
         return s;
     }
 
@@ -160,6 +163,12 @@ inline std::string compare_stores(store& oracle, store& subject, op_generator& g
     const store_snapshot b = take_snapshot(subject, gen.client_ids(), gen.meta_keys());
     std::string diff = snapshot_difference(a, b);
     if (!diff.empty()) return diff;
+    // A reader of the subject (store::open_reader) sees the same.
+    std::unique_ptr<store_reader> reader;
+    if (status st = subject.open_reader(reader); !st.is_ok())
+        return "open_reader: " + st.to_string();
+    diff = snapshot_difference(a, take_snapshot(*reader, gen.client_ids(), gen.meta_keys()));
+    if (!diff.empty()) return "reader: " + diff;
     // Queue paging with random starting points and limits.
     for (const auto& id : gen.client_ids()) {
         for (int i = 0; i < 3; ++i) {

@@ -27,11 +27,16 @@
 //  - load_subscriptions and load_inbound_qos2 return records in no particular order.
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -128,6 +133,24 @@ class store_conformance : public ::testing::Test {
     Trait trait_;
     std::unique_ptr<store> store_;
 };
+
+// Every read function of `r` fails with `code`.
+inline void expect_every_read_fails(store_reader& r, status::code code) {
+    std::optional<std::string> meta;
+    EXPECT_EQ(r.get_meta("k", meta).error_code(), code);
+    EXPECT_EQ(r.for_each_session([](session_record&&) { return true; }).error_code(), code);
+    EXPECT_EQ(r.for_each_retained([](message_record&&) { return true; }).error_code(), code);
+    std::vector<subscription_record> subs;
+    EXPECT_EQ(r.load_subscriptions("c", subs).error_code(), code);
+    std::vector<queue_entry> q;
+    EXPECT_EQ(r.load_queue("c", 0, 10, q).error_code(), code);
+    std::optional<queue_bounds> b;
+    EXPECT_EQ(r.load_queue_bounds("c", b).error_code(), code);
+    std::vector<std::uint16_t> ids;
+    EXPECT_EQ(r.load_inbound_qos2("c", ids).error_code(), code);
+    std::vector<recovery_state> states;
+    EXPECT_EQ(r.load_recovery_state({"c"}, states).error_code(), code);
+}
 
 TYPED_TEST_SUITE_P(store_conformance);
 
@@ -773,21 +796,240 @@ TYPED_TEST_P(store_conformance, close_is_idempotent_and_later_calls_fail) {
     EXPECT_TRUE(this->s().close().is_ok());
     const auto invalid = status::code::invalid_argument;
     EXPECT_EQ(write_ops(this->s(), {put_meta{"k", "w"}}).error_code(), invalid);
-    std::optional<std::string> meta;
-    EXPECT_EQ(this->s().get_meta("k", meta).error_code(), invalid);
-    EXPECT_EQ(this->s().for_each_session([](session_record&&) { return true; }).error_code(),
-              invalid);
-    EXPECT_EQ(this->s().for_each_retained([](message_record&&) { return true; }).error_code(),
-              invalid);
-    std::vector<subscription_record> subs;
-    EXPECT_EQ(this->s().load_subscriptions("c", subs).error_code(), invalid);
-    std::vector<queue_entry> q;
-    EXPECT_EQ(this->s().load_queue("c", 0, 10, q).error_code(), invalid);
-    std::optional<queue_bounds> b;
-    EXPECT_EQ(this->s().load_queue_bounds("c", b).error_code(), invalid);
-    std::vector<std::uint16_t> ids;
-    EXPECT_EQ(this->s().load_inbound_qos2("c", ids).error_code(), invalid);
+    expect_every_read_fails(this->s(), invalid);
     EXPECT_EQ(this->s().check().error_code(), invalid);
+}
+
+// ---- readers (store::open_reader) -------------------------------------------------------------
+
+TYPED_TEST_P(store_conformance, reader_sees_committed_data) {
+    this->put_full_client("c", 4);
+    this->put_full_client(std::string(65535, 'x'), 1);
+    this->apply({put_retained{sample_message("r/1", "p")}, put_meta{"node_id", "7"}});
+    std::unique_ptr<store_reader> reader;
+    ASSERT_TRUE(this->s().open_reader(reader).is_ok());
+    ASSERT_NE(reader, nullptr);
+    const std::vector<std::string> ids = {"c", std::string(65535, 'x'), "missing"};
+    const std::vector<std::string> meta = {"node_id", "missing"};
+    const store_snapshot from_store = take_snapshot(this->s(), ids, meta);
+    EXPECT_EQ(from_store.sessions.size(), 2u);
+    EXPECT_EQ(snapshot_difference(from_store, take_snapshot(*reader, ids, meta)), "");
+    std::vector<recovery_state> a;
+    std::vector<recovery_state> b;
+    ASSERT_TRUE(this->s().load_recovery_state(ids, a).is_ok());
+    ASSERT_TRUE(reader->load_recovery_state(ids, b).is_ok());
+    ASSERT_EQ(a.size(), b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a[i].subscriptions.size(), b[i].subscriptions.size());
+        EXPECT_EQ(a[i].bounds.has_value(), b[i].bounds.has_value());
+        EXPECT_EQ(a[i].inbound_qos2.size(), b[i].inbound_qos2.size());
+    }
+
+    // Writes that return later are seen by the same reader, also from another thread.
+    this->apply({put_queue_entry{"c", sample_entry(9)}, delete_session{std::string(65535, 'x')},
+                 put_meta{"node_id", "8"}, delete_retained{"r/1"}});
+    std::thread other([&] {
+        const auto q = read_queue(*reader, "c");
+        ASSERT_EQ(q.size(), 5u);
+        EXPECT_EQ(q.back(), sample_entry(9));
+        EXPECT_EQ(read_meta(*reader, "node_id"), std::optional<std::string>("8"));
+        EXPECT_TRUE(read_retained(*reader).empty());
+        EXPECT_EQ(read_sessions(*reader).size(), 1u);
+    });
+    other.join();
+}
+
+// Two readers on two threads read while the store writes on a third. Every reader call must
+// succeed and show whole records; a reader never goes back in time (the counter it reads never
+// decreases); when the writer is done, the readers see its last write. No timing: the readers
+// loop until the writer has finished, then read once more.
+TYPED_TEST_P(store_conformance, readers_read_while_the_store_writes) {
+    this->put_full_client("stable", 3);
+    std::unique_ptr<store_reader> readers[2];
+    for (auto& r : readers)
+        ASSERT_TRUE(this->s().open_reader(r).is_ok());
+    constexpr std::uint64_t rounds = 151;  // odd: the last round puts session "s"
+    auto packet_id = [](std::uint64_t seq) { return static_cast<std::uint16_t>(seq % 60000 + 1); };
+    std::atomic<bool> writing{true};
+    std::string write_error;
+    std::thread writer([&] {
+        for (std::uint64_t i = 1; i <= rounds && write_error.empty(); ++i) {
+            std::vector<operation> ops;
+            ops.push_back(put_queue_entry{"w", sample_entry(i)});
+            if (i > 1)
+                ops.push_back(update_queue_entry{"w", i - 1, queue_state::sent, packet_id(i - 1)});
+            if (i > 4) ops.push_back(delete_queue_entry{"w", i - 4});
+            ops.push_back(put_retained{sample_message(numbered("r/", i), "p")});
+            if (i > 3) ops.push_back(delete_retained{numbered("r/", i - 3)});
+            if (i % 2 == 1) {
+                ops.push_back(put_session{sample_session("s")});
+                ops.push_back(put_subscription{"s", sample_subscription("s/#")});
+            } else {
+                ops.push_back(delete_session{"s"});
+            }
+            ops.push_back(put_meta{"counter", std::to_string(i)});
+            const status st = write_ops(this->s(), std::move(ops));
+            if (!st.is_ok()) write_error = "round " + std::to_string(i) + ": " + st.to_string();
+        }
+        writing = false;
+    });
+
+    auto read_loop = [&](store_reader& r, std::string& error, std::uint64_t& passes) {
+        std::uint64_t last_counter = 0;
+        bool more = true;
+        while (more && error.empty()) {
+            more = writing.load();
+            ++passes;
+            std::optional<std::string> counter;
+            if (status st = r.get_meta("counter", counter); !st) {
+                error = "get_meta: " + st.to_string();
+                break;
+            }
+            const std::uint64_t c = counter ? std::stoull(*counter) : 0;
+            if (c < last_counter) {
+                error = "counter went back from " + std::to_string(last_counter) + " to " +
+                        std::to_string(c);
+                break;
+            }
+            last_counter = c;
+            std::vector<queue_entry> q;
+            if (status st = r.load_queue("w", 0, 100, q); !st) {
+                error = "load_queue: " + st.to_string();
+                break;
+            }
+            for (std::size_t i = 0; i < q.size() && error.empty(); ++i) {
+                queue_entry e = q[i];
+                if (i > 0 && e.seq <= q[i - 1].seq) error = "queue out of order";
+                if (e.state == queue_state::sent) {
+                    if (e.packet_id != packet_id(e.seq)) error = "torn state";
+                    e.state = queue_state::queued;
+                    e.packet_id = 0;
+                }
+                if (!(e == sample_entry(e.seq)))
+                    error = "torn queue entry " + std::to_string(e.seq);
+            }
+            std::optional<queue_bounds> bounds;
+            if (status st = r.load_queue_bounds("w", bounds); !st) {
+                error = "load_queue_bounds: " + st.to_string();
+                break;
+            }
+            if (bounds && bounds->first_seq > bounds->last_seq) error = "bounds out of order";
+            status st = r.for_each_session([&](session_record&& rec) {
+                if (!(rec == sample_session(rec.client_id))) error = "torn session record";
+                return true;
+            });
+            if (!st) error = "for_each_session: " + st.to_string();
+            st = r.for_each_retained([&](message_record&& m) {
+                if (!(m == sample_message(m.topic, "p"))) error = "torn retained message";
+                return true;
+            });
+            if (!st) error = "for_each_retained: " + st.to_string();
+            std::vector<subscription_record> subs;
+            if (st = r.load_subscriptions("stable", subs); !st || subs.size() != 2) {
+                error = "stable subscriptions: " + st.to_string();
+            }
+            std::vector<recovery_state> rec;
+            if (st = r.load_recovery_state({"stable", "s", "w"}, rec); !st || rec.size() != 3) {
+                error = "load_recovery_state: " + st.to_string();
+            } else if (!rec[0].bounds || rec[0].bounds->first_seq != 1 ||
+                       rec[0].bounds->last_seq != 3 || rec[0].inbound_qos2.size() != 2) {
+                error = "stable recovery state changed";
+            }
+        }
+    };
+    std::string errors[2];
+    std::uint64_t passes[2] = {0, 0};
+    std::thread t0([&] { read_loop(*readers[0], errors[0], passes[0]); });
+    std::thread t1([&] { read_loop(*readers[1], errors[1], passes[1]); });
+    writer.join();
+    t0.join();
+    t1.join();
+    ASSERT_EQ(write_error, "");
+    EXPECT_EQ(errors[0], "");
+    EXPECT_EQ(errors[1], "");
+    EXPECT_GE(passes[0], 1u);
+    for (auto& r : readers) {
+        EXPECT_EQ(read_meta(*r, "counter"), std::optional<std::string>(std::to_string(rounds)));
+        const auto q = read_queue(*r, "w");
+        ASSERT_EQ(q.size(), 4u);
+        EXPECT_EQ(q.front().seq, rounds - 3);
+        const auto sessions = read_sessions(*r);
+        EXPECT_EQ(sessions.size(), 2u) << "a reader must not remove a session written meanwhile";
+        EXPECT_EQ(sessions.count("s"), 1u);
+        EXPECT_EQ(read_retained(*r).size(), 3u);
+    }
+    this->expect_full_client("stable", 3);
+}
+
+TYPED_TEST_P(store_conformance, reader_after_close_fails_cleanly) {
+    this->apply({put_meta{"k", "v"}});
+    std::unique_ptr<store_reader> reader;
+    ASSERT_TRUE(this->s().open_reader(reader).is_ok());
+    EXPECT_EQ(read_meta(*reader, "k"), std::optional<std::string>("v"));
+    std::unique_ptr<store_reader> unused;  // never read from: destroyed after the store
+    ASSERT_TRUE(this->s().open_reader(unused).is_ok());
+    EXPECT_TRUE(this->s().close().is_ok());
+    const auto invalid = status::code::invalid_argument;
+    expect_every_read_fails(*reader, invalid);
+    std::unique_ptr<store_reader> late;
+    EXPECT_EQ(this->s().open_reader(late).error_code(), invalid);
+    EXPECT_EQ(late, nullptr);
+    // The reader outlives the store object itself.
+    this->store_.reset();
+    expect_every_read_fails(*reader, invalid);
+    reader.reset();
+    unused.reset();
+}
+
+// close() waits for a reader call in progress: the engine is not torn down under it.
+TYPED_TEST_P(store_conformance, close_waits_for_reader_calls_in_progress) {
+    this->put_full_client("a", 1);
+    this->put_full_client("b", 1);
+    std::unique_ptr<store_reader> reader;
+    ASSERT_TRUE(this->s().open_reader(reader).is_ok());
+    std::mutex m;
+    std::condition_variable cv;
+    bool inside = false;
+    bool release = false;
+    std::atomic<bool> closed{false};
+    bool closed_while_inside = false;
+    std::size_t seen = 0;
+    status scan;
+    std::thread scanner([&] {
+        scan = reader->for_each_session([&](session_record&&) {
+            ++seen;
+            if (seen == 1) {
+                std::unique_lock lock(m);
+                inside = true;
+                cv.notify_all();
+                cv.wait(lock, [&] { return release; });
+                closed_while_inside = closed.load();
+            }
+            return true;
+        });
+    });
+    {
+        std::unique_lock lock(m);
+        cv.wait(lock, [&] { return inside; });
+    }
+    std::thread closer([&] {
+        EXPECT_TRUE(this->s().close().is_ok());
+        closed = true;
+    });
+    {
+        // Give close() a chance to return early if it did not wait (a bug shows as a failure
+        // only sometimes; a correct engine never fails here).
+        std::unique_lock lock(m);
+        cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return closed.load(); });
+        release = true;
+        cv.notify_all();
+    }
+    scanner.join();
+    closer.join();
+    EXPECT_FALSE(closed_while_inside);
+    EXPECT_TRUE(scan.is_ok()) << scan.to_string();
+    EXPECT_EQ(seen, 2u);
+    expect_every_read_fails(*reader, status::code::invalid_argument);
 }
 
 REGISTER_TYPED_TEST_SUITE_P(
@@ -803,6 +1045,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     load_recovery_state_matches_per_session_reads, delete_session_without_session_record,
     delete_session_in_batch_order, batch_with_many_operations,
     oversized_client_id_rejects_whole_batch, data_survives_reopen_and_writes_continue,
-    close_is_idempotent_and_later_calls_fail);
+    close_is_idempotent_and_later_calls_fail, reader_sees_committed_data,
+    readers_read_while_the_store_writes, reader_after_close_fails_cleanly,
+    close_waits_for_reader_calls_in_progress);
 
 }  // namespace rmqtt::storage::test

@@ -75,6 +75,8 @@ inline session_record sample_session(std::string client_id, bool with_will = tru
     s.maximum_packet_size = 1 << 20;
     s.topic_alias_maximum = 10;
     s.request_problem_information = false;
+    s.first_generation = 0x00C0FFEE;
+    s.generation = 0x00C0FFEF;
     return s;
 }
 
@@ -124,8 +126,9 @@ inline std::vector<std::string> tricky_client_ids() {
 }
 
 // ---- reading everything -----------------------------------------------------------------------
+// (From a store, or from a reader it gave: store derives from store_reader.)
 
-inline std::map<std::string, session_record> read_sessions(store& s) {
+inline std::map<std::string, session_record> read_sessions(store_reader& s) {
     std::map<std::string, session_record> out;
     status st = s.for_each_session([&](session_record&& r) {
         std::string id = r.client_id;
@@ -137,7 +140,8 @@ inline std::map<std::string, session_record> read_sessions(store& s) {
 }
 
 // Sorted by filter: the engines do not promise an order.
-inline std::vector<subscription_record> read_subscriptions(store& s, std::string_view client_id) {
+inline std::vector<subscription_record> read_subscriptions(store_reader& s,
+                                                           std::string_view client_id) {
     std::vector<subscription_record> out;
     status st = s.load_subscriptions(client_id, out);
     EXPECT_TRUE(st.is_ok()) << st.to_string();
@@ -146,7 +150,7 @@ inline std::vector<subscription_record> read_subscriptions(store& s, std::string
     return out;
 }
 
-inline std::vector<queue_entry> read_queue(store& s, std::string_view client_id,
+inline std::vector<queue_entry> read_queue(store_reader& s, std::string_view client_id,
                                            std::uint64_t from_seq = 0,
                                            std::size_t limit = static_cast<std::size_t>(-1)) {
     std::vector<queue_entry> out;
@@ -155,7 +159,7 @@ inline std::vector<queue_entry> read_queue(store& s, std::string_view client_id,
     return out;
 }
 
-inline std::optional<queue_bounds> read_bounds(store& s, std::string_view client_id) {
+inline std::optional<queue_bounds> read_bounds(store_reader& s, std::string_view client_id) {
     std::optional<queue_bounds> out;
     status st = s.load_queue_bounds(client_id, out);
     EXPECT_TRUE(st.is_ok()) << st.to_string();
@@ -163,7 +167,7 @@ inline std::optional<queue_bounds> read_bounds(store& s, std::string_view client
 }
 
 // Sorted: the engines do not promise an order.
-inline std::vector<std::uint16_t> read_inbound_qos2(store& s, std::string_view client_id) {
+inline std::vector<std::uint16_t> read_inbound_qos2(store_reader& s, std::string_view client_id) {
     std::vector<std::uint16_t> out;
     status st = s.load_inbound_qos2(client_id, out);
     EXPECT_TRUE(st.is_ok()) << st.to_string();
@@ -171,7 +175,7 @@ inline std::vector<std::uint16_t> read_inbound_qos2(store& s, std::string_view c
     return out;
 }
 
-inline std::map<std::string, message_record> read_retained(store& s) {
+inline std::map<std::string, message_record> read_retained(store_reader& s) {
     std::map<std::string, message_record> out;
     status st = s.for_each_retained([&](message_record&& m) {
         std::string topic = m.topic;
@@ -182,7 +186,7 @@ inline std::map<std::string, message_record> read_retained(store& s) {
     return out;
 }
 
-inline std::optional<std::string> read_meta(store& s, std::string_view key) {
+inline std::optional<std::string> read_meta(store_reader& s, std::string_view key) {
     std::optional<std::string> out;
     status st = s.get_meta(key, out);
     EXPECT_TRUE(st.is_ok()) << st.to_string();
@@ -212,7 +216,7 @@ struct store_snapshot {
 };
 
 // Everything the read API shows for the given client ids and meta keys.
-inline store_snapshot take_snapshot(store& s, const std::vector<std::string>& client_ids,
+inline store_snapshot take_snapshot(store_reader& s, const std::vector<std::string>& client_ids,
                                     const std::vector<std::string>& meta_keys) {
     store_snapshot snap;
     snap.sessions = read_sessions(s);

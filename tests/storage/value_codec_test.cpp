@@ -29,7 +29,89 @@ TEST(storage_value_codec, session_round_trip) {
     odd.disconnected_at_ms = -1;
     odd.expiry_interval_s = never_expires;
     odd.will->message.expiry_at_ms = std::numeric_limits<std::int64_t>::max();
+    odd.first_generation = 0xFFFFFFFF;
+    odd.generation = 0xFFFFFFFF;
     EXPECT_EQ(round_trip(odd), odd);
+    session_record gens = bare;
+    gens.first_generation = 1;
+    gens.generation = 0x80000000;
+    EXPECT_EQ(round_trip(gens), gens);
+}
+
+// A version 1 session record (before the generation fields): the exact old bytes decode, with
+// both generations 0; written again, the same record gains the version 2 fields.
+TEST(storage_value_codec, version_1_session_decodes_with_generations_zero) {
+    const std::string v1 = {
+        '\x01',                                                          // schema version 1
+        '\x01', '\x00', '\x00', '\x00', 'c',                             // client_id "c"
+        '\x05',                                                          // protocol_version
+        '\x00',                                                          // no username
+        '\x00', '\x00', '\x00', '\x00',                                  // listener: empty
+        '\x00', '\x00', '\x00', '\x00',                                  // peer_address: empty
+        '\x10', '\x0e', '\x00', '\x00',                                  // expiry_interval_s 3600
+        '\x01', '\x00', '\x00', '\x00', '\x00', '\x00', '\x00', '\x00',  // created_at_ms 1
+        '\x02', '\x00', '\x00', '\x00', '\x00', '\x00', '\x00', '\x00',  // connected_at_ms 2
+        '\x00', '\x00', '\x00', '\x00', '\x00', '\x00', '\x00', '\x00',  // disconnected_at_ms 0
+        '\x01',                                                          // clean_disconnect
+        '\x00',                                                          // no will
+        '\xff', '\xff',                                                  // receive_maximum
+        '\x00', '\x00', '\x00', '\x00',                                  // maximum_packet_size
+        '\x00', '\x00',                                                  // topic_alias_maximum
+        '\x01',                                                          // request_problem_info
+    };
+    session_record expected;
+    expected.client_id = "c";
+    expected.protocol_version = 5;
+    expected.expiry_interval_s = 3600;
+    expected.created_at_ms = 1;
+    expected.connected_at_ms = 2;
+    expected.clean_disconnect = true;
+    session_record out;
+    out.first_generation = 5;  // overwritten, like every other field
+    out.generation = 6;
+    const status st = decode_value(v1, out);
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    EXPECT_EQ(out, expected);
+    EXPECT_EQ(out.first_generation, 0u);
+    EXPECT_EQ(out.generation, 0u);
+
+    // Version 2: the same fields, then first_generation and generation (u32 LE each).
+    expected.first_generation = 0x01020304;
+    expected.generation = 0x0A0B0C0D;
+    std::string v2 = v1;
+    v2[0] = '\x02';
+    v2 += std::string{'\x04', '\x03', '\x02', '\x01', '\x0d', '\x0c', '\x0b', '\x0a'};
+    EXPECT_EQ(encode_value(expected), v2);
+    // A version 1 value with the new fields appended is not a version 1 value.
+    std::string v1_with_tail = v2;
+    v1_with_tail[0] = '\x01';
+    EXPECT_EQ(decode_value(v1_with_tail, out).error_code(), status::code::corruption);
+}
+
+// Version 1 of the other records has the version 2 layout: they decode unchanged.
+TEST(storage_value_codec, version_1_values_of_other_records_decode) {
+    auto as_v1 = [](std::string bytes) {
+        bytes[0] = '\x01';
+        return bytes;
+    };
+    subscription_record sub;
+    ASSERT_TRUE(decode_value(as_v1(encode_value(sample_subscription("f"))), sub).is_ok());
+    EXPECT_EQ(sub, sample_subscription("f"));
+    queue_entry e;
+    ASSERT_TRUE(decode_value(as_v1(encode_value(sample_entry(3))), e).is_ok());
+    EXPECT_EQ(e, sample_entry(3));
+    message_record m;
+    ASSERT_TRUE(decode_value(as_v1(encode_value(sample_message("t", "p"))), m).is_ok());
+    EXPECT_EQ(m, sample_message("t", "p"));
+    // A full version 1 session: the version 2 encoding without its last 8 bytes.
+    session_record with_gens = sample_session("c");
+    std::string v1 = as_v1(encode_value(with_gens));
+    v1.resize(v1.size() - 8);
+    session_record s;
+    ASSERT_TRUE(decode_value(v1, s).is_ok());
+    with_gens.first_generation = 0;
+    with_gens.generation = 0;
+    EXPECT_EQ(s, with_gens);
 }
 
 TEST(storage_value_codec, decode_overwrites_previous_content) {
@@ -78,7 +160,7 @@ TEST(storage_value_codec, subscription_golden_bytes) {
     r.retain_handling = 2;
     r.subscription_id = 0x01020304;
     const std::string expected = {
-        '\x01',                                         // schema version
+        '\x02',                                         // schema version
         '\x03', '\x00', '\x00', '\x00', 'a', '/', '+',  // filter: u32 LE length + bytes
         '\x01',                                         // qos
         '\x01',                                         // no_local
@@ -98,7 +180,7 @@ TEST(storage_value_codec, message_golden_bytes) {
     m.created_at_ms = 0x0102;
     m.expiry_at_ms = -1;
     const std::string expected = {
-        '\x01',                                                          // schema version
+        '\x02',                                                          // schema version
         '\x01', '\x00', '\x00', '\x00', 't',                             // topic
         '\x01', '\x00', '\x00', '\x00', 'p',                             // payload
         '\x02', '\x01',                                                  // qos, retain
@@ -139,7 +221,7 @@ TEST(storage_value_codec, trailing_bytes_are_corruption) {
 }
 
 TEST(storage_value_codec, unknown_schema_version_is_corruption) {
-    for (int v : {0, 2, 255}) {
+    for (int v : {0, 3, 255}) {
         std::string bytes = encode_value(sample_entry(1));
         bytes[0] = static_cast<char>(v);
         queue_entry out;

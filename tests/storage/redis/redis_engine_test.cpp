@@ -444,6 +444,12 @@ TEST(redis_corruption, garbage_in_other_records_names_the_key) {
     srv.cli("HSET " + q("g:retained:{r}:msg") + " t garbage");
     expect_corruption(s->for_each_retained([](message_record&&) { return true; }),
                       "g:retained:{r}:msg");
+    // A topic listed without a message.
+    srv.cli("DEL " + q("g:retained:{r}:msg") + " " + q("g:retained:{r}:idx"));
+    srv.cli("ZADD " + q("g:retained:{r}:idx") + " 0 u");
+    expect_corruption(s->for_each_retained([](message_record&&) { return true; }),
+                      "g:retained:{r}:msg");
+    srv.cli("DEL " + q("g:retained:{r}:idx"));
 
     std::optional<std::string> meta;
     srv.cli("SET g:meta x");
@@ -609,6 +615,42 @@ TEST(redis_outage, killed_server_gives_unavailable_then_reconnects_with_data) {
     apply(s, {put_queue_entry{"c", sample_entry(2)},
               update_queue_entry{"c", 2, queue_state::sent, 3}});
     EXPECT_EQ(read_queue(s, "c").size(), 2u);
+}
+
+// A reader (store::open_reader) has a connection of its own, opened on first use, which fails
+// and reconnects like the store's.
+TEST(redis_outage, reader_has_its_own_connection_and_reconnects) {
+    redis_server srv;
+    ASSERT_EQ(trim(srv.cli("CONFIG SET appendfsync always")), "OK");
+    opened r = open_at(srv.url(), "rd", 500, 2000);
+    ASSERT_TRUE(r.st.is_ok()) << r.st.to_string();
+    store& s = *r.engine;
+    apply(s, {put_meta{"k", "v"}, put_queue_entry{"c", sample_entry(1)}});
+    const std::size_t before = lines(srv.cli("CLIENT LIST")).size();  // the store + redis-cli
+    std::unique_ptr<store_reader> reader;
+    ASSERT_TRUE(s.open_reader(reader).is_ok());
+    EXPECT_EQ(lines(srv.cli("CLIENT LIST")).size(), before) << "connects on first use";
+    EXPECT_EQ(read_meta(*reader, "k"), std::optional<std::string>("v"));
+    EXPECT_EQ(lines(srv.cli("CLIENT LIST")).size(), before + 1);
+
+    srv.kill_hard();
+    std::optional<std::string> meta;
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(reader->get_meta("k", meta).error_code(), status::code::unavailable);
+    }
+    srv.restart();
+    status st = reader->get_meta("k", meta);
+    for (int i = 1; i < 100 && !st.is_ok(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        st = reader->get_meta("k", meta);
+    }
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    EXPECT_EQ(meta, std::optional<std::string>("v"));
+    EXPECT_EQ(read_queue(*reader, "c").size(), 1u);
+    // The store reconnects on its own.
+    ASSERT_TRUE(wait_until_healthy(s, 100).is_ok());
+    apply(s, {put_meta{"k", "w"}});
+    EXPECT_EQ(read_meta(*reader, "k"), std::optional<std::string>("w"));
 }
 
 TEST(redis_outage, command_timeout_gives_unavailable) {

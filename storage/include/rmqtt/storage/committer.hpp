@@ -1,8 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -20,15 +22,25 @@ namespace rmqtt::storage {
 //
 // Failures: a write that fails with `unavailable` or `io_error` is retried with backoff until
 // `backend_timeout` has passed since the group's first attempt; then every completion of the
-// group gets the error. Nothing is dropped silently.
+// group gets the error. Nothing is dropped silently: a failed batch that has no completion is
+// reported to options::on_unobserved_failure and counted in failures_unobserved().
 class committer {
   public:
+    // Receives the error and the number of operations of failed batches that had no completion.
+    using failure_handler = std::function<void(const status&, std::size_t ops)>;
+
     struct options {
         std::chrono::microseconds window{500};
         std::size_t max_batch_ops = 4096;
         std::chrono::milliseconds backend_timeout{15000};
         std::chrono::milliseconds retry_initial{50};
         std::chrono::milliseconds retry_max{2000};
+        // Called when batches submitted without a completion fail for good: once per failed
+        // group with the operations of all such batches in it (a group that fails as a whole),
+        // or once per such batch that the engine refused on its own. Runs on the writer thread;
+        // for a batch submitted after stop(), on the submitting thread. Must not throw, and
+        // like a completion must not call flush() or stop(). May be empty.
+        failure_handler on_unobserved_failure;
     };
     using completion = std::function<void(const status&)>;
 
@@ -41,6 +53,9 @@ class committer {
     void submit(write_batch batch, completion done);
 
     // Bytes submitted and not yet completed (approximate), for back-pressure.
+    // pending_bytes(), pending_batches(), degraded() and the counters below are lock-free (one
+    // relaxed atomic load each), so they may be called for every PUBLISH. Each value is exact at
+    // some moment between the call and its return; two calls are not a consistent pair.
     std::size_t pending_bytes() const noexcept;
     std::size_t pending_batches() const noexcept;
     // True while the last write attempt failed and the writer is retrying.
@@ -56,16 +71,23 @@ class committer {
     std::uint64_t groups_written() const noexcept;
     std::uint64_t ops_written() const noexcept;
     std::uint64_t ops_cancelled() const noexcept;  // put+delete pairs that never reached the engine
+    // Batches without a completion that failed for good, and their operations (the calls of
+    // options::on_unobserved_failure add up to these).
+    std::uint64_t failures_unobserved() const noexcept;
+    std::uint64_t ops_failed_unobserved() const noexcept;
 
   private:
     struct item {
         write_batch batch;
         completion done;
         std::size_t bytes = 0;
+        std::size_t ops = 0;  // as submitted, before cancellation
     };
     void run();
     // One store::write, retried on unavailable / io_error until backend_timeout.
     status write_with_retry(const write_batch& batch);
+    // Counts and reports failed batches that had no completion.
+    void report_unobserved(const status& st, std::size_t batches, std::size_t ops);
 
     store& engine_;
     options opts_;
@@ -73,17 +95,21 @@ class committer {
     std::condition_variable wake_;
     std::condition_variable drained_;
     std::deque<item> queue_;
-    std::size_t pending_bytes_ = 0;
-    std::size_t pending_batches_ = 0;
     std::size_t queued_ops_ = 0;  // operations in queue_ (not yet taken by the writer)
     std::size_t flushers_ = 0;    // threads in flush(): the writer skips its window for them
     std::uint64_t submitted_ = 0;
     std::uint64_t completed_ = 0;
     bool stopping_ = false;
-    bool degraded_ = false;
-    std::uint64_t groups_ = 0;
-    std::uint64_t ops_ = 0;
-    std::uint64_t cancelled_ = 0;
+    // Read without the mutex. The pending values change under it, with submitted_ and
+    // completed_; the others are written outside it (atomic read-modify-write).
+    std::atomic<std::size_t> pending_bytes_{0};
+    std::atomic<std::size_t> pending_batches_{0};
+    std::atomic<bool> degraded_{false};
+    std::atomic<std::uint64_t> groups_{0};
+    std::atomic<std::uint64_t> ops_{0};
+    std::atomic<std::uint64_t> cancelled_{0};
+    std::atomic<std::uint64_t> unobserved_batches_{0};
+    std::atomic<std::uint64_t> unobserved_ops_{0};
     std::thread thread_;
 };
 

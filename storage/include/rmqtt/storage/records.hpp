@@ -48,6 +48,13 @@ struct session_record {
     std::uint32_t maximum_packet_size = 0;  // 0 = no limit
     std::uint16_t topic_alias_maximum = 0;
     bool request_problem_information = true;
+    // Queue sequence numbers are (generation << 32) | counter, the generation taken from a
+    // node-wide counter by every new persistent session. Entries with
+    // seq < (uint64_t(first_generation) << 32) belong to an earlier session of this client id.
+    // `generation` is the current high part; it grows when the session has used up 2^32
+    // sequence numbers. Both 0 in records stored before schema version 2.
+    std::uint32_t first_generation = 0;
+    std::uint32_t generation = 0;
     friend bool operator==(const session_record&, const session_record&) = default;
 };
 

@@ -93,25 +93,12 @@ struct recovery_state {
     std::vector<std::uint16_t> inbound_qos2;
 };
 
-// A session store engine: memory (the test oracle), RocksDB (embedded default) or Redis.
-//
-// Thread safety: an engine is used by one thread at a time (the committer's thread for writes,
-// and the same or another thread for reads while no write runs). Calls block.
-// Every engine passes tests/storage/store_conformance.hpp.
-class store {
+// The read half of a store: what the broker reads at start-up and when a client returns.
+// Implemented by every store (for reads on its own thread) and by the readers open_reader()
+// gives (for reads on another thread while the store writes).
+class store_reader {
   public:
-    virtual ~store() = default;
-
-    // "memory", "rocksdb" or "redis".
-    virtual std::string_view engine_name() const noexcept = 0;
-    // Where the data lives, for logs: a directory or a redis URL + prefix.
-    virtual std::string location() const = 0;
-
-    // Applies every operation of `batch`, in order, and returns once they are committed
-    // (RocksDB: in the WAL, fsynced when the engine was opened with sync; Redis: replied).
-    // RocksDB and memory apply a batch atomically; Redis applies each session's operations
-    // atomically (MULTI/EXEC per hash slot).
-    virtual status write(const write_batch& batch) = 0;
+    virtual ~store_reader() = default;
 
     // Calls `fn` for every stored session, in no particular order. `fn` returns false to stop.
     virtual status for_each_session(const std::function<bool(session_record&&)>& fn) = 0;
@@ -132,6 +119,44 @@ class store {
                                        std::vector<recovery_state>& out);
     virtual status for_each_retained(const std::function<bool(message_record&&)>& fn) = 0;
     virtual status get_meta(std::string_view key, std::optional<std::string>& out) = 0;
+};
+
+// A session store engine: memory (the test oracle), RocksDB (embedded default) or Redis.
+//
+// Thread safety:
+//  - The store itself is used by one thread at a time: the committer's thread for writes, and
+//    the same or another thread for reads while no write runs. Calls block.
+//  - open_reader() may be called from any thread, also while write() runs. The reader it gives
+//    is used by one thread at a time, and its calls may run while the store's write() runs and
+//    while other readers read (RocksDB: the same database; Redis: a connection of its own;
+//    memory: a mutex).
+//  - A reader call sees every write() that returned before the call started (so a reader never
+//    goes back in time). A write() running during the call may be partly visible to it: RocksDB
+//    reads each call from one snapshot and memory applies a batch all at once, but a Redis call
+//    that needs several round trips (for_each_session, load_queue, for_each_retained, the
+//    recovery reads) may see some of a concurrent batch's sessions and not others; it never
+//    sees a torn record, and never reports an entry deleted under it as corruption.
+//  - A `fn` given to a reader's for_each_* may call the same reader again.
+//  - After close() (or the store's destruction) a reader's calls fail with invalid_argument;
+//    close() waits for reader calls in progress. Destroying a reader is always safe.
+// Every engine passes tests/storage/store_conformance.hpp.
+class store : public store_reader {
+  public:
+    // "memory", "rocksdb" or "redis".
+    virtual std::string_view engine_name() const noexcept = 0;
+    // Where the data lives, for logs: a directory or a redis URL + prefix.
+    virtual std::string location() const = 0;
+
+    // Applies every operation of `batch`, in order, and returns once they are committed
+    // (RocksDB: in the WAL, fsynced when the engine was opened with sync; Redis: replied).
+    // RocksDB and memory apply a batch atomically; Redis applies each session's operations
+    // atomically (MULTI/EXEC per hash slot).
+    virtual status write(const write_batch& batch) = 0;
+
+    // A reader for another thread (see above). Fails with invalid_argument after close().
+    // Redis: connects on first use, so a server that is down shows in the reader's calls
+    // (unavailable), not here.
+    virtual status open_reader(std::unique_ptr<store_reader>& out) = 0;
 
     // Cheap liveness check (Redis: PING, reconnecting if needed; RocksDB: background error state).
     virtual status check() = 0;

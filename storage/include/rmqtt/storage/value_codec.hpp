@@ -7,13 +7,16 @@
 #include "rmqtt/storage/status.hpp"
 
 // The byte encoding of stored values, shared by the engines. Every value starts with a one-byte
-// schema version (currently 1) followed by fixed-width little-endian integers and
-// length-prefixed strings. Decoding never trusts a length: truncated, oversized or unknown-version
-// input gives status::code::corruption with a description, never a crash (fuzzed in
-// tests/fuzz/value_codec_fuzz.cpp).
+// schema version followed by fixed-width little-endian integers and length-prefixed strings.
+// Values are written in value_schema_version; every version from min_value_schema_version on is
+// read (fields a version lacks get their defaults). Decoding never trusts a length: truncated,
+// oversized or unknown-version input gives status::code::corruption with a description, never a
+// crash (fuzzed in tests/fuzz/value_codec_fuzz.cpp).
 namespace rmqtt::storage {
 
-inline constexpr std::uint8_t value_schema_version = 1;
+// 1: the first layout. 2: session_record gains first_generation and generation.
+inline constexpr std::uint8_t value_schema_version = 2;
+inline constexpr std::uint8_t min_value_schema_version = 1;
 
 std::string encode_value(const session_record& r);
 std::string encode_value(const subscription_record& r);
