@@ -60,6 +60,13 @@ std::vector<std::pair<std::string, std::int64_t>> core_api::metrics() const {
     out.emplace_back("subscriptions.shared",
                      static_cast<std::int64_t>(core_.routes.shared_subscription_count()));
     out.emplace_back("routes", static_cast<std::int64_t>(core_.routes.topic_filter_count()));
+    if (auto* st = core_.store()) {
+        // Store writes nobody waited for that failed (logged by the store as they happen).
+        out.emplace_back("store.failures_unobserved",
+                         static_cast<std::int64_t>(st->unobserved_failures()));
+        out.emplace_back("store.pending_bytes",
+                         static_cast<std::int64_t>(st->committer().pending_bytes()));
+    }
     if (auto* r = core_.retained())
         out.emplace_back("retained", static_cast<std::int64_t>(r->size()));
     return out;

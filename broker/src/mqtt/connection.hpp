@@ -87,6 +87,8 @@ class connection final : public client_link, public std::enable_shared_from_this
     asio::awaitable<void> handle_connect(protocol::connect& c);
     // The part of CONNECT after authentication: will, expiry, session attach, CONNACK.
     asio::awaitable<void> complete_connect();
+    // Reads the stored queue of a session recovered at start-up (false: refused or closed).
+    asio::awaitable<bool> load_stored_queue();
     asio::awaitable<void> handle_auth_exchange(const protocol::auth& a);
     asio::awaitable<auth_exchange::step> auth_step(std::string_view data);
     client_info info() const;

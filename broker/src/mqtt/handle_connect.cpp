@@ -3,10 +3,11 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <deque>
 #include <random>
 
-#include "core/server.hpp"
 #include "mqtt/connection.hpp"
+#include "session/core_context.hpp"
 
 namespace rmqtt::broker {
 
@@ -25,6 +26,8 @@ std::string generate_client_id() {
         id.push_back(hex[(v >> (i * 4)) & 0xF]);
     return id;
 }
+
+constexpr std::size_t queue_page = 1024;  // stored queue entries read at a time on reconnect
 
 bool is_sys_topic(std::string_view topic) {
     return topic.starts_with("$SYS");
@@ -367,7 +370,13 @@ asio::awaitable<void> connection::complete_connect() {
     auto& cfg = s.config();
     const bool present = result.present && !c.clean_start;
     const auto now_ms = wall_now_ms();
-    if (!present) cfg.created_at_ms = s.born_ms();  // the base of its seqs, see load below
+    if (!present) {
+        cfg.created_at_ms = now_ms;
+        // A session that stores messages numbers them in a generation of its own (see
+        // core_context::take_generation); the others need no store-wide uniqueness.
+        const std::uint32_t g = persistent && core_.store() ? core_.take_generation() : 0;
+        s.set_generation(g, g);
+    }
     cfg.version = version_;
     cfg.expiry_interval_s = expiry;
     cfg.username = c.username;
@@ -420,61 +429,7 @@ asio::awaitable<void> connection::complete_connect() {
         if (present && s.has_unloaded_store_entries() && session_) {
             // Queued and inflight messages of a session recovered at startup are read now,
             // when their client returns, not at boot.
-            std::vector<storage::queue_entry> loaded;
-            storage::status read_status;
-            co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-                [&](auto handler) {
-                    auto h = std::make_shared<decltype(handler)>(std::move(handler));
-                    store->read([&, h, ex = executor_, cid = client_id_](storage::store& engine) {
-                        read_status = engine.load_queue(cid, 0, 1u << 20, loaded);
-                        asio::post(ex, [h] { (*h)(); });
-                    });
-                },
-                asio::use_awaitable);
-            if (!read_status) {
-                // The session cannot be resumed without its messages: refuse, the client retries.
-                store_failed("loading queued messages", read_status);
-                if (state_ == state::connecting)
-                    refuse_connect(reason_code::server_unavailable,
-                                   connect_return_code::server_unavailable,
-                                   "session store unavailable");
-                co_return;
-            }
-            if (session_) {
-                std::vector<outbound_entry> entries;
-                entries.reserve(loaded.size());
-                const auto boundary = session_->unloaded_boundary();
-                // Entries below the session's first seq were left by an earlier session of this
-                // client id (routed to it as it ended, then a crash before their delete).
-                const auto first =
-                    static_cast<std::uint64_t>(std::max<std::int64_t>(cfg.created_at_ms, 0)) * 1000;
-                storage::write_batch stale;
-                for (auto& q : loaded) {
-                    if (q.seq >= boundary) continue;  // routed after recovery: already in memory
-                    if (q.seq < first) {
-                        stale.ops.push_back(storage::delete_queue_entry{client_id_, q.seq});
-                        continue;
-                    }
-                    outbound_entry e;
-                    e.seq = q.seq;
-                    e.qos = static_cast<protocol::qos>(q.qos);
-                    e.retain = q.retain;
-                    e.subscription_ids = std::move(q.subscription_ids);
-                    e.state = static_cast<delivery_state>(q.state);
-                    e.persisted = true;
-                    e.msg = from_record(q.message);
-                    entries.push_back(std::move(e));
-                }
-                if (!stale.empty()) {
-                    spdlog::warn(
-                        "{}: removed {} stored message(s) of an earlier session with "
-                        "this client id",
-                        client_id_, stale.ops.size());
-                    store->submit(std::move(stale));
-                }
-                session_->queue().restore(std::move(entries));
-                session_->set_unloaded_store_entries(false);
-            }
+            if (!co_await load_stored_queue()) co_return;
         }
     }
     if (state_ != state::connecting || !session_) co_return;  // taken over meanwhile
@@ -502,6 +457,102 @@ asio::awaitable<void> connection::complete_connect() {
             events::client_connected{who(), c.clean_start, present, keep_alive, expiry});
     pending_connect_.reset();
     s.resume_delivery();  // [MQTT-4.4.0-1]: inflight first, then queued
+}
+
+}  // namespace rmqtt::broker
+
+namespace rmqtt::broker {
+
+asio::awaitable<bool> connection::load_stored_queue() {
+    // In pages, on the store's reader thread (never on the committer's: a long queue would hold
+    // every durable ack meanwhile), keeping at most what the queue limits allow.
+    auto* store = core_.store();
+    const std::string cid = client_id_;
+    const std::uint64_t boundary = session_->unloaded_boundary();
+    const std::uint64_t first = session_->first_seq();
+    const std::size_t keep_queued = session_->queue().get_limits().max_queued;  // 0: all
+    std::vector<outbound_entry> inflight;
+    std::deque<outbound_entry> queued;
+    storage::write_batch removals;
+    std::size_t stale = 0;
+    std::size_t over_limit = 0;
+    std::uint64_t from = 0;
+    for (bool done = false; !done;) {
+        struct page_result {
+            storage::status status;
+            std::vector<storage::queue_entry> entries;
+        };
+        auto result = std::make_shared<page_result>();
+        co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+            [&](auto handler) {
+                auto h = std::make_shared<decltype(handler)>(std::move(handler));
+                store->read_async([h, result, cid, from, ex = executor_](storage::store_reader& r) {
+                    result->status = r.load_queue(cid, from, queue_page, result->entries);
+                    asio::post(ex, [h] { (*h)(); });
+                });
+            },
+            asio::use_awaitable);
+        if (!result->status) {
+            // The session cannot be resumed without its messages: refuse, the client retries.
+            store_failed("loading queued messages", result->status);
+            if (state_ == state::connecting)
+                refuse_connect(reason_code::server_unavailable,
+                               connect_return_code::server_unavailable,
+                               "session store unavailable");
+            co_return false;
+        }
+        if (state_ != state::connecting || !session_) co_return false;  // taken over meanwhile
+        for (auto& q : result->entries) {
+            if (q.seq >= boundary) {  // routed after recovery: already in memory
+                done = true;
+                break;
+            }
+            if (q.seq < first) {
+                // Left by an earlier session of this client id (routed to it as it ended, then a
+                // crash before its delete).
+                removals.ops.push_back(storage::delete_queue_entry{cid, q.seq});
+                ++stale;
+                continue;
+            }
+            outbound_entry e;
+            e.seq = q.seq;
+            e.qos = static_cast<protocol::qos>(q.qos);
+            e.retain = q.retain;
+            e.subscription_ids = std::move(q.subscription_ids);
+            e.state = static_cast<delivery_state>(q.state);
+            e.persisted = true;
+            e.msg = from_record(q.message);
+            if (e.state != delivery_state::queued) {
+                inflight.push_back(std::move(e));  // holds its packet id: always kept
+                continue;
+            }
+            queued.push_back(std::move(e));
+            if (keep_queued != 0 && queued.size() > keep_queued) {
+                // max_mqueue_len: the oldest queued message goes, as when it was routed.
+                removals.ops.push_back(storage::delete_queue_entry{cid, queued.front().seq});
+                metrics::add(core_.stats.messages_queue_full);
+                metrics::add(core_.stats.messages_dropped);
+                queued.pop_front();
+                ++over_limit;
+            }
+        }
+        if (result->entries.size() < queue_page) done = true;
+        if (!done) from = result->entries.back().seq + 1;
+        if (removals.ops.size() >= queue_page) store->submit(std::exchange(removals, {}));
+    }
+    store->submit(std::move(removals));
+    if (stale != 0)
+        spdlog::warn("{}: removed {} stored message(s) of an earlier session with this client id",
+                     cid, stale);
+    if (over_limit != 0)
+        spdlog::info("{}: {} stored message(s) beyond max_mqueue_len dropped on reconnect", cid,
+                     over_limit);
+    std::vector<outbound_entry> entries = std::move(inflight);
+    entries.insert(entries.end(), std::make_move_iterator(queued.begin()),
+                   std::make_move_iterator(queued.end()));
+    session_->queue().restore(std::move(entries));
+    session_->set_unloaded_store_entries(false);
+    co_return true;
 }
 
 }  // namespace rmqtt::broker

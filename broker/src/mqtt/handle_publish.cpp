@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "core/server.hpp"
 #include "mqtt/connection.hpp"
+#include "session/core_context.hpp"
 
 namespace rmqtt::broker {
 

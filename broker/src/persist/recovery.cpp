@@ -26,6 +26,15 @@ storage::status read_recovery_state(persistence& store, bool with_retained, reco
         }
         std::int64_t last_alive = now;
         if (alive) last_alive = std::strtoll(alive->c_str(), nullptr, 10);
+        std::optional<std::string> reserved;
+        if (auto s = engine.get_meta(generation_reserved_meta, reserved); !s) {
+            failure = s;
+            done.set_value();
+            return;
+        }
+        if (reserved)
+            out.generation_reserved =
+                static_cast<std::uint32_t>(std::strtoull(reserved->c_str(), nullptr, 10));
         auto last_progress = steady_clock::now();
         std::size_t seen = 0;
         auto s = engine.for_each_session([&](storage::session_record&& rec) {

@@ -24,10 +24,13 @@ struct recovered_state {
     std::vector<storage::session_record> expired;   // to delete (their wills go out)
     std::vector<storage::message_record> retained;  // when `with_retained`
     std::int64_t now_ms = 0;                        // the wall clock the expiry was judged at
+    std::uint32_t generation_reserved = 0;          // meta "generation_reserved" (0: none)
 };
 
-// The meta key of the last proof of life (the heartbeat).
+// The meta keys of the last proof of life (the heartbeat) and of the reserved session
+// generations (core_context::take_generation).
 inline constexpr const char* last_alive_key = "last_alive_ms";
+inline constexpr const char* generation_reserved_meta = "generation_reserved";
 
 // Reads every session (subscriptions, queue bounds and inbound QoS 2 ids in batches) and, with
 // `with_retained`, the retained messages. A session that was online at a crash counts its expiry

@@ -2,8 +2,10 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "persist/persistence.hpp"
+#include "persist/recovery.hpp"
 #include "rmqtt/broker/hooks.hpp"
 #include "rmqtt/broker/metrics.hpp"
 #include "rmqtt/broker/services.hpp"
@@ -46,6 +48,16 @@ class core_context {
     bool shared_subscriptions() const noexcept { return shared_available_; }
     void set_shared_subscriptions(bool on) noexcept { shared_available_ = on; }
 
+    // Queue sequence numbers are (generation << 32) | counter. Every new persistent session, and
+    // every session restored after a restart, takes a generation higher than any taken before on
+    // this node, so an entry of an earlier session of the same client id always has a lower
+    // seq (the stale-entry check) and no seq is ever used twice for one client id. Generations
+    // are reserved in the store ahead of use (meta "generation_reserved"), so a restart never
+    // hands one out again. Thread-safe.
+    std::uint32_t take_generation();
+    // At start-up, before anything takes one: the first generation to hand out.
+    void set_generation_floor(std::uint32_t next) noexcept;
+
     bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
     void set_stopping() noexcept { stopping_.store(true, std::memory_order_release); }
 
@@ -54,6 +66,9 @@ class core_context {
     std::shared_ptr<retained_store> retained_;
     bool shared_available_ = false;
     std::atomic<bool> stopping_{false};
+    std::mutex generation_mutex_;
+    std::uint32_t next_generation_ = 1;  // guarded by generation_mutex_
+    std::uint32_t reserved_until_ = 0;   // guarded by generation_mutex_: stored meta value
 };
 
 }  // namespace rmqtt::broker

@@ -14,6 +14,15 @@ restore_counts restore_sessions(
     const std::function<const listener_config*(std::string_view id)>& find_listener) {
     restore_counts counts;
     const auto now = state.now_ms;
+    // Generations continue above every one that may have been used: the stored reservation, and
+    // (for stores written before generations were reserved) above every stored seq.
+    std::uint64_t floor = state.generation_reserved;
+    for (const auto& r : state.sessions) {
+        floor = std::max<std::uint64_t>(floor, std::uint64_t{r.record.generation} + 1);
+        if (r.bounds) floor = std::max<std::uint64_t>(floor, (r.bounds->last_seq >> 32) + 1);
+    }
+    core.set_generation_floor(
+        static_cast<std::uint32_t>(std::min<std::uint64_t>(floor, 0xFFFFFFFE)));
     std::vector<std::pair<session_ptr, storage::session_record>> created;
     for (auto& r : state.sessions) {
         auto s = std::make_shared<session>(core, r.record.client_id, next_worker());
@@ -44,13 +53,13 @@ restore_counts restore_sessions(
             s->restore_subscription(sub.filter, ss);
             ++counts.subscriptions;
         }
-        // Continue after the highest stored seq, and never below a fresh session's start.
-        const std::uint64_t fresh = static_cast<std::uint64_t>(now) * 1000;
-        const std::uint64_t next_seq = std::max(r.bounds ? r.bounds->last_seq + 1 : 0, fresh);
-        s->set_next_seq(next_seq);
+        // A new generation: every stored entry has a lower seq (loaded when the client returns),
+        // everything routed from now on a higher one.
+        const std::uint32_t g = core.take_generation();
+        s->set_generation(r.record.first_generation, g);
         if (r.bounds) {
             ++counts.with_queue;
-            s->set_unloaded_store_entries(true, next_seq);
+            s->set_unloaded_store_entries(true, std::uint64_t{g} << 32);
         }
         // The queue limits of the listener the client used, before it comes back.
         if (const listener_config* lc = find_listener(r.record.listener)) {

@@ -32,15 +32,35 @@ storage::subscription_record to_subscription_record(const std::string& filter,
 }  // namespace
 
 session::session(core_context& core, std::string client_id, asio::any_io_executor owner)
-    : core_(core),
-      client_id_(std::move(client_id)),
-      born_ms_(wall_now_ms()),
-      owner_(std::move(owner)) {
-    // Sequence numbers start at the wall clock in microseconds, so a new session for a client id
-    // never reuses a seq of an earlier one whose late store writes may still be in flight, and a
-    // stored entry below its creation time * 1000 belongs to an earlier session (handle_connect).
-    next_seq_.store(static_cast<std::uint64_t>(born_ms_) * 1000);
+    : core_(core), client_id_(std::move(client_id)), owner_(std::move(owner)) {
     info_.client_id = client_id_;
+}
+
+void session::set_generation(std::uint32_t first, std::uint32_t generation) noexcept {
+    first_generation_ = first;
+    generation_.store(generation, std::memory_order_relaxed);
+    next_seq_.store(generation == 0 ? 1 : std::uint64_t{generation} << 32,
+                    std::memory_order_relaxed);
+}
+
+std::uint64_t session::take_seq() noexcept {
+    std::uint64_t cur = next_seq_.load(std::memory_order_relaxed);
+    for (;;) {
+        if ((cur & 0xFFFFFFFFull) == 0xFFFFFFFFull) {
+            // The counter is used up: continue in a new generation, above every seq used before
+            // (the stored record keeps first_generation, so the old entries stay this session's).
+            std::lock_guard lock(generation_mutex_);
+            cur = next_seq_.load(std::memory_order_relaxed);
+            if ((cur & 0xFFFFFFFFull) == 0xFFFFFFFFull) {
+                const auto g = core_.take_generation();
+                generation_.store(g, std::memory_order_relaxed);
+                next_seq_.store(std::uint64_t{g} << 32, std::memory_order_relaxed);
+                cur = std::uint64_t{g} << 32;
+            }
+            continue;
+        }
+        if (next_seq_.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed)) return cur;
+    }
 }
 
 session::~session() = default;
@@ -618,6 +638,8 @@ storage::session_record session::to_record() const {
     r.maximum_packet_size = settings_.client_max_packet_size;
     r.topic_alias_maximum = settings_.client_topic_alias_maximum;
     r.request_problem_information = settings_.request_problem_information;
+    r.first_generation = first_generation_;
+    r.generation = generation_.load(std::memory_order_relaxed);
     return r;
 }
 

@@ -56,9 +56,9 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     const std::string& client_id() const noexcept override { return client_id_; }
     bool is_online() const noexcept override { return online_.load(std::memory_order_relaxed); }
     bool stores_messages() const noexcept override;
-    std::uint64_t take_seq() noexcept override {
-        return next_seq_.fetch_add(1, std::memory_order_relaxed);
-    }
+    // (generation << 32) | counter; a session that used up its 2^32 numbers takes the next
+    // generation (core_context::take_generation).
+    std::uint64_t take_seq() noexcept override;
     // Queues a copy for this session (the inbox). If the copy is persisted, its put_queue_entry
     // was submitted before.
     void deliver(delivery d) override;
@@ -66,8 +66,6 @@ class session final : public delivery_target, public std::enable_shared_from_thi
 
     bool persistent() const noexcept { return persistent_.load(std::memory_order_acquire); }
     bool ended() const noexcept { return ended_.load(std::memory_order_acquire); }
-    // When this session object was made (wall clock, ms): its first seq is born_ms() * 1000.
-    std::int64_t born_ms() const noexcept { return born_ms_; }
     // Copies waiting in the inbox (not yet taken by the owner).
     std::size_t inbox_size() const noexcept { return inbox_size_.load(std::memory_order_relaxed); }
 
@@ -187,7 +185,18 @@ class session final : public delivery_target, public std::enable_shared_from_thi
         unloaded_store_entries_ = v;
         unloaded_boundary_ = boundary;
     }
-    void set_next_seq(std::uint64_t seq) noexcept { next_seq_.store(seq); }
+    // Starts the session's sequence numbers at `generation` (0: a session that stores nothing,
+    // numbered from 1). `first` is the generation the session began with: stored entries below
+    // first << 32 belong to an earlier session of the client id.
+    void set_generation(std::uint32_t first, std::uint32_t generation) noexcept;
+    std::uint64_t first_seq() const noexcept { return std::uint64_t{first_generation_} << 32; }
+    std::uint32_t generation() const noexcept {
+        return generation_.load(std::memory_order_relaxed);
+    }
+    // Continues numbering at `seq` (tests: the end of a generation).
+    void set_next_seq(std::uint64_t seq) noexcept {
+        next_seq_.store(seq, std::memory_order_relaxed);
+    }
     void mark_persisted() noexcept { ever_persisted_ = true; }
 
     storage::session_record to_record() const;
@@ -217,8 +226,10 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     std::atomic<bool> online_{false};
     std::atomic<bool> persistent_{false};
     std::atomic<bool> ended_{false};
-    const std::int64_t born_ms_;
     std::atomic<std::uint64_t> next_seq_{1};
+    std::mutex generation_mutex_;  // taking a new generation when the counter is used up
+    std::uint32_t first_generation_ = 0;
+    std::atomic<std::uint32_t> generation_{0};
     std::atomic<std::size_t> inbox_size_{0};
 
     mutable std::mutex inbox_mutex_;

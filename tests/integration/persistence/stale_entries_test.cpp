@@ -1,8 +1,9 @@
 // A session's stored queue holds only its own messages. A message routed to a session as it
 // ended (expiry, clean start) is stored and then deleted again; if rmqttd died between those two
 // commits, the entry outlives its session. A later session of the same client id must never
-// receive it: its seqs start at its creation time * 1000, and entries below that are removed
-// when it loads its queue (DESIGN.md section 3: a session's state is its own).
+// receive it: its seqs are (generation << 32) | n with a generation no earlier session had, and
+// entries below its first generation are removed when it loads its queue (DESIGN.md section 3:
+// a session's state is its own).
 #include <rmqtt/storage/store.hpp>
 
 #include "persistence_util.hpp"
@@ -30,13 +31,18 @@ TEST(StaleEntries, AnEarlierSessionsEntryIsRemovedNotDelivered) {
         std::unique_ptr<storage::store> st;
         ASSERT_TRUE(storage::open_rocksdb_store({.path = path}, st)) << path;
         std::int64_t created_at_ms = 0;
+        std::uint32_t first_generation = 0;
         ASSERT_TRUE(st->for_each_session([&](storage::session_record&& r) {
-            if (r.client_id == "stale-sub") created_at_ms = r.created_at_ms;
+            if (r.client_id == "stale-sub") {
+                created_at_ms = r.created_at_ms;
+                first_generation = r.first_generation;
+            }
             return true;
         }));
         ASSERT_GT(created_at_ms, 0);
+        ASSERT_GT(first_generation, 0u);
         storage::queue_entry e;
-        e.seq = static_cast<std::uint64_t>(created_at_ms) * 1000 - 7;
+        e.seq = (std::uint64_t{first_generation} << 32) - 7;
         e.qos = 1;
         e.message.topic = "stale/t";
         e.message.payload = "stale";
