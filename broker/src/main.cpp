@@ -1,38 +1,7 @@
-// rmqttd: parse the command line, load the configuration, run the server.
-#include <spdlog/spdlog.h>
-
-#include <cstdio>
-#include <optional>
-#include <vector>
-
+// rmqttd: the broker with its built-in plugins (plugins/builtin.cpp).
 #include "builtin.hpp"
-#include "config/cli.hpp"
-#include "config/logging.hpp"
-#include "core/server.hpp"
-#include "rmqtt/broker/config.hpp"
+#include "core/entry.hpp"
 
 int main(int argc, char** argv) {
-    using namespace rmqtt::broker;
-    command_line cl;
-    if (auto code = parse_command_line(argc, argv, cl)) return *code;
-    const auto plugins = rmqtt::plugins::builtin_plugins();
-    std::vector<std::string_view> plugin_files;
-    for (const auto& p : plugins)
-        if (p.make) plugin_files.push_back(p.name);
-    std::optional<server> srv;
-    try {
-        // The plugins read their own files here: a bad value stops the start like any other.
-        srv.emplace(load_config(cl, plugin_files), plugins);
-    } catch (const config_error& e) {
-        std::fprintf(stderr, "rmqttd: configuration error: %s\n", e.what());
-        return 2;
-    }
-    init_logging(srv->cfg().log);
-    log_config_warnings(srv->cfg());
-    try {
-        return srv->run();
-    } catch (const std::exception& e) {
-        spdlog::critical("rmqttd: {}", e.what());
-        return 1;
-    }
+    return rmqtt::broker::rmqttd_main(argc, argv, rmqtt::plugins::builtin_plugins());
 }

@@ -64,7 +64,9 @@ void broker_process::write_config() {
 
 void broker_process::start() {
     if (proc_.running()) throw std::runtime_error("rmqttd already running");
-    proc_ = child_process({rmqttd_binary(), "-f", config_file()}, dir_->file("rmqttd.log"));
+    proc_ =
+        child_process({opts_.binary.empty() ? rmqttd_binary() : opts_.binary, "-f", config_file()},
+                      dir_->file("rmqttd.log"));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
         if (wait_for_port(port_, std::chrono::milliseconds(200))) return;

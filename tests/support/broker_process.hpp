@@ -34,6 +34,8 @@ class broker_process {
         std::map<std::string, std::string> plugin_files;
         std::string log_level = "info";
         int workers = 2;
+        // The binary to run; empty: rmqttd_binary().
+        std::string binary;
     };
 
     broker_process();

@@ -116,6 +116,17 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         if (state_ != state::connected) co_return;
         if (verdict == hook_result::deny) {
             spdlog::debug("{}: PUBLISH to '{}' denied by ACL", client_id_, p.topic);
+            if (core_.hooks.wants<events::message_dropped>()) {
+                auto m = std::make_shared<message>();
+                m->topic = p.topic;
+                m->payload = p.payload;
+                m->qos = p.qos_level;
+                m->retain = p.retain;
+                m->publisher = client_id_;
+                m->created_at_ms = wall_now_ms();
+                core_.hooks.emit(events::message_dropped{std::nullopt, std::move(m),
+                                                         events::drop_reason::not_authorized});
+            }
             refuse(reason_code::not_authorized);
             co_return;
         }
