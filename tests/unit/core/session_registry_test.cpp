@@ -105,3 +105,52 @@ TEST(SessionRegistry, TheLaterOfTwoAttachesWins) {
 
 }  // namespace
 }  // namespace rmqtt::broker::test
+
+namespace rmqtt::broker::test {
+namespace {
+
+// The inbox between other threads and a session's owner is bounded: past its high-water mark
+// the session reports itself backlogged (publishers feeding it hold back), past the hard limit
+// QoS 0 copies are dropped, and QoS 1/2 copies are never dropped there.
+TEST(SessionInbox, BoundedWithBackPressureNotLossForQos1) {
+    harness h;
+    auto s = std::make_shared<session>(h.core, "slow", h.io.get_executor());
+    auto msg = std::make_shared<message>();
+    msg->topic = "t";
+    msg->payload = "x";
+    // The owner does not run meanwhile: everything stays in the inbox.
+    std::size_t qos1 = 0;
+    while (!s->backlogged() && qos1 < 100000) {
+        delivery d;
+        d.msg = msg;
+        d.qos = protocol::qos::at_least_once;
+        d.seq = s->take_seq();
+        s->deliver(std::move(d));
+        ++qos1;
+    }
+    ASSERT_TRUE(s->backlogged()) << "never backlogged after " << qos1 << " copies";
+    const auto dropped_before = h.core.stats.qos0_dropped_slow_consumer.load();
+    for (int i = 0; i < 100000; ++i) {
+        delivery d;
+        d.msg = msg;
+        s->deliver(std::move(d));
+    }
+    const auto inbox = s->inbox_size();
+    EXPECT_LT(inbox, qos1 + 100000u) << "QoS 0 copies beyond the hard limit are dropped";
+    EXPECT_GT(h.core.stats.qos0_dropped_slow_consumer.load(), dropped_before);
+    for (int i = 0; i < 1000; ++i) {
+        delivery d;
+        d.msg = msg;
+        d.qos = protocol::qos::at_least_once;
+        d.seq = s->take_seq();
+        s->deliver(std::move(d));
+    }
+    EXPECT_EQ(s->inbox_size(), inbox + 1000) << "QoS 1 copies are never dropped by the inbox";
+    // Draining on the owner ends the back-pressure.
+    h.io.restart();
+    h.io.run_for(std::chrono::milliseconds(200));
+    EXPECT_FALSE(s->backlogged());
+}
+
+}  // namespace
+}  // namespace rmqtt::broker::test
