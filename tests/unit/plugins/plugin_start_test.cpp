@@ -1,0 +1,135 @@
+// The built-in plugins on a fake plugin context (no broker, no sockets): what each provides and
+// registers when it starts.
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <asio/thread_pool.hpp>
+
+#include <future>
+#include <sstream>
+
+#include "builtin.hpp"
+#include "plugin_config_test_util.hpp"
+#include "rmqtt/broker/plugin.hpp"
+
+namespace rmqtt::test {
+namespace {
+
+using namespace rmqtt::broker;
+
+// A plugin context that records what plugins provide.
+class fake_context final : public plugin_context {
+  public:
+    hook_bus& hooks() override { return hooks_; }
+    broker_api& broker() override { throw std::logic_error("no broker in this test"); }
+    asio::any_io_executor executor() override { return pool_.get_executor(); }
+    void provide_retained_store(std::shared_ptr<retained_store> s) override {
+        retained = std::move(s);
+    }
+    void provide_share_strategy(std::shared_ptr<share_strategy> s) override {
+        strategy = std::move(s);
+    }
+    void provide_session_storage(const session_storage_config& c) override { storage = c; }
+    bool has_session_storage() const override { return storage.has_value(); }
+
+    hook_bus hooks_;
+    asio::thread_pool pool_{1};
+    std::shared_ptr<retained_store> retained;
+    std::shared_ptr<share_strategy> strategy;
+    std::optional<session_storage_config> storage;
+};
+
+std::unique_ptr<plugin> make(std::string_view name) {
+    for (const auto& e : plugins::builtin_plugins())
+        if (e.name == name && e.make) return e.make();
+    ADD_FAILURE() << name << " is not a built-in plugin";
+    return nullptr;
+}
+
+// Captures what is logged while it lives.
+class log_capture {
+  public:
+    log_capture() : previous_(spdlog::default_logger()) {
+        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+        spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+    }
+    ~log_capture() { spdlog::set_default_logger(previous_); }
+    std::string text() const { return out_.str(); }
+
+  private:
+    std::ostringstream out_;
+    std::shared_ptr<spdlog::logger> previous_;
+};
+
+TEST(plugin_start, SessionStorageProvidesItsSettingsWithTheNodeId) {
+    const plugin_file f("rmqtt-session-storage",
+                        "storage.type = \"sled\"\nstorage.sled.path = \"/var/lib/x/{node}\"\n");
+    auto p = make("rmqtt-session-storage");
+    auto section = read_config_file(f.path(), nullptr);
+    section.set_node_id(3);
+    p->configure(section);
+    fake_context ctx;
+    log_capture log;
+    p->start(ctx);
+    ASSERT_TRUE(ctx.storage);
+    EXPECT_EQ(ctx.storage->type, session_storage_config::engine::rocksdb);
+    EXPECT_EQ(ctx.storage->rocksdb_path, "/var/lib/x/3");
+    // (moved from config_logging.ConfigWarningsAreLogged)
+    EXPECT_NE(log.text().find("served by RocksDB at /var/lib/x/3"), std::string::npos)
+        << log.text();
+}
+
+TEST(plugin_start, RetainerKeepsMessagesInTheSessionStoreOnlyWhenThereIsOne) {
+    const plugin_file f("rmqtt-retainer", "storage.type = \"sled\"\n");
+    for (const bool with_store : {false, true}) {
+        auto p = make("rmqtt-retainer");
+        p->configure(read_config_file(f.path(), nullptr));
+        fake_context ctx;
+        if (with_store) ctx.storage = session_storage_config{};
+        p->start(ctx);
+        ASSERT_TRUE(ctx.retained);
+        EXPECT_EQ(ctx.retained->persistent(), with_store);
+    }
+}
+
+TEST(plugin_start, SharedSubscriptionProvidesItsStrategy) {
+    const plugin_file f("rmqtt-shared-subscription", "strategy = \"sticky\"\n");
+    auto p = make("rmqtt-shared-subscription");
+    p->configure(read_config_file(f.path(), nullptr));
+    fake_context ctx;
+    p->start(ctx);
+    ASSERT_TRUE(ctx.strategy);
+    EXPECT_TRUE(ctx.strategy->sticky());
+}
+
+// With allow_plain_password_connect the PBKDF2 check runs on the plugin pool: the decision is
+// deferred, not computed on the io thread.
+TEST(plugin_start, AuthScramChecksPlainPasswordsOffTheCallingThread) {
+    const plugin_file f("rmqtt-auth-scram",
+                        "allow_plain_password_connect = true\n"
+                        "[[users]]\nusername = \"alice\"\npassword = \"wonderland\"\n");
+    auto p = make("rmqtt-auth-scram");
+    p->configure(read_config_file(f.path(), nullptr));
+    fake_context ctx;
+    p->start(ctx);
+    EXPECT_NE(ctx.hooks_.find_auth_method("SCRAM-SHA-256"), nullptr);
+
+    const std::optional<std::string> user = "alice";
+    client_info c;
+    c.client_id = "c";
+    c.username = &user;
+    for (const auto& [password, expected] :
+         {std::pair{"wonderland", hook_result::allow}, std::pair{"nope", hook_result::deny}}) {
+        const std::optional<std::string> pw = std::string(password);
+        pending<hook_result> wait;
+        const auto first = ctx.hooks_.authenticate(c, pw, &wait);
+        ASSERT_EQ(first, hook_result::pending) << "decided on the calling thread";
+        std::promise<hook_result> answer;
+        wait.then([&](hook_result r) { answer.set_value(r); });
+        EXPECT_EQ(answer.get_future().get(), expected) << password;
+    }
+}
+
+}  // namespace
+}  // namespace rmqtt::test
