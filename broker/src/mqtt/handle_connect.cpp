@@ -251,10 +251,14 @@ asio::awaitable<void> connection::complete_connect() {
                            "retained messages are not supported (rmqtt-retainer is off)");
             co_return;
         }
-        const bool will_allowed =
+        // (No co_await inside && or ?:: GCC 12 miscompiles those.)
+        bool will_allowed =
             !is_sys_topic(w.topic) &&
-            (lc.max_topic_levels == 0 || protocol::topic_levels(w.topic) <= lc.max_topic_levels) &&
-            co_await check_acl(acl_action::publish, w.topic) != hook_result::deny;
+            (lc.max_topic_levels == 0 || protocol::topic_levels(w.topic) <= lc.max_topic_levels);
+        if (will_allowed) {
+            const auto verdict = co_await check_acl(acl_action::publish, w.topic);
+            will_allowed = verdict != hook_result::deny;
+        }
         if (state_ != state::connecting) co_return;  // closed meanwhile
         if (!will_allowed) {
             refuse_connect(reason_code::topic_name_invalid, connect_return_code::not_authorized,
