@@ -441,12 +441,12 @@ constexpr std::array listener_keys{
                  "MQTT 5 Topic Alias Maximum; 0 = disabled"},
     listener_key{"limit_subscription", flag<&lc::limit_subscription>,
                  "$limit/ and $exclusive/ subscriptions (only false)", listener_kinds::all,
-                 "true is not supported by rmqttd (it has no $limit/ and $exclusive/ "
-                 "subscriptions); expected false"},
+                 "true is not supported by rmqttd ($limit/ and $exclusive/ subscriptions are not "
+                 "available); expected false"},
     listener_key{"delayed_publish", flag<&lc::delayed_publish>, "$delayed/ publishes (only false)",
                  listener_kinds::all,
-                 "true is not supported by rmqttd (it has no $delayed/ publishes); expected "
-                 "false"},
+                 "true is not supported by rmqttd ($delayed/ publishes are not available); "
+                 "expected false"},
     listener_key{"proxy_protocol", flag<&lc::proxy_protocol>,
                  "expect a PROXY protocol header before MQTT (only false)", listener_kinds::all,
                  "PROXY protocol is not supported yet; expected false (clients behind a proxy "
