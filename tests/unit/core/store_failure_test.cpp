@@ -1,0 +1,566 @@
+// A store commit that fails is never answered with success (ack = "durable", DESIGN.md section
+// 3): SUBSCRIBE, UNSUBSCRIBE, PUBREL, a client's PUBREC and the reconnect of a session recovered
+// at start-up, each driven without sockets (harness.hpp) over a store whose writes or reads fail
+// on demand (fault_store). Each failure is logged and counted in store_errors, and the session's
+// state is undone or kept as the protocol needs.
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
+#include "../../storage/fault_store.hpp"
+#include "fake_retained.hpp"
+#include "harness.hpp"
+#include "session/restore.hpp"
+
+namespace rmqtt::broker::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace proto = rmqtt::protocol;
+using proto::qos;
+using proto::reason_code;
+using proto::version;
+using storage::test::fault_store;
+
+// Sends the default logger's output to a string while it lives.
+class captured_log {
+  public:
+    captured_log() : previous_(spdlog::default_logger()) {
+        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+        auto logger = std::make_shared<spdlog::logger>("captured", sink);
+        logger->set_level(spdlog::level::info);
+        spdlog::set_default_logger(logger);
+    }
+    ~captured_log() { spdlog::set_default_logger(previous_); }
+    captured_log(const captured_log&) = delete;
+    captured_log& operator=(const captured_log&) = delete;
+
+    std::string text() {
+        spdlog::default_logger()->flush();
+        return out_.str();
+    }
+
+  private:
+    std::ostringstream out_;
+    std::shared_ptr<spdlog::logger> previous_;
+};
+
+// The harness with a durable store whose writes fail on demand: a failing write is retried for
+// backend_timeout (short here) and then reported to whoever waits for it.
+struct store_harness : harness {
+    store_harness() {
+        auto owned = std::make_unique<fault_store>();
+        engine = owned.get();
+        session_storage_config cfg;
+        cfg.ack = session_storage_config::ack_mode::durable;
+        cfg.commit_window = 0us;
+        cfg.backend_timeout = 50ms;
+        core.set_store(std::make_unique<persistence>(std::move(owned), cfg));
+    }
+    ~store_harness() {
+        engine->fail_always(false);
+        engine->fail_reads(false);
+    }
+
+    void fail_writes() { engine->fail_always(true); }
+    // The engine works again; one write has to succeed before the store stops reporting itself
+    // degraded (persistent CONNECTs are refused meanwhile).
+    void recover() {
+        engine->fail_always(false);
+        engine->fail_reads(false);
+        core.store()->submit(storage::put_meta{"probe", "1"});
+        core.store()->flush();
+        ASSERT_FALSE(core.store()->degraded());
+    }
+    std::uint64_t store_errors() const { return core.stats.store_errors.load(); }
+    // Lets the broker run until store_errors reaches `n` (bounded).
+    bool wait_store_errors(test_client& c, std::uint64_t n) {
+        for (int i = 0; i < 2000 && store_errors() < n; ++i)
+            c.pump(2ms);
+        return store_errors() >= n;
+    }
+    // A persistent session: 3.1.1 Clean Session 0, 5.0 Clean Start 0 with an expiry.
+    std::optional<proto::connack> connect_persistent(test_client& c, const std::string& id) {
+        return connect(
+            c, id, /*clean*/ false, 60,
+            c.version() == version::v5 ? std::optional<std::uint32_t>(3600) : std::nullopt);
+    }
+
+    fault_store* engine = nullptr;
+};
+
+proto::subscribe subscribe_to(std::uint16_t pid,
+                              const std::vector<std::pair<std::string, qos>>& filters) {
+    proto::subscribe s;
+    s.packet_id = pid;
+    for (const auto& [f, q] : filters) {
+        proto::topic_subscription t;
+        t.filter = f;
+        t.options.max_qos = q;
+        s.topics.push_back(t);
+    }
+    return s;
+}
+
+proto::publish publish_to(const std::string& topic, const std::string& payload, qos q,
+                          std::uint16_t pid = 0, bool dup = false) {
+    proto::publish p;
+    p.topic = topic;
+    p.payload = payload;
+    p.qos_level = q;
+    p.packet_id = pid;
+    p.dup = dup;
+    return p;
+}
+
+message_ptr retained_message(const std::string& topic, const std::string& payload) {
+    auto m = std::make_shared<message>();
+    m->topic = topic;
+    m->payload = payload;
+    m->qos = qos::at_least_once;
+    m->retain = true;
+    return m;
+}
+
+// A clean 3.1.1 publisher that completes its QoS flows.
+void publish_ok(test_client& pub, const std::string& topic, const std::string& payload, qos q,
+                std::uint16_t pid) {
+    pub.send(publish_to(topic, payload, q, pid));
+    if (q == qos::at_least_once) {
+        auto a = pub.expect<proto::puback>();
+        ASSERT_TRUE(a);
+        EXPECT_EQ(a->packet_id, pid);
+    } else if (q == qos::exactly_once) {
+        auto rec = pub.expect<proto::pubrec>();
+        ASSERT_TRUE(rec);
+        pub.send(proto::pubrel{pid, {}, {}});
+        auto comp = pub.expect<proto::pubcomp>();
+        ASSERT_TRUE(comp);
+    }
+}
+
+std::string version_name(version v) {
+    return v == version::v5 ? "5.0" : "3.1.1";
+}
+
+// ---- SUBSCRIBE ---------------------------------------------------------------------------------
+
+// SUBACK after the subscription records are committed; a failed commit answers 0x80 for the
+// filters of that write (3.1.1 Failure, 5.0 Unspecified error), puts back what the SUBSCRIBE
+// replaced, removes what it added, and sends no retained messages for them.
+void subscribe_failure(version v) {
+    SCOPED_TRACE(version_name(v));
+    captured_log log;
+    store_harness h;
+    auto retained = std::make_shared<fake_retained>();
+    retained->restore(retained_message("s/new", "old news"));
+    retained->restore(retained_message("s/replaced", "old news"));
+    h.core.set_retained(retained);
+
+    auto sub = h.connect_raw(v);
+    auto ack = h.connect_persistent(sub, "sub");
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->code, 0);
+    // Retain Handling 2: no retained message for this one, so the stream stays predictable.
+    auto first = subscribe_to(1, {{"s/replaced", qos::at_least_once}});
+    first.topics[0].options.retain_handling = 2;
+    sub.send(first);
+    auto granted = sub.expect<proto::suback>();
+    ASSERT_TRUE(granted);
+    ASSERT_EQ(granted->codes, std::vector<std::uint8_t>{1});
+    if (v != version::v5) {
+        // 3.1.1 has no Retain Handling: the retained message comes after the grant.
+        auto r = sub.expect<proto::publish>();
+        ASSERT_TRUE(r);
+        EXPECT_TRUE(r->retain);
+        sub.send(proto::puback{r->packet_id, {}, {}});
+    }
+
+    h.fail_writes();
+    sub.send(subscribe_to(2, {{"s/new", qos::exactly_once},
+                              {"s/replaced", qos::exactly_once},
+                              {"$share/g/s/x", qos::at_most_once}}));
+    auto sa = sub.expect<proto::suback>();
+    ASSERT_TRUE(sa) << "a failed write is still answered";
+    EXPECT_EQ(sa->packet_id, 2);
+    const std::uint8_t failed = v == version::v5
+                                    ? static_cast<std::uint8_t>(reason_code::unspecified_error)
+                                    : proto::suback_failure_v3;
+    // Shared subscriptions are off here: that filter keeps its own refusal.
+    const std::uint8_t refused =
+        v == version::v5
+            ? static_cast<std::uint8_t>(reason_code::shared_subscriptions_not_supported)
+            : proto::suback_failure_v3;
+    EXPECT_EQ(sa->codes, (std::vector<std::uint8_t>{failed, failed, refused}))
+        << "no filter of the failed write is granted";
+    EXPECT_EQ(h.store_errors(), 1u);
+    EXPECT_NE(log.text().find("storing subscriptions failed"), std::string::npos) << log.text();
+
+    // Undone in the session and the router: the replaced subscription is back at QoS 1, the new
+    // one is gone.
+    auto s = h.core.sessions.find("sub");
+    ASSERT_TRUE(s);
+    ASSERT_EQ(s->subscriptions().size(), 1u);
+    ASSERT_TRUE(s->subscriptions().contains("s/replaced"));
+    EXPECT_EQ(s->subscriptions().at("s/replaced").options.max_qos, qos::at_least_once);
+    EXPECT_EQ(h.core.routes.subscription_count(), 1u);
+
+    // No delivery on the failed filter afterwards: the publisher's first message (on s/new) does
+    // not arrive, its second (on s/replaced) arrives at the restored QoS 1, and no retained
+    // message came after the failed SUBACK.
+    ASSERT_NO_FATAL_FAILURE(h.recover());
+    auto pub = h.connect_raw();
+    ASSERT_TRUE(h.connect(pub, "pub"));
+    ASSERT_NO_FATAL_FAILURE(publish_ok(pub, "s/new", "lost", qos::exactly_once, 1));
+    ASSERT_NO_FATAL_FAILURE(publish_ok(pub, "s/replaced", "live", qos::exactly_once, 2));
+    auto got = sub.expect<proto::publish>();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->topic, "s/replaced");
+    EXPECT_EQ(got->payload, "live");
+    EXPECT_FALSE(got->retain);
+    EXPECT_EQ(got->qos_level, qos::at_least_once);
+}
+
+TEST(StoreFailure, SubscribeV311IsNotGrantedAndUndone) {
+    subscribe_failure(version::v3_1_1);
+}
+
+TEST(StoreFailure, SubscribeV5IsNotGrantedAndUndone) {
+    subscribe_failure(version::v5);
+}
+
+// ---- UNSUBSCRIBE -------------------------------------------------------------------------------
+
+// 5.0: UNSUBACK 0x80 for the filters whose removal failed (the others keep their code) and the
+// subscriptions are put back, so messages keep arriving.
+TEST(StoreFailure, UnsubscribeV5AnswersUnspecifiedErrorAndKeepsTheSubscription) {
+    captured_log log;
+    store_harness h;
+    auto sub = h.connect_raw(version::v5);
+    auto ack = h.connect_persistent(sub, "u5");
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->code, 0);
+    sub.send(subscribe_to(1, {{"u/a", qos::at_least_once}, {"u/b", qos::at_least_once}}));
+    auto sa = sub.expect<proto::suback>();
+    ASSERT_TRUE(sa);
+    ASSERT_EQ(sa->codes, (std::vector<std::uint8_t>{1, 1}));
+
+    h.fail_writes();
+    proto::unsubscribe u;
+    u.packet_id = 3;
+    u.filters = {"u/a", "u/none"};
+    sub.send(u);
+    auto ua = sub.expect<proto::unsuback>();
+    ASSERT_TRUE(ua);
+    EXPECT_EQ(ua->packet_id, 3);
+    EXPECT_EQ(ua->codes, (std::vector<reason_code>{reason_code::unspecified_error,
+                                                   reason_code::no_subscription_existed}));
+    EXPECT_EQ(h.store_errors(), 1u);
+    EXPECT_NE(log.text().find("removing subscriptions failed"), std::string::npos) << log.text();
+    auto s = h.core.sessions.find("u5");
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(s->subscriptions().contains("u/a")) << "put back";
+    EXPECT_TRUE(s->subscriptions().contains("u/b"));
+
+    ASSERT_NO_FATAL_FAILURE(h.recover());
+    auto pub = h.connect_raw();
+    ASSERT_TRUE(h.connect(pub, "pub"));
+    ASSERT_NO_FATAL_FAILURE(publish_ok(pub, "u/a", "still here", qos::at_least_once, 1));
+    auto got = sub.expect<proto::publish>();
+    ASSERT_TRUE(got) << "the subscription that failed to go still delivers";
+    EXPECT_EQ(got->topic, "u/a");
+    EXPECT_EQ(got->payload, "still here");
+}
+
+// 3.1.1 UNSUBACK has no failure code: no UNSUBACK, the connection closes, the subscription stays
+// (the store still has it) and delivers after the client reconnects.
+TEST(StoreFailure, UnsubscribeV311ClosesWithoutUnsuback) {
+    captured_log log;
+    store_harness h;
+    {
+        auto sub = h.connect_raw(version::v3_1_1);
+        auto ack = h.connect_persistent(sub, "u3");
+        ASSERT_TRUE(ack);
+        ASSERT_EQ(ack->code, 0);
+        sub.send(subscribe_to(1, {{"u/a", qos::at_least_once}}));
+        ASSERT_TRUE(sub.expect<proto::suback>());
+
+        h.fail_writes();
+        proto::unsubscribe u;
+        u.packet_id = 3;
+        u.filters = {"u/a"};
+        sub.send(u);
+        EXPECT_TRUE(sub.closed(5s)) << "3.1.1: the connection closes";
+        EXPECT_FALSE(sub.receive(0ms).has_value()) << "no UNSUBACK before the close";
+        EXPECT_EQ(h.store_errors(), 1u);
+        EXPECT_NE(log.text().find("removing subscriptions failed"), std::string::npos)
+            << log.text();
+    }
+    auto s = h.core.sessions.find("u3");
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(s->subscriptions().contains("u/a")) << "put back";
+
+    ASSERT_NO_FATAL_FAILURE(h.recover());
+    auto sub = h.connect_raw(version::v3_1_1);
+    auto ack = h.connect_persistent(sub, "u3");
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->code, 0);
+    EXPECT_TRUE(ack->session_present);
+    auto pub = h.connect_raw();
+    ASSERT_TRUE(h.connect(pub, "pub"));
+    ASSERT_NO_FATAL_FAILURE(publish_ok(pub, "u/a", "still here", qos::at_least_once, 1));
+    auto got = sub.expect<proto::publish>();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->payload, "still here");
+}
+
+// ---- PUBREL ------------------------------------------------------------------------------------
+
+// PUBCOMP waits for the removal of the inbound QoS 2 id; when it fails there is no PUBCOMP, the id
+// is kept and the connection closes (5.0: DISCONNECT 0x80). After the reconnect the id is still
+// known: a resent PUBLISH is not routed again, and the PUBREL gets PUBCOMP success.
+void pubrel_failure(version v) {
+    SCOPED_TRACE(version_name(v));
+    captured_log log;
+    store_harness h;
+    auto watcher = h.connect_raw();
+    ASSERT_TRUE(h.connect(watcher, "watcher"));
+    watcher.send(subscribe_to(1, {{"p/x", qos::exactly_once}}));
+    ASSERT_TRUE(watcher.expect<proto::suback>());
+    const auto take = [&](const char* what) -> std::string {
+        auto m = watcher.expect<proto::publish>();
+        EXPECT_TRUE(m) << what;
+        if (!m) return {};
+        watcher.send(proto::pubrec{m->packet_id, {}, {}});
+        EXPECT_TRUE(watcher.expect<proto::pubrel>());
+        watcher.send(proto::pubcomp{m->packet_id, {}, {}});
+        return m->payload;
+    };
+    {
+        auto pub = h.connect_raw(v);
+        auto ack = h.connect_persistent(pub, "qos2-pub");
+        ASSERT_TRUE(ack);
+        ASSERT_EQ(ack->code, 0);
+        pub.send(publish_to("p/x", "once", qos::exactly_once, 9));
+        auto rec = pub.expect<proto::pubrec>();
+        ASSERT_TRUE(rec);
+        EXPECT_EQ(rec->packet_id, 9);
+        EXPECT_EQ(take("delivered once"), "once");
+
+        h.fail_writes();
+        pub.send(proto::pubrel{9, {}, {}});
+        if (v == version::v5) {
+            auto d = pub.expect<proto::disconnect>(5s);
+            ASSERT_TRUE(d) << "5.0: DISCONNECT before the close, not PUBCOMP";
+            EXPECT_EQ(d->code, reason_code::unspecified_error);
+        }
+        EXPECT_TRUE(pub.closed(5s));
+        EXPECT_FALSE(pub.receive(0ms).has_value()) << "no PUBCOMP";
+        EXPECT_EQ(h.store_errors(), 1u);
+        EXPECT_NE(log.text().find("releasing a QoS 2 packet identifier failed"), std::string::npos)
+            << log.text();
+    }
+    auto s = h.core.sessions.find("qos2-pub");
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(s->inbound_qos2_contains(9)) << "the id is kept";
+
+    ASSERT_NO_FATAL_FAILURE(h.recover());
+    auto pub = h.connect_raw(v);
+    auto ack = h.connect_persistent(pub, "qos2-pub");
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->code, 0);
+    EXPECT_TRUE(ack->session_present);
+    // The client did not see PUBCOMP, so it may resend the PUBLISH too (DUP) [MQTT-4.4.0-1]:
+    // answered with PUBREC, not routed a second time (4.3.3 Method B).
+    pub.send(publish_to("p/x", "once", qos::exactly_once, 9, /*dup*/ true));
+    auto rec = pub.expect<proto::pubrec>();
+    ASSERT_TRUE(rec);
+    EXPECT_EQ(rec->packet_id, 9);
+    pub.send(proto::pubrel{9, {}, {}});
+    auto comp = pub.expect<proto::pubcomp>();
+    ASSERT_TRUE(comp);
+    EXPECT_EQ(comp->packet_id, 9);
+    EXPECT_EQ(comp->code, reason_code::success) << "the id was known (not 0x92)";
+    EXPECT_FALSE(s->inbound_qos2_contains(9));
+    // The next message is the next one the watcher gets: "once" was not delivered twice.
+    pub.send(publish_to("p/x", "next", qos::exactly_once, 10));
+    ASSERT_TRUE(pub.expect<proto::pubrec>());
+    EXPECT_EQ(take("the next message"), "next");
+}
+
+TEST(StoreFailure, PubrelV311GetsNoPubcompAndKeepsTheId) {
+    pubrel_failure(version::v3_1_1);
+}
+
+TEST(StoreFailure, PubrelV5GetsNoPubcompAndKeepsTheId) {
+    pubrel_failure(version::v5);
+}
+
+// ---- a client's PUBREC (server-to-client QoS 2) ------------------------------------------------
+
+// PUBREL only once the pubrec_received state is stored; when the write fails, no PUBREL, and the
+// entry goes back to `sent`, so the client's next PUBREC is handled anew.
+void pubrec_failure(version v) {
+    SCOPED_TRACE(version_name(v));
+    captured_log log;
+    store_harness h;
+    auto sub = h.connect_raw(v);
+    auto ack = h.connect_persistent(sub, "rec-sub");
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->code, 0);
+    sub.send(subscribe_to(1, {{"c/t", qos::exactly_once}}));
+    ASSERT_TRUE(sub.expect<proto::suback>());
+    auto pub = h.connect_raw();
+    ASSERT_TRUE(h.connect(pub, "pub"));
+    ASSERT_NO_FATAL_FAILURE(publish_ok(pub, "c/t", "m", qos::exactly_once, 1));
+    auto m = sub.expect<proto::publish>();
+    ASSERT_TRUE(m);
+    ASSERT_EQ(m->qos_level, qos::exactly_once);
+    const auto pid = m->packet_id;
+    auto s = h.core.sessions.find("rec-sub");
+    ASSERT_TRUE(s);
+    const auto state_of = [&]() -> std::optional<delivery_state> {
+        std::optional<delivery_state> out;
+        s->queue().for_each_inflight([&](outbound_entry& e) {
+            if (packet_id_for(e.seq) == pid) out = e.state;
+        });
+        return out;
+    };
+
+    h.fail_writes();
+    sub.send(proto::pubrec{pid, {}, {}});
+    EXPECT_TRUE(h.wait_store_errors(sub, 1)) << "the failed write is counted";
+    sub.pump(0ms);
+    EXPECT_FALSE(sub.receive(0ms).has_value()) << "no PUBREL for an unstored PUBREC state";
+    EXPECT_EQ(state_of(), delivery_state::sent) << "back to sent";
+    EXPECT_NE(log.text().find("PUBREL not sent"), std::string::npos) << log.text();
+
+    // The client sends PUBREC again (a retry or after a reconnect): now it is stored and
+    // released.
+    ASSERT_NO_FATAL_FAILURE(h.recover());
+    sub.send(proto::pubrec{pid, {}, {}});
+    auto rel = sub.expect<proto::pubrel>();
+    ASSERT_TRUE(rel);
+    EXPECT_EQ(rel->packet_id, pid);
+    EXPECT_EQ(state_of(), delivery_state::pubrec_received);
+    sub.send(proto::pubcomp{pid, {}, {}});
+    sub.pump(20ms);
+    EXPECT_FALSE(state_of().has_value());
+    EXPECT_EQ(h.store_errors(), 1u);
+}
+
+TEST(StoreFailure, ClientPubrecV311GetsNoPubrelAndGoesBackToSent) {
+    pubrec_failure(version::v3_1_1);
+}
+
+TEST(StoreFailure, ClientPubrecV5GetsNoPubrelAndGoesBackToSent) {
+    pubrec_failure(version::v5);
+}
+
+// ---- reconnect of a session recovered at start-up ----------------------------------------------
+
+// Writes what a previous run left for `id` (session record, one subscription, `n` queued QoS 1
+// messages "m1".."mn") and recovers it as start-up does: the session is back, its messages are
+// read when the client returns.
+void seed_recovered_session(store_harness& h, const std::string& id, version v, int n) {
+    const auto now = wall_now_ms();
+    storage::session_record r;
+    r.client_id = id;
+    r.protocol_version = v == version::v5 ? 5 : 4;
+    r.listener = h.lc.id();
+    r.expiry_interval_s = v == version::v5 ? 3600 : storage::never_expires;
+    r.created_at_ms = now - 2000;
+    r.connected_at_ms = now - 2000;
+    r.disconnected_at_ms = now - 1000;
+    r.first_generation = 1;
+    r.generation = 1;
+    storage::write_batch b;
+    b.ops.push_back(storage::put_session{r});
+    storage::subscription_record sub;
+    sub.filter = "rq/#";
+    sub.qos = 1;
+    b.ops.push_back(storage::put_subscription{id, sub});
+    for (int i = 1; i <= n; ++i) {
+        storage::queue_entry e;
+        e.seq = (std::uint64_t{1} << 32) | static_cast<std::uint64_t>(i);
+        e.packet_id = packet_id_for(e.seq);
+        e.qos = 1;
+        e.message.topic = "rq/t";
+        e.message.payload = "m" + std::to_string(i);
+        e.message.qos = 1;
+        e.message.created_at_ms = now - 1500;
+        b.ops.push_back(storage::put_queue_entry{id, e});
+    }
+    storage::status written;
+    h.core.store()->submit(std::move(b), [&](const storage::status& st) { written = st; });
+    h.core.store()->flush();
+    ASSERT_TRUE(written) << written.to_string();
+
+    recovered_state state;
+    auto st = read_recovery_state(*h.core.store(), false, state);
+    ASSERT_TRUE(st) << st.to_string();
+    ASSERT_EQ(state.sessions.size(), 1u);
+    ASSERT_TRUE(state.sessions[0].bounds);
+    const auto counts = restore_sessions(
+        h.core, state, [&] { return asio::any_io_executor(h.io.get_executor()); },
+        [&](std::string_view) { return &h.lc; });
+    ASSERT_EQ(counts.with_queue, 1u);
+}
+
+// A recovered session cannot be resumed without its stored messages: when reading them fails,
+// CONNACK refuses (5.0 0x88 Server unavailable, 3.1.1 return code 3) instead of resuming an empty
+// session; once the store reads again, the client resumes and gets them.
+void reconnect_failure(version v) {
+    SCOPED_TRACE(version_name(v));
+    captured_log log;
+    store_harness h;
+    ASSERT_NO_FATAL_FAILURE(seed_recovered_session(h, "back", v, 3));
+    auto s = h.core.sessions.find("back");
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->has_unloaded_store_entries());
+
+    h.engine->fail_reads(true);
+    {
+        auto c = h.connect_raw(v);
+        auto ack = h.connect_persistent(c, "back");
+        ASSERT_TRUE(ack) << "a refusal is a CONNACK";
+        if (v == version::v5)
+            EXPECT_EQ(ack->code, static_cast<std::uint8_t>(reason_code::server_unavailable));
+        else
+            EXPECT_EQ(ack->code,
+                      static_cast<std::uint8_t>(proto::connect_return_code::server_unavailable));
+        EXPECT_FALSE(ack->session_present) << "[MQTT-3.2.2-4]";
+        EXPECT_TRUE(c.closed());
+        EXPECT_EQ(h.store_errors(), 1u);
+        EXPECT_NE(log.text().find("loading queued messages failed"), std::string::npos)
+            << log.text();
+    }
+    EXPECT_TRUE(s->has_unloaded_store_entries()) << "still to be read when the client returns";
+    EXPECT_EQ(h.core.sessions.find("back"), s) << "the session is kept";
+
+    ASSERT_NO_FATAL_FAILURE(h.recover());
+    auto c = h.connect_raw(v);
+    auto ack = h.connect_persistent(c, "back");
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->code, 0);
+    EXPECT_TRUE(ack->session_present);
+    for (int i = 1; i <= 3; ++i) {
+        auto m = c.expect<proto::publish>();
+        ASSERT_TRUE(m) << "stored message " << i;
+        EXPECT_EQ(m->payload, "m" + std::to_string(i));
+        c.send(proto::puback{m->packet_id, {}, {}});
+    }
+}
+
+TEST(StoreFailure, ReconnectV311IsRefusedWhenTheStoredQueueCannotBeRead) {
+    reconnect_failure(version::v3_1_1);
+}
+
+TEST(StoreFailure, ReconnectV5IsRefusedWhenTheStoredQueueCannotBeRead) {
+    reconnect_failure(version::v5);
+}
+
+}  // namespace
+}  // namespace rmqtt::broker::test
