@@ -269,14 +269,15 @@ void connection::handle_pubrel(const protocol::pubrel& p) {
     // no PUBCOMP: the id is kept and the connection closes, so the client sends PUBREL again when
     // it reconnects [MQTT-4.4.0-1] (PUBCOMP has no reason code for a server failure).
     const auto index = push_ack({packet_type::pubcomp, p.packet_id, code, false, is_v5(), {}, {}});
-    store->submit(std::move(writes), on_executor([this, self = shared_from_this(), index, code,
-                                                  pid = p.packet_id](const storage::status& s) {
+    store->submit(std::move(writes),
+                  on_executor([this, self = shared_from_this(), sess = session_, index, code,
+                               pid = p.packet_id](const storage::status& s) {
                       if (s) {
                           complete_ack(index, code);
                           return;
                       }
                       store_failed("releasing a QoS 2 packet identifier", s);
-                      if (session_) session_->restore_inbound_qos2(pid);
+                      with_session(sess, [pid](session& x) { x.restore_inbound_qos2(pid); });
                       set_end_reason(events::disconnect_reason::protocol_error,
                                      reason_code::unspecified_error);
                       close(reason_code::unspecified_error, "session store unavailable");

@@ -564,3 +564,139 @@ TEST(StoreFailure, ReconnectV5IsRefusedWhenTheStoredQueueCannotBeRead) {
 
 }  // namespace
 }  // namespace rmqtt::broker::test
+
+namespace rmqtt::broker::test {
+namespace {
+
+// ---- the failure comes back after the client has gone ------------------------------------------
+
+// The store write of a SUBSCRIBE, UNSUBSCRIBE or PUBREL is held in the engine while the client
+// hangs up; then it fails. The session outlives the connection, so what the failed write was to
+// change must still be undone on it: the store never got the change.
+struct left_before_failure : store_harness {
+    // Holds the next write in the engine; returns after `send` put one there.
+    void hold_next_write(test_client& c, const proto::packet& p) {
+        const int before = engine->attempts();
+        engine->hold();
+        c.send(p);
+        ASSERT_TRUE(engine->wait_attempts(before + 1));
+    }
+    // The client hangs up; then the held write fails.
+    void hang_up_then_fail(test_client& c) {
+        c.hang_up();
+        c.pump(20ms);
+        fail_writes();
+        engine->release();
+        ASSERT_TRUE(wait_store_errors(c, 1));
+        c.pump(20ms);  // the undo runs on the session's owner
+    }
+};
+
+TEST(StoreFailure, SubscribeFailingAfterTheClientLeftIsStillUndone) {
+    left_before_failure h;
+    {
+        auto sub = h.connect_raw(version::v5);
+        auto ack = h.connect_persistent(sub, "gone");
+        ASSERT_TRUE(ack);
+        ASSERT_EQ(ack->code, 0);
+        ASSERT_NO_FATAL_FAILURE(
+            h.hold_next_write(sub, subscribe_to(1, {{"g/t", qos::at_least_once}})));
+        ASSERT_NO_FATAL_FAILURE(h.hang_up_then_fail(sub));
+    }
+    auto s = h.core.sessions.find("gone");
+    ASSERT_TRUE(s);
+    EXPECT_FALSE(s->subscriptions().contains("g/t")) << "the store does not have it";
+    EXPECT_EQ(h.core.routes.subscription_count(), 0u);
+
+    ASSERT_NO_FATAL_FAILURE(h.recover());
+    auto sub = h.connect_raw(version::v5);
+    auto ack = h.connect_persistent(sub, "gone");
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->code, 0);
+    sub.send(subscribe_to(2, {{"g/w", qos::at_least_once}}));
+    ASSERT_TRUE(sub.expect<proto::suback>());
+    auto pub = h.connect_raw();
+    ASSERT_TRUE(h.connect(pub, "pub"));
+    ASSERT_NO_FATAL_FAILURE(publish_ok(pub, "g/t", "lost", qos::at_least_once, 1));
+    ASSERT_NO_FATAL_FAILURE(publish_ok(pub, "g/w", "witness", qos::at_least_once, 2));
+    auto got = sub.expect<proto::publish>();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->topic, "g/w") << "nothing for the subscription that was never stored";
+}
+
+TEST(StoreFailure, UnsubscribeFailingAfterTheClientLeftIsStillPutBack) {
+    left_before_failure h;
+    {
+        auto sub = h.connect_raw(version::v5);
+        auto ack = h.connect_persistent(sub, "gone");
+        ASSERT_TRUE(ack);
+        ASSERT_EQ(ack->code, 0);
+        sub.send(subscribe_to(1, {{"g/t", qos::at_least_once}}));
+        ASSERT_TRUE(sub.expect<proto::suback>());
+        proto::unsubscribe u;
+        u.packet_id = 2;
+        u.filters = {"g/t"};
+        ASSERT_NO_FATAL_FAILURE(h.hold_next_write(sub, u));
+        ASSERT_NO_FATAL_FAILURE(h.hang_up_then_fail(sub));
+    }
+    auto s = h.core.sessions.find("gone");
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(s->subscriptions().contains("g/t")) << "the store still has it";
+    EXPECT_EQ(h.core.routes.subscription_count(), 1u);
+
+    ASSERT_NO_FATAL_FAILURE(h.recover());
+    auto sub = h.connect_raw(version::v5);
+    auto ack = h.connect_persistent(sub, "gone");
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->code, 0);
+    auto pub = h.connect_raw();
+    ASSERT_TRUE(h.connect(pub, "pub"));
+    ASSERT_NO_FATAL_FAILURE(publish_ok(pub, "g/t", "kept", qos::at_least_once, 1));
+    auto got = sub.expect<proto::publish>();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->payload, "kept");
+}
+
+// The dangerous one: an id left in the store but forgotten in memory is answered "unknown" when
+// the client resends PUBREL, so it is never removed, and after a restart a new QoS 2 message
+// reusing it would be taken for a duplicate and dropped.
+TEST(StoreFailure, PubrelFailingAfterTheClientLeftKeepsTheId) {
+    left_before_failure h;
+    {
+        auto pub = h.connect_raw(version::v5);
+        auto ack = h.connect_persistent(pub, "gone");
+        ASSERT_TRUE(ack);
+        ASSERT_EQ(ack->code, 0);
+        pub.send(publish_to("g/t", "once", qos::exactly_once, 9));
+        ASSERT_TRUE(pub.expect<proto::pubrec>());
+        ASSERT_NO_FATAL_FAILURE(h.hold_next_write(pub, proto::pubrel{9, {}, {}}));
+        ASSERT_NO_FATAL_FAILURE(h.hang_up_then_fail(pub));
+    }
+    auto s = h.core.sessions.find("gone");
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(s->inbound_qos2_contains(9)) << "the store still has it";
+
+    ASSERT_NO_FATAL_FAILURE(h.recover());
+    auto pub = h.connect_raw(version::v5);
+    auto ack = h.connect_persistent(pub, "gone");
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->code, 0);
+    pub.send(proto::pubrel{9, {}, {}});
+    auto comp = pub.expect<proto::pubcomp>();
+    ASSERT_TRUE(comp);
+    EXPECT_EQ(comp->code, reason_code::success) << "known, not 0x92";
+    // And now it is gone from the store too.
+    std::vector<std::uint16_t> stored{0};
+    std::promise<void> read;
+    h.core.store()->read_async([&](storage::store_reader& r) {
+        stored.clear();
+        EXPECT_TRUE(r.load_inbound_qos2("gone", stored));
+        read.set_value();
+    });
+    auto f = read.get_future();
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    EXPECT_TRUE(stored.empty()) << "no stale id left for a restart to bring back";
+}
+
+}  // namespace
+}  // namespace rmqtt::broker::test
