@@ -209,8 +209,8 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         co_return;
     }
     auto held = std::make_shared<bool>(false);
-    auto done = on_executor([this, self = shared_from_this(), held, index, ok_code, pid, qos2,
-                             ack_waits, msg](const storage::status& s) {
+    auto done = on_executor([this, self = shared_from_this(), sess = session_, held, index, ok_code,
+                             pid, qos2, ack_waits, msg](const storage::status& s) {
         if (*held) --held_batches_;
         if (!ack_waits) return;
         if (s) {
@@ -221,7 +221,8 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         if (core_.hooks.wants<events::message_dropped>())
             core_.hooks.emit(
                 events::message_dropped{std::nullopt, msg, events::drop_reason::store_failed});
-        if (qos2 && session_) session_->inbound_qos2_forget(pid);
+        // Not received after all: the resend (also after a reconnect) is routed anew.
+        if (qos2) with_session(sess, [pid](session& x) { x.inbound_qos2_forget(pid); });
         if (!is_v5()) {
             // 3.x has no negative acknowledgement: close so the client resends.
             close();

@@ -657,6 +657,44 @@ TEST(StoreFailure, UnsubscribeFailingAfterTheClientLeftIsStillPutBack) {
     EXPECT_EQ(got->payload, "kept");
 }
 
+// A QoS 2 PUBLISH whose write (its inbound id, its copies) fails after the client has gone:
+// the id must be forgotten, or the client's resend after reconnecting [MQTT-4.4.0-1] would be
+// taken for a duplicate, answered PUBREC and never routed: a message lost with a success code.
+TEST(StoreFailure, Qos2PublishFailingAfterTheClientLeftIsRoutedWhenResent) {
+    left_before_failure h;
+    auto sub = h.connect_raw();
+    ASSERT_TRUE(h.connect(sub, "watcher"));
+    sub.send(subscribe_to(1, {{"g/t", qos::exactly_once}}));
+    ASSERT_TRUE(sub.expect<proto::suback>());
+    {
+        auto pub = h.connect_raw(version::v5);
+        auto ack = h.connect_persistent(pub, "gone");
+        ASSERT_TRUE(ack);
+        ASSERT_EQ(ack->code, 0);
+        ASSERT_NO_FATAL_FAILURE(
+            h.hold_next_write(pub, publish_to("g/t", "resent", qos::exactly_once, 5)));
+        ASSERT_NO_FATAL_FAILURE(h.hang_up_then_fail(pub));
+    }
+    auto s = h.core.sessions.find("gone");
+    ASSERT_TRUE(s);
+    EXPECT_FALSE(s->inbound_qos2_contains(5)) << "its write failed: not received";
+
+    ASSERT_NO_FATAL_FAILURE(h.recover());
+    auto pub = h.connect_raw(version::v5);
+    auto ack = h.connect_persistent(pub, "gone");
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->code, 0);
+    pub.send(publish_to("g/t", "resent", qos::exactly_once, 5, /*dup*/ true));
+    auto rec = pub.expect<proto::pubrec>();
+    ASSERT_TRUE(rec);
+    EXPECT_EQ(rec->code, reason_code::success);
+    pub.send(proto::pubrel{5, {}, {}});
+    ASSERT_TRUE(pub.expect<proto::pubcomp>());
+    auto got = sub.expect<proto::publish>();
+    ASSERT_TRUE(got) << "the resent message is routed";
+    EXPECT_EQ(got->payload, "resent");
+}
+
 // The dangerous one: an id left in the store but forgotten in memory is answered "unknown" when
 // the client resends PUBREL, so it is never removed, and after a restart a new QoS 2 message
 // reusing it would be taken for a duplicate and dropped.
