@@ -7,6 +7,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <sstream>
 
 #include "../../storage/fault_store.hpp"
@@ -552,6 +553,60 @@ void reconnect_failure(version v) {
         EXPECT_EQ(m->payload, "m" + std::to_string(i));
         c.send(proto::puback{m->packet_id, {}, {}});
     }
+}
+
+// A refused CONNECT was never accepted, so its will is not published when the connection
+// closes (3.1.2.5: the will is stored "if the Connect request is accepted"). `fail` makes the
+// store fail after the session is attached; the watcher's next message must be the witness.
+void refused_connect_keeps_no_will(store_harness& h, const std::string& id,
+                                   const std::function<void()>& fail) {
+    auto watcher = h.connect_raw();
+    ASSERT_TRUE(h.connect(watcher, "watcher"));
+    watcher.send(
+        subscribe_to(1, {{"will/" + id, qos::at_least_once}, {"w/t", qos::at_least_once}}));
+    ASSERT_TRUE(watcher.expect<proto::suback>());
+
+    fail();
+    {
+        auto c = h.connect_raw(version::v5);
+        proto::connect conn;
+        conn.protocol_version = version::v5;
+        conn.client_id = id;
+        conn.clean_start = false;
+        conn.keep_alive = 60;
+        conn.props.session_expiry_interval = 3600;
+        proto::will_message w;
+        w.topic = "will/" + id;
+        w.payload = "gone";
+        w.qos_level = qos::at_least_once;
+        conn.will = w;
+        c.send(conn);
+        auto ack = c.expect<proto::connack>();
+        ASSERT_TRUE(ack);
+        EXPECT_EQ(ack->code, static_cast<std::uint8_t>(reason_code::server_unavailable));
+        EXPECT_TRUE(c.closed());
+        EXPECT_EQ(h.store_errors(), 1u);
+    }
+    ASSERT_NO_FATAL_FAILURE(h.recover());
+    auto pub = h.connect_raw();
+    ASSERT_TRUE(h.connect(pub, "pub"));
+    ASSERT_NO_FATAL_FAILURE(publish_ok(pub, "w/t", "witness", qos::at_least_once, 1));
+    auto got = watcher.expect<proto::publish>();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->topic, "w/t") << "the refused connection's will was published";
+}
+
+TEST(StoreFailure, RefusedReconnectDoesNotPublishItsWill) {
+    store_harness h;
+    ASSERT_NO_FATAL_FAILURE(seed_recovered_session(h, "back", version::v5, 1));
+    refused_connect_keeps_no_will(h, "back", [&] { h.engine->fail_reads(true); });
+}
+
+// The same when the session record cannot be stored (the store has not failed before, so the
+// CONNECT gets as far as attaching the session).
+TEST(StoreFailure, ConnectRefusedForAnUnstoredSessionDoesNotPublishItsWill) {
+    store_harness h;
+    refused_connect_keeps_no_will(h, "new", [&] { h.fail_writes(); });
 }
 
 TEST(StoreFailure, ReconnectV311IsRefusedWhenTheStoredQueueCannotBeRead) {
