@@ -460,6 +460,43 @@ TEST(StoreFailure, ClientPubrecV5GetsNoPubrelAndGoesBackToSent) {
     pubrec_failure(version::v5);
 }
 
+// A repeated PUBREC (the client answering a DUP resend) whose write fails after the first one was
+// stored: the store has pubrec_received, so the entry must not go back to `sent` (the client's
+// PUBCOMP would then be a protocol error, and a reconnect would resend the PUBLISH it released).
+TEST(StoreFailure, RepeatedClientPubrecFailingKeepsTheStoredState) {
+    store_harness h;
+    auto sub = h.connect_raw(version::v5);
+    auto ack = h.connect_persistent(sub, "rec-sub");
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->code, 0);
+    sub.send(subscribe_to(1, {{"c/t", qos::exactly_once}}));
+    ASSERT_TRUE(sub.expect<proto::suback>());
+    auto pub = h.connect_raw();
+    ASSERT_TRUE(h.connect(pub, "pub"));
+    ASSERT_NO_FATAL_FAILURE(publish_ok(pub, "c/t", "m", qos::exactly_once, 1));
+    auto m = sub.expect<proto::publish>();
+    ASSERT_TRUE(m);
+    const auto pid = m->packet_id;
+    sub.send(proto::pubrec{pid, {}, {}});
+    ASSERT_TRUE(sub.expect<proto::pubrel>()) << "the first PUBREC is stored";
+
+    h.fail_writes();
+    sub.send(proto::pubrec{pid, {}, {}});
+    ASSERT_TRUE(h.wait_store_errors(sub, 1));
+    sub.pump(0ms);
+    auto s = h.core.sessions.find("rec-sub");
+    ASSERT_TRUE(s);
+    std::optional<delivery_state> state;
+    s->queue().for_each_inflight([&](outbound_entry& e) {
+        if (packet_id_for(e.seq) == pid) state = e.state;
+    });
+    EXPECT_EQ(state, delivery_state::pubrec_received) << "as stored";
+    sub.send(proto::pubcomp{pid, {}, {}});
+    sub.pump(20ms);
+    EXPECT_FALSE(sub.closed(0ms)) << "PUBCOMP after PUBREL is no protocol error";
+    EXPECT_EQ(s->queue().inflight_count(), 0u);
+}
+
 // ---- reconnect of a session recovered at start-up ----------------------------------------------
 
 // Writes what a previous run left for `id` (session record, one subscription, `n` queued QoS 1
