@@ -688,6 +688,17 @@ std::function<void(const storage::status&)> connection::on_executor(
     };
 }
 
+void connection::with_session(const session_ptr& s, std::function<void(session&)> fn) {
+    if (!s) return;
+    if (session_ == s) {
+        fn(*s);
+        return;
+    }
+    s->run_on_owner([s, fn = std::move(fn)] {
+        if (!s->ended()) fn(*s);
+    });
+}
+
 asio::awaitable<storage::status> connection::commit(storage::write_batch batch) {
     auto* st = core_.store();
     if (!st || batch.empty()) co_return storage::status::ok();

@@ -133,6 +133,10 @@ class connection final : public client_link, public std::enable_shared_from_this
     // Wraps a store completion so it runs on this connection's executor.
     std::function<void(const storage::status&)> on_executor(
         std::function<void(const storage::status&)> fn);
+    // Runs `fn` on `s`: at once while `s` is this connection's session, otherwise on the
+    // session's owner unless it has ended. A store completion undoes its failed change this way,
+    // also when the client has gone meanwhile: the session and its store records outlive it.
+    void with_session(const session_ptr& s, std::function<void(session&)> fn);
     // Back-pressure waits of the reader: the broker, not the client, is slow meanwhile, so the
     // keep-alive watchdog does not count this time.
     asio::awaitable<bool> wait_for_store_room();

@@ -53,6 +53,9 @@ void connection::refuse_connect(reason_code v5_code, connect_return_code v3_code
     spdlog::info("{}: CONNECT refused ({}): {}", peer_, protocol::to_string(v5_code), why);
     if (core_.hooks.wants<events::connect_refused>())
         core_.hooks.emit(events::connect_refused{who(), v5_code, why});
+    // Refused after its session was attached (the store failed): the CONNECT was not accepted, so
+    // its will is not kept and the close does not publish it (3.1.2.5).
+    if (session_) session_->will().reset();
     protocol::connack ack;
     if (is_v5()) {
         ack.code = static_cast<std::uint8_t>(v5_code);

@@ -220,8 +220,8 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         co_return;
     }
     auto held = std::make_shared<bool>(false);
-    auto done = on_executor([this, self = shared_from_this(), held, index, ok_code, pid, qos2,
-                             ack_waits, msg](const storage::status& s) {
+    auto done = on_executor([this, self = shared_from_this(), sess = session_, held, index, ok_code,
+                             pid, qos2, ack_waits, msg](const storage::status& s) {
         if (*held) --held_batches_;
         if (!ack_waits) return;
         if (s) {
@@ -232,7 +232,8 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         if (core_.hooks.wants<events::message_dropped>())
             core_.hooks.emit(
                 events::message_dropped{std::nullopt, msg, events::drop_reason::store_failed});
-        if (qos2 && session_) session_->inbound_qos2_forget(pid);
+        // Not received after all: the resend (also after a reconnect) is routed anew.
+        if (qos2) with_session(sess, [pid](session& x) { x.inbound_qos2_forget(pid); });
         if (!is_v5()) {
             // 3.x has no negative acknowledgement: close so the client resends.
             close();
@@ -280,14 +281,15 @@ void connection::handle_pubrel(const protocol::pubrel& p) {
     // no PUBCOMP: the id is kept and the connection closes, so the client sends PUBREL again when
     // it reconnects [MQTT-4.4.0-1] (PUBCOMP has no reason code for a server failure).
     const auto index = push_ack({packet_type::pubcomp, p.packet_id, code, false, is_v5(), {}, {}});
-    store->submit(std::move(writes), on_executor([this, self = shared_from_this(), index, code,
-                                                  pid = p.packet_id](const storage::status& s) {
+    store->submit(std::move(writes),
+                  on_executor([this, self = shared_from_this(), sess = session_, index, code,
+                               pid = p.packet_id](const storage::status& s) {
                       if (s) {
                           complete_ack(index, code);
                           return;
                       }
                       store_failed("releasing a QoS 2 packet identifier", s);
-                      if (session_) session_->restore_inbound_qos2(pid);
+                      with_session(sess, [pid](session& x) { x.restore_inbound_qos2(pid); });
                       set_end_reason(events::disconnect_reason::protocol_error,
                                      reason_code::unspecified_error);
                       close(reason_code::unspecified_error, "session store unavailable");

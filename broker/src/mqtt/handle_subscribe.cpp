@@ -139,7 +139,7 @@ asio::awaitable<void> connection::handle_subscribe(protocol::subscribe& sub) {
     // (3.1.1 0x80, 5.0 0x80 Unspecified error).
     store->submit(
         std::move(batch),
-        on_executor([this, self = shared_from_this(), index, codes = std::move(codes),
+        on_executor([this, self = shared_from_this(), s = session_, index, codes = std::move(codes),
                      changes = std::move(changes), announce](const storage::status& st) mutable {
             if (st) {
                 announce(changes);
@@ -147,19 +147,20 @@ asio::awaitable<void> connection::handle_subscribe(protocol::subscribe& sub) {
                 return;
             }
             store_failed("storing subscriptions", st);
-            storage::write_batch unused;
-            for (auto it = changes.rbegin(); it != changes.rend(); ++it) {
-                if (session_) {
-                    if (it->previous)
-                        (void)session_->subscribe(it->filter, it->previous->options,
-                                                  it->previous->subscription_id, unused);
-                    else
-                        (void)session_->unsubscribe(it->filter, unused);
-                }
-                codes[it->code_index] =
+            for (const auto& g : changes)
+                codes[g.code_index] =
                     is_v5() ? static_cast<std::uint8_t>(reason_code::unspecified_error)
                             : protocol::suback_failure_v3;
-            }
+            with_session(s, [changes = std::move(changes)](session& x) {
+                storage::write_batch unused;
+                for (auto it = changes.rbegin(); it != changes.rend(); ++it) {
+                    if (it->previous)
+                        (void)x.subscribe(it->filter, it->previous->options,
+                                          it->previous->subscription_id, unused);
+                    else
+                        (void)x.unsubscribe(it->filter, unused);
+                }
+            });
             complete_ack(index, reason_code::success, std::move(codes),
                          /*run_after_send*/ false);
         }));
@@ -201,7 +202,7 @@ asio::awaitable<void> connection::handle_unsubscribe(protocol::unsubscribe& u) {
     // code for UNSUBACK, so the connection closes and the client sends UNSUBSCRIBE again.
     store->submit(
         std::move(batch),
-        on_executor([this, self = shared_from_this(), index, codes = std::move(codes),
+        on_executor([this, self = shared_from_this(), s = session_, index, codes = std::move(codes),
                      removed = std::move(removed), announce](const storage::status& st) mutable {
             if (st) {
                 announce(removed);
@@ -209,11 +210,11 @@ asio::awaitable<void> connection::handle_unsubscribe(protocol::unsubscribe& u) {
                 return;
             }
             store_failed("removing subscriptions", st);
-            storage::write_batch unused;
-            for (const auto& [filter, sub] : removed) {
-                if (session_)
-                    (void)session_->subscribe(filter, sub.options, sub.subscription_id, unused);
-            }
+            with_session(s, [removed = std::move(removed)](session& x) {
+                storage::write_batch unused;
+                for (const auto& [filter, sub] : removed)
+                    (void)x.subscribe(filter, sub.options, sub.subscription_id, unused);
+            });
             if (!is_v5()) {
                 set_end_reason(events::disconnect_reason::protocol_error,
                                reason_code::unspecified_error);

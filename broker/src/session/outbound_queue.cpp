@@ -127,6 +127,11 @@ void outbound_queue::revert_pubrec(std::uint16_t packet_id) {
         it->second.state = delivery_state::sent;
 }
 
+const outbound_entry* outbound_queue::find_inflight(std::uint16_t packet_id) const {
+    auto it = inflight_.find(packet_id);
+    return it == inflight_.end() ? nullptr : &it->second;
+}
+
 outbound_queue::ack_result outbound_queue::on_pubcomp(std::uint16_t packet_id,
                                                       outbound_entry& removed) {
     auto it = inflight_.find(packet_id);

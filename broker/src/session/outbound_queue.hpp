@@ -89,6 +89,8 @@ class outbound_queue {
     // Undoes on_pubrec (the pubrec_received state could not be stored): the entry is `sent`
     // again, so the client's next PUBREC for it is handled anew.
     void revert_pubrec(std::uint16_t packet_id);
+    // The inflight entry holding `packet_id`, or null.
+    const outbound_entry* find_inflight(std::uint16_t packet_id) const;
     // PUBCOMP: removes the pubrec_received entry.
     ack_result on_pubcomp(std::uint16_t packet_id, outbound_entry& removed);
 

@@ -376,6 +376,10 @@ bool session::on_pubrec(const protocol::pubrec& p) {
         }
         return true;
     }
+    // Only the PUBREC that moves the entry to pubrec_received undoes that when its write fails: a
+    // repeated one (answering a DUP resend) finds the state stored, or on its way, already.
+    const auto* before = queue_.find_inflight(p.packet_id);
+    const bool first = before && before->state != delivery_state::pubrec_received;
     outbound_entry* e = nullptr;
     const auto r = queue_.on_pubrec(p.packet_id, e);
     if (r == outbound_queue::ack_result::wrong_state) return false;
@@ -399,8 +403,8 @@ bool session::on_pubrec(const protocol::pubrec& p) {
         client_id_, e->seq, storage::queue_state::pubrec_received, p.packet_id});
     const auto seq = e->seq;
     auto self = shared_from_this();
-    st->submit(std::move(b), [self, seq, pid = p.packet_id](const storage::status& s) {
-        self->run_on_owner([self, seq, pid, ok = s.is_ok(), why = s.to_string()] {
+    st->submit(std::move(b), [self, seq, first, pid = p.packet_id](const storage::status& s) {
+        self->run_on_owner([self, seq, first, pid, ok = s.is_ok(), why = s.to_string()] {
             bool still = false;
             self->queue_.for_each_inflight([&](outbound_entry& x) {
                 if (x.seq == seq && x.state == delivery_state::pubrec_received) still = true;
@@ -409,7 +413,7 @@ bool session::on_pubrec(const protocol::pubrec& p) {
                 metrics::add(self->core_.stats.store_errors);
                 spdlog::error("{}: storing PUBREC state of packet {} failed: {}; PUBREL not sent",
                               self->client_id_, pid, why);
-                if (still) self->queue_.revert_pubrec(pid);
+                if (still && first) self->queue_.revert_pubrec(pid);
                 return;
             }
             // Still waiting for PUBCOMP on the same entry and connected: release it.

@@ -174,20 +174,6 @@ outage_answer publish_during_outage(raw_client& c, const std::string& topic,
     return a;
 }
 
-// Connects with a persistent session, retrying while the broker refuses (store unavailable):
-// bounded by `timeout`.
-std::unique_ptr<raw_client> connect_when_ready(const broker_process& b, const proto::connect& c,
-                                               std::chrono::milliseconds timeout = 40s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        auto r = std::make_unique<raw_client>(b.port(), c.protocol_version);
-        auto ack = r->connect(c);
-        if (ack && ack->code == 0) return r;
-        std::this_thread::sleep_for(200ms);
-    }
-    return nullptr;
-}
-
 TEST(BadStore, RedisKilledWhileRunning) {
     redis_server redis;
     auto o = redis_options(redis);

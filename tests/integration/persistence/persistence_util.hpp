@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -115,6 +116,25 @@ inline void make_offline_subscriber(const broker_process& b, const proto::connec
     ASSERT_TRUE(s) << c.client_id;
     subscribe_ok(*s, {{filter, qos}});
     raw_disconnect(*s);
+}
+
+// Connects with `c`, retrying while the broker refuses (a persistent session while the store is
+// unavailable): bounded by `timeout`. `session_present` gets the accepting CONNACK's flag.
+inline std::unique_ptr<raw_client> connect_when_ready(const broker_process& b,
+                                                      const proto::connect& c,
+                                                      std::chrono::milliseconds timeout = 40s,
+                                                      bool* session_present = nullptr) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto r = std::make_unique<raw_client>(b.port(), c.protocol_version);
+        auto ack = r->connect(c);
+        if (ack && ack->code == 0) {
+            if (session_present) *session_present = ack->session_present;
+            return r;
+        }
+        std::this_thread::sleep_for(200ms);
+    }
+    return nullptr;
 }
 
 struct publish_item {
