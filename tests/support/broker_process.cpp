@@ -1,5 +1,7 @@
 #include "broker_process.hpp"
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -23,6 +25,18 @@ broker_process::broker_process(options o)
 
 broker_process::~broker_process() {
     proc_.kill_hard();
+    // A sanitizer build of rmqttd reports into its log (stderr): any report fails the test that
+    // ran it (make asan-test, make tsan-test).
+    const std::string text = log();
+    for (const char* mark : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "runtime error:", "WARNING: ThreadSanitizer"}) {
+        const auto at = text.find(mark);
+        if (at == std::string::npos) continue;
+        ADD_FAILURE() << "rmqttd reported a sanitizer finding (" << dir_->file("rmqttd.log")
+                      << "):\n"
+                      << text.substr(at, 4000);
+        break;
+    }
 }
 
 void broker_process::write_config() {
