@@ -26,12 +26,15 @@
 //   {"expect_unordered": [...]}     the next n packets match these SPECs / BYTES in any order
 //   {"expect_close": true}          the server closes the connection and sends nothing more
 //   {"expect_silence_ms": n}        nothing arrives for n ms and the connection stays open
-//   {"sleep_ms": n}
+//   {"sleep_ms": n}                 only for time that must pass (an interval under test) or a
+//                                   moment nothing outside rmqttd shows; a "comment" says which
+//   {"wait_log": "text"}            waits until rmqttd's log shows "text" (something the broker
+//                                   does that no packet shows, e.g. "session x expired")
 //   {"stop_broker": true}           SIGTERM rmqttd and wait for it (it must exit with 0)
 // SPEC: {"type": "publish", ...} with any of "code", "codes", "session_present", "packet_id",
 // "topic", "payload", "payload_hex", "qos", "retain", "dup", "props": {name: value | true
 // (present) | false (absent)}, and "capture_packet_id": "p1" (later usable as "{p1}").
-// Expect steps wait "timeout_ms" (default 5000).
+// Expect steps and wait_log wait "timeout_ms" (default 5000).
 //
 // After the last step the runner checks that rmqttd still runs, answers a new CONNECT, and holds no
 // more descriptors than before the case (B.4: "broker still up, fd counts back to baseline").
@@ -617,6 +620,18 @@ class case_runner {
         if (s.size() == 1 && s.contains("comment")) return {};
         if (s.contains("sleep_ms")) {
             std::this_thread::sleep_for(std::chrono::milliseconds(s["sleep_ms"].get<int>()));
+            return {};
+        }
+        if (s.contains("wait_log")) {
+            const auto text = s["wait_log"].get<std::string>();
+            const auto t = timeout(s);
+            const auto deadline = std::chrono::steady_clock::now() + t;
+            while (broker_.log().find(text) == std::string::npos) {
+                if (std::chrono::steady_clock::now() >= deadline)
+                    return "rmqttd did not log \"" + text + "\" within " +
+                           std::to_string(t.count()) + " ms";
+                std::this_thread::sleep_for(20ms);
+            }
             return {};
         }
         if (s.contains("stop_broker")) {

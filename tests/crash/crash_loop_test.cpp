@@ -368,7 +368,8 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
     } joiner{rs, threads};
 
     // Kill -9 at random moments (exponential, mean 1.5 s); one cycle in five crashes again
-    // shortly after the restart, while clients reconnect and stored queues are loaded.
+    // shortly after the restart, while clients reconnect and stored queues are loaded. These
+    // pauses are the test's random schedule, not synchronisation.
     std::exponential_distribution<double> gap(1.0 / 1.5);
     std::size_t crashes = 0;
     for (std::uint64_t cycle = 0; cycle < cycles; ++cycle) {
@@ -386,11 +387,12 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
         }
     }
     // Load after the last restart too: messages routed to recovered sessions whose stored
-    // queues are not loaded yet (the offline subscribers').
+    // queues are not loaded yet (the offline subscribers'). A random load time, like the above.
     std::this_thread::sleep_for(std::chrono::milliseconds(1000 + rng() % 1000));
 
     // Drain: no new messages; publishers complete their flows; then everyone comes online and
-    // receives until nothing arrives for 3 s.
+    // receives until nothing arrives for 3 s (polled every 500 ms: quiescence shows only as
+    // silence, since unacknowledged messages may or may not still arrive).
     rs.load = false;
     bool pubs_done = eventually(
         [&] {
@@ -530,6 +532,8 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
         EXPECT_TRUE(present) << s->id() << ": I4 after the final restart";
         again.emplace_back(s->id(), std::move(c));
     }
+    // "Nothing is delivered again" is a negative check: one shared 1 s window (resends would
+    // follow the CONNACK at once), then each connection is read until it is quiet.
     std::this_thread::sleep_for(1s);
     for (auto& [id, c] : again) {
         acking_receiver rx;

@@ -392,7 +392,7 @@ TEST(Connect, HandshakeTimeoutClosesSilentConnection) {
 
     // A client that does connect in time is not affected by the handshake timeout afterwards.
     auto c = raw_connect(*b, "hs-ok");
-    std::this_thread::sleep_for(1500ms);
+    std::this_thread::sleep_for(1500ms);  // not a synchronisation: past handshake_timeout (1 s)
     c->send(proto::pingreq{});
     EXPECT_TRUE(expect<proto::pingresp>(*c));
 }
@@ -404,7 +404,7 @@ TEST(Connect, HandshakeTimeoutClosesPartialConnect) {
     raw_client slow(b->port());
     auto bytes = encode_packet(proto::version::v3_1_1, make_connect("slow"));
     slow.send_bytes(std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + 5));
-    std::this_thread::sleep_for(500ms);
+    std::this_thread::sleep_for(500ms);  // the stall under test, half of handshake_timeout
     slow.send_bytes(std::vector<std::uint8_t>(bytes.begin() + 5, bytes.begin() + 8));
     std::vector<std::uint8_t> before;
     EXPECT_TRUE(slow.wait_closed(15s, &before)) << "a stalled partial CONNECT must be closed";

@@ -52,6 +52,8 @@ TEST(V5Will, NotPublishedWhenReconnectedWithinDelay) {
     auto b = start_broker();
     auto s = will_watcher(*b, "wr/#");
     { auto c = raw5(*b, with_will("wr", "wr/t", 2, 60)); }
+    // Lets rmqttd notice the close, so that the CONNECT below resumes an offline session rather
+    // than taking over a live one. A sleep because nothing outside rmqttd shows that moment.
     std::this_thread::sleep_for(300ms);
     proto::connack ack;
     auto back = raw5(*b, with_will("wr", "wr/t", 0, 60, /*clean=*/false), &ack);

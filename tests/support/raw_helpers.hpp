@@ -48,6 +48,13 @@ inline bool eventually(const std::function<bool()>& pred,
     }
 }
 
+// True once rmqttd's log shows `text` (polled like eventually). The log file is shared by every
+// start of one broker_process.
+inline bool log_shows(const broker_process& b, const std::string& text,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return eventually([&] { return b.log().find(text) != std::string::npos; }, timeout);
+}
+
 // ---- brokers -----------------------------------------------------------------------------------
 
 // Deletes a broker; when the running test has failed, stops it (SIGTERM flushes the log) and

@@ -71,9 +71,11 @@ TEST_P(Inflight, UnacknowledgedMessagesResentAfterKill9) {
         // The window is full: nothing else arrives [MQTT-4.9.0-2 / Receive Maximum].
         EXPECT_FALSE(c.receive(300ms).has_value()) << s.connect.client_id;
     }
-    // Let the fire-and-forget "sent" state changes reach the store: only what was stored can
-    // be resent as a DUP (an entry still "queued" in the store is resent with DUP 0).
-    std::this_thread::sleep_for(500ms);
+    // The fire-and-forget "sent" state changes must be in the store before the crash: only what
+    // was stored can be resent as a DUP (an entry still "queued" in the store is resent with
+    // DUP 0). The PUBRELs above show it: each was sent only after its PUBREC state was committed,
+    // that change was submitted after the "sent" ones of every PUBLISH received before the
+    // PUBREC, and the store commits in submission order.
     b->kill9();
     conns.clear();
     b->restart();

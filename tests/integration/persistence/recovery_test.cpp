@@ -136,7 +136,9 @@ TEST_P(Recovery, SessionExpiredBeforeTheRestartIsGone) {
     auto b = start_broker(options(short_expiry_listener()));
     expiry_clients ec;
     const auto items = queue_for_offline_clients(*b, ec);
-    std::this_thread::sleep_for(3s);  // past the 2 s deadline, broker running
+    // The running broker ends them 2 s after their disconnect and logs it; then it stops.
+    for (const auto& c : {ec.short5, ec.short3})
+        EXPECT_TRUE(log_shows(*b, "session " + c.client_id + " expired")) << c.client_id;
     EXPECT_EQ(b->stop(), 0);
     b->restart();
     expect_expired_and_kept(*b, ec, items);
@@ -146,14 +148,17 @@ TEST_P(Recovery, SessionExpiresWhileTheBrokerIsStopped) {
     auto b = start_broker(options(short_expiry_listener()));
     expiry_clients ec;
     const auto items = queue_for_offline_clients(*b, ec);
-    EXPECT_EQ(b->stop(), 0);  // well inside the 2 s
-    std::this_thread::sleep_for(3s);
+    // Every client has disconnected by now; the stop comes well inside their 2 s.
+    const auto offline_by = std::chrono::steady_clock::now();
+    EXPECT_EQ(b->stop(), 0);
+    // Not a synchronisation: the expiry interval itself has to pass while the broker is down.
+    std::this_thread::sleep_until(offline_by + 2s);
     b->restart();
     expect_expired_and_kept(*b, ec, items);
 }
 
 // Sessions connected at a kill -9 count their expiry from the last proof of life (the
-// heartbeat, every 2 s), not from the restart.
+// heartbeat), not from the restart.
 TEST_P(Recovery, SessionConnectedAtACrashExpiresFromLastAlive) {
     auto b = start_broker(options(short_expiry_listener()));
     expiry_clients ec;
@@ -168,7 +173,10 @@ TEST_P(Recovery, SessionConnectedAtACrashExpiresFromLastAlive) {
     publish_ok(*b, items);
     b->kill9();
     online.clear();
-    std::this_thread::sleep_for(4500ms);  // > heartbeat interval + 2 s expiry
+    // Not a synchronisation: the 2 s expiry has to pass while the broker is down. The last
+    // heartbeat was written before the kill, so 2 s after the kill is past the expiry whatever
+    // the heartbeat interval.
+    std::this_thread::sleep_for(2s);
     b->restart();
     expect_expired_and_kept(*b, ec, items);
 }
@@ -195,7 +203,10 @@ TEST_P(Recovery, NonPersistentSessionsAreNotStored) {
         acking_receiver rx;
         EXPECT_EQ(check_deliveries(rx.receive(*c, items.size()), ids_of(items)).missing, 0u);
     }
-    std::this_thread::sleep_for(300ms);  // the keeper's acknowledgements reach the store
+    // The keeper's acknowledgements must reach the store before the crash. They are written
+    // behind, but the store commits in submission order and a SUBACK waits for its subscription's
+    // commit: a SUBSCRIBE on the keeper's connection, after its acknowledgements, is a barrier.
+    subscribe_ok(*online.back(), {{"np/#", 2}});
     b->kill9();
     online.clear();
     b->restart();

@@ -129,6 +129,7 @@ TEST_P(Restart, GracefulStopRecordsConnectedSessionsAsDisconnected) {
     auto s5 = raw_connect_or_null(*b, c5);
     auto s3 = raw_connect_or_null(*b, c3);
     ASSERT_TRUE(s5 && s3);
+    const auto connected_by = std::chrono::steady_clock::now();
     subscribe_ok(*s5, {{"gs/#", 2}});
     subscribe_ok(*s3, {{"gs/#", 2}});
 
@@ -149,8 +150,9 @@ TEST_P(Restart, GracefulStopRecordsConnectedSessionsAsDisconnected) {
         }
         ASSERT_EQ(seen.size(), 4u);
     }
-    // Connected for longer than the 5.0 session's expiry interval before the stop.
-    std::this_thread::sleep_for(5500ms);
+    // Connected for longer than the 5.0 session's expiry interval before the stop. Not a
+    // synchronisation: this time has to pass.
+    std::this_thread::sleep_until(connected_by + 5s);
 
     EXPECT_EQ(b->stop(), 0);
     {
@@ -197,9 +199,11 @@ TEST_P(Restart, GracefulStopRecordsConnectedSessionsAsDisconnected) {
         }
         if (c.client_id == "gs-5") {
             // Stop again while gs-5 is connected, then wait past stop + 5 s: the 5.0 session
-            // expires; gs-311 (2 h) is still present with its queue on the next iteration.
+            // expires; gs-311 (2 h) is still present with its queue on the next iteration. Not
+            // a synchronisation: the expiry interval has to pass while the broker is down (the
+            // stop recorded the disconnect before stop() returned).
             EXPECT_EQ(b->stop(), 0);
-            std::this_thread::sleep_for(5500ms);
+            std::this_thread::sleep_for(5s);
             b->restart();
             bool again = true;
             auto s2 = raw_connect_or_null(*b, c5, &again);

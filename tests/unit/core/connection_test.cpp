@@ -67,7 +67,7 @@ TEST(Connection, DeferredAuthenticationDecision) {
                          hook_result, decision_scope<hook_result>& scope) {
                    const bool ok = password && *password == "secret" && c.client_id == "late";
                    worker = std::thread([d = scope.defer(), ok]() mutable {
-                       std::this_thread::sleep_for(50ms);
+                       std::this_thread::sleep_for(50ms);  // the decision comes later: the case
                        d.resolve(ok ? hook_result::allow : hook_result::deny);
                    });
                    return hook_result::pending;
@@ -120,7 +120,7 @@ TEST(Connection, KeepAliveDoesNotCountTheBrokersStall) {
         0, hook_bus::async_acl_handler([&worker](const client_info&, acl_action, std::string_view,
                                                  hook_result, decision_scope<hook_result>& scope) {
             worker = std::thread([d = scope.defer()]() mutable {
-                std::this_thread::sleep_for(2500ms);  // keep alive 1 s: timeout after 1.5 s
+                std::this_thread::sleep_for(2000ms);  // keep alive 1 s: timeout after 1.5 s
                 d.resolve(hook_result::allow);
             });
             return hook_result::pending;
