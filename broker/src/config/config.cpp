@@ -448,9 +448,7 @@ constexpr std::array listener_keys{
                  "true is not supported by rmqttd ($delayed/ publishes are not available); "
                  "expected false"},
     listener_key{"proxy_protocol", flag<&lc::proxy_protocol>,
-                 "expect a PROXY protocol header before MQTT (only false)", listener_kinds::all,
-                 "PROXY protocol is not supported yet; expected false (clients behind a proxy "
-                 "then show the proxy's address)"},
+                 "expect a PROXY protocol (v1/v2) header before anything else"},
     listener_key{"proxy_protocol_timeout", positive_millis<&lc::proxy_protocol_timeout>,
                  "time allowed for the PROXY header"},
     listener_key{"cross_certificate", flag<&lc::cross_certificate>,

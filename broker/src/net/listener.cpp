@@ -15,7 +15,8 @@
 namespace rmqtt::broker {
 
 std::unique_ptr<transport_factory> make_transport_factory(const listener_config& cfg) {
-    if (cfg.kind == listener_kind::tcp) return std::make_unique<tcp_transport_factory>();
+    const proxy_settings proxy{cfg.proxy_protocol, cfg.proxy_protocol_timeout};
+    if (cfg.kind == listener_kind::tcp) return std::make_unique<tcp_transport_factory>(proxy);
     throw std::runtime_error("listener." + cfg.id() + ": " + std::string(to_string(cfg.kind)) +
                              " listeners are not supported by this build of rmqttd yet; "
                              "disable it or use a tcp listener");
