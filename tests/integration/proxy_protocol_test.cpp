@@ -1,9 +1,9 @@
 // PROXY protocol (proxy_protocol = true): the header a load balancer sends before the client's
 // bytes gives the client address the broker uses (logs, hooks, API); a missing, malformed or late
-// header closes the connection.
+// header closes the connection; on a tls listener the header comes before the ClientHello.
 #include <gtest/gtest.h>
 
-#include "integration_util.hpp"
+#include "tls_util.hpp"
 
 namespace rmqtt::test::integ {
 namespace {
@@ -117,6 +117,39 @@ TEST(ProxyProtocol, MissingMalformedOrLateHeaderCloses) {
     raw_client ok(b->port());
     ok.send_bytes(text("PROXY TCP4 198.51.100.1 192.0.2.1 1000 1883\r\n"));
     EXPECT_TRUE(expect_connack_ok(ok.connect(make_connect("pp-after")), "pp-after"));
+}
+
+// On a tls listener the PROXY header comes first, in the clear, then the TLS handshake.
+TEST(ProxyProtocol, HeaderBeforeTls) {
+    tls_broker t;
+    t.tls = {"proxy_protocol = true"};
+    t.log_level = "debug";
+    t.start();
+    {
+        auto o = t.tls_options();
+        o.before_hello = text("PROXY TCP4 198.51.100.9 192.0.2.1 5555 8883\r\n");
+        tls_client c(t.tls_port, o);
+        std::string error;
+        ASSERT_TRUE(c.handshake(&error)) << error;
+        auto ack = c.connect("pp-tls");
+        ASSERT_TRUE(ack);
+        EXPECT_EQ(ack->code, 0);
+    }
+    {
+        auto o = t.tls_options();
+        o.before_hello = v2_inet6;
+        tls_client c(t.tls_port, o);
+        ASSERT_TRUE(c.handshake());
+        ASSERT_TRUE(c.connect("pp-tls-v2"));
+    }
+    {
+        // Without the header the ClientHello is not a PROXY header: closed.
+        tls_client c(t.tls_port, t.tls_options());
+        EXPECT_FALSE(c.handshake());
+    }
+    EXPECT_TRUE(log_has(*t.broker, "pp-tls connected from 198.51.100.9:5555")) << t.broker->log();
+    EXPECT_TRUE(log_has(*t.broker, "pp-tls-v2 connected from [2001:db8::7]:40002"))
+        << t.broker->log();
 }
 
 }  // namespace

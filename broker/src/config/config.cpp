@@ -513,6 +513,11 @@ std::optional<listener_config> parse_listener(const config_section& s, listener_
         s.fail("min_keepalive", fmt::format("expected a value <= max_keepalive ({}), got {}",
                                             l.max_keepalive, l.min_keepalive));
     }
+    if (is_tls(kind) && l.cert_cn_as_username && !l.cross_certificate) {
+        s.warn("cert_cn_as_username",
+               "has no effect without cross_certificate = true (the Common Name comes from the "
+               "verified client certificate; without it the CONNECT's username is used)");
+    }
     if (is_tls(kind)) {
         for (auto [field_name, value] :
              {std::pair<std::string_view, const std::string*>{"cert", &l.cert}, {"key", &l.key}}) {

@@ -679,6 +679,22 @@ TEST(config_errors, UnsupportedSwitches) {
         << msg;
 }
 
+// cert_cn_as_username takes the Common Name of a verified client certificate: without
+// cross_certificate there is none, which is said at start-up.
+TEST(config_warnings, CertCnAsUsernameWithoutCrossCertificate) {
+    const std::string tls =
+        "listener.tls.a.addr = \"0.0.0.0:8883\"\nlistener.tls.a.cert = \"c.pem\"\n"
+        "listener.tls.a.key = \"k.pem\"\nlistener.tls.a.cert_cn_as_username = true\n";
+    const auto alone = config_tree(tls).load();
+    EXPECT_EQ(count_warnings(alone,
+                             "listener.tls.a.cert_cn_as_username: has no effect without "
+                             "cross_certificate = true"),
+              1u)
+        << rmqtt::test::all_warnings(alone);
+    const auto with = config_tree(tls + "listener.tls.a.cross_certificate = true\n").load();
+    EXPECT_TRUE(with.warnings.empty()) << rmqtt::test::all_warnings(with);
+}
+
 TEST(config_errors, ListenerNameWithADot) {
     const config_tree tree("[listener.tcp.\"a.b\"]\naddr = \"0.0.0.0:1883\"\n");
     const std::string msg = config_error_of([&] { (void)tree.load(); });
