@@ -2,7 +2,7 @@
 // out of bounds, and the answer must be consistent: a complete header is complete again on its
 // own bytes and with anything after it, with the same size and addresses, and every shorter
 // prefix of it is incomplete; an incomplete answer never covers more bytes than a header may
-// have.
+// have; only a complete answer writes the output.
 #include <cstdint>
 #include <cstdlib>
 #include <span>
@@ -17,7 +17,9 @@ using rmqtt::broker::proxy_parse_status;
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::span<const std::uint8_t> bytes(data, size);
     proxy_header h;
+    h.version = -1;
     const auto r = parse_proxy_header(bytes, h);
+    if (r.status != proxy_parse_status::complete && (h.version != -1 || h.source)) std::abort();
     if (r.status == proxy_parse_status::incomplete) {
         if (size >= rmqtt::broker::proxy_v2_default_max_size) std::abort();
         return 0;

@@ -156,13 +156,16 @@ proxy_parse_result parse_v2(std::span<const std::uint8_t> bytes, proxy_header& o
     }
     if (bytes.size() < total) return incomplete();
 
-    out = proxy_header{};
-    out.version = 2;
+    proxy_header h;  // `out` is written only for a complete header
+    h.version = 2;
     const bool local = (bytes[12] & 0x0F) == 0;
     const int family = bytes[13] >> 4;
     // LOCAL (health checks from the proxy itself): the block is discarded, the socket's
     // address stands. AF_UNSPEC: the receiver ignores the block. Either way nothing to read.
-    if (local || family == 0) return {proxy_parse_status::complete, total, ""};
+    if (local || family == 0) {
+        out = h;
+        return {proxy_parse_status::complete, total, ""};
+    }
 
     const std::uint8_t* block = bytes.data() + v2_fixed_size;
     std::size_t address_size = 0;
@@ -182,8 +185,8 @@ proxy_parse_result parse_v2(std::span<const std::uint8_t> bytes, proxy_header& o
         std::copy_n(block + a, a, dst.address.begin());
         src.port = be16(block + 2 * a);
         dst.port = be16(block + 2 * a + 2);
-        out.source = src;
-        out.destination = dst;
+        h.source = src;
+        h.destination = dst;
     }
     // TLVs (section 2.2.7): type 1 byte, length 2 bytes, value; skipped, but they must fill the
     // rest of the block exactly.
@@ -194,6 +197,7 @@ proxy_parse_result parse_v2(std::span<const std::uint8_t> bytes, proxy_header& o
         if (length - pos - 3 < tlv) return invalid("v2 header: TLV longer than the header");
         pos += 3 + tlv;
     }
+    out = h;
     return {proxy_parse_status::complete, total, ""};
 }
 

@@ -255,6 +255,24 @@ TEST(ProxyProtocolV2, Malformed) {
     }
 }
 
+// Only a complete header is written to the output: a rejected one leaves it as it was.
+TEST(ProxyProtocol, OutputUntouchedUnlessComplete) {
+    proxy_header h;
+    h.version = 7;
+    // AF_INET addresses, then a truncated TLV: invalid after the addresses were read.
+    EXPECT_EQ(parse(hex("0D 0A 0D 0A 00 0D 0A 51 55 49 54 0A 21 11 00 0E"
+                        "C0 00 02 01 C6 33 64 02 DC 04 07 5B 01 00"),
+                    h)
+                  .status,
+              proxy_parse_status::invalid);
+    EXPECT_EQ(parse(of("PROXY TCP4 192.168.0.1 192.168.0.11 56324 443 7\r\n"), h).status,
+              proxy_parse_status::invalid);
+    EXPECT_EQ(parse(of("PROXY TCP4 192.168.0.1 192.168"), h).status,
+              proxy_parse_status::incomplete);
+    EXPECT_EQ(h.version, 7);
+    EXPECT_FALSE(h.source);
+}
+
 TEST(ProxyProtocolV2, OversizeIsRefusedFromTheLengthAlone) {
     // 16 bytes announcing 65535 more: refused before any of them arrives.
     proxy_header h;
