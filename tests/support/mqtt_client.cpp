@@ -53,6 +53,7 @@ mqtt_client::connect_result mqtt_client::connect(const connect_options& o) {
     if (o.will) b.will(*o.will);
     if (o.username) b.user_name(*o.username);
     if (o.password) b.password(*o.password);
+    if (o.ssl) b.ssl(*o.ssl);
     auto tok = client_->connect(b.finalize());
     if (!tok->wait_for(op_timeout)) throw std::runtime_error("CONNECT timed out");
     auto rsp = tok->get_connect_response();

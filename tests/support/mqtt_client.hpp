@@ -34,7 +34,8 @@ class mqtt_client {
         std::optional<mqtt::will_options> will;
         std::optional<std::string> username;
         std::optional<std::string> password;
-        mqtt::properties properties;  // extra 5.0 CONNECT properties
+        mqtt::properties properties;           // extra 5.0 CONNECT properties
+        std::optional<mqtt::ssl_options> ssl;  // for an ssl:// URI
     };
 
     // version: 3 (3.1), 4 (3.1.1) or 5.

@@ -448,9 +448,7 @@ constexpr std::array listener_keys{
                  "true is not supported by rmqttd ($delayed/ publishes are not available); "
                  "expected false"},
     listener_key{"proxy_protocol", flag<&lc::proxy_protocol>,
-                 "expect a PROXY protocol header before MQTT (only false)", listener_kinds::all,
-                 "PROXY protocol is not supported yet; expected false (clients behind a proxy "
-                 "then show the proxy's address)"},
+                 "expect a PROXY protocol (v1/v2) header before anything else"},
     listener_key{"proxy_protocol_timeout", positive_millis<&lc::proxy_protocol_timeout>,
                  "time allowed for the PROXY header"},
     listener_key{"cross_certificate", flag<&lc::cross_certificate>,
@@ -514,6 +512,11 @@ std::optional<listener_config> parse_listener(const config_section& s, listener_
     if (l.min_keepalive > l.max_keepalive) {
         s.fail("min_keepalive", fmt::format("expected a value <= max_keepalive ({}), got {}",
                                             l.max_keepalive, l.min_keepalive));
+    }
+    if (is_tls(kind) && l.cert_cn_as_username && !l.cross_certificate) {
+        s.warn("cert_cn_as_username",
+               "has no effect without cross_certificate = true (the Common Name comes from the "
+               "verified client certificate; without it the CONNECT's username is used)");
     }
     if (is_tls(kind)) {
         for (auto [field_name, value] :

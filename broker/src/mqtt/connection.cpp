@@ -337,9 +337,10 @@ asio::awaitable<void> connection::writer() {
     }
     writer_done_ = true;
     close_timer_.cancel();
-    if (!write_ec && state_ != state::closed) {
+    if (!write_ec && close_requested_) {
         // Everything is written: end the stream in order (TLS close_notify, WebSocket close),
-        // bounded by the close timer.
+        // bounded by the close timer. Also when the reader has already stopped because we
+        // closed; not when the peer went away (the transport is aborted then).
         close_timer_.expires_after(close_flush_timeout);
         close_timer_.async_wait([self = shared_from_this()](std::error_code e) {
             if (!e) self->transport_->abort();

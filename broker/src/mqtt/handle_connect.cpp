@@ -152,6 +152,11 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
         keep_alive_ = std::clamp(keep_alive_, lc.min_keepalive, lc.max_keepalive);
         keep_alive_changed_ = true;
     }
+    // cert_cn_as_username: the verified client certificate's Common Name replaces the username
+    // (a client without one keeps its own).
+    if (lc.cert_cn_as_username) {
+        if (auto cn = transport_->peer_common_name()) c.username = std::move(*cn);
+    }
     pending_connect_ = std::move(c);
     auto& pc = *pending_connect_;
 

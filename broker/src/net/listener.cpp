@@ -11,11 +11,14 @@
 #include <system_error>
 
 #include "net/tcp_transport.hpp"
+#include "net/tls_transport.hpp"
 
 namespace rmqtt::broker {
 
 std::unique_ptr<transport_factory> make_transport_factory(const listener_config& cfg) {
-    if (cfg.kind == listener_kind::tcp) return std::make_unique<tcp_transport_factory>();
+    const proxy_settings proxy{cfg.proxy_protocol, cfg.proxy_protocol_timeout};
+    if (cfg.kind == listener_kind::tcp) return std::make_unique<tcp_transport_factory>(proxy);
+    if (cfg.kind == listener_kind::tls) return std::make_unique<tls_transport_factory>(cfg);
     throw std::runtime_error("listener." + cfg.id() + ": " + std::string(to_string(cfg.kind)) +
                              " listeners are not supported by this build of rmqttd yet; "
                              "disable it or use a tcp listener");

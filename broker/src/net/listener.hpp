@@ -32,7 +32,8 @@ class listener {
     using accept_handler = std::function<void(std::unique_ptr<transport>, asio::any_io_executor,
                                               std::shared_ptr<listener_counters>)>;
 
-    // Throws std::runtime_error for a listener kind this build cannot serve.
+    // Throws std::runtime_error for a listener kind this build cannot serve, or whose TLS files
+    // cannot be used.
     listener(const listener_config& cfg, asio::io_context& accept_context, worker_picker workers,
              accept_handler on_accept);
     ~listener();
@@ -56,8 +57,9 @@ class listener {
     std::shared_ptr<listener_counters> counters_ = std::make_shared<listener_counters>();
 };
 
-// The transport factory for a listener kind. Throws std::runtime_error for a kind this build
-// cannot serve (tls, ws, wss until Step 5).
+// The transport factory for a listener kind: tcp and tls (with the PROXY protocol when the
+// listener asks for it). Throws std::runtime_error for a kind this build cannot serve (ws, wss),
+// and for a tls listener whose certificate, key or CA file cannot be used (naming the file).
 std::unique_ptr<transport_factory> make_transport_factory(const listener_config& cfg);
 
 }  // namespace rmqtt::broker

@@ -1,25 +1,23 @@
 #include "net/tcp_transport.hpp"
 
-#include <fmt/format.h>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include "net/peer_address.hpp"
+
 namespace rmqtt::broker {
 
-namespace {
-std::string endpoint_string(const asio::ip::tcp::socket& s) {
-    std::error_code ec;
-    auto ep = s.remote_endpoint(ec);
-    if (ec) return "unknown";
-    auto addr = ep.address();
-    if (addr.is_v6()) return fmt::format("[{}]:{}", addr.to_string(), ep.port());
-    return fmt::format("{}:{}", addr.to_string(), ep.port());
-}
-}  // namespace
+tcp_transport::tcp_transport(asio::ip::tcp::socket socket, proxy_settings proxy)
+    : socket_(std::move(socket)), proxy_(proxy), remote_(peer_address(socket_)) {}
 
-tcp_transport::tcp_transport(asio::ip::tcp::socket socket)
-    : socket_(std::move(socket)), remote_(endpoint_string(socket_)) {}
+asio::awaitable<void> tcp_transport::handshake(std::error_code& ec) {
+    ec.clear();
+    if (!proxy_.enabled) co_return;
+    proxy_header h;
+    co_await read_proxy_header(socket_, proxy_.timeout, h, ec);
+    if (!ec) remote_ = client_address(socket_, h);
+}
 
 asio::awaitable<std::size_t> tcp_transport::read_some(asio::mutable_buffer buf,
                                                       std::error_code& ec) {

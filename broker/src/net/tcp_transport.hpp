@@ -2,13 +2,16 @@
 
 #include <asio/ip/tcp.hpp>
 
+#include "net/proxy_reader.hpp"
 #include "net/transport.hpp"
 
 namespace rmqtt::broker {
 
+// MQTT over plain TCP; with the PROXY protocol on, the header is read first (handshake()).
 class tcp_transport final : public transport {
   public:
-    explicit tcp_transport(asio::ip::tcp::socket socket);
+    tcp_transport(asio::ip::tcp::socket socket, proxy_settings proxy);
+    asio::awaitable<void> handshake(std::error_code& ec) override;
     asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf, std::error_code& ec) override;
     asio::awaitable<void> write_all(asio::const_buffer buf, std::error_code& ec) override;
     asio::awaitable<void> close(std::error_code& ec) override;
@@ -18,14 +21,19 @@ class tcp_transport final : public transport {
 
   private:
     asio::ip::tcp::socket socket_;
+    proxy_settings proxy_;
     std::string remote_;
 };
 
 class tcp_transport_factory final : public transport_factory {
   public:
+    explicit tcp_transport_factory(proxy_settings proxy = {}) : proxy_(proxy) {}
     std::unique_ptr<transport> make(asio::ip::tcp::socket socket) override {
-        return std::make_unique<tcp_transport>(std::move(socket));
+        return std::make_unique<tcp_transport>(std::move(socket), proxy_);
     }
+
+  private:
+    proxy_settings proxy_;
 };
 
 }  // namespace rmqtt::broker

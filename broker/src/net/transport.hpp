@@ -40,6 +40,9 @@ class transport {
     virtual std::string remote_address() const = 0;
     // The verified client certificate (PEM), after handshake(), when the transport has one.
     virtual std::optional<std::string> peer_certificate() const { return std::nullopt; }
+    // The Common Name of that certificate's subject (UTF-8, no NUL), when it has one; the
+    // username of a listener with cert_cn_as_username = true.
+    virtual std::optional<std::string> peer_common_name() const { return std::nullopt; }
     virtual const char* kind() const noexcept = 0;  // "tcp", "tls", "ws", "wss"
 };
 

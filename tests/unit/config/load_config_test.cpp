@@ -643,7 +643,6 @@ TEST(config_errors, UnsupportedSwitches) {
         const char* key;
         const char* why;
     } cases[] = {
-        {"proxy_protocol", "PROXY protocol is not supported yet; "},
         {"delayed_publish", "not supported by rmqttd ($delayed/ publishes"},
         {"limit_subscription", "not supported by rmqttd ($limit/ and $exclusive/"},
     };
@@ -662,13 +661,38 @@ TEST(config_errors, UnsupportedSwitches) {
                                    c.key + " = true\n");
         EXPECT_EQ(disabled.load().listeners.size(), 1u);
     }
-    // The timeout of the PROXY header stays a checked key.
+    // The PROXY protocol is served: true is taken, on every listener kind.
+    const config_tree proxy(
+        "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.proxy_protocol = true\n"
+        "listener.tcp.a.proxy_protocol_timeout = \"2s\"\n");
+    const auto loaded = proxy.load();
+    EXPECT_TRUE(loaded.warnings.empty()) << rmqtt::test::all_warnings(loaded);
+    ASSERT_EQ(loaded.listeners.size(), 1u);
+    EXPECT_TRUE(loaded.listeners[0].proxy_protocol);
+    EXPECT_EQ(loaded.listeners[0].proxy_protocol_timeout, std::chrono::seconds(2));
+    // The timeout of the PROXY header is a checked key.
     const config_tree timeout(
         "listener.tcp.a.addr = \"0.0.0.0:1883\"\nlistener.tcp.a.proxy_protocol_timeout = \"0s\"\n");
     const std::string msg = config_error_of([&] { (void)timeout.load(); });
     EXPECT_NE(msg.find("listener.tcp.a.proxy_protocol_timeout: expected a duration"),
               std::string::npos)
         << msg;
+}
+
+// cert_cn_as_username takes the Common Name of a verified client certificate: without
+// cross_certificate there is none, which is said at start-up.
+TEST(config_warnings, CertCnAsUsernameWithoutCrossCertificate) {
+    const std::string tls =
+        "listener.tls.a.addr = \"0.0.0.0:8883\"\nlistener.tls.a.cert = \"c.pem\"\n"
+        "listener.tls.a.key = \"k.pem\"\nlistener.tls.a.cert_cn_as_username = true\n";
+    const auto alone = config_tree(tls).load();
+    EXPECT_EQ(count_warnings(alone,
+                             "listener.tls.a.cert_cn_as_username: has no effect without "
+                             "cross_certificate = true"),
+              1u)
+        << rmqtt::test::all_warnings(alone);
+    const auto with = config_tree(tls + "listener.tls.a.cross_certificate = true\n").load();
+    EXPECT_TRUE(with.warnings.empty()) << rmqtt::test::all_warnings(with);
 }
 
 TEST(config_errors, ListenerNameWithADot) {

@@ -94,6 +94,48 @@ TEST(Connection, DeferredAuthenticationDecision) {
     EXPECT_TRUE(bad.closed());
 }
 
+// cert_cn_as_username: the client certificate's Common Name is the username the hooks see, in
+// place of the CONNECT's; without a certificate the CONNECT's username stays; without the switch
+// the Common Name is not used.
+TEST(Connection, CertificateCommonNameIsTheUsername) {
+    harness h;
+    h.lc.allow_anonymous = false;
+    h.lc.cert_cn_as_username = true;
+    std::vector<std::optional<std::string>> seen;
+    h.core.hooks.on_authenticate(
+        0, [&seen](const client_info& c, const std::optional<std::string>&, hook_result) {
+            seen.push_back(c.username ? *c.username : std::nullopt);
+            return hook_result::next;
+        });
+    auto with_cert = h.connect_raw(version::v3_1_1, "device-7");
+    auto ack = h.connect(with_cert, "cn-1");  // no username in the CONNECT
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->code, 0);  // accepted: it has a username now
+
+    auto claims_other = h.connect_raw(version::v3_1_1, "device-7");
+    proto::connect conn;
+    conn.client_id = "cn-2";
+    conn.username = "admin";
+    claims_other.send(conn);
+    ack = claims_other.expect<proto::connack>();
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->code, 0);
+
+    auto no_cert = h.connect_raw();
+    ack = h.connect(no_cert, "cn-3");
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->code, static_cast<std::uint8_t>(proto::connect_return_code::not_authorized));
+
+    h.lc.cert_cn_as_username = false;
+    auto switch_off = h.connect_raw(version::v3_1_1, "device-7");
+    ack = h.connect(switch_off, "cn-4");
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->code, static_cast<std::uint8_t>(proto::connect_return_code::not_authorized));
+
+    EXPECT_EQ(seen, (std::vector<std::optional<std::string>>{"device-7", "device-7", std::nullopt,
+                                                             std::nullopt}));
+}
+
 // A deferred decision that is never given (the handle is dropped) refuses, it never lets the
 // client in.
 TEST(Connection, DroppedDeferredDecisionRefuses) {

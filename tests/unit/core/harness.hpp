@@ -38,7 +38,10 @@ struct pipe {
 
 class memory_transport final : public transport {
   public:
-    explicit memory_transport(std::shared_ptr<pipe> p) : p_(std::move(p)) {}
+    // `common_name`: what a verified client certificate would carry (peer_common_name()).
+    explicit memory_transport(std::shared_ptr<pipe> p,
+                              std::optional<std::string> common_name = std::nullopt)
+        : p_(std::move(p)), common_name_(std::move(common_name)) {}
 
     asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf, std::error_code& ec) override {
         std::error_code wait_ec;
@@ -82,10 +85,12 @@ class memory_transport final : public transport {
         p_->signal.cancel();
     }
     std::string remote_address() const override { return "127.0.0.1:1"; }
+    std::optional<std::string> peer_common_name() const override { return common_name_; }
     const char* kind() const noexcept override { return "memory"; }
 
   private:
     std::shared_ptr<pipe> p_;
+    std::optional<std::string> common_name_;
 };
 
 // The client end: packets in, packets out, pumping the io_context while it waits.
@@ -172,10 +177,12 @@ struct harness {
         io.run_for(std::chrono::milliseconds(20));
     }
 
-    test_client connect_raw(protocol::version v = protocol::version::v3_1_1) {
+    test_client connect_raw(protocol::version v = protocol::version::v3_1_1,
+                            std::optional<std::string> common_name = std::nullopt) {
         auto p = std::make_shared<pipe>(io.get_executor());
         auto c = std::make_shared<connection>(
-            core, lc, 0, counters, std::make_unique<memory_transport>(p), io.get_executor());
+            core, lc, 0, counters, std::make_unique<memory_transport>(p, std::move(common_name)),
+            io.get_executor());
         c->start();
         return test_client(io, p, v);
     }
