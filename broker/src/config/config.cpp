@@ -120,6 +120,15 @@ config_node to_node(const tvalue& v) {
     return n;
 }
 
+tvalue parse_text(std::string_view text, const std::string& name) {
+    std::istringstream in{std::string(text)};
+    try {
+        return toml::parse<toml::discard_comments, std::map, std::vector>(in, name);
+    } catch (const std::exception& e) {
+        throw config_error(fmt::format("{}: not valid TOML: {}", name, e.what()));
+    }
+}
+
 tvalue parse_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
@@ -664,7 +673,8 @@ std::string plugin_file(const std::string& dir, std::string_view plugin) {
 // does not exist); the plugin parses it.
 void load_plugin(config& cfg, std::string_view plugin) {
     const std::string path = plugin_file(cfg.plugins_dir, plugin);
-    config_section section;
+    // Without the file: an empty section that still names it (a plugin may watch for it).
+    config_section section(path, nullptr, cfg.plugin_warnings);
     std::error_code ec;
     if (std::filesystem::exists(path, ec)) {
         section = read_config_file(path, cfg.plugin_warnings);
@@ -728,6 +738,12 @@ config_section read_config_file(const std::string& path,
                                 std::shared_ptr<std::vector<std::string>> warnings) {
     auto root = std::make_shared<const config_node>(to_node(parse_file(path)));
     return config_section(path, std::move(root), std::move(warnings));
+}
+
+config_section parse_config_text(std::string_view text, std::string name,
+                                 std::shared_ptr<std::vector<std::string>> warnings) {
+    auto root = std::make_shared<const config_node>(to_node(parse_text(text, name)));
+    return config_section(std::move(name), std::move(root), std::move(warnings));
 }
 
 config load_config(const command_line& cl, std::span<const std::string_view> plugin_files) {

@@ -16,9 +16,11 @@ namespace {
 using namespace std::chrono_literals;
 using rmqtt::broker::command_line;
 using rmqtt::broker::config;
+using rmqtt::broker::config_error;
 using rmqtt::broker::listener_kind;
 using rmqtt::broker::load_config;
 using rmqtt::broker::log_target;
+using rmqtt::broker::parse_config_text;
 using rmqtt::broker::session_storage_config;
 using rmqtt::plugins::retainer_config;
 using rmqtt::plugins::shared_subscription_config;
@@ -482,12 +484,32 @@ TEST(config_load, PluginSectionsForEveryPluginFile) {
          {"rmqtt-session-storage", "rmqtt-shared-subscription", "rmqtt-auth-scram"}) {
         ASSERT_TRUE(cfg.plugin_sections.contains(name)) << name;
         EXPECT_FALSE(cfg.plugin_sections.at(name).exists()) << name;
+        // It still names the file, for a plugin that watches for it.
+        EXPECT_EQ(cfg.plugin_sections.at(name).file(), tree.plugin_file(name));
     }
     const auto& retainer = cfg.plugin_sections.at("rmqtt-retainer");
     EXPECT_TRUE(retainer.exists());
     EXPECT_EQ(retainer.file(), tree.plugin_file("rmqtt-retainer"));
     EXPECT_EQ(retainer.get_size("max_payload_size"), 2u << 20);
     EXPECT_EQ(cfg.retainer.max_payload_size, 2u << 20);  // transitional: also parsed for the core
+}
+
+// TOML text held in memory reads like a file, `name` standing for it in messages.
+TEST(config_load, ParseConfigTextReadsLikeAFile) {
+    auto warnings = std::make_shared<std::vector<std::string>>();
+    const auto s = parse_config_text("a = 1\n[t]\nb = \"x\"\n", "mem.toml", warnings);
+    EXPECT_EQ(s.file(), "mem.toml");
+    EXPECT_EQ(s.get_int("a"), 1);
+    s.report_unknown();
+    ASSERT_EQ(warnings->size(), 1u);
+    EXPECT_EQ(warnings->front(), "mem.toml: t: unknown key, ignored");
+    try {
+        (void)parse_config_text("a = \n", "mem.toml", warnings);
+        ADD_FAILURE() << "not TOML, no error";
+    } catch (const config_error& e) {
+        EXPECT_NE(std::string(e.what()).find("mem.toml: not valid TOML"), std::string::npos)
+            << e.what();
+    }
 }
 
 TEST(config_load, MissingPluginFileOfAStartedPluginIsReported) {

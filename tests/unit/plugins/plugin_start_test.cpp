@@ -32,6 +32,10 @@ class fake_context final : public plugin_context {
     }
     void provide_session_storage(const session_storage_config& c) override { storage = c; }
     bool has_session_storage() const override { return storage.has_value(); }
+    config_section read_config_file(const std::string& path,
+                                    std::shared_ptr<std::vector<std::string>> warnings) override {
+        return broker::read_config_file(path, std::move(warnings));
+    }
 
     hook_bus hooks_;
     asio::thread_pool pool_{1};
