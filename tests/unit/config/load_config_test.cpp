@@ -45,10 +45,12 @@ TEST(config_shipped, LoadsWithNoWarnings) {
     const auto cfg = rmqtt::test::load_all(cl);
 
     EXPECT_TRUE(cfg.warnings.empty()) << rmqtt::test::all_warnings(cfg);
-    const std::vector<std::string> files{"etc/rmqtt.toml", "etc/plugins/rmqtt-session-storage.toml",
+    const std::vector<std::string> files{"etc/rmqtt.toml",
+                                         "etc/plugins/rmqtt-session-storage.toml",
                                          "etc/plugins/rmqtt-retainer.toml",
                                          "etc/plugins/rmqtt-shared-subscription.toml",
-                                         "etc/plugins/rmqtt-auth-scram.toml"};
+                                         "etc/plugins/rmqtt-auth-scram.toml",
+                                         "etc/plugins/rmqtt-acl.toml"};
     EXPECT_EQ(cfg.source_files, files);
 
     EXPECT_EQ(cfg.node_id, 1u);
@@ -57,7 +59,7 @@ TEST(config_shipped, LoadsWithNoWarnings) {
     EXPECT_EQ(cfg.plugins_dir, "etc/plugins/");
     EXPECT_EQ(cfg.plugins_default_startups,
               (std::vector<std::string>{"rmqtt-retainer", "rmqtt-shared-subscription",
-                                        "rmqtt-session-storage"}));
+                                        "rmqtt-session-storage", "rmqtt-acl"}));
 
     ASSERT_EQ(cfg.listeners.size(), 2u);
     const auto* ext = find_listener(cfg, "tcp.external");
@@ -85,6 +87,10 @@ TEST(config_shipped, LoadsWithNoWarnings) {
     EXPECT_EQ(cfg.retainer.type, retainer_config::engine::ram);
     EXPECT_EQ(cfg.retainer.retained_message_ttl, 0ms);
     EXPECT_EQ(cfg.shared_subscription.strat, shared_subscription_config::strategy::round_robin);
+    // rmqtt-acl.toml: RMQTT's default rules, watched every 5 s.
+    EXPECT_TRUE(cfg.acl.disconnect_if_pub_rejected);
+    EXPECT_EQ(cfg.acl.rules.size(), 4u);
+    EXPECT_EQ(cfg.acl.reload_interval, 5s);
 }
 
 TEST(config_shipped, FoundOnTheDefaultSearchPath) {
@@ -105,7 +111,7 @@ TEST(config_rmqtt_files, ShippedRmqttTomlAndPluginsLoad) {
     cl.config_file = "rmqtt.toml";
     const auto cfg = rmqtt::test::load_all(cl);
 
-    EXPECT_EQ(cfg.source_files.size(), 4u);
+    EXPECT_EQ(cfg.source_files.size(), 5u);
     EXPECT_EQ(cfg.node_id, 1u);
     EXPECT_EQ(cfg.log.to, log_target::both);
     EXPECT_EQ(cfg.plugins_default_startups,
@@ -152,6 +158,11 @@ TEST(config_rmqtt_files, ShippedRmqttTomlAndPluginsLoad) {
     // rmqtt-shared-subscription.toml
     EXPECT_EQ(cfg.shared_subscription.strat, shared_subscription_config::strategy::sticky);
     EXPECT_EQ(cfg.shared_subscription.sticky_cache_size, 100000u);
+    // rmqtt-acl.toml: RMQTT's shipped rules.
+    EXPECT_TRUE(cfg.acl.disconnect_if_pub_rejected);
+    ASSERT_EQ(cfg.acl.rules.size(), 4u);
+    EXPECT_EQ(cfg.acl.rules[1].who.ipaddr->prefix, 32);
+    EXPECT_TRUE(cfg.acl.rules[2].topics[1].eq);
 
     // What rmqttd does not use is reported, once per section.
     EXPECT_EQ(count_warnings(cfg, "rmqtt.toml: task: accepted for RMQTT compatibility"), 1u);
@@ -479,9 +490,9 @@ TEST(config_load, CommandLineWarningsAreKept) {
 TEST(config_load, PluginSectionsForEveryPluginFile) {
     const config_tree tree("", {{"rmqtt-retainer", "max_payload_size = \"2MB\"\n"}});
     const auto cfg = tree.load();
-    ASSERT_EQ(cfg.plugin_sections.size(), 4u);
+    ASSERT_EQ(cfg.plugin_sections.size(), 5u);
     for (const char* name :
-         {"rmqtt-session-storage", "rmqtt-shared-subscription", "rmqtt-auth-scram"}) {
+         {"rmqtt-session-storage", "rmqtt-shared-subscription", "rmqtt-auth-scram", "rmqtt-acl"}) {
         ASSERT_TRUE(cfg.plugin_sections.contains(name)) << name;
         EXPECT_FALSE(cfg.plugin_sections.at(name).exists()) << name;
         // It still names the file, for a plugin that watches for it.
