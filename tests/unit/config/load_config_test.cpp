@@ -523,6 +523,24 @@ TEST(config_load, ParseConfigTextReadsLikeAFile) {
     }
 }
 
+// Before toml11 sees it: text that is not UTF-8 (toml11 3.7 reads out of bounds on some of it,
+// issue #199) and nesting that would overflow its recursive parser are clear errors; brackets
+// in strings and comments do not count as nesting.
+TEST(config_load, TextThatWouldHurtTheTomlParserIsRefused) {
+    const auto error = [](const std::string& text) {
+        return config_error_of([&] { (void)parse_config_text(text, "t.toml", nullptr); });
+    };
+    EXPECT_NE(error("a = 'x\xff'\n").find("t.toml: not valid TOML: not UTF-8"), std::string::npos);
+    EXPECT_NE(error(std::string("a = 1\n\0", 7)).find("not UTF-8"), std::string::npos);
+    const std::string deep = "a = " + std::string(65, '[') + std::string(65, ']') + "\n";
+    EXPECT_NE(error(deep).find("t.toml: arrays and inline tables nested deeper than 64 levels"),
+              std::string::npos);
+    const std::string ok = "a = " + std::string(64, '[') + std::string(64, ']') + "\n" + "b = \"" +
+                           std::string(100, '[') + "\" # " + std::string(100, '{') + "\nc = '''\n" +
+                           std::string(100, '[') + "\n'''\n" + "d = \"\\\"[[[[[[\"\n";
+    EXPECT_NO_THROW((void)parse_config_text(ok, "t.toml", nullptr));
+}
+
 TEST(config_load, MissingPluginFileOfAStartedPluginIsReported) {
     const config_tree tree("plugins.default_startups = [\"rmqtt-retainer\"]\n");
     const auto cfg = tree.load();
