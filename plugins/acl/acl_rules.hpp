@@ -28,8 +28,8 @@
 //    does not cover "a/#"); a deny rule's filter applies when it overlaps F (some topic matches
 //    both: deny "a/b" refuses "a/+" and "#"). {eq} compares the filter string.
 //  - "%c" / "%u" are replaced by the client id / username as literal text: a '+' or '#' in them
-//    is no wildcard (CVE-2017-7650). A pattern whose placeholder has no value (no username, or an
-//    empty one) matches nothing.
+//    is no wildcard (CVE-2017-7650); an allow rule's {eq} whose value holds one matches nothing.
+//    A pattern whose placeholder has no value (no username, or an empty one) matches nothing.
 //  - A topic or filter starting with '$' is matched only by a pattern written with that '$'
 //    first ("$SYS/#", {eq = "$SYS/x"}): wildcards and placeholders never produce one. A rule
 //    without a topic list is "#" for allow (so never $-topics) and everything for deny.
