@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "acl/acl_plugin.hpp"
 #include "auth_scram/auth_scram.hpp"
 #include "retainer/retainer_plugin.hpp"
 #include "session_storage/session_storage_plugin.hpp"
@@ -21,7 +22,8 @@ std::span<const broker::plugin_entry> builtin_plugins() {
          make_shared_subscription_plugin},
         {"rmqtt-auth-scram", "MQTT 5.0 enhanced authentication with SCRAM-SHA-256",
          auth_scram::make_plugin},
-        {"rmqtt-acl", "access control lists", nullptr},
+        {"rmqtt-acl", "access control lists: who may connect, publish and subscribe",
+         acl::make_plugin},
         {"rmqtt-http-api", "HTTP management API", nullptr},
         {"rmqtt-sys-topic", "$SYS topics", nullptr},
         {"rmqtt-web-hook", "HTTP web hooks", nullptr},

@@ -9,7 +9,7 @@ packages=(
     build-essential cmake ninja-build pkg-config ccache clang-format
     # libraries rmqttd links or includes
     libasio-dev libssl-dev librocksdb-dev libhiredis-dev libtoml11-dev libfmt-dev
-    libspdlog-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
+    libspdlog-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libcrypt-dev
     # tests
     libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients
     redis-server openssl procps

@@ -18,6 +18,8 @@ const char* to_string(disconnect_reason r) noexcept {
             return "kicked";
         case disconnect_reason::server_shutdown:
             return "server_shutdown";
+        case disconnect_reason::not_authorized:
+            return "not_authorized";
     }
     return "unknown";
 }

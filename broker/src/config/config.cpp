@@ -23,6 +23,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "rmqtt/protocol/utf8.hpp"
+
 namespace rmqtt::broker {
 
 std::string_view to_string(listener_kind k) noexcept {
@@ -120,16 +122,76 @@ config_node to_node(const tvalue& v) {
     return n;
 }
 
+// The deepest nesting of arrays and inline tables in TOML text, strings and comments skipped.
+// It never counts less than a TOML parser nests: a bracket it takes for string content is one a
+// parser would refuse or also take for content.
+std::size_t toml_nesting(std::string_view t) {
+    std::size_t depth = 0;
+    std::size_t deepest = 0;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        const char c = t[i];
+        if (c == '#') {
+            const auto nl = t.find('\n', i);
+            if (nl == std::string_view::npos) break;
+            i = nl;
+        } else if (c == '"' || c == '\'') {
+            const bool multi = t.substr(i, 3) == std::string_view(c == '"' ? "\"\"\"" : "\'\'\'");
+            const std::string_view close = multi ? t.substr(i, 3) : t.substr(i, 1);
+            std::size_t j = i + close.size();
+            for (; j < t.size(); ++j) {
+                if (c == '"' && t[j] == '\\') {
+                    ++j;  // an escaped character
+                } else if (t.substr(j, close.size()) == close) {
+                    break;
+                } else if (!multi && t[j] == '\n') {
+                    break;  // a one-line string ends at the line (or is an error)
+                }
+            }
+            i = j + close.size() - 1;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+// Nesting allowed in a configuration file: far more than any uses (rmqtt-acl's rules need 4),
+// far less than what overflows the stack of toml11's recursive parser.
+constexpr std::size_t max_toml_nesting = 64;
+
+tvalue parse_text(std::string_view text, const std::string& name) {
+    // TOML is UTF-8. Checked first: toml11 3.7 reads out of bounds on some invalid UTF-8 in
+    // literal strings (toml11 issue #199), which the rmqtt-acl fuzz target found; it also
+    // recurses once per nesting level.
+    if (!protocol::is_valid_utf8(text)) {
+        throw config_error(fmt::format("{}: not valid TOML: not UTF-8 text (or a NUL byte)", name));
+    }
+    if (toml_nesting(text) > max_toml_nesting) {
+        throw config_error(fmt::format(
+            "{}: arrays and inline tables nested deeper than {} levels are not accepted", name,
+            max_toml_nesting));
+    }
+    std::istringstream in{std::string(text)};
+    try {
+        return toml::parse<toml::discard_comments, std::map, std::vector>(in, name);
+    } catch (const std::exception& e) {
+        throw config_error(fmt::format("{}: not valid TOML: {}", name, e.what()));
+    }
+}
+
 tvalue parse_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         throw config_error(fmt::format("{}: cannot read the file: {}", path, std::strerror(errno)));
     }
-    try {
-        return toml::parse<toml::discard_comments, std::map, std::vector>(in, path);
-    } catch (const std::exception& e) {
-        throw config_error(fmt::format("{}: not valid TOML: {}", path, e.what()));
+    std::ostringstream content;
+    content << in.rdbuf();
+    if (in.bad()) {
+        throw config_error(fmt::format("{}: cannot read the file: {}", path, std::strerror(errno)));
     }
+    return parse_text(content.str(), path);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -667,7 +729,8 @@ std::string plugin_file(const std::string& dir, std::string_view plugin) {
 // does not exist); the plugin parses it.
 void load_plugin(config& cfg, std::string_view plugin) {
     const std::string path = plugin_file(cfg.plugins_dir, plugin);
-    config_section section;
+    // Without the file: an empty section that still names it (a plugin may watch for it).
+    config_section section(path, nullptr, cfg.plugin_warnings);
     std::error_code ec;
     if (std::filesystem::exists(path, ec)) {
         section = read_config_file(path, cfg.plugin_warnings);
@@ -731,6 +794,12 @@ config_section read_config_file(const std::string& path,
                                 std::shared_ptr<std::vector<std::string>> warnings) {
     auto root = std::make_shared<const config_node>(to_node(parse_file(path)));
     return config_section(path, std::move(root), std::move(warnings));
+}
+
+config_section parse_config_text(std::string_view text, std::string name,
+                                 std::shared_ptr<std::vector<std::string>> warnings) {
+    auto root = std::make_shared<const config_node>(to_node(parse_text(text, name)));
+    return config_section(std::move(name), std::move(root), std::move(warnings));
 }
 
 config load_config(const command_line& cl, std::span<const std::string_view> plugin_files) {

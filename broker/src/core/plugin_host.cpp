@@ -59,6 +59,11 @@ void plugin_host::stop() {
     pool_.join();  // work already posted completes; the pool then ends
 }
 
+config_section plugin_host::read_config_file(const std::string& path,
+                                             std::shared_ptr<std::vector<std::string>> warnings) {
+    return broker::read_config_file(path, std::move(warnings));
+}
+
 void plugin_host::provide_retained_store(std::shared_ptr<retained_store> s) {
     if (retained_provided_) throw std::logic_error("a retained store was provided twice");
     retained_provided_ = true;

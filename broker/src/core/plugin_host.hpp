@@ -48,6 +48,8 @@ class plugin_host final : public plugin_context {
     void provide_share_strategy(std::shared_ptr<share_strategy> s) override;
     void provide_session_storage(const session_storage_config& c) override;
     bool has_session_storage() const override { return session_storage_.has_value(); }
+    config_section read_config_file(const std::string& path,
+                                    std::shared_ptr<std::vector<std::string>> warnings) override;
 
   private:
     core_context& core_;

@@ -186,6 +186,9 @@ bool server::recover() {
         "removed {} expired, in {} ms",
         counts.sessions, counts.subscriptions, counts.with_queue, state.retained.size(),
         counts.expired, took.count());
+    if (counts.revoked_subscriptions + counts.revoked_wills > 0)
+        spdlog::info("the ACL no longer allows {} restored subscriptions and {} wills: removed",
+                     counts.revoked_subscriptions, counts.revoked_wills);
     return true;
 }
 

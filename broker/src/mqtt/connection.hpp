@@ -216,6 +216,9 @@ class connection final : public client_link, public std::enable_shared_from_this
     std::unique_ptr<auth_exchange> auth_exchange_;
     std::string auth_data_out_;  // Authentication Data for CONNACK after a successful exchange
     std::optional<protocol::connect> pending_connect_;  // CONNECT while authenticating
+    // Filled in by authenticate handlers through client_info::auth (info() is const: the hooks
+    // get a pointer to it); superuser skips the ACL hooks.
+    mutable auth_state auth_;
     std::uint16_t keep_alive_ = 0;
     bool keep_alive_changed_ = false;
     bool assigned_id_ = false;

@@ -88,6 +88,7 @@ client_info connection::info() const {
     ci.peer = peer_;
     ci.listener = listener_id_;
     ci.version = version_;
+    ci.auth = &auth_;
     return ci;
 }
 
@@ -186,7 +187,7 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
     pending<hook_result> wait;
     auto verdict = co_await decided(core_.hooks.authenticate(info(), pc.password, &wait), wait);
     if (state_ != state::connecting) co_return;  // closed meanwhile
-    if (verdict == hook_result::deny) {
+    if (denied(verdict)) {
         refuse_connect(reason_code::bad_user_name_or_password,
                        connect_return_code::bad_user_name_or_password, "bad user name or password");
         co_return;
@@ -265,7 +266,7 @@ asio::awaitable<void> connection::complete_connect() {
             (lc.max_topic_levels == 0 || protocol::topic_levels(w.topic) <= lc.max_topic_levels);
         if (will_allowed) {
             const auto verdict = co_await check_acl(acl_action::publish, w.topic);
-            will_allowed = verdict != hook_result::deny;
+            will_allowed = !denied(verdict);
         }
         if (state_ != state::connecting) co_return;  // closed meanwhile
         if (!will_allowed) {

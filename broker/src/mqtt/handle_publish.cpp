@@ -114,7 +114,7 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     if (core_.hooks.has_acl()) {
         const auto verdict = co_await check_acl(acl_action::publish, p.topic);
         if (state_ != state::connected) co_return;
-        if (verdict == hook_result::deny) {
+        if (denied(verdict)) {
             spdlog::debug("{}: PUBLISH to '{}' denied by ACL", client_id_, p.topic);
             if (core_.hooks.wants<events::message_dropped>()) {
                 auto m = std::make_shared<message>();
@@ -126,6 +126,14 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
                 m->created_at_ms = wall_now_ms();
                 core_.hooks.emit(events::message_dropped{std::nullopt, std::move(m),
                                                          events::drop_reason::not_authorized});
+            }
+            if (verdict == hook_result::deny_disconnect) {
+                // RMQTT's disconnect_if_pub_rejected: no acknowledgement; 5.0 DISCONNECT 0x87
+                // then close, 3.x close. The will is published (not a normal DISCONNECT).
+                set_end_reason(events::disconnect_reason::not_authorized,
+                               reason_code::not_authorized);
+                close(reason_code::not_authorized, "PUBLISH not authorized");
+                co_return;
             }
             refuse(reason_code::not_authorized);
             co_return;
@@ -163,7 +171,7 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         pending<hook_result> wait;
         const auto verdict = co_await decided(core_.hooks.message_publish(*m, info(), &wait), wait);
         if (state_ != state::connected) co_return;
-        if (verdict == hook_result::deny) {
+        if (denied(verdict)) {
             spdlog::debug("{}: PUBLISH to '{}' dropped by a message.publish hook", client_id_,
                           m->topic);
             if (core_.hooks.wants<events::message_dropped>())

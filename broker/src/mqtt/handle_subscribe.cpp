@@ -65,7 +65,7 @@ asio::awaitable<void> connection::handle_subscribe(protocol::subscribe& sub) {
         if (core_.hooks.has_acl()) {
             const auto verdict = co_await check_acl(acl_action::subscribe, t.filter);
             if (state_ != state::connected || !session_) co_return;
-            if (verdict == hook_result::deny) {
+            if (denied(verdict)) {
                 failure(reason_code::not_authorized);
                 continue;
             }

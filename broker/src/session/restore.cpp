@@ -1,12 +1,40 @@
 #include "session/restore.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <future>
+#include <memory>
 
 #include "session/core_context.hpp"
 
 namespace rmqtt::broker {
 
 using protocol::qos;
+
+namespace {
+
+// The ACL's answer for a restored session; a deferred one is waited for (start-up: nothing is
+// served yet, and the deciding plugin resolves on its own threads).
+hook_result restored_acl(const hook_bus& hooks, const storage::session_record& r, acl_action a,
+                         std::string_view topic) {
+    client_info c;
+    c.client_id = r.client_id;
+    c.username = &r.username;
+    c.peer = r.peer_address;
+    c.listener = r.listener;
+    c.version = static_cast<protocol::version>(r.protocol_version);
+    c.restored = true;
+    pending<hook_result> wait;
+    const hook_result first = hooks.check_acl(c, a, topic, &wait);
+    if (first != hook_result::pending) return first;
+    auto answer = std::make_shared<std::promise<hook_result>>();
+    auto result = answer->get_future();
+    wait.then([answer](hook_result v) { answer->set_value(v); });
+    return result.get();
+}
+
+}  // namespace
 
 restore_counts restore_sessions(
     core_context& core, recovered_state& state,
@@ -24,6 +52,8 @@ restore_counts restore_sessions(
     core.set_generation_floor(
         static_cast<std::uint32_t>(std::min<std::uint64_t>(floor, 0xFFFFFFFE)));
     std::vector<std::pair<session_ptr, storage::session_record>> created;
+    storage::write_batch cleanup;
+    const bool check_acl = core.hooks.has_acl();
     for (auto& r : state.sessions) {
         auto s = std::make_shared<session>(core, r.record.client_id, next_worker());
         auto& cfg = s->config();
@@ -43,7 +73,23 @@ restore_counts restore_sessions(
         s->set_persistent(true);
         s->mark_persisted();
         s->will() = r.record.will;
+        if (check_acl && s->will() &&
+            denied(restored_acl(core.hooks, r.record, acl_action::publish,
+                                s->will()->message.topic))) {
+            spdlog::info("restored session {}: will topic '{}' is no longer allowed; dropped",
+                         r.record.client_id, s->will()->message.topic);
+            s->will().reset();  // persist_record() below stores the record without it
+            ++counts.revoked_wills;
+        }
         for (auto& sub : r.subscriptions) {
+            if (check_acl &&
+                denied(restored_acl(core.hooks, r.record, acl_action::subscribe, sub.filter))) {
+                spdlog::info("restored session {}: subscription '{}' is no longer allowed; removed",
+                             r.record.client_id, sub.filter);
+                cleanup.ops.push_back(storage::delete_subscription{r.record.client_id, sub.filter});
+                ++counts.revoked_subscriptions;
+                continue;
+            }
             session_subscription ss;
             ss.options.max_qos = static_cast<qos>(std::min<std::uint8_t>(sub.qos, 2));
             ss.options.no_local = sub.no_local;
@@ -80,7 +126,6 @@ restore_counts restore_sessions(
     counts.sessions = created.size();
 
     // Expired sessions go, with their wills (the session ended) [MQTT-3.1.2-8].
-    storage::write_batch cleanup;
     for (auto& rec : state.expired) {
         cleanup.ops.push_back(storage::delete_session{rec.client_id});
         if (rec.will) core.pipeline.publish(from_record(rec.will->message));

@@ -18,11 +18,20 @@ struct restore_counts {
     std::size_t subscriptions = 0;
     std::size_t with_queue = 0;  // sessions with stored messages (loaded on reconnect)
     std::size_t expired = 0;
+    std::size_t revoked_subscriptions = 0;  // no longer allowed by the ACL: removed
+    std::size_t revoked_wills = 0;          // will topic no longer allowed: dropped
 };
 
 // Rebuilds the sessions read back at start-up, before the listeners open: registry, router,
 // queue limits of the listener each client used, expiry and delayed-will timers. Expired
 // sessions are deleted and their wills published [MQTT-3.1.2-8].
+//
+// With ACL hooks registered, each stored subscription is checked again (subscribe action) and
+// each will topic (publish action), as the rules stand now, with a client_info built from the
+// stored record (restored = true). A subscription the hooks deny is not restored and is deleted
+// from the store; a denied will is dropped. A deferred decision is waited for (this runs on the
+// starting thread, before anything is served). CVE-2021-34434: a revoked permission does not
+// survive in a stored session.
 restore_counts restore_sessions(
     core_context& core, recovered_state& state,
     const std::function<asio::any_io_executor()>& next_worker,

@@ -1,6 +1,7 @@
 // The hook bus: the order handlers run in and how a chain ends.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,35 @@ TEST(HookBus, FirstDecisionEndsTheChainAndLaterHandlersSeeTheResultSoFar) {
     EXPECT_EQ(seen, (std::vector<hook_result>{hook_result::next, hook_result::next}));
     EXPECT_EQ(bus.check_acl(anyone(), acl_action::subscribe, "secret/x"), hook_result::allow);
     EXPECT_TRUE(last_called);
+}
+
+// deny_disconnect is a deny that also asks for the connection to close: it ends the chain, also
+// when it comes from a deferred decision, and denied() sees both denials.
+TEST(HookBus, DenyDisconnectEndsTheChainLikeDeny) {
+    hook_bus bus;
+    std::optional<deferred<hook_result>> later;
+    bus.on_acl(2, hook_bus::async_acl_handler([&](const client_info&, acl_action, std::string_view,
+                                                  hook_result, decision_scope<hook_result>& s) {
+                   later = s.defer();
+                   return hook_result::pending;
+               }));
+    bool last_called = false;
+    bus.on_acl(1, [&](const client_info&, acl_action, std::string_view, hook_result) {
+        last_called = true;
+        return hook_result::allow;
+    });
+    pending<hook_result> wait;
+    EXPECT_EQ(bus.check_acl(anyone(), acl_action::publish, "t", &wait), hook_result::pending);
+    std::optional<hook_result> got;
+    wait.then([&](hook_result r) { got = r; });
+    later->resolve(hook_result::deny_disconnect);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(*got, hook_result::deny_disconnect);
+    EXPECT_FALSE(last_called);
+    EXPECT_TRUE(denied(hook_result::deny));
+    EXPECT_TRUE(denied(hook_result::deny_disconnect));
+    EXPECT_FALSE(denied(hook_result::allow));
+    EXPECT_FALSE(denied(hook_result::next));
 }
 
 TEST(HookBus, NoHandlersMeansNoOpinion) {

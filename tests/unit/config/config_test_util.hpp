@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "acl/acl_rules.hpp"
 #include "auth_scram/auth_scram_config.hpp"
 #include "process.hpp"
 #include "retainer/retainer_config.hpp"
@@ -90,6 +91,7 @@ struct loaded_config : broker::config {
     plugins::retainer_config retainer;
     plugins::shared_subscription_config shared_subscription;
     plugins::auth_scram_config auth_scram;
+    plugins::acl::acl_config acl;
 };
 
 template <class Parse, class Target>
@@ -101,13 +103,15 @@ void parse_plugin(const loaded_config& cfg, std::string_view name, Parse parse, 
 
 inline loaded_config load_all(const broker::command_line& cl) {
     static constexpr std::string_view names[] = {"rmqtt-session-storage", "rmqtt-retainer",
-                                                 "rmqtt-shared-subscription", "rmqtt-auth-scram"};
+                                                 "rmqtt-shared-subscription", "rmqtt-auth-scram",
+                                                 "rmqtt-acl"};
     loaded_config out;
     static_cast<broker::config&>(out) = broker::load_config(cl, names);
     parse_plugin(out, names[0], plugins::parse_session_storage_config, out.session_storage);
     parse_plugin(out, names[1], plugins::parse_retainer_config, out.retainer);
     parse_plugin(out, names[2], plugins::parse_shared_subscription_config, out.shared_subscription);
     parse_plugin(out, names[3], plugins::parse_auth_scram_config, out.auth_scram);
+    parse_plugin(out, names[4], plugins::acl::parse_acl_config, out.acl);
     out.warnings.insert(out.warnings.end(), out.plugin_warnings->begin(),
                         out.plugin_warnings->end());
     return out;

@@ -16,9 +16,11 @@ namespace {
 using namespace std::chrono_literals;
 using rmqtt::broker::command_line;
 using rmqtt::broker::config;
+using rmqtt::broker::config_error;
 using rmqtt::broker::listener_kind;
 using rmqtt::broker::load_config;
 using rmqtt::broker::log_target;
+using rmqtt::broker::parse_config_text;
 using rmqtt::broker::session_storage_config;
 using rmqtt::plugins::retainer_config;
 using rmqtt::plugins::shared_subscription_config;
@@ -43,10 +45,12 @@ TEST(config_shipped, LoadsWithNoWarnings) {
     const auto cfg = rmqtt::test::load_all(cl);
 
     EXPECT_TRUE(cfg.warnings.empty()) << rmqtt::test::all_warnings(cfg);
-    const std::vector<std::string> files{"etc/rmqtt.toml", "etc/plugins/rmqtt-session-storage.toml",
+    const std::vector<std::string> files{"etc/rmqtt.toml",
+                                         "etc/plugins/rmqtt-session-storage.toml",
                                          "etc/plugins/rmqtt-retainer.toml",
                                          "etc/plugins/rmqtt-shared-subscription.toml",
-                                         "etc/plugins/rmqtt-auth-scram.toml"};
+                                         "etc/plugins/rmqtt-auth-scram.toml",
+                                         "etc/plugins/rmqtt-acl.toml"};
     EXPECT_EQ(cfg.source_files, files);
 
     EXPECT_EQ(cfg.node_id, 1u);
@@ -55,7 +59,7 @@ TEST(config_shipped, LoadsWithNoWarnings) {
     EXPECT_EQ(cfg.plugins_dir, "etc/plugins/");
     EXPECT_EQ(cfg.plugins_default_startups,
               (std::vector<std::string>{"rmqtt-retainer", "rmqtt-shared-subscription",
-                                        "rmqtt-session-storage"}));
+                                        "rmqtt-session-storage", "rmqtt-acl"}));
 
     ASSERT_EQ(cfg.listeners.size(), 2u);
     const auto* ext = find_listener(cfg, "tcp.external");
@@ -83,6 +87,10 @@ TEST(config_shipped, LoadsWithNoWarnings) {
     EXPECT_EQ(cfg.retainer.type, retainer_config::engine::ram);
     EXPECT_EQ(cfg.retainer.retained_message_ttl, 0ms);
     EXPECT_EQ(cfg.shared_subscription.strat, shared_subscription_config::strategy::round_robin);
+    // rmqtt-acl.toml: RMQTT's default rules, watched every 5 s.
+    EXPECT_TRUE(cfg.acl.disconnect_if_pub_rejected);
+    EXPECT_EQ(cfg.acl.rules.size(), 4u);
+    EXPECT_EQ(cfg.acl.reload_interval, 5s);
 }
 
 TEST(config_shipped, FoundOnTheDefaultSearchPath) {
@@ -103,7 +111,7 @@ TEST(config_rmqtt_files, ShippedRmqttTomlAndPluginsLoad) {
     cl.config_file = "rmqtt.toml";
     const auto cfg = rmqtt::test::load_all(cl);
 
-    EXPECT_EQ(cfg.source_files.size(), 4u);
+    EXPECT_EQ(cfg.source_files.size(), 5u);
     EXPECT_EQ(cfg.node_id, 1u);
     EXPECT_EQ(cfg.log.to, log_target::both);
     EXPECT_EQ(cfg.plugins_default_startups,
@@ -150,6 +158,11 @@ TEST(config_rmqtt_files, ShippedRmqttTomlAndPluginsLoad) {
     // rmqtt-shared-subscription.toml
     EXPECT_EQ(cfg.shared_subscription.strat, shared_subscription_config::strategy::sticky);
     EXPECT_EQ(cfg.shared_subscription.sticky_cache_size, 100000u);
+    // rmqtt-acl.toml: RMQTT's shipped rules.
+    EXPECT_TRUE(cfg.acl.disconnect_if_pub_rejected);
+    ASSERT_EQ(cfg.acl.rules.size(), 4u);
+    EXPECT_EQ(cfg.acl.rules[1].who.ipaddr->prefix, 32);
+    EXPECT_TRUE(cfg.acl.rules[2].topics[1].eq);
 
     // What rmqttd does not use is reported, once per section.
     EXPECT_EQ(count_warnings(cfg, "rmqtt.toml: task: accepted for RMQTT compatibility"), 1u);
@@ -477,17 +490,55 @@ TEST(config_load, CommandLineWarningsAreKept) {
 TEST(config_load, PluginSectionsForEveryPluginFile) {
     const config_tree tree("", {{"rmqtt-retainer", "max_payload_size = \"2MB\"\n"}});
     const auto cfg = tree.load();
-    ASSERT_EQ(cfg.plugin_sections.size(), 4u);
+    ASSERT_EQ(cfg.plugin_sections.size(), 5u);
     for (const char* name :
-         {"rmqtt-session-storage", "rmqtt-shared-subscription", "rmqtt-auth-scram"}) {
+         {"rmqtt-session-storage", "rmqtt-shared-subscription", "rmqtt-auth-scram", "rmqtt-acl"}) {
         ASSERT_TRUE(cfg.plugin_sections.contains(name)) << name;
         EXPECT_FALSE(cfg.plugin_sections.at(name).exists()) << name;
+        // It still names the file, for a plugin that watches for it.
+        EXPECT_EQ(cfg.plugin_sections.at(name).file(), tree.plugin_file(name));
     }
     const auto& retainer = cfg.plugin_sections.at("rmqtt-retainer");
     EXPECT_TRUE(retainer.exists());
     EXPECT_EQ(retainer.file(), tree.plugin_file("rmqtt-retainer"));
     EXPECT_EQ(retainer.get_size("max_payload_size"), 2u << 20);
     EXPECT_EQ(cfg.retainer.max_payload_size, 2u << 20);  // transitional: also parsed for the core
+}
+
+// TOML text held in memory reads like a file, `name` standing for it in messages.
+TEST(config_load, ParseConfigTextReadsLikeAFile) {
+    auto warnings = std::make_shared<std::vector<std::string>>();
+    const auto s = parse_config_text("a = 1\n[t]\nb = \"x\"\n", "mem.toml", warnings);
+    EXPECT_EQ(s.file(), "mem.toml");
+    EXPECT_EQ(s.get_int("a"), 1);
+    s.report_unknown();
+    ASSERT_EQ(warnings->size(), 1u);
+    EXPECT_EQ(warnings->front(), "mem.toml: t: unknown key, ignored");
+    try {
+        (void)parse_config_text("a = \n", "mem.toml", warnings);
+        ADD_FAILURE() << "not TOML, no error";
+    } catch (const config_error& e) {
+        EXPECT_NE(std::string(e.what()).find("mem.toml: not valid TOML"), std::string::npos)
+            << e.what();
+    }
+}
+
+// Before toml11 sees it: text that is not UTF-8 (toml11 3.7 reads out of bounds on some of it,
+// issue #199) and nesting that would overflow its recursive parser are clear errors; brackets
+// in strings and comments do not count as nesting.
+TEST(config_load, TextThatWouldHurtTheTomlParserIsRefused) {
+    const auto error = [](const std::string& text) {
+        return config_error_of([&] { (void)parse_config_text(text, "t.toml", nullptr); });
+    };
+    EXPECT_NE(error("a = 'x\xff'\n").find("t.toml: not valid TOML: not UTF-8"), std::string::npos);
+    EXPECT_NE(error(std::string("a = 1\n\0", 7)).find("not UTF-8"), std::string::npos);
+    const std::string deep = "a = " + std::string(65, '[') + std::string(65, ']') + "\n";
+    EXPECT_NE(error(deep).find("t.toml: arrays and inline tables nested deeper than 64 levels"),
+              std::string::npos);
+    const std::string ok = "a = " + std::string(64, '[') + std::string(64, ']') + "\n" + "b = \"" +
+                           std::string(100, '[') + "\" # " + std::string(100, '{') + "\nc = '''\n" +
+                           std::string(100, '[') + "\n'''\n" + "d = \"\\\"[[[[[[\"\n";
+    EXPECT_NO_THROW((void)parse_config_text(ok, "t.toml", nullptr));
 }
 
 TEST(config_load, MissingPluginFileOfAStartedPluginIsReported) {

@@ -229,5 +229,80 @@ TEST(Connection, MqueueRateLimitPacesQueuedMessages) {
     EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
 }
 
+// An ACL hook that answers deny_disconnect to a PUBLISH closes the connection without an
+// acknowledgement: 5.0 with DISCONNECT 0x87 first, 3.1.1 by closing (RMQTT's
+// disconnect_if_pub_rejected). A plain deny acknowledges and keeps the connection (5.0: 0x87).
+TEST(Connection, PublishDeniedWithDisconnectClosesTheConnection) {
+    for (const auto v : {version::v5, version::v3_1_1}) {
+        harness h;
+        h.core.hooks.on_acl(
+            0, [](const client_info&, acl_action a, std::string_view topic, hook_result) {
+                if (a != acl_action::publish) return hook_result::next;
+                if (topic == "closes") return hook_result::deny_disconnect;
+                return topic == "denied" ? hook_result::deny : hook_result::next;
+            });
+        auto c = h.connect_raw(v);
+        ASSERT_TRUE(h.connect(c, "acl-pub"));
+        c.send(publish_to("denied", "x", proto::qos::at_least_once, 1));
+        auto ack = c.expect<proto::puback>();
+        ASSERT_TRUE(ack);
+        EXPECT_EQ(ack->code, v == version::v5 ? proto::reason_code::not_authorized
+                                              : proto::reason_code::success);
+        c.send(publish_to("closes", "x", proto::qos::at_least_once, 2));
+        auto next = c.receive();
+        if (v == version::v5) {
+            ASSERT_TRUE(next && std::holds_alternative<proto::disconnect>(*next));
+            EXPECT_EQ(std::get<proto::disconnect>(*next).code, proto::reason_code::not_authorized);
+        } else {
+            EXPECT_FALSE(next) << "3.1.1: no PUBACK, only the close";
+        }
+        EXPECT_TRUE(c.closed());
+    }
+}
+
+// What an authenticate handler writes into client_info::auth stays with the connection: a
+// superuser's PUBLISH and SUBSCRIBE never reach the ACL hooks; the proofs are seen by them.
+TEST(Connection, AuthStateFromAuthenticationReachesTheAclHooks) {
+    harness h;
+    std::thread worker;
+    h.core.hooks.on_authenticate(
+        0, hook_bus::async_authenticate_handler(
+               [&worker](const client_info& c, const std::optional<std::string>&, hook_result,
+                         decision_scope<hook_result>& scope) {
+                   worker = std::thread(
+                       [d = scope.defer(), auth = c.auth, super = c.client_id == "root"]() mutable {
+                           auth->superuser = super;
+                           auth->proofs.push_back("test:proof");
+                           d.resolve(hook_result::next);
+                       });
+                   return hook_result::pending;
+               }));
+    std::vector<std::string> asked;
+    h.core.hooks.on_acl(
+        0, [&](const client_info& c, acl_action, std::string_view topic, hook_result) {
+            asked.push_back(std::string(c.client_id) + " " + std::string(topic));
+            EXPECT_TRUE(c.auth && c.auth->proofs == std::vector<std::string>{"test:proof"});
+            return hook_result::deny;
+        });
+    for (const std::string id : {"root", "user"}) {
+        auto c = h.connect_raw(version::v5);
+        auto ack = h.connect(c, id);
+        worker.join();
+        ASSERT_TRUE(ack);
+        EXPECT_EQ(ack->code, 0);
+        c.send(subscribe_to(1, "any/#", proto::qos::at_most_once));
+        auto sa = c.expect<proto::suback>();
+        ASSERT_TRUE(sa);
+        EXPECT_EQ(sa->codes,
+                  std::vector<std::uint8_t>{static_cast<std::uint8_t>(id == "root" ? 0x00 : 0x87)});
+        c.send(publish_to("other/t", "x", proto::qos::at_least_once, 2));
+        auto pa = c.expect<proto::puback>();
+        ASSERT_TRUE(pa);
+        EXPECT_EQ(pa->code, id == "root" ? proto::reason_code::no_matching_subscribers
+                                         : proto::reason_code::not_authorized);
+    }
+    EXPECT_EQ(asked, (std::vector<std::string>{"user any/#", "user other/t"}));
+}
+
 }  // namespace
 }  // namespace rmqtt::broker::test

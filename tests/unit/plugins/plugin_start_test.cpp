@@ -11,6 +11,7 @@
 
 #include "builtin.hpp"
 #include "plugin_config_test_util.hpp"
+#include "raw_helpers.hpp"
 #include "rmqtt/broker/plugin.hpp"
 
 namespace rmqtt::test {
@@ -32,6 +33,10 @@ class fake_context final : public plugin_context {
     }
     void provide_session_storage(const session_storage_config& c) override { storage = c; }
     bool has_session_storage() const override { return storage.has_value(); }
+    config_section read_config_file(const std::string& path,
+                                    std::shared_ptr<std::vector<std::string>> warnings) override {
+        return broker::read_config_file(path, std::move(warnings));
+    }
 
     hook_bus hooks_;
     asio::thread_pool pool_{1};
@@ -129,6 +134,34 @@ TEST(plugin_start, AuthScramChecksPlainPasswordsOffTheCallingThread) {
         wait.then([&](hook_result r) { answer.set_value(r); });
         EXPECT_EQ(answer.get_future().get(), expected) << password;
     }
+}
+
+// rmqtt-acl registers its authenticate and ACL hooks and watches its file on the plugin pool
+// until it stops.
+TEST(plugin_start, AclRegistersItsHooksAndWatchesItsFile) {
+    const plugin_file f("rmqtt-acl",
+                        "reload_interval = \"20ms\"\n"
+                        "rules = [[\"allow\", \"all\", \"publish\", [\"a/#\"]]]\n");
+    auto p = make("rmqtt-acl");
+    p->configure(read_config_file(f.path(), nullptr));
+    fake_context ctx;
+    log_capture log;
+    p->start(ctx);
+    EXPECT_TRUE(ctx.hooks_.has_acl());
+    EXPECT_TRUE(ctx.hooks_.has_authenticate());
+    client_info c;
+    c.client_id = "c";
+    EXPECT_EQ(ctx.hooks_.check_acl(c, acl_action::publish, "a/b"), hook_result::allow);
+    EXPECT_EQ(ctx.hooks_.check_acl(c, acl_action::publish, "b"), hook_result::deny_disconnect);
+    write_file(f.path(), "rules = [[\"allow\", \"all\", \"publish\", [\"b\"]]]\n");
+    EXPECT_TRUE(eventually([&] {
+        return ctx.hooks_.check_acl(c, acl_action::publish, "b") == hook_result::allow;
+    })) << log.text();
+    p->stop();
+    ctx.pool_.join();  // the watch has ended
+    EXPECT_NE(log.text().find("rmqtt-acl: 1 rules from " + f.path()), std::string::npos)
+        << log.text();
+    EXPECT_NE(log.text().find("reloaded, 1 rules"), std::string::npos) << log.text();
 }
 
 }  // namespace

@@ -137,5 +137,9 @@ std::span<const std::string_view> listener_config_keys();
 // report. Throws config_error when the file cannot be read or is not valid TOML.
 config_section read_config_file(const std::string& path,
                                 std::shared_ptr<std::vector<std::string>> warnings);
+// The same for TOML text held in memory (tests, fuzz targets); `name` stands for the file in
+// messages.
+config_section parse_config_text(std::string_view text, std::string name,
+                                 std::shared_ptr<std::vector<std::string>> warnings);
 
 }  // namespace rmqtt::broker

@@ -50,6 +50,7 @@ enum class disconnect_reason {
     taken_over,          // a new connection with the same client id
     kicked,              // through the broker API
     server_shutdown,
+    not_authorized,  // an ACL hook denied a PUBLISH with hook_result::deny_disconnect
 };
 
 // A connection that had CONNACK 0x00 ended.

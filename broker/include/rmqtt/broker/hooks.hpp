@@ -22,24 +22,53 @@
 // priorities). Each sees the result so far and returns allow, deny, next (no opinion: ask the
 // next handler) or pending (it called scope.defer() and will resolve later, from any thread;
 // the chain then goes on from the next handler on the resolving thread). The first allow or
-// deny ends the chain; when every handler says next, the default decides (authentication: the
-// listener's allow_anonymous rule; ACL: allow; publish: keep the message). A chain in which no
-// handler defers allocates nothing.
+// deny (or deny_disconnect) ends the chain; when every handler says next, the default decides
+// (authentication: the listener's allow_anonymous rule; ACL: allow; publish: keep the message). A
+// chain in which no handler defers allocates nothing.
 //
 // Concurrency rule: register before the server starts; afterwards the bus is read-only and
 // every method may be called from any thread.
 namespace rmqtt::broker {
 
+// What the authenticate chain established about a connection. The core keeps one per
+// connection; authenticate handlers may fill it in (before they answer, also when they defer),
+// every later hook reads it through client_info::auth.
+struct auth_state {
+    // The client is a superuser: the core asks no ACL hook for this connection (PUBLISH,
+    // SUBSCRIBE, will), as RMQTT does for AuthResult::Allow(superuser = true).
+    bool superuser = false;
+    // Facts a handler recorded for its own later decisions, each prefixed with the plugin's
+    // name (rmqtt-acl: "rmqtt-acl:<id>" for each stored password the client's password
+    // matched). Opaque to the core.
+    std::vector<std::string> proofs;
+};
+
 struct client_info {
     std::string_view client_id;
     const std::optional<std::string>* username = nullptr;
-    std::string_view peer;      // "ip:port"
+    std::string_view peer;      // "ip:port" ("[v6]:port"); for a restored session the last one
     std::string_view listener;  // "tcp.external"
     protocol::version version = protocol::version::v3_1_1;
+    // The connection's authentication state: written by authenticate handlers only, read-only
+    // for every other hook. Null where there is no connection.
+    auth_state* auth = nullptr;
+    // A session rebuilt from the store at start-up, before the listeners open: restore.cpp asks
+    // the subscribe ACL about each stored subscription (and the publish ACL about the will)
+    // with the stored client id, username, listener and last peer. There is no connection, no
+    // password and no auth state; what the client proved when it connected is unknown.
+    bool restored = false;
 };
 
-enum class hook_result { allow, deny, next, pending };
+// deny_disconnect: deny, and close the connection (a 5.0 client gets DISCONNECT 0x87 Not
+// authorized first). The core honours it for the publish ACL of a client's PUBLISH (RMQTT's
+// disconnect_if_pub_rejected); everywhere else it is a deny. Compare with denied(), never with
+// `== deny` alone.
+enum class hook_result { allow, deny, next, pending, deny_disconnect };
 enum class acl_action { publish, subscribe };
+
+constexpr bool denied(hook_result r) noexcept {
+    return r == hook_result::deny || r == hook_result::deny_disconnect;
+}
 
 // One exchange of MQTT 5.0 enhanced authentication (section 4.12) for one connection.
 class auth_exchange {

@@ -5,7 +5,9 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "rmqtt/broker/broker_api.hpp"
 #include "rmqtt/broker/config_section.hpp"
@@ -45,6 +47,13 @@ class plugin_context {
     // session store only when there is one). Meaningful once every plugin has started: ask in
     // the hooks, or decide in configure()/start() from the plugin's own settings.
     virtual bool has_session_storage() const = 0;
+
+    // Reads a TOML file with the core's loader into a new section, for a plugin that re-reads its
+    // own file while the broker runs (config_section::file() names it, also when it did not
+    // exist at start-up). `warnings` receives what report_unknown() finds. Thread-safe, may block
+    // (call it on executor()); throws config_error when the file cannot be read or is not TOML.
+    virtual config_section read_config_file(const std::string& path,
+                                            std::shared_ptr<std::vector<std::string>> warnings) = 0;
 };
 
 class plugin {
