@@ -10,9 +10,13 @@ packages=(
     # libraries rmqttd links or includes
     libasio-dev libssl-dev librocksdb-dev libhiredis-dev libtoml11-dev libfmt-dev
     libspdlog-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
+    # WebSocket listeners: RFC 6455 framing, the HTTP upgrade request
+    libwslay-dev libhttp-parser-dev
     # tests
     libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients
     redis-server openssl procps
+    # WebSocket tests: MQTT.js runs on Node.js (the test installs it with npm) and in Chromium
+    nodejs chromium
     # benchmarks: the broker we compare against, and /usr/bin/time for peak memory
     mosquitto time
 )
@@ -23,6 +27,10 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
+# npm: some Node.js builds (NodeSource's) bring their own; Debian's nodejs needs the npm package.
+if ! command -v npm >/dev/null 2>&1; then
+    missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
