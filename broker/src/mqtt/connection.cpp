@@ -337,7 +337,9 @@ asio::awaitable<void> connection::writer() {
     }
     writer_done_ = true;
     close_timer_.cancel();
-    if (!write_ec && state_ != state::closed) {
+    // The reader may have finished first (state closed) after a close we asked for; only a peer
+    // that went away by itself (the reader aborted the transport) gets no orderly end.
+    if (!write_ec && (close_requested_ || state_ != state::closed)) {
         // Everything is written: end the stream in order (TLS close_notify, WebSocket close),
         // bounded by the close timer.
         close_timer_.expires_after(close_flush_timeout);

@@ -11,11 +11,22 @@
 #include <system_error>
 
 #include "net/tcp_transport.hpp"
+#include "net/ws_transport.hpp"
 
 namespace rmqtt::broker {
 
 std::unique_ptr<transport_factory> make_transport_factory(const listener_config& cfg) {
-    if (cfg.kind == listener_kind::tcp) return std::make_unique<tcp_transport_factory>();
+    switch (cfg.kind) {
+        case listener_kind::tcp:
+            return std::make_unique<tcp_transport_factory>();
+        case listener_kind::ws:
+            return make_ws_transport_factory(cfg, std::make_unique<tcp_transport_factory>());
+        case listener_kind::tls:
+        case listener_kind::wss:
+            // wss is make_ws_transport_factory(cfg, <the tls factory for cfg>): WebSocket wraps
+            // whatever lower transport it is given.
+            break;
+    }
     throw std::runtime_error("listener." + cfg.id() + ": " + std::string(to_string(cfg.kind)) +
                              " listeners are not supported by this build of rmqttd yet; "
                              "disable it or use a tcp listener");

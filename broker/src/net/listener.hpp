@@ -56,8 +56,8 @@ class listener {
     std::shared_ptr<listener_counters> counters_ = std::make_shared<listener_counters>();
 };
 
-// The transport factory for a listener kind. Throws std::runtime_error for a kind this build
-// cannot serve (tls, ws, wss until Step 5).
+// The transport factory for a listener kind: tcp, ws (WebSocket over tcp). Throws
+// std::runtime_error for a kind this build cannot serve (tls, wss).
 std::unique_ptr<transport_factory> make_transport_factory(const listener_config& cfg);
 
 }  // namespace rmqtt::broker
