@@ -188,7 +188,6 @@ ws_upgrade_parser::status ws_upgrade_parser::feed(std::span<const std::uint8_t> 
                                               reinterpret_cast<const char*>(data.data()), len);
     if (s.done) {
         s.seen += n;
-        consumed = n;
         if (s.seen > s.max_size) {
             s.err = ws_error::request_too_large;
             return s.state = status::failed;
@@ -199,6 +198,7 @@ ws_upgrade_parser::status ws_upgrade_parser::feed(std::span<const std::uint8_t> 
                 return s.state = status::failed;
             }
         }
+        consumed = n;
         return s.state = status::complete;
     }
     s.seen += len;
