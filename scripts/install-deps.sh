@@ -15,11 +15,14 @@ packages=(
     # tests
     libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients
     redis-server openssl procps
-    # WebSocket tests: MQTT.js runs on Node.js (the test installs it with npm) and in Chromium
-    nodejs chromium
     # benchmarks: the broker we compare against, and /usr/bin/time for peak memory
     mosquitto time
 )
+# The WebSocket tests with real clients: MQTT.js on Node.js (the tests install it with npm) and in
+# Chromium. RMQTT_DEPS_NO_JS_TESTS=1 leaves them out (the Docker image's build stage does).
+if [ "${RMQTT_DEPS_NO_JS_TESTS:-}" != 1 ]; then
+    packages+=(nodejs chromium)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,7 +31,7 @@ for p in "${packages[@]}"; do
     fi
 done
 # npm: some Node.js builds (NodeSource's) bring their own; Debian's nodejs needs the npm package.
-if ! command -v npm >/dev/null 2>&1; then
+if [ "${RMQTT_DEPS_NO_JS_TESTS:-}" != 1 ] && ! command -v npm >/dev/null 2>&1; then
     missing+=(npm)
 fi
 
