@@ -174,14 +174,27 @@ TEST(WebSocketRaw, EmptyWsPathAcceptsAnyPath) {
 TEST(WebSocketRaw, SlowUpgradeIsClosedAfterTheHandshakeTimeout) {
     auto b = start_ws_broker({"handshake_timeout = \"1s\""});
     ws_client c(b->ws_port());
-    c.send_raw(std::string("GET /mqtt HTTP/1.1\r\n"));
-    bool closed = false;
-    // One header byte every 200 ms: the request never completes. Bounded at 20 s.
-    for (int i = 0; i < 100 && !closed; ++i) {
-        c.send_raw(std::string(i % 2 ? "\r\n" : "X"));
-        closed = c.wait_closed(std::chrono::milliseconds(200));
+    c.send_raw(std::string("GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "));
+    std::optional<std::string> answer;
+    // One more byte of a header value every 200 ms: a valid request that never completes (and
+    // stays far below 8 KB). Bounded at 20 s.
+    for (int i = 0; i < 100 && !answer; ++i) {
+        c.send_raw(std::string("a"));
+        answer = c.read_until_closed(std::chrono::milliseconds(200));
     }
-    EXPECT_TRUE(closed) << "a slow upgrade request must not hold the connection open";
+    ASSERT_TRUE(answer.has_value()) << "a slow upgrade request must not hold the connection open";
+    EXPECT_EQ(*answer, "") << "closed by the timeout, not refused";
+    EXPECT_TRUE(eventually([&] {
+        return b->log().find("no CONNECT within handshake_timeout") != std::string::npos;
+    }));
+}
+
+TEST(WebSocketRaw, NoConnectAfterTheUpgradeIsClosedAfterTheHandshakeTimeout) {
+    auto b = start_ws_broker({"handshake_timeout = \"1s\""});
+    auto c = upgraded(*b);
+    // The broker ends the stream in order: its close frame, then TCP once answered.
+    EXPECT_TRUE(c->finish_close(std::chrono::seconds(20)));
+    EXPECT_EQ(c->close_code(), 1000);
 }
 
 // ---- raw client: frames -------------------------------------------------------------------------

@@ -60,6 +60,7 @@ struct ws_framer_callbacks {
     static void frame_chunk(wslay_event_context_ptr, const wslay_event_on_frame_recv_chunk_arg* arg,
                             void* user_data) {
         auto& f = self(user_data);
+        // [MQTT-6.0.0-2]: the payloads join one byte stream; frame boundaries mean nothing.
         if (f.frame_is_binary_data_ && !f.text_frame_ && f.sink_ && arg->data_length > 0)
             f.sink_->insert(f.sink_->end(), arg->data, arg->data + arg->data_length);
     }

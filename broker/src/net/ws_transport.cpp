@@ -95,8 +95,8 @@ asio::awaitable<ws_framer::status> ws_transport::read_frames(std::error_code& ec
         st = framer_.feed(std::span<const std::uint8_t>(read_buf_.data(), n), plain_);
     }
     // Answers to control frames (pong, the close reply, a close for a violation) go out before
-    // the reader hears of the end of the stream.
-    if (!framer_.output().empty()) {
+    // the reader hears of the end of the stream (a write in progress may have taken them along).
+    if (framer_.output_total() > written_) {
         std::error_code wec;
         co_await flush(wec);
     }

@@ -286,7 +286,7 @@ ws_upgrade_answer answer_upgrade(const ws_request& r, std::string_view ws_path) 
         mqtt = mqtt || t == "mqtt";
         mqtt31 = mqtt31 || t == "mqttv3.1";
     });
-    if (!mqtt && !mqtt31) return refuse_upgrade(ws_error::no_mqtt_subprotocol);
+    if (!mqtt && !mqtt31) return refuse_upgrade(ws_error::no_mqtt_subprotocol);  // [MQTT-6.0.0-3]
 
     ws_upgrade_answer a;
     a.subprotocol = mqtt ? "mqtt" : "mqttv3.1";  // [MQTT-6.0.0-4]

@@ -27,13 +27,16 @@ namespace ws = rmqtt::test::ws;
 
 // Both directions of a connection in memory.
 struct pipe {
-    explicit pipe(asio::io_context& io) : signal(io) {}
+    explicit pipe(asio::io_context& io) : signal(io), write_gate(io) {}
     std::deque<std::uint8_t> to_server;
     std::vector<std::uint8_t> to_client;
     bool client_closed = false;  // the client's FIN
     bool server_closed = false;  // the lower transport was closed or aborted
     bool server_graceful = false;
+    bool writes_blocked = false;  // writes wait until the test opens the gate (a slow client)
+    int writes = 0;               // lower writes started
     asio::steady_timer signal;
+    asio::steady_timer write_gate;
 };
 
 class memory_lower final : public transport {
@@ -61,6 +64,12 @@ class memory_lower final : public transport {
         co_return n;
     }
     asio::awaitable<void> write_all(asio::const_buffer buf, std::error_code& ec) override {
+        ++p_->writes;
+        std::error_code wait_ec;
+        while (p_->writes_blocked && !p_->server_closed) {
+            p_->write_gate.expires_at(asio::steady_timer::time_point::max());
+            co_await p_->write_gate.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
+        }
         if (p_->server_closed) {
             ec = asio::error::broken_pipe;
             co_return;
@@ -79,6 +88,7 @@ class memory_lower final : public transport {
     void abort() noexcept override {
         p_->server_closed = true;
         p_->signal.cancel();
+        p_->write_gate.cancel();
     }
     std::string remote_address() const override { return "10.0.0.1:5"; }
     const char* kind() const noexcept override { return "tcp"; }
@@ -182,17 +192,26 @@ struct fixture {
         return r;
     }
     std::error_code write(std::string_view s) {
-        std::error_code result = asio::error::would_block;
+        auto r = start_write(s);
+        return r->done ? r->ec : asio::error::would_block;
+    }
+    // Starts one write_all of `s` (which must outlive it).
+    std::shared_ptr<read_result> start_write(std::string_view s) {
+        auto r = std::make_shared<read_result>();
         asio::co_spawn(
             io,
-            [this, s, &result]() -> asio::awaitable<void> {
-                std::error_code ec;
-                co_await t->write_all(asio::buffer(s.data(), s.size()), ec);
-                result = ec;
+            [this, s, r]() -> asio::awaitable<void> {
+                co_await t->write_all(asio::buffer(s.data(), s.size()), r->ec);
+                r->done = true;
             },
             asio::detached);
         run();
-        return result;
+        return r;
+    }
+    void open_write_gate() {
+        p->writes_blocked = false;
+        p->write_gate.cancel();
+        run();
     }
 };
 
@@ -282,6 +301,30 @@ TEST(WsTransport, WritesAreBinaryFramesOnePerPacket) {
     out = f.take_frames();
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].payload.size(), 3u);
+}
+
+TEST(WsTransport, AnswersWaitForAWriteInProgressAndKeepTheOrder) {
+    fixture f;
+    f.upgrade();
+    f.p->writes_blocked = true;  // the client reads slowly
+    auto w = f.start_write(std::string_view("\xd0\x00", 2));
+    EXPECT_FALSE(w->done);
+    auto r = f.start_read();
+    f.send(ws::client_frame(ws::ping, "1"));
+    f.send(ws::client_frame(ws::close, ws::close_payload(1000)));
+    f.run();
+    EXPECT_FALSE(r->done);  // the close reply must be written before the end is reported
+    EXPECT_EQ(f.p->writes, 1);
+    f.open_write_gate();
+    ASSERT_TRUE(w->done);
+    EXPECT_FALSE(w->ec);
+    ASSERT_TRUE(r->done);
+    EXPECT_EQ(r->ec, asio::error::eof);
+    const auto out = f.take_frames();
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_EQ(out[0].opcode, ws::binary);
+    EXPECT_EQ(out[1].opcode, ws::pong);
+    EXPECT_EQ(out[2].opcode, ws::close);
 }
 
 TEST(WsTransport, ClientCloseIsAnsweredThenEndOfStream) {
