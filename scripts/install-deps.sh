@@ -10,12 +10,19 @@ packages=(
     # libraries rmqttd links or includes
     libasio-dev libssl-dev librocksdb-dev libhiredis-dev libtoml11-dev libfmt-dev
     libspdlog-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libcrypt-dev
+    # WebSocket listeners: RFC 6455 framing, the HTTP upgrade request
+    libwslay-dev libhttp-parser-dev
     # tests
     libgtest-dev libgmock-dev libpaho-mqtt-dev libpaho-mqttpp-dev mosquitto-clients
     redis-server openssl procps
     # benchmarks: the broker we compare against, and /usr/bin/time for peak memory
     mosquitto time
 )
+# The WebSocket tests with real clients: MQTT.js on Node.js (the tests install it with npm) and in
+# Chromium. RMQTT_DEPS_NO_JS_TESTS=1 leaves them out (the Docker image's build stage does).
+if [ "${RMQTT_DEPS_NO_JS_TESTS:-}" != 1 ]; then
+    packages+=(nodejs chromium)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,6 +30,10 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
+# npm: some Node.js builds (NodeSource's) bring their own; Debian's nodejs needs the npm package.
+if [ "${RMQTT_DEPS_NO_JS_TESTS:-}" != 1 ] && ! command -v npm >/dev/null 2>&1; then
+    missing+=(npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -20,6 +20,11 @@ broker_process::broker_process() : broker_process(options{}) {}
 broker_process::broker_process(options o)
     : opts_(std::move(o)), dir_(std::make_unique<temp_dir>("rmqttd-test")) {
     port_ = free_port();
+    if (opts_.ws) {
+        do {
+            ws_port_ = free_port();
+        } while (ws_port_ == port_);
+    }
     write_config();
 }
 
@@ -56,6 +61,14 @@ void broker_process::write_config() {
     for (const auto& l : opts_.listener)
         main << l << "\n";
     main << "\n";
+    if (opts_.ws) {
+        main << "[listener.ws.external]\n"
+             << "addr = \"127.0.0.1:" << ws_port_ << "\"\n"
+             << "allow_anonymous = true\n";
+        for (const auto& l : opts_.ws_listener)
+            main << l << "\n";
+        main << "\n";
+    }
     for (const auto& l : opts_.main_config)
         main << l << "\n";
     write_file(dir_->file("rmqtt.toml"), main.str());
@@ -83,7 +96,9 @@ void broker_process::start() {
                       dir_->file("rmqttd.log"));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
-        if (wait_for_port(port_, std::chrono::milliseconds(200))) return;
+        if (wait_for_port(port_, std::chrono::milliseconds(200)) &&
+            (ws_port_ == 0 || wait_for_port(ws_port_, std::chrono::milliseconds(200))))
+            return;
         if (!proc_.running()) throw std::runtime_error("rmqttd exited during start-up:\n" + log());
     }
     throw std::runtime_error("rmqttd did not start listening:\n" + log());

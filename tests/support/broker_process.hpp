@@ -24,6 +24,10 @@ class broker_process {
         std::string retainer_type = "ram";  // "ram" or "rocksdb" (kept in the session store)
         // Extra lines in [listener.tcp.external] (e.g. "max_inflight = 4").
         std::vector<std::string> listener;
+        // A second listener, [listener.ws.external] on its own free port, with these extra lines
+        // (e.g. "ws_path = \"\""), when `ws` is set.
+        bool ws = false;
+        std::vector<std::string> ws_listener;
         // Extra lines appended to rmqtt.toml and to rmqtt-session-storage.toml.
         std::vector<std::string> main_config;
         std::vector<std::string> storage_config;
@@ -57,6 +61,11 @@ class broker_process {
 
     std::uint16_t port() const noexcept { return port_; }
     std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+    // The WebSocket listener (options.ws): its port and its URI with the default path.
+    std::uint16_t ws_port() const noexcept { return ws_port_; }
+    std::string ws_uri(const std::string& path = "/mqtt") const {
+        return "ws://127.0.0.1:" + std::to_string(ws_port_) + path;
+    }
     std::string log() const;
     const std::string& dir() const noexcept { return dir_->path(); }
     std::string config_file() const { return dir_->file("rmqtt.toml"); }
@@ -66,6 +75,7 @@ class broker_process {
     options opts_;
     std::unique_ptr<temp_dir> dir_;
     std::uint16_t port_ = 0;
+    std::uint16_t ws_port_ = 0;
     child_process proc_;
 };
 

@@ -338,10 +338,11 @@ asio::awaitable<void> connection::writer() {
     }
     writer_done_ = true;
     close_timer_.cancel();
-    if (!write_ec && close_requested_) {
+    // The reader may have finished first (state closed) after a close we asked for; only a peer
+    // that went away by itself (the reader aborted the transport) gets no orderly end.
+    if (!write_ec && (close_requested_ || state_ != state::closed)) {
         // Everything is written: end the stream in order (TLS close_notify, WebSocket close),
-        // bounded by the close timer. Also when the reader has already stopped because we
-        // closed; not when the peer went away (the transport is aborted then).
+        // bounded by the close timer.
         close_timer_.expires_after(close_flush_timeout);
         close_timer_.async_wait([self = shared_from_this()](std::error_code e) {
             if (!e) self->transport_->abort();

@@ -12,16 +12,24 @@
 
 #include "net/tcp_transport.hpp"
 #include "net/tls_transport.hpp"
+#include "net/ws_transport.hpp"
 
 namespace rmqtt::broker {
 
 std::unique_ptr<transport_factory> make_transport_factory(const listener_config& cfg) {
     const proxy_settings proxy{cfg.proxy_protocol, cfg.proxy_protocol_timeout};
-    if (cfg.kind == listener_kind::tcp) return std::make_unique<tcp_transport_factory>(proxy);
-    if (cfg.kind == listener_kind::tls) return std::make_unique<tls_transport_factory>(cfg);
-    throw std::runtime_error("listener." + cfg.id() + ": " + std::string(to_string(cfg.kind)) +
-                             " listeners are not supported by this build of rmqttd yet; "
-                             "disable it or use a tcp listener");
+    switch (cfg.kind) {
+        case listener_kind::tcp:
+            return std::make_unique<tcp_transport_factory>(proxy);
+        case listener_kind::tls:
+            return std::make_unique<tls_transport_factory>(cfg);
+        case listener_kind::ws:
+            return make_ws_transport_factory(cfg, std::make_unique<tcp_transport_factory>(proxy));
+        case listener_kind::wss:
+            // ws over tls over tcp: the TLS handshake (after any PROXY header), then the upgrade.
+            return make_ws_transport_factory(cfg, std::make_unique<tls_transport_factory>(cfg));
+    }
+    throw std::runtime_error("listener." + cfg.id() + ": unknown listener kind");
 }
 
 listener::listener(const listener_config& cfg, asio::io_context& accept_context,

@@ -57,9 +57,10 @@ class listener {
     std::shared_ptr<listener_counters> counters_ = std::make_shared<listener_counters>();
 };
 
-// The transport factory for a listener kind: tcp and tls (with the PROXY protocol when the
-// listener asks for it). Throws std::runtime_error for a kind this build cannot serve (ws, wss),
-// and for a tls listener whose certificate, key or CA file cannot be used (naming the file).
+// The transport factory for a listener kind: tcp, tls, ws (WebSocket over tcp) and wss
+// (WebSocket over tls), each with the PROXY protocol when the listener asks for it. Throws
+// std::runtime_error for a tls or wss listener whose certificate, key or CA file cannot be used
+// (naming the file).
 std::unique_ptr<transport_factory> make_transport_factory(const listener_config& cfg);
 
 }  // namespace rmqtt::broker

@@ -61,7 +61,7 @@ TEST(config_shipped, LoadsWithNoWarnings) {
               (std::vector<std::string>{"rmqtt-retainer", "rmqtt-shared-subscription",
                                         "rmqtt-session-storage", "rmqtt-acl"}));
 
-    ASSERT_EQ(cfg.listeners.size(), 2u);
+    ASSERT_EQ(cfg.listeners.size(), 3u);
     const auto* ext = find_listener(cfg, "tcp.external");
     ASSERT_NE(ext, nullptr);
     EXPECT_EQ(ext->host, "0.0.0.0");
@@ -77,6 +77,13 @@ TEST(config_shipped, LoadsWithNoWarnings) {
     EXPECT_EQ(internal->port, 11883);
     EXPECT_EQ(internal->max_inflight, 128);
     EXPECT_EQ(internal->backlog, 512);
+    // ws.external as RMQTT ships it: the address, everything else at the defaults.
+    const auto* ws = find_listener(cfg, "ws.external");
+    ASSERT_NE(ws, nullptr);
+    EXPECT_EQ(ws->kind, listener_kind::ws);
+    EXPECT_EQ(ws->port, 8080);
+    EXPECT_FALSE(ws->allow_anonymous);
+    EXPECT_EQ(ws->ws_path, "/mqtt");
 
     EXPECT_EQ(cfg.session_storage.type, session_storage_config::engine::rocksdb);
     EXPECT_FALSE(cfg.session_storage.type_was_sled);
@@ -98,7 +105,7 @@ TEST(config_shipped, FoundOnTheDefaultSearchPath) {
     const auto cfg = rmqtt::test::load_all(command_line{});
     ASSERT_FALSE(cfg.source_files.empty());
     EXPECT_EQ(cfg.source_files.front(), "./etc/rmqtt.toml");
-    EXPECT_EQ(cfg.listeners.size(), 2u);
+    EXPECT_EQ(cfg.listeners.size(), 3u);
 }
 
 // ---------------------------------------------------------------------------------------------
