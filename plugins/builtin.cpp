@@ -3,6 +3,8 @@
 #include <array>
 
 #include "acl/acl_plugin.hpp"
+#include "auth_http/auth_http_plugin.hpp"
+#include "auth_jwt/auth_jwt_plugin.hpp"
 #include "auth_scram/auth_scram.hpp"
 #include "retainer/retainer_plugin.hpp"
 #include "session_storage/session_storage_plugin.hpp"
@@ -27,8 +29,9 @@ std::span<const broker::plugin_entry> builtin_plugins() {
         {"rmqtt-http-api", "HTTP management API", nullptr},
         {"rmqtt-sys-topic", "$SYS topics", nullptr},
         {"rmqtt-web-hook", "HTTP web hooks", nullptr},
-        {"rmqtt-auth-http", "HTTP authentication", nullptr},
-        {"rmqtt-auth-jwt", "JWT authentication", nullptr},
+        {"rmqtt-auth-http", "authentication and ACL by an HTTP server", auth_http::make_plugin},
+        {"rmqtt-auth-jwt", "JWT authentication (token in the password or user name)",
+         auth_jwt::make_plugin},
         {"rmqtt-counter", "counters", nullptr},
         {"rmqtt-message-storage", "stores unexpired messages for later subscribers", nullptr},
         {"rmqtt-cluster-raft", "RMQTT raft cluster", nullptr},

@@ -8,6 +8,8 @@
 #include <string_view>
 
 #include "../plugins/plugin_config_test_util.hpp"
+#include "auth_http/auth_http_config.hpp"
+#include "auth_jwt/auth_jwt_config.hpp"
 #include "auth_scram/auth_scram_config.hpp"
 #include "config_test_util.hpp"
 #include "retainer/retainer_config.hpp"
@@ -82,6 +84,8 @@ TEST(config_keys, EveryPluginKeyIsRead) {
     every_plugin_key_is_read("rmqtt-shared-subscription", shared_subscription_config_keys(),
                              parse_shared_subscription_config);
     every_plugin_key_is_read("rmqtt-auth-scram", auth_scram_config_keys(), parse_auth_scram_config);
+    every_plugin_key_is_read("rmqtt-auth-jwt", auth_jwt_config_keys(), parse_auth_jwt_config);
+    every_plugin_key_is_read("rmqtt-auth-http", auth_http_config_keys(), parse_auth_http_config);
 }
 
 // The probe itself: a key nobody reads is only reported.

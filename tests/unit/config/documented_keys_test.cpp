@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "acl/acl_rules.hpp"
+#include "auth_http/auth_http_config.hpp"
+#include "auth_jwt/auth_jwt_config.hpp"
 #include "auth_scram/auth_scram_config.hpp"
 #include "config_test_util.hpp"
 #include "process.hpp"
@@ -136,6 +138,8 @@ key_sets parser_keys() {
     add("rmqtt-shared-subscription", shared_subscription_config_keys());
     add("rmqtt-auth-scram", auth_scram_config_keys());
     add("rmqtt-acl", acl::acl_config_keys());
+    add("rmqtt-auth-jwt", auth_jwt_config_keys());
+    add("rmqtt-auth-http", auth_http_config_keys());
     return out;
 }
 
