@@ -12,6 +12,10 @@ plugin_host::plugin_host(core_context& core, broker_api& api, std::span<const pl
 
 plugin_host::~plugin_host() {
     stop();
+    // The plugins go before the pool: what they hold may belong to its executor (a strand, a
+    // timer), and those must not outlive the pool's services.
+    started_.clear();
+    configured_.clear();
 }
 
 void plugin_host::configure(const config& cfg) {

@@ -171,15 +171,25 @@ struct harness {
         lc.allow_anonymous = true;
     }
     ~harness() {
-        // Connections and sessions hold timers on `io`: let them finish first.
+        // Every client hangs up, so each connection ends and lets go of its session (they hold
+        // each other while connected); then the timers they leave on `io` finish. Bounded.
         core.set_stopping();
+        for (auto& w : pipes_) {
+            if (auto p = w.lock()) {
+                p->client_closed = true;
+                p->signal.cancel();
+            }
+        }
         io.restart();
+        for (int i = 0; i < 200 && core.stats.connections.load() > 0; ++i)
+            io.run_for(std::chrono::milliseconds(10));
         io.run_for(std::chrono::milliseconds(20));
     }
 
     test_client connect_raw(protocol::version v = protocol::version::v3_1_1,
                             std::optional<std::string> common_name = std::nullopt) {
         auto p = std::make_shared<pipe>(io.get_executor());
+        pipes_.push_back(p);
         auto c = std::make_shared<connection>(
             core, lc, 0, counters, std::make_unique<memory_transport>(p, std::move(common_name)),
             io.get_executor());
@@ -204,6 +214,7 @@ struct harness {
     core_context core;
     listener_config lc;
     std::shared_ptr<listener_counters> counters = std::make_shared<listener_counters>();
+    std::vector<std::weak_ptr<pipe>> pipes_;  // every client connect_raw made
 };
 
 }  // namespace rmqtt::broker::test

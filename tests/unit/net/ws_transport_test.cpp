@@ -307,14 +307,18 @@ TEST(WsTransport, AnswersWaitForAWriteInProgressAndKeepTheOrder) {
     fixture f;
     f.upgrade();
     f.p->writes_blocked = true;  // the client reads slowly
+    const int writes_before = f.p->writes;  // the 101 answer
     auto w = f.start_write(std::string_view("\xd0\x00", 2));
     EXPECT_FALSE(w->done);
     auto r = f.start_read();
     f.send(ws::client_frame(ws::ping, "1"));
+    f.run();
+    // (A close that arrives in the same read as a ping makes wslay drop the pong: the stream is
+    // ending. Here the pong is queued first.)
     f.send(ws::client_frame(ws::close, ws::close_payload(1000)));
     f.run();
-    EXPECT_FALSE(r->done);  // the close reply must be written before the end is reported
-    EXPECT_EQ(f.p->writes, 1);
+    EXPECT_FALSE(r->done);  // the pong and the close reply go out before the end is reported
+    EXPECT_EQ(f.p->writes, writes_before + 1) << "only the data frame's write has started";
     f.open_write_gate();
     ASSERT_TRUE(w->done);
     EXPECT_FALSE(w->ec);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "auth_http/auth_http_plugin.hpp"
+#include "fake_plugin_context.hpp"
 #include "auth_http/http_exchange.hpp"
 #include "plugin_config_test_util.hpp"
 
@@ -457,27 +458,13 @@ TEST_F(http_auth, AnswerGrantsSuperuserAndRules) {
 
 // ---- the plugin on a fake context --------------------------------------------------------------
 
-class fake_context final : public broker::plugin_context {
-  public:
-    broker::hook_bus& hooks() override { return hooks_; }
-    broker::broker_api& broker() override { throw std::logic_error("no broker in this test"); }
-    asio::any_io_executor executor() override { return pool_.get_executor(); }
-    void provide_retained_store(std::shared_ptr<broker::retained_store>) override {}
-    void provide_share_strategy(std::shared_ptr<broker::share_strategy>) override {}
-    void provide_session_storage(const broker::session_storage_config&) override {}
-    bool has_session_storage() const override { return false; }
-
-    broker::hook_bus hooks_;
-    asio::thread_pool pool_{1};
-};
-
 TEST(http_plugin, RegistersWhatItsFileAsksFor) {
     const plugin_file only_acl("rmqtt-auth-http",
                                "disconnect_if_expiry = true\n[http_acl_req]\n"
                                "url = \"http://127.0.0.1:1/acl\"\nmethod = \"get\"\nparams = {}\n");
     auto p = make_plugin();
     p->configure(broker::read_config_file(only_acl.path(), nullptr));
-    fake_context ctx;
+    fake_plugin_context ctx;
     p->start(ctx);
     EXPECT_FALSE(ctx.hooks_.has_authenticate());
     EXPECT_TRUE(ctx.hooks_.has_acl());
@@ -488,7 +475,7 @@ TEST(http_plugin, RegistersWhatItsFileAsksFor) {
     const plugin_file shipped(source_dir() + "/etc/plugins/rmqtt-auth-http.toml");
     auto q = make_plugin();
     q->configure(broker::read_config_file(shipped.path(), nullptr));
-    fake_context ctx2;
+    fake_plugin_context ctx2;
     q->start(ctx2);
     EXPECT_TRUE(ctx2.hooks_.has_authenticate());
     EXPECT_TRUE(ctx2.hooks_.has_acl());

@@ -18,6 +18,7 @@
 #include <asio/thread_pool.hpp>
 
 #include "auth_jwt/auth_jwt_plugin.hpp"
+#include "fake_plugin_context.hpp"
 #include "auth_jwt/jwt.hpp"
 #include "auth_jwt/jwt_claims.hpp"
 #include "plugin_config_test_util.hpp"
@@ -602,26 +603,12 @@ TEST(jwt_acl, MalformedAclClaimRefusesTheToken) {
 
 // ---- the plugin on a fake context --------------------------------------------------------------
 
-class fake_context final : public broker::plugin_context {
-  public:
-    broker::hook_bus& hooks() override { return hooks_; }
-    broker::broker_api& broker() override { throw std::logic_error("no broker in this test"); }
-    asio::any_io_executor executor() override { return pool_.get_executor(); }
-    void provide_retained_store(std::shared_ptr<broker::retained_store>) override {}
-    void provide_share_strategy(std::shared_ptr<broker::share_strategy>) override {}
-    void provide_session_storage(const broker::session_storage_config&) override {}
-    bool has_session_storage() const override { return false; }
-
-    broker::hook_bus hooks_;
-    asio::thread_pool pool_{1};
-};
-
 TEST_F(jwt_keys, PluginRegistersItsHooksAndRefusesAnUnusableKey) {
     {
         const plugin_file f("rmqtt-auth-jwt", "hmac_secret = \"k\"\ndisconnect_if_expiry = true\n");
         auto p = make_plugin();
         p->configure(broker::read_config_file(f.path(), nullptr));
-        fake_context ctx;
+        fake_plugin_context ctx;
         p->start(ctx);
         EXPECT_TRUE(ctx.hooks_.has_authenticate());
         EXPECT_TRUE(ctx.hooks_.has_acl());
@@ -639,7 +626,7 @@ TEST_F(jwt_keys, PluginRegistersItsHooksAndRefusesAnUnusableKey) {
                           "encrypt = \"public-key\"\npublic_key = \"" + path("none.pem") + "\"\n");
     auto p = make_plugin();
     p->configure(broker::read_config_file(bad.path(), nullptr));
-    fake_context ctx;
+    fake_plugin_context ctx;
     try {
         p->start(ctx);
         ADD_FAILURE() << "started without its key";

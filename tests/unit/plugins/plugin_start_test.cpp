@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "builtin.hpp"
+#include "fake_plugin_context.hpp"
 #include "plugin_config_test_util.hpp"
 #include "raw_helpers.hpp"
 #include "rmqtt/broker/plugin.hpp"
@@ -18,32 +19,6 @@ namespace rmqtt::test {
 namespace {
 
 using namespace rmqtt::broker;
-
-// A plugin context that records what plugins provide.
-class fake_context final : public plugin_context {
-  public:
-    hook_bus& hooks() override { return hooks_; }
-    broker_api& broker() override { throw std::logic_error("no broker in this test"); }
-    asio::any_io_executor executor() override { return pool_.get_executor(); }
-    void provide_retained_store(std::shared_ptr<retained_store> s) override {
-        retained = std::move(s);
-    }
-    void provide_share_strategy(std::shared_ptr<share_strategy> s) override {
-        strategy = std::move(s);
-    }
-    void provide_session_storage(const session_storage_config& c) override { storage = c; }
-    bool has_session_storage() const override { return storage.has_value(); }
-    config_section read_config_file(const std::string& path,
-                                    std::shared_ptr<std::vector<std::string>> warnings) override {
-        return broker::read_config_file(path, std::move(warnings));
-    }
-
-    hook_bus hooks_;
-    asio::thread_pool pool_{1};
-    std::shared_ptr<retained_store> retained;
-    std::shared_ptr<share_strategy> strategy;
-    std::optional<session_storage_config> storage;
-};
 
 std::unique_ptr<plugin> make(std::string_view name) {
     for (const auto& e : plugins::builtin_plugins())
@@ -74,7 +49,7 @@ TEST(plugin_start, SessionStorageProvidesItsSettingsWithTheNodeId) {
     auto section = read_config_file(f.path(), nullptr);
     section.set_node_id(3);
     p->configure(section);
-    fake_context ctx;
+    fake_plugin_context ctx;
     log_capture log;
     p->start(ctx);
     ASSERT_TRUE(ctx.storage);
@@ -90,7 +65,7 @@ TEST(plugin_start, RetainerKeepsMessagesInTheSessionStoreOnlyWhenThereIsOne) {
     for (const bool with_store : {false, true}) {
         auto p = make("rmqtt-retainer");
         p->configure(read_config_file(f.path(), nullptr));
-        fake_context ctx;
+        fake_plugin_context ctx;
         if (with_store) ctx.storage = session_storage_config{};
         p->start(ctx);
         ASSERT_TRUE(ctx.retained);
@@ -102,7 +77,7 @@ TEST(plugin_start, SharedSubscriptionProvidesItsStrategy) {
     const plugin_file f("rmqtt-shared-subscription", "strategy = \"sticky\"\n");
     auto p = make("rmqtt-shared-subscription");
     p->configure(read_config_file(f.path(), nullptr));
-    fake_context ctx;
+    fake_plugin_context ctx;
     p->start(ctx);
     ASSERT_TRUE(ctx.strategy);
     EXPECT_TRUE(ctx.strategy->sticky());
@@ -116,7 +91,7 @@ TEST(plugin_start, AuthScramChecksPlainPasswordsOffTheCallingThread) {
                         "[[users]]\nusername = \"alice\"\npassword = \"wonderland\"\n");
     auto p = make("rmqtt-auth-scram");
     p->configure(read_config_file(f.path(), nullptr));
-    fake_context ctx;
+    fake_plugin_context ctx;
     p->start(ctx);
     EXPECT_NE(ctx.hooks_.find_auth_method("SCRAM-SHA-256"), nullptr);
 
@@ -144,7 +119,7 @@ TEST(plugin_start, AclRegistersItsHooksAndWatchesItsFile) {
                         "rules = [[\"allow\", \"all\", \"publish\", [\"a/#\"]]]\n");
     auto p = make("rmqtt-acl");
     p->configure(read_config_file(f.path(), nullptr));
-    fake_context ctx;
+    fake_plugin_context ctx;
     log_capture log;
     p->start(ctx);
     EXPECT_TRUE(ctx.hooks_.has_acl());
