@@ -16,8 +16,10 @@
 namespace rmqtt::test::integ {
 
 // A broker with tcp.external (as start_broker) and tls.external on its own port; optionally a
-// second tls listener, tls.second. Set the lines, then start().
+// second tls listener, tls.second. With kind = "wss" the two are wss listeners (WebSocket over
+// TLS, at ws_path /mqtt). Set the lines, then start().
 struct tls_broker {
+    std::string kind = "tls";
     temp_dir dir{"rmqttd-tls"};
     test_certs certs = make_test_certs(dir.path());
     std::uint16_t tls_port = free_port();
@@ -31,7 +33,7 @@ struct tls_broker {
     std::vector<std::string> tls_listener(const std::string& name, std::uint16_t port,
                                           const std::vector<std::string>& lines) const {
         std::vector<std::string> out = {
-            cat("[listener.tls.", name, "]"), cat("addr = \"127.0.0.1:", port, "\""),
+            cat("[listener.", kind, ".", name, "]"), cat("addr = \"127.0.0.1:", port, "\""),
             cat("cert = \"", certs.server_cert, "\""), cat("key = \"", certs.server_key, "\"")};
         bool anonymous_set = false;
         for (const auto& l : lines)
@@ -54,10 +56,14 @@ struct tls_broker {
         for (auto port : {tls_port, tls_port2}) {
             if (port == tls_port2 && second.empty()) continue;
             if (!wait_for_port(port, std::chrono::seconds(10)))
-                throw std::runtime_error("a tls listener did not open:\n" + broker->log());
+                throw std::runtime_error("a " + kind + " listener did not open:\n" + broker->log());
         }
     }
-    std::string ssl_uri() const { return cat("ssl://127.0.0.1:", tls_port); }
+    // ssl://127.0.0.1:<tls_port>, or wss://127.0.0.1:<tls_port>/mqtt.
+    std::string ssl_uri() const {
+        return kind == "wss" ? cat("wss://127.0.0.1:", tls_port, "/mqtt")
+                             : cat("ssl://127.0.0.1:", tls_port);
+    }
     // Paho options that verify the server against the test CA (and its address, 127.0.0.1).
     mqtt::ssl_options paho_ssl(bool client_cert = false) const {
         auto b = mqtt::ssl_options_builder();

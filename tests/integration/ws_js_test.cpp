@@ -1,6 +1,6 @@
-// MQTT.js and a real browser against rmqttd's WebSocket listener: MQTT.js on Node.js
-// (ws_js/mqttjs_roundtrip.js) and MQTT.js in headless Chromium (ws_js/browser_roundtrip.js,
-// page.html).
+// MQTT.js and a real browser against rmqttd's WebSocket listeners: MQTT.js on Node.js over ws://
+// and wss:// (ws_js/mqttjs_roundtrip.js) and MQTT.js in headless Chromium
+// (ws_js/browser_roundtrip.js, page.html).
 //
 // MQTT.js (the npm package `mqtt`, version pinned in ws_js/package.json) is installed with npm from
 // the npm registry, once per build tree, into <build>/tests/npm; tests running at the same time
@@ -18,6 +18,7 @@
 #include <string>
 
 #include "integration_util.hpp"
+#include "tls_util.hpp"
 
 #ifndef RMQTT_NPM_DIR
 #error "RMQTT_NPM_DIR (where the tests install npm packages) must be defined by the build"
@@ -129,6 +130,23 @@ TEST(WebSocketMqttJs, NodeClientsOverWebSocket) {
         {"node", js_dir() + "/mqttjs_roundtrip.js", js.modules, b->ws_uri(), b->ws_uri("/wrong")},
         log, std::chrono::seconds(150));
     EXPECT_EQ(rc, 0) << read_file(log);
+}
+
+// The same over wss:// (a wss listener: WebSocket over TLS), MQTT.js verifying the server's
+// certificate against the test CA.
+TEST(WebSocketMqttJs, NodeClientsOverSecureWebSocket) {
+    if (skip_js_tests()) GTEST_SKIP() << "RMQTT_SKIP_JS_TESTS=1";
+    const auto& js = mqttjs();
+    ASSERT_TRUE(js.error.empty()) << js.error;
+    tls_broker t;
+    t.kind = "wss";
+    t.start();
+    const std::string log = t.dir.file("node.log");
+    const int rc = run({"node", js_dir() + "/mqttjs_roundtrip.js", js.modules, t.ssl_uri(),
+                        cat("wss://127.0.0.1:", t.tls_port, "/wrong"), t.certs.ca},
+                       log, std::chrono::seconds(150));
+    EXPECT_EQ(rc, 0) << read_file(log);
+    EXPECT_NE(read_file(log).find("PASS MQTT 5.0 over wss"), std::string::npos) << read_file(log);
 }
 
 TEST(WebSocketBrowser, ChromiumRoundTripWithMqttJs) {

@@ -52,6 +52,9 @@ class ws_transport final : public transport {
     std::optional<std::string> peer_certificate() const override {
         return lower_->peer_certificate();
     }
+    std::optional<std::string> peer_common_name() const override {
+        return lower_->peer_common_name();
+    }
     const char* kind() const noexcept override { return secure_ ? "wss" : "ws"; }
 
     // The subprotocol chosen in the handshake ("mqtt" or "mqttv3.1").

@@ -3,12 +3,18 @@
 // them all back, disconnect. Then the upgrade answers as its WebSocket library sees them. Prints
 // one line per check and exits 0 when every check passed. Every wait is bounded.
 //
-// usage: node mqttjs_roundtrip.js <node_modules dir> <ws url> <ws url with a wrong path>
+// usage: node mqttjs_roundtrip.js <node_modules dir> <ws url> <ws url with a wrong path> [CA file]
+// With wss:// URLs give the CA file: the server's certificate is verified against it (and its
+// address), as a real client does.
 'use strict';
+const fs = require('fs');
 const path = require('path');
 
-const [modules, url, wrongUrl] = process.argv.slice(2);
+const [modules, url, wrongUrl, caFile] = process.argv.slice(2);
 const mqtt = require(path.join(modules, 'mqtt'));
+const scheme = new URL(url).protocol.replace(':', '');
+// TLS options for wss: MQTT.js takes them on its options, the ws package on its own.
+const tls = caFile ? { ca: fs.readFileSync(caFile), rejectUnauthorized: true } : undefined;
 
 function roundTrip(version) {
   const opts = {
@@ -17,6 +23,7 @@ function roundTrip(version) {
     reconnectPeriod: 0,
     connectTimeout: 10000,
     clean: true,
+    ...(tls || {}),
   };
   if (version === 3) opts.protocolId = 'MQIsdp';  // MQTT 3.1; the subprotocol is then mqttv3.1
   const topic = `mqttjs/${version}/${process.pid}`;
@@ -76,7 +83,7 @@ const WebSocket = require(path.join(modules, 'ws'));
 
 function upgrade(target, protocols) {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(target, protocols);
+    const socket = new WebSocket(target, protocols, tls || {});
     const timer = setTimeout(() => {
       socket.terminate();
       reject(new Error('no answer to the upgrade'));
@@ -122,9 +129,9 @@ async function refusals() {
 (async () => {
   let failed = 0;
   const checks = [
-    ['MQTT 3.1 over ws', () => roundTrip(3)],
-    ['MQTT 3.1.1 over ws', () => roundTrip(4)],
-    ['MQTT 5.0 over ws', () => roundTrip(5)],
+    [`MQTT 3.1 over ${scheme}`, () => roundTrip(3)],
+    [`MQTT 3.1.1 over ${scheme}`, () => roundTrip(4)],
+    [`MQTT 5.0 over ${scheme}`, () => roundTrip(5)],
     ['upgrade answers (ws package)', refusals],
   ];
   for (const [name, check] of checks) {
