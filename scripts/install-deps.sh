@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
     # toolchain
     build-essential cmake ninja-build pkg-config ccache clang-format
+    # the libFuzzer runs of the test suite (tests/fuzz)
+    clang libclang-rt-14-dev
     # libraries rmqttd links or includes
     libasio-dev libssl-dev librocksdb-dev libhiredis-dev libtoml11-dev libfmt-dev
     libspdlog-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libcrypt-dev
