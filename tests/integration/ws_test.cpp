@@ -184,9 +184,8 @@ TEST(WebSocketRaw, SlowUpgradeIsClosedAfterTheHandshakeTimeout) {
     }
     ASSERT_TRUE(answer.has_value()) << "a slow upgrade request must not hold the connection open";
     EXPECT_EQ(*answer, "") << "closed by the timeout, not refused";
-    EXPECT_TRUE(eventually([&] {
-        return b->log().find("no CONNECT within handshake_timeout") != std::string::npos;
-    }));
+    EXPECT_TRUE(eventually(
+        [&] { return b->log().find("no CONNECT within handshake_timeout") != std::string::npos; }));
 }
 
 TEST(WebSocketRaw, NoConnectAfterTheUpgradeIsClosedAfterTheHandshakeTimeout) {

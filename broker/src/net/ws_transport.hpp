@@ -93,8 +93,9 @@ class ws_transport final : public transport {
     asio::steady_timer read_done_;
 };
 
-// Wraps the transports of `lower` (tcp for ws, tls for wss) in WebSocket for listener `cfg`: ws_path,
-// and a frame limit of max_packet_size (at least 1 MB, so several packets may share a frame).
+// Wraps the transports of `lower` (tcp for ws, tls for wss) in WebSocket for listener `cfg`:
+// ws_path, and a frame limit of max_packet_size (at least 1 MB, so several packets may share a
+// frame).
 std::unique_ptr<transport_factory> make_ws_transport_factory(
     const listener_config& cfg, std::unique_ptr<transport_factory> lower);
 

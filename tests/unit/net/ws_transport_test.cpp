@@ -306,7 +306,7 @@ TEST(WsTransport, WritesAreBinaryFramesOnePerPacket) {
 TEST(WsTransport, AnswersWaitForAWriteInProgressAndKeepTheOrder) {
     fixture f;
     f.upgrade();
-    f.p->writes_blocked = true;  // the client reads slowly
+    f.p->writes_blocked = true;             // the client reads slowly
     const int writes_before = f.p->writes;  // the 101 answer
     auto w = f.start_write(std::string_view("\xd0\x00", 2));
     EXPECT_FALSE(w->done);

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "auth_http/auth_http_plugin.hpp"
-#include "fake_plugin_context.hpp"
 #include "auth_http/http_exchange.hpp"
+#include "fake_plugin_context.hpp"
 #include "plugin_config_test_util.hpp"
 
 namespace rmqtt::test {

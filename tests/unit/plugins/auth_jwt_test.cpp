@@ -18,9 +18,9 @@
 #include <asio/thread_pool.hpp>
 
 #include "auth_jwt/auth_jwt_plugin.hpp"
-#include "fake_plugin_context.hpp"
 #include "auth_jwt/jwt.hpp"
 #include "auth_jwt/jwt_claims.hpp"
+#include "fake_plugin_context.hpp"
 #include "plugin_config_test_util.hpp"
 #include "process.hpp"
 

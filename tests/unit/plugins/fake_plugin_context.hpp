@@ -30,9 +30,7 @@ class fake_plugin_context final : public broker::plugin_context {
     void provide_share_strategy(std::shared_ptr<broker::share_strategy> s) override {
         strategy = std::move(s);
     }
-    void provide_session_storage(const broker::session_storage_config& c) override {
-        storage = c;
-    }
+    void provide_session_storage(const broker::session_storage_config& c) override { storage = c; }
     bool has_session_storage() const override { return storage.has_value(); }
     broker::config_section read_config_file(
         const std::string& path, std::shared_ptr<std::vector<std::string>> warnings) override {
