@@ -53,6 +53,9 @@ tls_client::tls_client(std::uint16_t port, options o, protocol::version v) : ver
     ctx_ = SSL_CTX_new(TLS_client_method());
     if (!ctx_) throw std::runtime_error("SSL_CTX_new: " + openssl_error_text());
     SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
+    // A record without application data (a TLS 1.3 session ticket) ends SSL_read with WANT_READ
+    // instead of a blocking read for the next record: waits stay bounded by their deadline.
+    SSL_CTX_clear_mode(ctx_, SSL_MODE_AUTO_RETRY);
     if (o.tls12_only) SSL_CTX_set_max_proto_version(ctx_, TLS1_2_VERSION);
     if (!o.ca_file.empty()) {
         if (SSL_CTX_load_verify_locations(ctx_, o.ca_file.c_str(), nullptr) != 1)
@@ -84,10 +87,29 @@ bool tls_client::handshake(std::string* error) {
 }
 
 void tls_client::send(const protocol::packet& p) {
-    const auto bytes = encode_packet(version_, p);
+    send_bytes(encode_packet(version_, p));
+}
+
+void tls_client::send_bytes(std::span<const std::uint8_t> bytes) {
     ERR_clear_error();
-    // A refused write is seen by the reads that follow.
-    (void)SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size()));
+    // Blocking SSL_write writes all of it or fails; a refused write is seen by the reads that
+    // follow.
+    if (!bytes.empty()) (void)SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size()));
+}
+
+bool tls_client::read_bytes(std::vector<std::uint8_t>& out,
+                            std::chrono::steady_clock::time_point deadline) {
+    while (buf_.empty()) {
+        if (!fill(deadline)) return false;
+    }
+    out.insert(out.end(), buf_.begin(), buf_.end());
+    buf_.clear();
+    return true;
+}
+
+void tls_client::send_close_notify() {
+    ERR_clear_error();
+    (void)SSL_shutdown(ssl_);
 }
 
 bool tls_client::fill(std::chrono::steady_clock::time_point deadline) {

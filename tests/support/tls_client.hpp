@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,8 @@ namespace rmqtt::test {
 
 // An MQTT client over TLS for tests that must control the handshake (OpenSSL on a blocking socket
 // with bounded waits): bytes in the clear before the ClientHello (a PROXY header), a client
-// certificate, TLS 1.2 only (to try renegotiation), and how the server ended the stream.
+// certificate, TLS 1.2 only (to try renegotiation), and how the server ended the stream. The
+// decrypted byte stream is open too, for a protocol layered on it (WebSocket over TLS: ws_client).
 class tls_client {
   public:
     struct options {
@@ -32,9 +34,19 @@ class tls_client {
     tls_client(const tls_client&) = delete;
     tls_client& operator=(const tls_client&) = delete;
 
+    protocol::version version() const noexcept { return version_; }
+    void set_version(protocol::version v) noexcept { version_ = v; }
+
     // The TLS handshake; false with the reason in `error` when it fails.
     bool handshake(std::string* error = nullptr);
     void send(const protocol::packet& p);
+    // Bytes in the TLS stream, and what the server sent (at least one byte appended to `out`;
+    // false on timeout or once the stream ended, see state()).
+    void send_bytes(std::span<const std::uint8_t> bytes);
+    bool read_bytes(std::vector<std::uint8_t>& out, std::chrono::steady_clock::time_point deadline);
+    // Sends close_notify: the end of this side's stream, as a TCP FIN is for plain sockets.
+    void send_close_notify();
+    end state() const noexcept { return end_; }
     // The next whole packet; nullopt on timeout, close or error.
     std::optional<protocol::packet> receive(
         std::chrono::milliseconds timeout = std::chrono::seconds(5));
