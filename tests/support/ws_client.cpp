@@ -27,12 +27,19 @@ ws_client::ws_client(std::uint16_t port) {
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+ws_client::ws_client(std::unique_ptr<tls_client> tls) : tls_(std::move(tls)) {}
+
 ws_client::~ws_client() {
     if (fd_ >= 0) ::close(fd_);
 }
 
 bool ws_client::fill(std::chrono::steady_clock::time_point deadline) {
     if (eof_) return false;
+    if (tls_) {
+        if (tls_->read_bytes(buf_, deadline)) return true;
+        eof_ = tls_->state() != tls_client::end::open;
+        return false;
+    }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
@@ -49,6 +56,10 @@ bool ws_client::fill(std::chrono::steady_clock::time_point deadline) {
 }
 
 void ws_client::send_raw(const std::vector<std::uint8_t>& bytes) {
+    if (tls_) {
+        tls_->send_bytes(bytes);
+        return;
+    }
     std::size_t off = 0;
     while (off < bytes.size()) {
         auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
@@ -182,7 +193,10 @@ std::optional<std::uint16_t> ws_client::close_code() const {
 }
 
 void ws_client::shutdown_write() {
-    ::shutdown(fd_, SHUT_WR);
+    if (tls_)
+        tls_->send_close_notify();
+    else
+        ::shutdown(fd_, SHUT_WR);
 }
 
 }  // namespace rmqtt::test

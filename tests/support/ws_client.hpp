@@ -2,22 +2,26 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "rmqtt/protocol/codec.hpp"
 #include "rmqtt/protocol/packets.hpp"
+#include "tls_client.hpp"
 #include "ws_frames.hpp"
 
 namespace rmqtt::test {
 
-// A WebSocket client on a plain socket that controls every byte: the upgrade request, each
-// frame's flags, mask and split, and reads the server's frames and the MQTT packets they carry.
-// Every wait is bounded.
+// A WebSocket client that controls every byte: the upgrade request, each frame's flags, mask and
+// split, and reads the server's frames and the MQTT packets they carry. Every wait is bounded. It
+// runs on a plain socket (ws://) or on a tls_client's byte stream (wss://).
 class ws_client {
   public:
     explicit ws_client(std::uint16_t port);
+    // WebSocket over `tls`, whose TLS handshake the caller has made.
+    explicit ws_client(std::unique_ptr<tls_client> tls);
     ~ws_client();
     ws_client(const ws_client&) = delete;
     ws_client& operator=(const ws_client&) = delete;
@@ -67,14 +71,15 @@ class ws_client {
     const std::vector<ws::frame>& control() const noexcept { return control_; }
     // The status code of the server's close frame, if one came (0: a close frame without one).
     std::optional<std::uint16_t> close_code() const;
-    // Ends the TCP stream from this side (FIN) without a close frame.
+    // Ends the stream from this side (TCP FIN; over TLS, close_notify) without a close frame.
     void shutdown_write();
 
     protocol::version version = protocol::version::v3_1_1;
 
   private:
     bool fill(std::chrono::steady_clock::time_point deadline);
-    int fd_ = -1;
+    int fd_ = -1;                      // the plain socket, or
+    std::unique_ptr<tls_client> tls_;  // the TLS connection under the frames
     bool eof_ = false;
     std::vector<std::uint8_t> buf_;   // raw bytes from the server
     std::vector<std::uint8_t> mqtt_;  // binary payloads not yet parsed into packets
