@@ -514,47 +514,42 @@ TEST_P(TransportLimits, Qos2ReceiveStateBoundedByReceiveMaximumV5) {
     expect_closed_with(*c, rc::receive_maximum_exceeded, "fifth QoS 2 PUBLISH without PUBREL");
 }
 
-// 3.1.1 has no Receive Maximum, and rmqttd applies no other limit (max_inflight is outbound;
-// RMQTT's max_awaiting_rel is not implemented): the state is one entry per packet id awaiting
-// PUBREL, bounded by the 65,535 ids alone. All of them in use, a PUBLISH can only reuse an id:
-// it is a duplicate, acknowledged and not routed again (4.3.3 Method B); its PUBREL frees it.
-TEST_P(TransportLimits, Qos2ReceiveStateBoundedByPacketIdsV311) {
-    b.start({"max_inflight = 4"});
+// 3.1.1 has no Receive Maximum: max_awaiting_rel bounds the QoS 2 messages awaiting PUBREL
+// (CVE-2023-28366; max_inflight is outbound and plays no part). A re-sent PUBLISH of an id that
+// awaits PUBREL is a duplicate (4.3.3 Method B: PUBREC again, not routed) and does not count;
+// PUBREL frees a slot; one new message too many closes the connection, as 3.1.1 has no negative
+// PUBREC.
+TEST_P(TransportLimits, Qos2ReceiveStateBoundedByMaxAwaitingRelV311) {
+    b.start({"max_inflight = 4", "max_awaiting_rel = 8"});
     auto c = b.connected(make_connect("q2-v311"));
     auto sub = raw_connect(b.broker(), "q2-sub");
-    constexpr std::uint32_t ids = 65535;
-    constexpr std::uint32_t batch = 4096;  // packets per write, PUBRECs read in between
-    std::uint32_t recs = 0;
-    for (std::uint32_t first = 1; first <= ids; first += batch) {
-        std::vector<std::uint8_t> bytes;
-        const auto last = std::min(ids, first + batch - 1);
-        for (std::uint32_t id = first; id <= last; ++id)
-            proto::encode(version::v3_1_1,
-                          make_publish("q2/fill", "f", 2, static_cast<std::uint16_t>(id)), bytes);
-        c->send_bytes(bytes);
-        for (; recs < last; ++recs) {
-            auto rec = expect<proto::pubrec>(*c);
-            ASSERT_TRUE(rec) << "PUBREC " << recs + 1;
-            ASSERT_EQ(rec->packet_id, recs + 1);
-        }
-    }
     subscribe_ok(*sub, {{"q2/t", 0}});
+    for (std::uint16_t id = 1; id <= 8; ++id) {
+        c->send(make_publish("q2/t", cat("m", id), 2, id));
+        auto rec = expect<proto::pubrec>(*c);
+        ASSERT_TRUE(rec) << "PUBREC " << id;
+        ASSERT_EQ(rec->packet_id, id);
+    }
+    EXPECT_EQ(drain_raw(*sub).size(), 8u);
     c->send(make_publish("q2/t", "duplicate", 2, 1));
     auto rec = expect<proto::pubrec>(*c);
-    ASSERT_TRUE(rec);
+    ASSERT_TRUE(rec) << "a duplicate is not a new message";
     EXPECT_EQ(rec->packet_id, 1);
     c->send(proto::pubrel{1, {}, {}});
     auto comp = expect<proto::pubcomp>(*c);
     ASSERT_TRUE(comp);
     EXPECT_EQ(comp->packet_id, 1);
-    c->send(make_publish("q2/t", "fresh", 2, 1));
+    c->send(make_publish("q2/t", "ninth", 2, 9));  // takes the slot id 1 freed
     rec = expect<proto::pubrec>(*c);
     ASSERT_TRUE(rec);
-    EXPECT_EQ(rec->packet_id, 1);
+    EXPECT_EQ(rec->packet_id, 9);
     auto got = expect<proto::publish>(*sub);
     ASSERT_TRUE(got);
-    EXPECT_EQ(got->payload, "fresh") << "the duplicate of id 1 was not routed";
-    EXPECT_TRUE(drain_raw(*sub).empty());
+    EXPECT_EQ(got->payload, "ninth") << "the duplicate of id 1 was not routed";
+    c->send(make_publish("q2/t", "one too many", 2, 10));
+    EXPECT_TRUE(c->wait_closed()) << "a ninth message awaiting PUBREL";
+    EXPECT_TRUE(drain_raw(*sub).empty()) << "the refused message was routed";
+    EXPECT_TRUE(log_shows(b.broker(), "more than max_awaiting_rel"));
 }
 
 // ---- a subscriber that stops reading ------------------------------------------------------------

@@ -84,6 +84,16 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         push_ack({packet_type::pubrec, p.packet_id, reason_code::success, true, false, {}, {}});
         co_return;
     }
+    // A new QoS 2 message while max_awaiting_rel others await PUBREL: without this bound a 3.1.1
+    // client that never sends PUBREL makes the broker keep (and store) up to 65,535 messages'
+    // state (CVE-2023-28366). There is no negative PUBREC in 3.1.1, so the connection closes
+    // (5.0: DISCONNECT 0x93, as for its Receive Maximum).
+    if (p.qos_level == qos::exactly_once && listener_.max_awaiting_rel != 0 &&
+        session_->inbound_qos2_count() >= listener_.max_awaiting_rel) {
+        protocol_violation(reason_code::receive_maximum_exceeded,
+                           "more than max_awaiting_rel QoS 2 messages awaiting PUBREL");
+        co_return;
+    }
 
     // A PUBLISH that is accepted on the wire but not routed: 5.0 says why in the ack; 3.x has no
     // negative ack, so the message is acknowledged and dropped.

@@ -119,6 +119,7 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Exactly once, Method B (4.3.3): packet ids whose PUBLISH was routed and whose PUBREL has
     // not arrived. add() appends the store write (persistent sessions).
     bool inbound_qos2_contains(std::uint16_t pid) const { return inbound_qos2_.contains(pid); }
+    std::size_t inbound_qos2_count() const noexcept { return inbound_qos2_.size(); }
     void inbound_qos2_add(std::uint16_t pid, storage::write_batch& writes);
     // Forgets the id in memory only (its PUBLISH failed to commit).
     void inbound_qos2_forget(std::uint16_t pid) { inbound_qos2_.erase(pid); }

@@ -194,7 +194,9 @@ TEST(config_rmqtt_files, EarlyReleaseRmqttTomlLoads) {
     EXPECT_TRUE(ext->allow_anonymous);
     EXPECT_EQ(find_listener(cfg, "tcp.internal")->handshake_timeout, 15s);
     EXPECT_TRUE(has_warning(cfg, "listener.tcp.external.idle_timeout: not used by rmqttd"));
-    EXPECT_TRUE(has_warning(cfg, "listener.tcp.external.max_awaiting_rel: not used by rmqttd"));
+    // Removed from RMQTT since; rmqttd bounds inbound QoS 2 state with it.
+    EXPECT_EQ(ext->max_awaiting_rel, 100);
+    EXPECT_EQ(find_listener(cfg, "tcp.internal")->max_awaiting_rel, 1000);
     EXPECT_TRUE(has_warning(cfg, "listener.tcp.internal.max_handshake_rate: not used by rmqttd"));
     EXPECT_TRUE(cfg.plugins_default_startups.empty());
     EXPECT_EQ(cfg.session_storage.rocksdb_path, "./data/session/1");  // defaults

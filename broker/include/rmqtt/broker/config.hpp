@@ -43,6 +43,9 @@ struct listener_config {
     std::uint16_t max_keepalive = 65535;
     double keepalive_backoff = 0.75;
     std::uint16_t max_inflight = 16;
+    // Inbound QoS 2 messages awaiting PUBREL per session (3.1.1 has no Receive Maximum); 0 = only
+    // the 65,535 packet identifiers bound it.
+    std::uint16_t max_awaiting_rel = 100;
     std::size_t max_mqueue_len = 1000;
     std::uint32_t mqueue_rate_limit_burst = 0xFFFFFFFF;  // "burst,period"
     duration mqueue_rate_limit_period = std::chrono::seconds(1);
