@@ -1,5 +1,9 @@
 #include "net/tls_transport.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -101,8 +105,25 @@ asio::awaitable<std::size_t> tls_transport::read_some(asio::mutable_buffer buf,
     co_return co_await stream_.async_read_some(buf, asio::redirect_error(asio::use_awaitable, ec));
 }
 
+namespace {
+// asio's TLS engine hands the socket one record (at most 16 KB) per write. With Nagle's algorithm
+// on (nodelay = false, the default) every record after the first then waits for the peer's
+// delayed ACK, about 40 ms each: a 64 KB message took 120 ms. Corking the socket while a large
+// buffer is written sends its records as full segments; uncorking pushes out the rest at once.
+constexpr std::size_t cork_above = 16 * 1024;
+
+void set_cork(asio::ip::tcp::socket& socket, bool on) noexcept {
+    const int value = on ? 1 : 0;
+    // Best effort: without TCP_CORK the data still goes out, only later.
+    (void)::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof value);
+}
+}  // namespace
+
 asio::awaitable<void> tls_transport::write_all(asio::const_buffer buf, std::error_code& ec) {
+    const bool cork = buf.size() > cork_above;
+    if (cork) set_cork(stream_.next_layer(), true);
     co_await asio::async_write(stream_, buf, asio::redirect_error(asio::use_awaitable, ec));
+    if (cork) set_cork(stream_.next_layer(), false);
 }
 
 asio::awaitable<void> tls_transport::close(std::error_code& ec) {
