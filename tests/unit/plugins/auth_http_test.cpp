@@ -462,9 +462,9 @@ TEST(http_plugin, RegistersWhatItsFileAsksFor) {
     const plugin_file only_acl("rmqtt-auth-http",
                                "disconnect_if_expiry = true\n[http_acl_req]\n"
                                "url = \"http://127.0.0.1:1/acl\"\nmethod = \"get\"\nparams = {}\n");
+    fake_plugin_context ctx;
     auto p = make_plugin();
     p->configure(broker::read_config_file(only_acl.path(), nullptr));
-    fake_plugin_context ctx;
     p->start(ctx);
     EXPECT_FALSE(ctx.hooks_.has_authenticate());
     EXPECT_TRUE(ctx.hooks_.has_acl());
@@ -473,9 +473,9 @@ TEST(http_plugin, RegistersWhatItsFileAsksFor) {
     ctx.pool_.join();  // no timer is left behind
 
     const plugin_file shipped(source_dir() + "/etc/plugins/rmqtt-auth-http.toml");
+    fake_plugin_context ctx2;
     auto q = make_plugin();
     q->configure(broker::read_config_file(shipped.path(), nullptr));
-    fake_plugin_context ctx2;
     q->start(ctx2);
     EXPECT_TRUE(ctx2.hooks_.has_authenticate());
     EXPECT_TRUE(ctx2.hooks_.has_acl());

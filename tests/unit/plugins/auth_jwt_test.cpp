@@ -606,9 +606,9 @@ TEST(jwt_acl, MalformedAclClaimRefusesTheToken) {
 TEST_F(jwt_keys, PluginRegistersItsHooksAndRefusesAnUnusableKey) {
     {
         const plugin_file f("rmqtt-auth-jwt", "hmac_secret = \"k\"\ndisconnect_if_expiry = true\n");
+        fake_plugin_context ctx;
         auto p = make_plugin();
         p->configure(broker::read_config_file(f.path(), nullptr));
-        fake_plugin_context ctx;
         p->start(ctx);
         EXPECT_TRUE(ctx.hooks_.has_authenticate());
         EXPECT_TRUE(ctx.hooks_.has_acl());
@@ -624,9 +624,9 @@ TEST_F(jwt_keys, PluginRegistersItsHooksAndRefusesAnUnusableKey) {
     }
     const plugin_file bad("rmqtt-auth-jwt",
                           "encrypt = \"public-key\"\npublic_key = \"" + path("none.pem") + "\"\n");
+    fake_plugin_context ctx;
     auto p = make_plugin();
     p->configure(broker::read_config_file(bad.path(), nullptr));
-    fake_plugin_context ctx;
     try {
         p->start(ctx);
         ADD_FAILURE() << "started without its key";

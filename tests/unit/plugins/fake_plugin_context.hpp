@@ -1,7 +1,9 @@
 #pragma once
 // A plugin context without a broker: hooks, a one-thread pool as the executor, the core's TOML
 // reader, and a record of the services the plugin provides. broker() throws: a plugin test that
-// needs the broker API belongs in the integration tests.
+// needs the broker API belongs in the integration tests. Declare it before the plugin: what a
+// plugin holds (timers, strands) belongs to the context's pool and must go first, as rmqttd's
+// plugin host destroys its plugins before its pool.
 
 #include <asio/thread_pool.hpp>
 

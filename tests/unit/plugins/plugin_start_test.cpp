@@ -45,11 +45,11 @@ class log_capture {
 TEST(plugin_start, SessionStorageProvidesItsSettingsWithTheNodeId) {
     const plugin_file f("rmqtt-session-storage",
                         "storage.type = \"sled\"\nstorage.sled.path = \"/var/lib/x/{node}\"\n");
+    fake_plugin_context ctx;
     auto p = make("rmqtt-session-storage");
     auto section = read_config_file(f.path(), nullptr);
     section.set_node_id(3);
     p->configure(section);
-    fake_plugin_context ctx;
     log_capture log;
     p->start(ctx);
     ASSERT_TRUE(ctx.storage);
@@ -63,9 +63,9 @@ TEST(plugin_start, SessionStorageProvidesItsSettingsWithTheNodeId) {
 TEST(plugin_start, RetainerKeepsMessagesInTheSessionStoreOnlyWhenThereIsOne) {
     const plugin_file f("rmqtt-retainer", "storage.type = \"sled\"\n");
     for (const bool with_store : {false, true}) {
+        fake_plugin_context ctx;
         auto p = make("rmqtt-retainer");
         p->configure(read_config_file(f.path(), nullptr));
-        fake_plugin_context ctx;
         if (with_store) ctx.storage = session_storage_config{};
         p->start(ctx);
         ASSERT_TRUE(ctx.retained);
@@ -75,9 +75,9 @@ TEST(plugin_start, RetainerKeepsMessagesInTheSessionStoreOnlyWhenThereIsOne) {
 
 TEST(plugin_start, SharedSubscriptionProvidesItsStrategy) {
     const plugin_file f("rmqtt-shared-subscription", "strategy = \"sticky\"\n");
+    fake_plugin_context ctx;
     auto p = make("rmqtt-shared-subscription");
     p->configure(read_config_file(f.path(), nullptr));
-    fake_plugin_context ctx;
     p->start(ctx);
     ASSERT_TRUE(ctx.strategy);
     EXPECT_TRUE(ctx.strategy->sticky());
@@ -89,9 +89,9 @@ TEST(plugin_start, AuthScramChecksPlainPasswordsOffTheCallingThread) {
     const plugin_file f("rmqtt-auth-scram",
                         "allow_plain_password_connect = true\n"
                         "[[users]]\nusername = \"alice\"\npassword = \"wonderland\"\n");
+    fake_plugin_context ctx;
     auto p = make("rmqtt-auth-scram");
     p->configure(read_config_file(f.path(), nullptr));
-    fake_plugin_context ctx;
     p->start(ctx);
     EXPECT_NE(ctx.hooks_.find_auth_method("SCRAM-SHA-256"), nullptr);
 
@@ -117,9 +117,9 @@ TEST(plugin_start, AclRegistersItsHooksAndWatchesItsFile) {
     const plugin_file f("rmqtt-acl",
                         "reload_interval = \"20ms\"\n"
                         "rules = [[\"allow\", \"all\", \"publish\", [\"a/#\"]]]\n");
+    fake_plugin_context ctx;
     auto p = make("rmqtt-acl");
     p->configure(read_config_file(f.path(), nullptr));
-    fake_plugin_context ctx;
     log_capture log;
     p->start(ctx);
     EXPECT_TRUE(ctx.hooks_.has_acl());
