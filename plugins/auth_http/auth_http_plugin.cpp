@@ -207,27 +207,28 @@ hook_result http_authenticator::ask(kind k, const http_endpoint& e, request_fact
 void http_authenticator::run(kind k, std::shared_ptr<call> c, http_request req, std::string key,
                              request_facts facts) {
     // Answered by the deadline already: the server is not asked.
-    if (!c->done()) {
-        std::optional<http_answer> answer;
-        std::string why = "shutting down";
-        if (!stopping_) {
-            ++stats_.requests;
-            const auto response = send_(req, cfg_.http_timeout);
-            answer = read_answer(response, why);
-            if (answer) cache_.put(key, *answer, connection_of(facts), result_cache::clock::now());
-        }
-        if (!c->done()) {
-            std::shared_ptr<const auth_common::connection_grant> grant;
-            const auto r = decide(k, answer, why, facts, grant);
-            if (c->finish(r, [&] {
-                    if (grant) grants_.put(facts.info(), std::move(grant));
-                })) {
-                after(k, r, facts);
-            }
+    const bool ask = !c->done();
+    std::optional<http_answer> answer;
+    std::string why = "shutting down";
+    if (ask && !stopping_) {
+        ++stats_.requests;
+        const auto response = send_(req, cfg_.http_timeout);
+        answer = read_answer(response, why);
+        if (answer) cache_.put(key, *answer, connection_of(facts), result_cache::clock::now());
+    }
+    // The request is over: its slot is free before the answer is delivered, so whatever the
+    // answer sets off (the next client's request) does not find it still taken.
+    --in_flight_;
+    if (ask && !c->done()) {
+        std::shared_ptr<const auth_common::connection_grant> grant;
+        const auto r = decide(k, answer, why, facts, grant);
+        if (c->finish(r, [&] {
+                if (grant) grants_.put(facts.info(), std::move(grant));
+            })) {
+            after(k, r, facts);
         }
     }
     asio::post(c->strand, [c] { c->deadline.cancel(); });
-    --in_flight_;
 }
 
 hook_result http_authenticator::decide(
