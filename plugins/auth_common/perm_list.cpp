@@ -227,4 +227,17 @@ verdict check_publish(std::span<const acl_rule> rules, std::string_view topic, p
     return verdict::no_match;
 }
 
+broker::hook_result to_hook(verdict v) noexcept {
+    switch (v) {
+        case verdict::allow:
+            return broker::hook_result::allow;
+        case verdict::deny:
+            return broker::hook_result::deny;
+        case verdict::no_match:
+        case verdict::needs_message:
+            break;
+    }
+    return broker::hook_result::next;
+}
+
 }  // namespace rmqtt::plugins::auth_common

@@ -63,6 +63,8 @@ enum class verdict {
 // see the requested QoS, so a rule with a "qos" condition is read conservatively: an allow rule
 // never applies, a deny rule applies at every QoS.
 verdict check_subscribe(std::span<const acl_rule> rules, std::string_view filter);
+// The hook's answer for a verdict: no_match and needs_message leave it to the next handler.
+broker::hook_result to_hook(verdict v) noexcept;
 // PUBLISH to `topic` as the ACL hook sees it (no QoS, no retain flag).
 verdict check_publish_topic(std::span<const acl_rule> rules, std::string_view topic);
 // PUBLISH with its QoS and retain flag: RMQTT's rules exactly (allow rules with retain = false

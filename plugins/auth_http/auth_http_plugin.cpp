@@ -30,18 +30,7 @@ std::int64_t steady_ms() {
         .count();
 }
 
-hook_result to_hook(auth_common::verdict v) {
-    switch (v) {
-        case auth_common::verdict::allow:
-            return hook_result::allow;
-        case auth_common::verdict::deny:
-            return hook_result::deny;
-        case auth_common::verdict::no_match:
-        case auth_common::verdict::needs_message:
-            break;
-    }
-    return hook_result::next;
-}
+using auth_common::to_hook;
 
 std::string connection_of(const request_facts& f) {
     return auth_common::connection_grants::key_of(f.client_id, f.listener, f.peer);

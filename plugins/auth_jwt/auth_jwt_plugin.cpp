@@ -23,18 +23,7 @@ std::int64_t system_now_s() {
         .count();
 }
 
-hook_result to_hook(auth_common::verdict v) {
-    switch (v) {
-        case auth_common::verdict::allow:
-            return hook_result::allow;
-        case auth_common::verdict::deny:
-            return hook_result::deny;
-        case auth_common::verdict::no_match:
-        case auth_common::verdict::needs_message:
-            break;
-    }
-    return hook_result::next;
-}
+using auth_common::to_hook;
 
 }  // namespace
 

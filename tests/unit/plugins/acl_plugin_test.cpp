@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "acl/acl_plugin.hpp"
+#include "log_capture.hpp"
 #include "plugin_config_test_util.hpp"
 #include "raw_helpers.hpp"
 #include "rmqtt/broker/config.hpp"
@@ -231,20 +232,6 @@ TEST(acl_plugin, RestoredSessions) {
 }
 
 // ---- reload -----------------------------------------------------------------------------------
-
-class log_capture {
-  public:
-    log_capture() : previous_(spdlog::default_logger()) {
-        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-        spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
-    }
-    ~log_capture() { spdlog::set_default_logger(previous_); }
-    std::string text() const { return out_.str(); }
-
-  private:
-    std::ostringstream out_;
-    std::shared_ptr<spdlog::logger> previous_;
-};
 
 file_watcher::reader core_reader() {
     return [](const std::string& path, std::shared_ptr<std::vector<std::string>> w) {

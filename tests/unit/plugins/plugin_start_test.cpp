@@ -11,6 +11,7 @@
 
 #include "builtin.hpp"
 #include "fake_plugin_context.hpp"
+#include "log_capture.hpp"
 #include "plugin_config_test_util.hpp"
 #include "raw_helpers.hpp"
 #include "rmqtt/broker/plugin.hpp"
@@ -26,21 +27,6 @@ std::unique_ptr<plugin> make(std::string_view name) {
     ADD_FAILURE() << name << " is not a built-in plugin";
     return nullptr;
 }
-
-// Captures what is logged while it lives.
-class log_capture {
-  public:
-    log_capture() : previous_(spdlog::default_logger()) {
-        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-        spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
-    }
-    ~log_capture() { spdlog::set_default_logger(previous_); }
-    std::string text() const { return out_.str(); }
-
-  private:
-    std::ostringstream out_;
-    std::shared_ptr<spdlog::logger> previous_;
-};
 
 TEST(plugin_start, SessionStorageProvidesItsSettingsWithTheNodeId) {
     const plugin_file f("rmqtt-session-storage",
