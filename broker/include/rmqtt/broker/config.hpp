@@ -45,7 +45,7 @@ struct listener_config {
     std::uint16_t max_inflight = 16;
     // Inbound QoS 2 messages awaiting PUBREL per session (3.1.1 has no Receive Maximum); 0 = only
     // the 65,535 packet identifiers bound it.
-    std::uint16_t max_awaiting_rel = 100;
+    std::uint16_t max_awaiting_rel = 1000;
     std::size_t max_mqueue_len = 1000;
     std::uint32_t mqueue_rate_limit_burst = 0xFFFFFFFF;  // "burst,period"
     duration mqueue_rate_limit_period = std::chrono::seconds(1);
