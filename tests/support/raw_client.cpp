@@ -13,17 +13,41 @@
 
 namespace rmqtt::test {
 
-raw_client::raw_client(std::uint16_t port, protocol::version v) : version_(v) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd_ < 0) throw std::runtime_error("socket failed");
+raw_client::raw_client(std::uint16_t port, protocol::version v)
+    : fd_(connect_loopback(port)), version_(v) {}
+
+int connect_loopback(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) throw std::runtime_error("socket failed");
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(port);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-        throw std::runtime_error(std::string("connect failed: ") + std::strerror(errno));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        const int err = errno;
+        ::close(fd);
+        throw std::runtime_error(std::string("connect failed: ") + std::strerror(err));
+    }
     int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+bool read_before(int fd, std::chrono::steady_clock::time_point deadline,
+                 std::vector<std::uint8_t>& buf, bool& eof) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    std::uint8_t tmp[65536];
+    auto n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) {
+        eof = true;
+        return false;
+    }
+    buf.insert(buf.end(), tmp, tmp + n);
+    return true;
 }
 
 raw_client::~raw_client() {
@@ -45,19 +69,7 @@ void raw_client::send(const protocol::packet& p) {
 
 bool raw_client::fill(std::chrono::steady_clock::time_point deadline) {
     if (eof_) return false;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-    std::uint8_t tmp[65536];
-    auto n = ::recv(fd_, tmp, sizeof tmp, 0);
-    if (n <= 0) {
-        eof_ = true;
-        return false;
-    }
-    buf_.insert(buf_.end(), tmp, tmp + n);
-    return true;
+    return read_before(fd_, deadline, buf_, eof_);
 }
 
 std::optional<std::vector<std::uint8_t>> raw_client::receive_frame(

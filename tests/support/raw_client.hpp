@@ -52,6 +52,13 @@ class raw_client {
 
 // Builds the bytes of a packet for `v`.
 std::vector<std::uint8_t> encode_packet(protocol::version v, const protocol::packet& p);
+// A TCP connection to 127.0.0.1:`port` with TCP_NODELAY (the test clients' socket); throws
+// std::runtime_error when it cannot be made.
+int connect_loopback(std::uint16_t port);
+// One read of what arrives on `fd` before `deadline`, appended to `buf`. False on timeout, and on
+// end of stream or error, which also set `eof`.
+bool read_before(int fd, std::chrono::steady_clock::time_point deadline,
+                 std::vector<std::uint8_t>& buf, bool& eof);
 // Parses "10 0C 00 04 4D 51 54 54" (hex, spaces ignored).
 std::vector<std::uint8_t> hex(const std::string& text);
 

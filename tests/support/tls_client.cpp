@@ -31,20 +31,11 @@ std::string openssl_error_text() {
 tls_client::tls_client(std::uint16_t port, options o, protocol::version v) : version_(v) {
     // OpenSSL writes with write(2): a server that closed first must not kill the test.
     ::signal(SIGPIPE, SIG_IGN);
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd_ < 0) throw std::runtime_error("socket failed");
+    fd_ = connect_loopback(port);
     // Every blocking call ends within 10 s, so no wait is unbounded.
     timeval tv{10, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-        throw std::runtime_error(std::string("connect failed: ") + std::strerror(errno));
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (!o.before_hello.empty()) {
         if (::send(fd_, o.before_hello.data(), o.before_hello.size(), MSG_NOSIGNAL) !=
             static_cast<ssize_t>(o.before_hello.size()))

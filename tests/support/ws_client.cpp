@@ -1,5 +1,7 @@
 #include "ws_client.hpp"
 
+#include "raw_client.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,18 +16,7 @@
 
 namespace rmqtt::test {
 
-ws_client::ws_client(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd_ < 0) throw std::runtime_error("socket failed");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-        throw std::runtime_error(std::string("connect failed: ") + std::strerror(errno));
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
+ws_client::ws_client(std::uint16_t port) : fd_(connect_loopback(port)) {}
 
 ws_client::ws_client(std::unique_ptr<tls_client> tls) : tls_(std::move(tls)) {}
 
@@ -40,19 +31,7 @@ bool ws_client::fill(std::chrono::steady_clock::time_point deadline) {
         eof_ = tls_->state() != tls_client::end::open;
         return false;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-    std::uint8_t tmp[65536];
-    auto n = ::recv(fd_, tmp, sizeof tmp, 0);
-    if (n <= 0) {
-        eof_ = true;
-        return false;
-    }
-    buf_.insert(buf_.end(), tmp, tmp + n);
-    return true;
+    return read_before(fd_, deadline, buf_, eof_);
 }
 
 void ws_client::send_raw(const std::vector<std::uint8_t>& bytes) {
