@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "tls_util.hpp"
+#include "ws_client.hpp"
 
 namespace rmqtt::test::integ {
 namespace {
@@ -120,6 +121,31 @@ TEST(ProxyProtocol, MissingMalformedOrLateHeaderCloses) {
 }
 
 // On a tls listener the PROXY header comes first, in the clear, then the TLS handshake.
+// On a ws listener the PROXY header comes before the HTTP upgrade request, and the address it
+// carries is the client's there too.
+TEST(ProxyProtocol, HeaderBeforeWebSocketUpgrade) {
+    broker_process::options o;
+    o.ws = true;
+    o.ws_listener = {"proxy_protocol = true"};
+    o.log_level = "debug";
+    auto b = start_broker_with(std::move(o));
+    {
+        ws_client c(b->ws_port());
+        c.send_raw(std::string("PROXY TCP4 198.51.100.9 192.0.2.1 5555 8080\r\n"));
+        const auto head = c.upgrade();
+        ASSERT_TRUE(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n")) << head;
+        auto ack = c.connect("pp-ws");
+        ASSERT_TRUE(ack);
+        EXPECT_EQ(ack->code, 0);
+    }
+    {
+        // Without the header the upgrade request is not a PROXY header: closed, not upgraded.
+        ws_client c(b->ws_port());
+        EXPECT_EQ(c.upgrade(), "");
+    }
+    EXPECT_TRUE(log_has(*b, "pp-ws connected from 198.51.100.9:5555")) << b->log();
+}
+
 TEST(ProxyProtocol, HeaderBeforeTls) {
     tls_broker t;
     t.tls = {"proxy_protocol = true"};

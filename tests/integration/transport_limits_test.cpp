@@ -155,15 +155,7 @@ std::vector<std::string> take_acking(stream_client& c, std::size_t max = 50) {
 
 std::vector<std::uint8_t> subscribe(stream_client& c, std::uint16_t packet_id,
                                     const std::vector<std::pair<std::string, int>>& filters) {
-    proto::subscribe s;
-    s.packet_id = packet_id;
-    for (const auto& [filter, qos] : filters) {
-        proto::topic_subscription t;
-        t.filter = filter;
-        t.options.max_qos = static_cast<proto::qos>(qos);
-        s.topics.push_back(t);
-    }
-    c.send(s);
+    c.send(make_subscribe(packet_id, filters));
     auto ack = expect<proto::suback>(c);
     if (!ack) {
         ADD_FAILURE() << "no SUBACK for packet id " << packet_id;

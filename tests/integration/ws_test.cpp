@@ -35,16 +35,6 @@ std::vector<std::uint8_t> concat(std::initializer_list<std::vector<std::uint8_t>
     return out;
 }
 
-proto::subscribe make_subscribe(std::uint16_t id, const std::string& filter, int qos) {
-    proto::subscribe s;
-    s.packet_id = id;
-    proto::topic_subscription t;
-    t.filter = filter;
-    t.options.max_qos = static_cast<proto::qos>(qos);
-    s.topics.push_back(t);
-    return s;
-}
-
 // A raw WebSocket client through the upgrade (a test failure otherwise).
 std::unique_ptr<ws_client> upgraded(const broker_process& b,
                                     const std::string& request = ws::upgrade_request()) {
@@ -84,7 +74,7 @@ TEST(WebSocketRaw, UpgradeConnectSubscribePublishClose) {
         << "[MQTT-6.0.0-4] " << head;
 
     ASSERT_TRUE(expect_connack_ok(c->connect("ws-raw"), "ws-raw"));
-    c->send_packet(make_subscribe(1, "ws/raw", 1));
+    c->send_packet(make_subscribe(1, {{"ws/raw", 1}}));
     auto suback = c->expect<proto::suback>();
     ASSERT_TRUE(suback);
     EXPECT_EQ(suback->codes, (std::vector<std::uint8_t>{1}));
@@ -274,7 +264,7 @@ TEST(WebSocketRaw, OnePacketAcrossManyFrames) {
     auto b = start_ws_broker();
     auto c = upgraded(*b);
     ASSERT_TRUE(expect_connack_ok(c->connect("many-frames"), "many-frames"));
-    c->send_packet(make_subscribe(1, "many/frames", 0));
+    c->send_packet(make_subscribe(1, {{"many/frames", 0}}));
     ASSERT_TRUE(c->expect<proto::suback>());
     const std::string payload(5000, 'm');
     const auto publish = encoded(make_publish("many/frames", payload, 0));
@@ -295,7 +285,7 @@ TEST(WebSocketRaw, SeveralPacketsInOneFrame) {
     auto c = upgraded(*b);
     c->send_frame(
         ws::binary,
-        concat({encoded(make_connect("one-frame")), encoded(make_subscribe(1, "one/frame", 1)),
+        concat({encoded(make_connect("one-frame")), encoded(make_subscribe(1, {{"one/frame", 1}})),
                 encoded(make_publish("one/frame", "packed", 1, 2)), encoded(proto::pingreq{})}));
     const auto got = packets(*c, 5);
     ASSERT_EQ(got.size(), 5u);

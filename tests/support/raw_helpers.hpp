@@ -205,9 +205,9 @@ inline std::vector<std::uint8_t> raw_subscribe(raw_client& c, const proto::subsc
     return ack->codes;
 }
 
-// SUBSCRIBE to (filter, maximum QoS) pairs.
-inline std::vector<std::uint8_t> raw_subscribe(raw_client& c, std::uint16_t packet_id,
-                                               const std::vector<std::pair<std::string, int>>& f) {
+// A SUBSCRIBE of (filter, maximum QoS) pairs.
+inline proto::subscribe make_subscribe(std::uint16_t packet_id,
+                                       const std::vector<std::pair<std::string, int>>& f) {
     proto::subscribe s;
     s.packet_id = packet_id;
     for (const auto& [filter, qos] : f) {
@@ -216,7 +216,13 @@ inline std::vector<std::uint8_t> raw_subscribe(raw_client& c, std::uint16_t pack
         t.options.max_qos = static_cast<proto::qos>(qos);
         s.topics.push_back(t);
     }
-    return raw_subscribe(c, s);
+    return s;
+}
+
+// SUBSCRIBE to (filter, maximum QoS) pairs.
+inline std::vector<std::uint8_t> raw_subscribe(raw_client& c, std::uint16_t packet_id,
+                                               const std::vector<std::pair<std::string, int>>& f) {
+    return raw_subscribe(c, make_subscribe(packet_id, f));
 }
 
 // Subscribes (packet id 1) and expects each filter granted at its QoS.
