@@ -13,7 +13,7 @@ MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 OUT=${OUT:-$ROOT/bench/results/latest.md}
 
 REPEAT=${REPEAT:-3}                # runs per row and broker; the table shows the median
-ROWS=${ROWS:-"qos0 qos1 persistent recovery"}
+ROWS=${ROWS:-"qos0 qos1 persistent overload recovery"}
 PUBS=${PUBS:-4}                    # publishers = subscribers = topics (pairs)
 PAYLOAD=${PAYLOAD:-64}
 COUNT_QOS0=${COUNT_QOS0:-100000}   # messages per publisher
@@ -29,6 +29,14 @@ QUEUED=${QUEUED:-10}               # ... and queued messages each
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}  # seconds, any single benchmark step
 PREP_TIMEOUT=${PREP_TIMEOUT:-1800} # seconds, preparing / draining the recovery data
 STOP_TIMEOUT=${STOP_TIMEOUT:-300}  # seconds a broker may take to exit after SIGTERM
+OVERLOAD_PUBS=${OVERLOAD_PUBS:-10} # overload: QoS 1 publishers -> one subscriber, one topic
+OVERLOAD_COUNT=${OVERLOAD_COUNT:-20000}   # ... messages per publisher
+OVERLOAD_MQUEUE=${OVERLOAD_MQUEUE:-1000}  # ... max_mqueue_len / max_queued_messages
+OVERLOAD_INFLIGHT=${OVERLOAD_INFLIGHT:-16}     # ... broker -> subscriber window (RMQTT's 16)
+OVERLOAD_WIDE=${OVERLOAD_WIDE:-65535}          # ... and rmqttd's default window, for the rate
+
+# Per-row overrides of the pub/sub shape and broker limits (set by the rows below).
+ROW_PUBS=""; ROW_SUBS=""; ROW_TOPICS=""; ROW_MQUEUE=0; ROW_OVERFLOW=backpressure; ROW_INFLIGHT=""
 
 for f in "$RMQTTD" "$BENCH" "$MOSQUITTO" /usr/bin/time; do
     [[ -x $f ]] || { echo "run.sh: $f not found or not executable (build first: make build)" >&2; exit 2; }
@@ -114,8 +122,9 @@ listener.tcp.external.addr = "127.0.0.1:$port"
 listener.tcp.external.allow_anonymous = true
 listener.tcp.external.nodelay = true
 listener.tcp.external.max_handshaking_limit = 2000
-listener.tcp.external.max_inflight = $MAX_INFLIGHT
-listener.tcp.external.max_mqueue_len = 0
+listener.tcp.external.max_inflight = ${ROW_INFLIGHT:-$MAX_INFLIGHT}
+listener.tcp.external.max_mqueue_len = $ROW_MQUEUE
+listener.tcp.external.mqueue_overflow = "$ROW_OVERFLOW"
 listener.tcp.external.session_expiry_interval = "2h"
 listener.tcp.external.message_expiry_interval = "0"
 listener.tcp.external.message_retry_interval = "30s"
@@ -141,8 +150,8 @@ listener $port 127.0.0.1
 user $(id -un)
 allow_anonymous true
 set_tcp_nodelay true
-max_inflight_messages $MAX_INFLIGHT
-max_queued_messages 0
+max_inflight_messages ${ROW_INFLIGHT:-$MAX_INFLIGHT}
+max_queued_messages $ROW_MQUEUE
 persistence $persistence
 persistence_location $dir/data/
 autosave_interval $autosave
@@ -259,14 +268,21 @@ pubsub_row() {
         launch "$kind" "$variant" || { record "$row" "$label" "$kind" error 1 "start failed"; continue; }
         port=$BROKER_PORT
         out="$BROKER_DIR/bench.out"
-        local args=(pubsub --port "$port" --mqtt "$MQTT" -p "$PUBS" -s "$PUBS" --topics "$PUBS"
+        local args=(pubsub --port "$port" --mqtt "$MQTT" -p "${ROW_PUBS:-$PUBS}"
+            -s "${ROW_SUBS:-$PUBS}" --topics "${ROW_TOPICS:-$PUBS}"
             -q "$qos" -n "$count" --payload "$PAYLOAD" --window "$WINDOW" --threads "$BENCH_THREADS"
             --id-prefix "b$rep" --topic-prefix "bench/$rep" --timeout "$STEP_TIMEOUT")
         [[ $persistent = 1 ]] && args+=(--persistent)
+        # overload: messages lost after their PUBACK are what the row measures, not a failure;
+        # a broker that drops stops delivering, so the wait for the rest is short.
+        [[ $row = overload ]] && args+=(--idle-timeout 3)
         rc=0
         step $((STEP_TIMEOUT + 30)) "$out" "$BENCH" "${args[@]}" || rc=$?
         stop_broker
         status=ok
+        if ((rc == 1)) && [[ $row = overload ]] && [[ $(field missing "$out") =~ ^[1-9] ]]; then
+            rc=0
+        fi
         if ((rc != 0)); then
             status="exit $rc"
             NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(excerpt 300 "$out.err" "$out")")
@@ -373,11 +389,23 @@ for row in $ROWS; do
         pubsub_row persistent 1 "$COUNT_QOS1" 1 rmqttd off "storage off"
         pubsub_row persistent 1 "$COUNT_QOS1" 1 mosquitto persist "mosquitto"
         ;;
+    overload)
+        ROW_PUBS=$OVERLOAD_PUBS ROW_SUBS=1 ROW_TOPICS=1 ROW_MQUEUE=$OVERLOAD_MQUEUE ROW_INFLIGHT=$OVERLOAD_INFLIGHT
+        pubsub_row overload 1 "$OVERLOAD_COUNT" 0 rmqttd off "qos1 backpressure"
+        ROW_OVERFLOW=drop pubsub_row overload 1 "$OVERLOAD_COUNT" 0 rmqttd off "qos1 drop"
+        pubsub_row overload 1 "$OVERLOAD_COUNT" 0 mosquitto mem "mosquitto qos1"
+        ROW_INFLIGHT=$OVERLOAD_WIDE
+        pubsub_row overload 1 "$OVERLOAD_COUNT" 0 rmqttd off "qos1 wide"
+        pubsub_row overload 1 "$OVERLOAD_COUNT" 0 mosquitto mem "qos1 wide"
+        pubsub_row overload 0 "$OVERLOAD_COUNT" 0 rmqttd off "qos0"
+        pubsub_row overload 0 "$OVERLOAD_COUNT" 0 mosquitto mem "qos0"
+        ROW_PUBS=""; ROW_SUBS=""; ROW_TOPICS=""; ROW_MQUEUE=0; ROW_INFLIGHT=""
+        ;;
     recovery)
         recovery_row rmqttd durable "ack=durable"
         recovery_row mosquitto persist-default "mosquitto"
         ;;
-    *) log "unknown row '$row' (rows: qos0 qos1 persistent recovery)" ;;
+    *) log "unknown row '$row' (rows: qos0 qos1 persistent overload recovery)" ;;
     esac
 done
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -422,6 +450,7 @@ line() {
     echo "- each figure is the median of $REPEAT runs, each run on a freshly started broker"
     echo "- pub/sub rows: $PUBS publishers -> $PUBS subscribers (one topic per pair), ${PAYLOAD}-byte payload, MQTT level $MQTT,"
     echo "  QoS 0: $COUNT_QOS0 msgs per publisher; QoS 1: $COUNT_QOS1 msgs per publisher, publisher window $WINDOW, broker max inflight $MAX_INFLIGHT"
+    echo "- overload: $OVERLOAD_PUBS publishers -> 1 subscriber on one topic, $OVERLOAD_COUNT msgs per publisher, publisher window $WINDOW, broker max inflight $OVERLOAD_INFLIGHT (and $OVERLOAD_WIDE), queue limit $OVERLOAD_MQUEUE on both; missing = acknowledged to the publisher but never delivered"
     echo "- recovery: $SESSIONS sessions x $QUEUED queued QoS 1 messages, graceful stop, restarted $REPEAT times (times from process start), then once more to drain and verify"
     echo "- ratio = rmqttd / Mosquitto: above 1 is better for msg/s, below 1 is better for us, ms and MB"
     echo
@@ -440,6 +469,21 @@ line() {
                     line "QoS 1 to persistent subs, rmqttd $cfg vs mosquitto persistence (autosave_interval $MOSQ_AUTOSAVE)" \
                         persistent "$cfg" mosquitto "${metric%%:*}" "${metric#*:}"
                 done
+            done
+            ;;
+        overload)
+            for cfg in "qos1 backpressure" "qos1 drop"; do
+                for metric in pub_rate:msg/s deliver_rate:msg/s missing:msgs rss_mb:MB; do
+                    line "overload $OVERLOAD_PUBS -> 1, QoS 1, rmqttd ${cfg#qos1 } vs mosquitto, queue $OVERLOAD_MQUEUE, inflight $OVERLOAD_INFLIGHT" \
+                        overload "$cfg" "mosquitto qos1" "${metric%%:*}" "${metric#*:}"
+                done
+            done
+            for metric in pub_rate:msg/s deliver_rate:msg/s missing:msgs rss_mb:MB; do
+                line "overload $OVERLOAD_PUBS -> 1, QoS 1, inflight $OVERLOAD_WIDE (rmqttd backpressure)" \
+                    overload "qos1 wide" "qos1 wide" "${metric%%:*}" "${metric#*:}"
+            done
+            for metric in deliver_rate:msg/s rss_mb:MB; do
+                line "overload $OVERLOAD_PUBS -> 1, QoS 0" overload qos0 qos0 "${metric%%:*}" "${metric#*:}"
             done
             ;;
         recovery)

@@ -388,7 +388,10 @@ TEST_P(TransportLimits, MaxInflight) {
 // max_mqueue_len = 3 (max_inflight = 2): an offline session keeps the newest 3 messages; an
 // online subscriber that does not acknowledge gets its 2 in flight and the newest 3 queued.
 TEST_P(TransportLimits, MaxMqueueLen) {
-    b.start({"max_inflight = 2", "max_mqueue_len = 3", "message_retry_interval = \"0s\""});
+    // Online, "drop" (RMQTT's behaviour); the default, "backpressure", holds the publisher's
+    // acknowledgements instead (backpressure_test.cpp).
+    b.start({"max_inflight = 2", "max_mqueue_len = 3", "mqueue_overflow = \"drop\"",
+             "message_retry_interval = \"0s\""});
     auto pub = raw_connect(b.broker(), "mq-pub");
     std::uint16_t id = 1;
     for (const auto v : both_versions) {

@@ -437,6 +437,11 @@ void mqueue_rate_limit(const config_section& s, std::string_view key, listener_c
     }
 }
 
+void mqueue_overflow(const config_section& s, std::string_view key, listener_config& l) {
+    if (const auto v = s.get_choice(key, {"backpressure", "drop"}))
+        l.mqueue_backpressure = *v == "backpressure";
+}
+
 void ws_path(const config_section& s, std::string_view key, listener_config& l) {
     auto v = s.get_string(key);
     if (!v) return;
@@ -481,6 +486,9 @@ constexpr std::array listener_keys{
     listener_key{"max_awaiting_rel", integer<&lc::max_awaiting_rel, 0, u16_max>,
                  "inbound QoS 2 messages awaiting PUBREL per session; 0 = no limit"},
     listener_key{"max_mqueue_len", integer<&lc::max_mqueue_len, 0>, "messages queued per session"},
+    listener_key{"mqueue_overflow", mqueue_overflow,
+                 "a connected subscriber's full queue: \"backpressure\" (publishers' QoS 1/2 "
+                 "acknowledgements wait) or \"drop\" (the oldest queued message is dropped)"},
     listener_key{"mqueue_rate_limit", mqueue_rate_limit,
                  "\"burst,period\": how fast queued messages are sent"},
     listener_key{"max_clientid_len", integer<&lc::max_clientid_len, 1, u16_max>,

@@ -461,6 +461,7 @@ void connection::close(std::optional<reason_code> reason, const char* why) {
     retry_timer_.cancel();
     wait_timer_.cancel();
     ack_signal_.cancel();
+    if (room_timer_) room_timer_->cancel();
     // A peer that does not read must not hold the connection open.
     close_timer_.expires_after(close_flush_timeout);
     close_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
@@ -638,14 +639,48 @@ void connection::complete_ack(std::uint64_t index, reason_code code,
     auto& a = acks_[index - acks_base_];
     a.ready = true;
     a.code = code;
+    // A refusal (the store failed) goes out at once: the message was not taken, so there is
+    // nothing for the subscriber's queue to make room for.
+    if (protocol::is_error(code)) a.needs_room = false;
     if (codes) a.codes = std::move(*codes);
     if (!run_after_send) a.after_send = nullptr;
     flush_acks();
 }
 
+void connection::wait_for_room(std::uint64_t index,
+                               std::vector<std::weak_ptr<delivery_target>> targets) {
+    room_waits_.push_back({index, std::move(targets)});
+    if (!room_timer_) room_timer_ = std::make_unique<asio::steady_timer>(executor_);
+    if (room_waits_.size() == 1) poll_room();
+}
+
+void connection::poll_room() {
+    // Polled, not signalled: a subscriber's queue shrinks on its own worker with every PUBACK,
+    // and a signal per PUBACK would cost the fast path more than a poll while something waits.
+    std::erase_if(room_waits_, [this](room_wait& w) {
+        std::erase_if(w.targets, [](const std::weak_ptr<delivery_target>& t) {
+            auto target = t.lock();
+            return !target || !target->needs_room();
+        });
+        if (!w.targets.empty()) return false;
+        if (w.index >= acks_base_ && w.index - acks_base_ < acks_.size())
+            acks_[w.index - acks_base_].needs_room = false;
+        return true;
+    });
+    flush_acks();
+    if (room_waits_.empty() || state_ != state::connected) {
+        room_waits_.clear();
+        return;
+    }
+    room_timer_->expires_after(backpressure_poll);
+    room_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
+        if (!ec) self->poll_room();
+    });
+}
+
 void connection::flush_acks() {
     bool freed = false;
-    while (!acks_.empty() && acks_.front().ready) {
+    while (!acks_.empty() && acks_.front().ready && !acks_.front().needs_room) {
         pending_ack a = std::move(acks_.front());
         acks_.pop_front();
         ++acks_base_;

@@ -123,6 +123,7 @@ class connection final : public client_link, public std::enable_shared_from_this
         bool counts_against_quota = false;  // frees a slot of our Receive Maximum when sent
         std::vector<std::uint8_t> codes;    // SUBACK / UNSUBACK reason codes
         std::function<void()> after_send;   // e.g. retained messages after a SUBACK
+        bool needs_room = false;            // a subscriber's full queue holds it (room_waits_)
     };
     std::uint64_t push_ack(pending_ack a);
     // Marks the ack ready; `codes` (when given) replaces a SUBACK / UNSUBACK's codes.
@@ -130,6 +131,10 @@ class connection final : public client_link, public std::enable_shared_from_this
                       std::optional<std::vector<std::uint8_t>> codes = std::nullopt,
                       bool run_after_send = true);
     void flush_acks();
+    // Back-pressure from subscribers' full queues (mqueue_overflow = "backpressure"): the ack at
+    // `index` waits until none of `targets` needs room any more.
+    void wait_for_room(std::uint64_t index, std::vector<std::weak_ptr<delivery_target>> targets);
+    void poll_room();
     // Wraps a store completion so it runs on this connection's executor.
     std::function<void(const storage::status&)> on_executor(
         std::function<void(const storage::status&)> fn);
@@ -223,6 +228,12 @@ class connection final : public client_link, public std::enable_shared_from_this
     bool keep_alive_changed_ = false;
     bool assigned_id_ = false;
 
+    struct room_wait {
+        std::uint64_t index = 0;  // of the ack in acks_
+        std::vector<std::weak_ptr<delivery_target>> targets;
+    };
+    std::vector<room_wait> room_waits_;
+    std::unique_ptr<asio::steady_timer> room_timer_;  // polls room_waits_ while it is not empty
     std::deque<pending_ack> acks_;
     std::uint64_t acks_base_ = 0;  // index of acks_.front()
     asio::steady_timer ack_signal_;

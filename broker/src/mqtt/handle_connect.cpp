@@ -399,6 +399,7 @@ asio::awaitable<void> connection::complete_connect() {
     cfg.disconnected_at_ms = 0;
     cfg.clean_disconnect = false;
     cfg.max_mqueue_len = lc.max_mqueue_len;
+    cfg.mqueue_backpressure = lc.mqueue_backpressure;
     cfg.retry_interval = lc.message_retry_interval;
     cfg.rate_burst = lc.mqueue_rate_limit_burst;
     cfg.rate_period = lc.mqueue_rate_limit_period;

@@ -217,8 +217,21 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     const bool ack_waits = acked && store && store->durable_acks() && !pub.writes.empty();
     const auto pid = p.packet_id;
     const bool qos2 = p.qos_level == qos::exactly_once;
+    // A subscriber whose queue is full (mqueue_overflow = "backpressure") takes this message
+    // all the same; the acknowledgement waits until it has room, so the publisher slows down
+    // within its window instead of the subscriber dropping what the publisher was told is in.
+    std::vector<std::weak_ptr<delivery_target>> full;
+    if (acked)
+        for (const auto& c : pub.copies)
+            if (c.d.qos != qos::at_most_once && c.target->needs_room()) full.push_back(c.target);
     std::uint64_t index = 0;
-    if (acked) index = push_ack({ack_type, pid, ok_code, !ack_waits, is_v5(), {}, {}});
+    if (acked) {
+        index = push_ack({ack_type, pid, ok_code, !ack_waits, is_v5(), {}, {}, !full.empty()});
+        if (!full.empty()) {
+            metrics::add(core_.stats.publishes_held_for_room);
+            wait_for_room(index, std::move(full));
+        }
+    }
     // Exactly once across a crash: a QoS 2 message from a persistent session reaches
     // subscribers only after its inbound packet id is durable. Delivered earlier, a crash before
     // the commit would lose the id, and the publisher's resend after the restart

@@ -49,6 +49,11 @@ class delivery_target {
     // True while copies wait to be taken in faster than the target takes them (its inbox is past
     // its high-water mark): publishers feeding it hold back (back-pressure, not loss).
     virtual bool backlogged() const noexcept { return false; }
+    // True while the target is connected, applies back-pressure (mqueue_overflow =
+    // "backpressure") and its queue holds at least its high-water mark: the acknowledgement of a
+    // QoS 1/2 message routed to it waits until this is false, so publishers slow down within their
+    // windows instead of the target dropping what they were told is received.
+    virtual bool needs_room() const noexcept { return false; }
 };
 
 }  // namespace rmqtt::broker

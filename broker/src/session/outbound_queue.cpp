@@ -4,8 +4,8 @@
 
 namespace rmqtt::broker {
 
-std::optional<outbound_entry> outbound_queue::push(outbound_entry e) {
-    if (limits_.max_queued != 0 && queued_.size() >= limits_.max_queued) {
+std::optional<outbound_entry> outbound_queue::push(outbound_entry e, bool enforce_limit) {
+    if (enforce_limit && limits_.max_queued != 0 && queued_.size() >= limits_.max_queued) {
         if (limits_.overflow == overflow_policy::drop_new) return e;
         outbound_entry oldest = std::move(queued_.front());
         queued_.pop_front();

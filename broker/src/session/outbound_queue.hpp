@@ -53,8 +53,9 @@ class outbound_queue {
 
     // Adds a message behind the queued ones. When the queue is full, the overflow policy decides
     // which entry is dropped; the dropped entry (the new one or the oldest queued) is returned so
-    // the caller can count it and delete it from the store.
-    std::optional<outbound_entry> push(outbound_entry e);
+    // the caller can count it and delete it from the store. With `enforce_limit` false nothing
+    // is dropped (the caller bounds the queue another way: back-pressure on the publishers).
+    std::optional<outbound_entry> push(outbound_entry e, bool enforce_limit = true);
 
     // Puts entries back at the front in seq order: used when stored entries are loaded after a
     // restart. Entries in state sent / pubrec_received become inflight (resent on send_ready).

@@ -110,6 +110,7 @@ restore_counts restore_sessions(
         // The queue limits of the listener the client used, before it comes back.
         if (const listener_config* lc = find_listener(r.record.listener)) {
             cfg.max_mqueue_len = lc->max_mqueue_len;
+            cfg.mqueue_backpressure = lc->mqueue_backpressure;
             cfg.max_inflight = std::min<std::size_t>(lc->max_inflight, cfg.client_receive_maximum);
             cfg.retry_interval = lc->message_retry_interval;
             cfg.rate_burst = lc->mqueue_rate_limit_burst;

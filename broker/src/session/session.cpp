@@ -17,6 +17,9 @@ constexpr std::size_t qos0_output_limit = 8 * 1024 * 1024;
 // dropped. QoS 1/2 copies are never dropped here (their publishers wait).
 constexpr std::size_t inbox_high_water = 4096;
 constexpr std::size_t inbox_hard_limit = 4 * inbox_high_water;
+// The back-pressure mark of a connected session whose max_mqueue_len is 0 (unlimited): memory
+// stays bounded all the same.
+constexpr std::size_t default_room_mark = 4096;
 
 storage::subscription_record to_subscription_record(const std::string& filter,
                                                     const session_subscription& s) {
@@ -74,6 +77,13 @@ bool session::stores_messages() const noexcept {
 
 bool session::backlogged() const noexcept {
     return inbox_size_.load(std::memory_order_relaxed) > inbox_high_water;
+}
+
+bool session::needs_room() const noexcept {
+    const auto mark = room_mark_.load(std::memory_order_relaxed);
+    return mark != 0 && queued_count_.load(std::memory_order_relaxed) +
+                                inbox_size_.load(std::memory_order_relaxed) >=
+                            mark;
 }
 
 void session::deliver(delivery d) {
@@ -226,7 +236,11 @@ void session::accept(delivery&& d) {
                                              queue_.queued_count() >= l.max_queued &&
                                              queue_.inflight_count() < l.max_inflight)
         pump();
-    if (auto dropped = queue_.push(std::move(e))) {
+    // mqueue_overflow = "backpressure": a connected session keeps every QoS 1/2 message; the
+    // publishers' acknowledgements wait instead (needs_room), which bounds how far past
+    // max_mqueue_len the queue grows. Offline, max_mqueue_len drops as always.
+    const bool keep_all = link_ && settings_.mqueue_backpressure;
+    if (auto dropped = queue_.push(std::move(e), /*enforce_limit*/ !keep_all)) {
         metrics::add(core_.stats.messages_queue_full);
         drop_entry(std::move(*dropped), events::drop_reason::queue_full);
     }
@@ -439,6 +453,10 @@ bool session::on_pubcomp(const protocol::pubcomp& p) {
 void session::attach(std::shared_ptr<client_link> c) {
     link_ = std::move(c);
     online_.store(true, std::memory_order_relaxed);
+    room_mark_.store(!settings_.mqueue_backpressure  ? 0
+                     : settings_.max_mqueue_len != 0 ? settings_.max_mqueue_len
+                                                     : default_room_mark,
+                     std::memory_order_relaxed);
     cancel_will();  // [MQTT-3.1.3-9]: a new connection before the Will Delay passes: no will
     cancel_expiry();
 }
@@ -446,6 +464,7 @@ void session::attach(std::shared_ptr<client_link> c) {
 void session::detach() {
     link_.reset();
     online_.store(false, std::memory_order_relaxed);
+    room_mark_.store(0, std::memory_order_relaxed);
     settings_.disconnected_at_ms = wall_now_ms();
     publish_info();
 }

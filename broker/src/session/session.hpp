@@ -63,6 +63,7 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // was submitted before.
     void deliver(delivery d) override;
     bool backlogged() const noexcept override;
+    bool needs_room() const noexcept override;
 
     bool persistent() const noexcept { return persistent_.load(std::memory_order_acquire); }
     bool ended() const noexcept { return ended_.load(std::memory_order_acquire); }
@@ -145,7 +146,8 @@ class session final : public delivery_target, public std::enable_shared_from_thi
         std::string listener;
         std::string peer;
         std::size_t max_mqueue_len = 1000;
-        std::size_t max_inflight = 16;
+        bool mqueue_backpressure = true;  // listener mqueue_overflow = "backpressure"
+        std::size_t max_inflight = 65535;
         // Client's 5.0 limits
         std::uint32_t client_max_packet_size = 0;  // 0 = none
         std::uint16_t client_receive_maximum = 65535;
@@ -263,6 +265,9 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     bool ever_persisted_ = false;  // the store may hold records of this session
     std::atomic<std::size_t> inflight_count_{0};
     std::atomic<std::size_t> queued_count_{0};
+    // While connected with mqueue_overflow = "backpressure": the queue length at which publishers'
+    // acknowledgements wait (needs_room); 0 otherwise.
+    std::atomic<std::size_t> room_mark_{0};
 };
 
 using session_ptr = std::shared_ptr<session>;

@@ -72,10 +72,12 @@ TEST(config_shipped, LoadsWithNoWarnings) {
     EXPECT_EQ(ext->message_retry_interval, 20s);
     EXPECT_EQ(ext->max_topic_aliases, 32);
     EXPECT_EQ(ext->mqueue_rate_limit_burst, 1000u);
+    EXPECT_EQ(ext->max_inflight, 65535);
+    EXPECT_TRUE(ext->mqueue_backpressure);
     const auto* internal = find_listener(cfg, "tcp.internal");
     ASSERT_NE(internal, nullptr);
     EXPECT_EQ(internal->port, 11883);
-    EXPECT_EQ(internal->max_inflight, 128);
+    EXPECT_EQ(internal->max_inflight, 65535);
     EXPECT_EQ(internal->backlog, 512);
     // ws.external as RMQTT ships it: the address, everything else at the defaults.
     const auto* ws = find_listener(cfg, "ws.external");
@@ -662,6 +664,9 @@ TEST(config_errors, NameFileKeyAndAcceptedForm) {
         {"listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
          "listener.tcp.a.mqueue_rate_limit = \"0,1s\"\n",
          "listener.tcp.a.mqueue_rate_limit", "\"burst,period\" such as \"1000,1s\"", "\"0,1s\""},
+        {"listener.tcp.a.addr = \"0.0.0.0:1883\"\n"
+         "listener.tcp.a.mqueue_overflow = \"block\"\n",
+         "listener.tcp.a.mqueue_overflow", "\"backpressure\" \"drop\"", "\"block\""},
         {"listener.ws.a.addr = \"0.0.0.0:8080\"\nlistener.ws.a.ws_path = \"mqtt\"\n",
          "listener.ws.a.ws_path", "a path starting with \"/\"", "\"mqtt\""},
         {"listener.tcp.a.max_connections = 10\n", "listener.tcp.a.addr", "\"host:port\"",

@@ -42,11 +42,18 @@ struct listener_config {
     std::uint16_t min_keepalive = 0;
     std::uint16_t max_keepalive = 65535;
     double keepalive_backoff = 0.75;
-    std::uint16_t max_inflight = 16;
+    // The window of outbound QoS 1/2 messages awaiting acknowledgement. The default leaves it to
+    // the client: a 5.0 client's Receive Maximum caps it [MQTT-3.3.4-7].
+    std::uint16_t max_inflight = 65535;
     // Inbound QoS 2 messages awaiting PUBREL per session (3.1.1 has no Receive Maximum); 0 = only
     // the 65,535 packet identifiers bound it.
     std::uint16_t max_awaiting_rel = 1000;
     std::size_t max_mqueue_len = 1000;
+    // What happens to a QoS 1/2 message for a connected subscriber whose queue holds
+    // max_mqueue_len messages: backpressure (the publishers' acknowledgements wait until the queue
+    // drains; nothing is dropped) or drop (the oldest queued message goes, as RMQTT does). Offline
+    // sessions and QoS 0 always drop.
+    bool mqueue_backpressure = true;
     std::uint32_t mqueue_rate_limit_burst = 0xFFFFFFFF;  // "burst,period"
     duration mqueue_rate_limit_period = std::chrono::seconds(1);
     std::size_t max_clientid_len = 65535;

@@ -27,6 +27,7 @@ struct metrics {
     counter messages_too_large{0};
     counter messages_no_subscribers{0};
     counter qos0_dropped_slow_consumer{0};
+    counter publishes_held_for_room{0};  // QoS 1/2 acks that waited for a subscriber's full queue
     counter wills_published{0};
     counter sessions_expired{0};
     counter store_errors{0};
@@ -59,6 +60,7 @@ struct metrics {
             {"messages.dropped.too_large", v(messages_too_large)},
             {"messages.dropped.no_subscribers", v(messages_no_subscribers)},
             {"messages.dropped.slow_consumer", v(qos0_dropped_slow_consumer)},
+            {"messages.backpressure", v(publishes_held_for_room)},
             {"messages.will", v(wills_published)},
             {"session.expired", v(sessions_expired)},
             {"store.errors", v(store_errors)},
