@@ -117,11 +117,13 @@ void committer::submit(write_batch batch, completion done) {
         std::unique_lock lock(mutex_);
         if (!stopping_) {
             const bool was_empty = queue_.empty();
-            queue_.push_back(item{std::move(batch), std::move(done), bytes, ops});
+            queue_.push_back(item{std::move(batch), std::move(done), bytes, ops,
+                                  std::chrono::steady_clock::now()});
             pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
             pending_batches_.fetch_add(1, std::memory_order_relaxed);
             ++submitted_;
             queued_ops_ += ops;
+            submitted_ops_.fetch_add(ops, std::memory_order_relaxed);
             // The writer waits for work, or during its window for a full group.
             const bool notify = was_empty || queued_ops_ >= opts_.max_batch_ops;
             lock.unlock();
@@ -166,6 +168,18 @@ std::uint64_t committer::ops_written() const noexcept {
 
 std::uint64_t committer::ops_cancelled() const noexcept {
     return cancelled_.load(std::memory_order_relaxed);
+}
+
+std::uint64_t committer::ops_submitted() const noexcept {
+    return submitted_ops_.load(std::memory_order_relaxed);
+}
+
+std::uint64_t committer::updates_absorbed() const noexcept {
+    return absorbed_.load(std::memory_order_relaxed);
+}
+
+std::uint64_t committer::bytes_written() const noexcept {
+    return bytes_.load(std::memory_order_relaxed);
 }
 
 std::uint64_t committer::failures_unobserved() const noexcept {
@@ -330,6 +344,7 @@ void committer::run() {
 
         groups_.fetch_add(groups, std::memory_order_relaxed);
         ops_.fetch_add(written, std::memory_order_relaxed);
+        bytes_.store(engine_.bytes_written(), std::memory_order_relaxed);
         if (st.is_ok()) cancelled_.fetch_add(pairs, std::memory_order_relaxed);
         lock.lock();
         pending_bytes_.fetch_sub(group_bytes, std::memory_order_relaxed);

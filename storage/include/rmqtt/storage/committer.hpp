@@ -71,6 +71,13 @@ class committer {
     std::uint64_t groups_written() const noexcept;
     std::uint64_t ops_written() const noexcept;
     std::uint64_t ops_cancelled() const noexcept;  // put+delete pairs that never reached the engine
+    std::uint64_t ops_submitted() const noexcept;  // operations of every batch submitted
+    // Updates folded into a put of the same group, or dropped before a delete of their entry
+    // (not counted in ops_cancelled).
+    std::uint64_t updates_absorbed() const noexcept;
+    // Bytes the engine reports for the groups it wrote (store::bytes_written, read once per
+    // group on the writer thread).
+    std::uint64_t bytes_written() const noexcept;
     // Batches without a completion that failed for good, and their operations (the calls of
     // options::on_unobserved_failure add up to these).
     std::uint64_t failures_unobserved() const noexcept;
@@ -82,6 +89,7 @@ class committer {
         completion done;
         std::size_t bytes = 0;
         std::size_t ops = 0;  // as submitted, before cancellation
+        std::chrono::steady_clock::time_point queued_at;
     };
     void run();
     // One store::write, retried on unavailable / io_error until backend_timeout.
@@ -108,6 +116,9 @@ class committer {
     std::atomic<std::uint64_t> groups_{0};
     std::atomic<std::uint64_t> ops_{0};
     std::atomic<std::uint64_t> cancelled_{0};
+    std::atomic<std::uint64_t> submitted_ops_{0};
+    std::atomic<std::uint64_t> absorbed_{0};
+    std::atomic<std::uint64_t> bytes_{0};
     std::atomic<std::uint64_t> unobserved_batches_{0};
     std::atomic<std::uint64_t> unobserved_ops_{0};
     std::thread thread_;
