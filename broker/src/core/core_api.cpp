@@ -75,6 +75,8 @@ std::vector<std::pair<std::string, std::int64_t>> core_api::metrics() const {
         out.emplace_back("store.updates_absorbed", static_cast<std::int64_t>(c.updates_absorbed()));
         out.emplace_back("store.groups_written", static_cast<std::int64_t>(c.groups_written()));
         out.emplace_back("store.bytes_written", static_cast<std::int64_t>(c.bytes_written()));
+        out.emplace_back("store.commit_window_us",
+                         static_cast<std::int64_t>(c.current_window().count()));
     }
     if (auto* r = core_.retained())
         out.emplace_back("retained", static_cast<std::int64_t>(r->size()));
