@@ -179,7 +179,7 @@ std::chrono::microseconds committer::current_window() const noexcept {
 void committer::kill(const op_ref& r) {
     item& it = item_at(r.item);
     if (it.live == 0) return;
-    if (it.batch.ops.size() == 1) {  // the common case (a session's update or delete): no vector
+    if (it.live == 1 && it.dead.empty()) {  // the last live one (often the only one): no vector
         it.live = 0;
         return;
     }
