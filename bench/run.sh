@@ -260,6 +260,22 @@ RESULTS="$WORK/results.tsv"   # row \t config \t broker \t metric \t value \t st
 record() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 NOTES=()
 
+# store_costs ROW CONFIG_LABEL BENCH_OUT STATUS: rmqttd's own count of what the run cost its
+# session store (the "session store totals" line it logs at a graceful stop), per message
+# published: operations submitted by the broker, operations the group committer wrote, and bytes
+# the engine received (RocksDB: write batch data). Session and subscription records are included.
+store_costs() {
+    local row=$1 label=$2 out=$3 status=$4 msgs totals sub wr bytes
+    msgs=$(field published "$out")
+    totals=$(sed -n 's/.*session store totals: \([0-9]*\) operations submitted, \([0-9]*\) written in [0-9]* commits, .* \([0-9]*\) bytes written.*/\1 \2 \3/p' \
+        "$BROKER_DIR/broker.log" | tail -1)
+    [[ -n $msgs && $msgs != 0 && -n $totals ]] || return 0
+    read -r sub wr bytes <<<"$totals"
+    record "$row" "$label" rmqttd store_submitted_per_msg "$(awk -v a="$sub" -v m="$msgs" 'BEGIN {printf "%.3f", a / m}')" "$status"
+    record "$row" "$label" rmqttd store_ops_per_msg "$(awk -v a="$wr" -v m="$msgs" 'BEGIN {printf "%.3f", a / m}')" "$status"
+    record "$row" "$label" rmqttd store_bytes_per_msg "$(awk -v a="$bytes" -v m="$msgs" 'BEGIN {printf "%.1f", a / m}')" "$status"
+}
+
 # pubsub_row ROW QOS COUNT PERSISTENT KIND VARIANT CONFIG_LABEL
 pubsub_row() {
     local row=$1 qos=$2 count=$3 persistent=$4 kind=$5 variant=$6 label=$7 rep port out rc status
@@ -291,6 +307,7 @@ pubsub_row() {
         for m in pub_rate deliver_rate p50_us p99_us missing; do
             record "$row" "$label" "$kind" "$m" "$(field "$m" "$out")" "$status"
         done
+        [[ $kind = rmqttd && $variant != off ]] && store_costs "$row" "$label" "$out" "$status"
         record "$row" "$label" "$kind" rss_mb "$BROKER_RSS_MB" "$status"
     done
 }
@@ -424,7 +441,8 @@ statuses() {
         "$RESULTS" | sort -u | tr '\n' ' '
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "nan" || b == "nan" || b + 0 == 0) print "-"; else printf "%.2f", a / b}'; }
-fmt() { awk -v v="$1" 'BEGIN {if (v == "nan" || v == "") print "-"; else if (v >= 1000) printf "%.0f", v; else if (v == int(v)) printf "%d", v; else printf "%.1f", v}'; }
+# fmt VALUE [DECIMALS]: DECIMALS (default 1) for a fraction below 1000.
+fmt() { awk -v v="$1" -v d="${2:-1}" 'BEGIN {if (v == "nan" || v == "") print "-"; else if (v >= 1000) printf "%.0f", v; else if (v == int(v)) printf "%d", v; else printf "%." d "f", v}'; }
 
 # line ROW_LABEL ROW CONFIG MOSQ_CONFIG METRIC UNIT
 line() {
@@ -437,8 +455,10 @@ line() {
     local mn
     mn=$(statuses "$row" "$mcfg" mosquitto)
     [[ -z $mn ]] || note="$note mosquitto: $mn"
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$metric ($unit)" "$(fmt "$r")" \
-        "$(fmt "$m")" "$(ratio "$r" "$m")" "$(fmt "$(med "$row" "$cfg" rmqttd load1)")" "$note"
+    local dec=1
+    [[ $unit = ops ]] && dec=2
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$metric ($unit)" "$(fmt "$r" "$dec")" \
+        "$(fmt "$m" "$dec")" "$(ratio "$r" "$m")" "$(fmt "$(med "$row" "$cfg" rmqttd load1)")" "$note"
 }
 
 {
@@ -465,7 +485,8 @@ line() {
             ;;
         persistent)
             for cfg in "ack=durable" "ack=async" "storage off"; do
-                for metric in pub_rate:msg/s deliver_rate:msg/s p50_us:us p99_us:us rss_mb:MB; do
+                for metric in pub_rate:msg/s deliver_rate:msg/s p50_us:us p99_us:us rss_mb:MB \
+                    store_submitted_per_msg:ops store_ops_per_msg:ops store_bytes_per_msg:B; do
                     line "QoS 1 to persistent subs, rmqttd $cfg vs mosquitto persistence (autosave_interval $MOSQ_AUTOSAVE)" \
                         persistent "$cfg" mosquitto "${metric%%:*}" "${metric#*:}"
                 done

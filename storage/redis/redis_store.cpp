@@ -298,6 +298,7 @@ class redis_store final : public store, private redis_errors {
     status probe(std::vector<std::string>& warnings);
 
     status write(const write_batch& batch) override;
+    std::uint64_t bytes_written() const noexcept override { return bytes_written_; }
     status for_each_session(const std::function<bool(session_record&&)>& fn) override {
         return reads_.for_each_session(fn);
     }
@@ -352,6 +353,7 @@ class redis_store final : public store, private redis_errors {
     std::string update_sha_;
     std::string inherit_sha_;
     std::uint64_t scripts_generation_ = 0;  // conn_.generation() the scripts were loaded on
+    std::uint64_t bytes_written_ = 0;       // commands of the writes that succeeded
     std::shared_ptr<detail::reader_gate> gate_;
     redis_reader reads_;  // the store's own reads, over conn_
 };
@@ -777,6 +779,7 @@ status redis_store::write_once(const write_batch& batch, bool& noscript) {
                                                           "': transaction aborted");
         }
     }
+    if (first_error.is_ok()) bytes_written_ += cmds.data().size();
     return first_error;
 }
 

@@ -221,6 +221,7 @@ class rocksdb_store final : public store, private rocksdb_errors {
     std::string location() const override { return options_.path; }
 
     status write(const write_batch& batch) override;
+    std::uint64_t bytes_written() const noexcept override { return bytes_written_; }
     status for_each_session(const std::function<bool(session_record&&)>& fn) override {
         return reads_.for_each_session(fn);
     }
@@ -298,6 +299,7 @@ class rocksdb_store final : public store, private rocksdb_errors {
     std::string cached_client_;
     std::string cached_prefix_;
     bool prefix_cached_ = false;
+    std::uint64_t bytes_written_ = 0;
     // Only for batches with update_queue_entry: queue keys put (true) or deleted (false) earlier
     // in the batch, and prefixes of sessions deleted earlier in the batch.
     std::unordered_map<std::string, bool> touched_;
@@ -646,6 +648,7 @@ status rocksdb_store::write(const write_batch& batch) {
         resume_needed_ = true;
         return engine_error(s, "writing to");
     }
+    bytes_written_ += wb_.GetDataSize();
     return status::ok();
 }
 

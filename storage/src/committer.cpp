@@ -11,93 +11,21 @@ namespace rmqtt::storage {
 
 namespace {
 
-constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
-
 bool retryable(const status& st) {
     return st.error_code() == status::code::unavailable ||
            st.error_code() == status::code::io_error;
 }
 
-struct queue_key {
-    std::string_view client_id;
-    std::uint64_t seq;
-    bool operator==(const queue_key&) const = default;
-};
-struct queue_key_hash {
-    std::size_t operator()(const queue_key& k) const noexcept {
-        return std::hash<std::string_view>{}(k.client_id) ^
-               static_cast<std::size_t>(k.seq * 0x9E3779B97F4A7C15ull);
-    }
-};
-
-// Finds, within one merged group, the queue entries that are put and deleted again, and marks
-// the put, the delete and every update in between as not to be written (keep[i] = 0). A later
-// put of a live key supersedes the earlier put and the updates since (a put replaces the whole
-// entry), so they are dropped too. Returns the number of cancelled put+delete pairs.
-//
-// Precondition (the broker's, see records.hpp): a put creates the entry; seq is never reused
-// while the entry exists, so a put followed by a delete in one group leaves nothing behind.
-// delete_session needs no special care: it is always written and removes whatever the engine
-// holds for the client; ops cancelled around it would have left nothing either.
-class canceller {
-  public:
-    std::uint64_t run(const std::vector<operation>& ops, std::vector<char>& keep) {
-        bool any_delete = false;
-        for (const operation& op : ops) {
-            if (std::holds_alternative<delete_queue_entry>(op)) {
-                any_delete = true;
-                break;
-            }
-        }
-        if (!any_delete) return 0;
-        live_.clear();
-        link_.assign(ops.size(), none);
-        std::uint64_t pairs = 0;
-        for (std::size_t i = 0; i < ops.size(); ++i) {
-            if (const auto* put = std::get_if<put_queue_entry>(&ops[i])) {
-                auto [it, fresh] =
-                    live_.try_emplace(queue_key{put->client_id, put->entry.seq}, live_put{i, none});
-                if (!fresh) {
-                    drop(it->second, keep);  // superseded by this put
-                    it->second = live_put{i, none};
-                }
-            } else if (const auto* upd = std::get_if<update_queue_entry>(&ops[i])) {
-                auto it = live_.find(queue_key{upd->client_id, upd->seq});
-                if (it != live_.end()) {
-                    link_[i] = it->second.last_update;
-                    it->second.last_update = i;
-                }
-            } else if (const auto* del = std::get_if<delete_queue_entry>(&ops[i])) {
-                auto it = live_.find(queue_key{del->client_id, del->seq});
-                if (it != live_.end()) {
-                    drop(it->second, keep);
-                    keep[i] = 0;
-                    ++pairs;
-                    live_.erase(it);
-                }
-            }
-        }
-        return pairs;
-    }
-
-  private:
-    struct live_put {
-        std::size_t put;
-        std::size_t last_update;
-    };
-    void drop(const live_put& p, std::vector<char>& keep) const {
-        keep[p.put] = 0;
-        for (std::size_t u = p.last_update; u != none; u = link_[u])
-            keep[u] = 0;
-    }
-
-    std::unordered_map<queue_key, live_put, queue_key_hash> live_;
-    std::vector<std::size_t> link_;  // update index -> previous update of the same live put
-};
-
 }  // namespace
 
-committer::committer(store& engine, options opts) : engine_(engine), opts_(opts) {
+std::size_t committer::entry_key_hash::operator()(const entry_key& k) const noexcept {
+    return std::hash<std::string_view>{}(k.client_id) ^
+           static_cast<std::size_t>(k.seq * 0x9E3779B97F4A7C15ull);
+}
+
+committer::committer(store& engine, options opts)
+    : engine_(engine), opts_(opts), window_(opts.window) {
+    current_window_us_.store(window_.count(), std::memory_order_relaxed);
     if (opts_.max_batch_ops == 0) opts_.max_batch_ops = 1;
     if (opts_.retry_initial < std::chrono::milliseconds(1)) {
         opts_.retry_initial = std::chrono::milliseconds(1);  // never spin on a failing backend
@@ -117,13 +45,24 @@ void committer::submit(write_batch batch, completion done) {
         std::unique_lock lock(mutex_);
         if (!stopping_) {
             const bool was_empty = queue_.empty();
-            queue_.push_back(item{std::move(batch), std::move(done), bytes, ops});
+            queue_.push_back(item{std::move(batch),
+                                  std::move(done),
+                                  bytes,
+                                  ops,
+                                  std::chrono::steady_clock::now(),
+                                  ops,
+                                  {}});
             pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
             pending_batches_.fetch_add(1, std::memory_order_relaxed);
-            ++submitted_;
+            const std::uint64_t id = submitted_++;
             queued_ops_ += ops;
-            // The writer waits for work, or during its window for a full group.
-            const bool notify = was_empty || queued_ops_ >= opts_.max_batch_ops;
+            submitted_ops_.fetch_add(ops, std::memory_order_relaxed);
+            const bool front_was_live = !was_empty && queue_.front().live > 0;
+            cancel_waiting(id);
+            // The writer waits for work, during its window for a full group, and for the front
+            // batch to need no write.
+            const bool notify = was_empty || queued_ops_ >= opts_.max_batch_ops ||
+                                (front_was_live && queue_.front().live == 0);
             lock.unlock();
             if (notify) wake_.notify_one();
             return;
@@ -135,6 +74,142 @@ void committer::submit(write_batch batch, completion done) {
         done(stopped);
     } else if (ops > 0) {
         report_unobserved(stopped, 1, ops);
+    }
+}
+
+// Preconditions (the broker's, see records.hpp): a put creates the entry, and seq is never reused
+// while the entry exists, so a put followed by a delete leaves nothing behind; an update replaces
+// both state and packet id, and on a missing entry does nothing; a put replaces the whole entry.
+// delete_session needs no care: it is never cancelled and removes whatever the engine holds for
+// the client, so operations cancelled or folded around it would have left nothing either.
+// Every batch completes in submission order, so an update folded into an earlier put is
+// committed before anything submitted after the update completes.
+void committer::cancel_waiting(std::uint64_t id) {
+    item& it = item_at(id);
+    std::uint64_t pairs = 0;
+    std::uint64_t absorbed = 0;
+    for (std::size_t i = 0; i < it.batch.ops.size(); ++i) {
+        operation& op = it.batch.ops[i];
+        // An entry's key points into the operation that owns it (its put, or else its update),
+        // so it is made anew whenever the owner changes.
+        if (auto* put = std::get_if<put_queue_entry>(&op)) {
+            auto found = waiting_.find(entry_key{put->client_id, put->entry.seq});
+            if (found != waiting_.end()) {
+                if (found->second.put) kill(*found->second.put);  // superseded: a put replaces
+                if (found->second.update) {                       // the whole entry
+                    kill(*found->second.update);
+                    ++absorbed;
+                }
+                waiting_.erase(found);
+            }
+            waiting_.emplace(entry_key{put->client_id, put->entry.seq},
+                             entry_ops{op_ref{id, i}, std::nullopt});
+        } else if (const auto* upd = std::get_if<update_queue_entry>(&op)) {
+            auto found = waiting_.find(entry_key{upd->client_id, upd->seq});
+            if (found != waiting_.end() && found->second.put) {
+                const op_ref& p = *found->second.put;
+                queue_entry& entry =
+                    std::get<put_queue_entry>(item_at(p.item).batch.ops[p.op]).entry;
+                entry.state = upd->state;
+                entry.packet_id = upd->packet_id;
+                kill(op_ref{id, i});
+                ++absorbed;
+                continue;
+            }
+            if (found != waiting_.end()) {
+                kill(*found->second.update);  // replaced: an update sets both fields
+                ++absorbed;
+                waiting_.erase(found);
+            }
+            waiting_.emplace(entry_key{upd->client_id, upd->seq},
+                             entry_ops{std::nullopt, op_ref{id, i}});
+        } else if (const auto* del = std::get_if<delete_queue_entry>(&op)) {
+            auto found = waiting_.find(entry_key{del->client_id, del->seq});
+            if (found == waiting_.end()) {
+                note_delete(false, {});
+                continue;
+            }
+            const entry_ops e = found->second;
+            waiting_.erase(found);
+            if (e.put) note_delete(true, it.queued_at - item_at(e.put->item).queued_at);
+            if (e.update) {
+                kill(*e.update);
+                ++absorbed;
+            }
+            if (e.put) {
+                kill(*e.put);
+                kill(op_ref{id, i});
+                ++pairs;
+            }
+        }
+    }
+    if (pairs) cancelled_.fetch_add(pairs, std::memory_order_relaxed);
+    if (absorbed) absorbed_.fetch_add(absorbed, std::memory_order_relaxed);
+}
+
+// Stretching the window pays when acknowledgements arrive but miss their puts: on a loaded
+// machine the subscriber's round trip grows past the window, the puts are written, the writer
+// falls behind, and round trips grow further. A longer window cancels them again, which removes
+// the load. It shrinks back when acknowledgements come well within it (latency is the cost), or
+// when few come at all (offline subscribers: waiting gains nothing).
+void committer::note_delete(bool cancelled, std::chrono::steady_clock::duration delay) {
+    ++sample_deletes_;
+    if (cancelled) {
+        ++sample_cancels_;
+        sample_max_delay_ = std::max(sample_max_delay_, delay);
+    }
+    if (sample_deletes_ < window_sample || opts_.window.count() == 0) return;
+    const std::uint32_t share_pct = sample_cancels_ * 100 / sample_deletes_;
+    const auto max_window = opts_.window * max_window_factor;
+    if (share_pct >= 10 && share_pct < 90) {
+        window_ = std::min(window_ * 2, max_window);
+    } else if (share_pct < 10 || sample_max_delay_ < window_ / 4) {
+        window_ = std::max(window_ / 2, opts_.window);
+    }
+    current_window_us_.store(window_.count(), std::memory_order_relaxed);
+    sample_deletes_ = 0;
+    sample_cancels_ = 0;
+    sample_max_delay_ = {};
+}
+
+std::chrono::microseconds committer::current_window() const noexcept {
+    return std::chrono::microseconds(current_window_us_.load(std::memory_order_relaxed));
+}
+
+void committer::kill(const op_ref& r) {
+    item& it = item_at(r.item);
+    if (it.live == 0) return;
+    if (it.live == 1 && it.dead.empty()) {  // the last live one (often the only one): no vector
+        it.live = 0;
+        return;
+    }
+    if (it.dead.empty()) it.dead.assign(it.batch.ops.size(), 0);
+    if (it.dead[r.op]) return;
+    it.dead[r.op] = 1;
+    --it.live;
+}
+
+void committer::unindex_front() {
+    item& it = queue_.front();
+    if (it.live == 0) return;
+    for (std::size_t i = 0; i < it.batch.ops.size(); ++i) {
+        if (!it.dead.empty() && it.dead[i]) continue;
+        const operation& op = it.batch.ops[i];
+        entry_key key;
+        if (const auto* put = std::get_if<put_queue_entry>(&op)) {
+            key = entry_key{put->client_id, put->entry.seq};
+        } else if (const auto* upd = std::get_if<update_queue_entry>(&op)) {
+            key = entry_key{upd->client_id, upd->seq};
+        } else {
+            continue;
+        }
+        // Only the put or the last update of an entry is indexed; the earlier ones are dead.
+        auto found = waiting_.find(key);
+        if (found == waiting_.end()) continue;
+        entry_ops& e = found->second;
+        if (e.put && e.put->item == front_id_) e.put.reset();
+        if (e.update && e.update->item == front_id_) e.update.reset();
+        if (!e.put && !e.update) waiting_.erase(found);
     }
 }
 
@@ -166,6 +241,18 @@ std::uint64_t committer::ops_written() const noexcept {
 
 std::uint64_t committer::ops_cancelled() const noexcept {
     return cancelled_.load(std::memory_order_relaxed);
+}
+
+std::uint64_t committer::ops_submitted() const noexcept {
+    return submitted_ops_.load(std::memory_order_relaxed);
+}
+
+std::uint64_t committer::updates_absorbed() const noexcept {
+    return absorbed_.load(std::memory_order_relaxed);
+}
+
+std::uint64_t committer::bytes_written() const noexcept {
+    return bytes_.load(std::memory_order_relaxed);
 }
 
 std::uint64_t committer::failures_unobserved() const noexcept {
@@ -228,9 +315,7 @@ void committer::run() {
     std::vector<item> group;
     std::vector<std::size_t> kept_per_item;
     std::vector<status> results;
-    std::vector<char> keep;
     write_batch merged;
-    canceller cancel;
 
     std::unique_lock lock(mutex_);
     for (;;) {
@@ -238,49 +323,60 @@ void committer::run() {
             if (stopping_) break;
             wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
             if (queue_.empty()) continue;
-            // Woken from idle: give concurrent submitters one window to join this group. Work that
-            // queued while the previous group was being written has waited already and goes now.
-            const auto window_over = [&] {
-                return stopping_ || flushers_ > 0 || queued_ops_ >= opts_.max_batch_ops;
-            };
-            if (opts_.window.count() > 0 && !window_over()) {
-                wake_.wait_for(lock, opts_.window, window_over);
-            }
         }
-        // Take whole batches up to max_batch_ops (a single larger batch goes alone).
+        // Wait until the oldest batch has waited one window, also when it queued while the
+        // previous group was being written: that window is what lets a subscriber's
+        // acknowledgement catch up with the put of its message (cancel_waiting). A front batch
+        // whose operations have all been cancelled ends the wait: it needs no write, and the
+        // batches behind it keep their own windows.
+        const auto go = [&] {
+            return stopping_ || flushers_ > 0 || queued_ops_ >= opts_.max_batch_ops ||
+                   queue_.front().live == 0;
+        };
+        if (window_.count() > 0 && !go()) {
+            wake_.wait_until(lock, queue_.front().queued_at + window_, go);
+        }
+        // A front of cancelled batches goes alone, without a write. Otherwise take whole batches
+        // up to max_batch_ops (a single larger batch goes alone), as long as they have waited
+        // their window: a younger batch keeps its chance to be cancelled, unless the group is
+        // forced (full, flush, stop).
+        const bool dead_front = queue_.front().live == 0;
+        const bool forced = stopping_ || flushers_ > 0 || queued_ops_ >= opts_.max_batch_ops;
+        const auto cutoff = std::chrono::steady_clock::now() - window_;
         std::size_t group_ops = 0;
         std::size_t group_bytes = 0;
         while (!queue_.empty()) {
-            const std::size_t n = queue_.front().batch.ops.size();
+            item& front = queue_.front();
+            if (dead_front && front.live > 0) break;
+            if (!dead_front && !forced && !group.empty() && front.live > 0 &&
+                front.queued_at > cutoff)
+                break;
+            const std::size_t n = front.batch.ops.size();
             if (!group.empty() && group_ops + n > opts_.max_batch_ops) break;
-            group_ops += n;
+            unindex_front();
+            group_ops += front.live;
             queued_ops_ -= n;
-            group_bytes += queue_.front().bytes;
-            group.push_back(std::move(queue_.front()));
+            group_bytes += front.bytes;
+            group.push_back(std::move(front));
             queue_.pop_front();
+            ++front_id_;
         }
         lock.unlock();
 
-        // Merge (moving the operations), cancel put+delete pairs, compact in order.
+        // Merge the operations that were not cancelled (moving them), in order.
         merged.ops.clear();
         merged.ops.reserve(group_ops);
-        for (item& it : group) {
-            std::move(it.batch.ops.begin(), it.batch.ops.end(), std::back_inserter(merged.ops));
-        }
-        keep.assign(merged.ops.size(), 1);
-        const std::uint64_t pairs = cancel.run(merged.ops, keep);
         kept_per_item.assign(group.size(), 0);
-        std::size_t out = 0;
-        std::size_t in = 0;
         for (std::size_t g = 0; g < group.size(); ++g) {
-            for (std::size_t end = in + group[g].batch.ops.size(); in < end; ++in) {
-                if (!keep[in]) continue;
-                if (out != in) merged.ops[out] = std::move(merged.ops[in]);
-                ++out;
+            item& it = group[g];
+            if (it.live == 0) continue;
+            for (std::size_t i = 0; i < it.batch.ops.size(); ++i) {
+                if (!it.dead.empty() && it.dead[i]) continue;
+                merged.ops.push_back(std::move(it.batch.ops[i]));
                 ++kept_per_item[g];
             }
         }
-        merged.ops.resize(out);
+        const std::size_t out = merged.ops.size();
 
         results.assign(group.size(), status::ok());
         status st = merged.empty() ? status::ok() : write_with_retry(merged);
@@ -330,7 +426,7 @@ void committer::run() {
 
         groups_.fetch_add(groups, std::memory_order_relaxed);
         ops_.fetch_add(written, std::memory_order_relaxed);
-        if (st.is_ok()) cancelled_.fetch_add(pairs, std::memory_order_relaxed);
+        bytes_.store(engine_.bytes_written(), std::memory_order_relaxed);
         lock.lock();
         pending_bytes_.fetch_sub(group_bytes, std::memory_order_relaxed);
         pending_batches_.fetch_sub(group.size(), std::memory_order_relaxed);

@@ -262,6 +262,169 @@ TEST(storage_committer, batch_that_cancels_to_nothing_completes_without_a_write)
     EXPECT_EQ(c.groups_written(), 0u);
 }
 
+TEST(storage_committer, update_of_an_entry_put_in_the_group_is_folded_into_the_put) {
+    fault_store engine;
+    committer c(engine, {});
+    engine.hold();
+    c.submit(meta_batch(0), {});
+    ASSERT_TRUE(engine.wait_attempts(1));
+    c.submit(batch_of({put_queue_entry{"c", sample_entry(1)}}), {});
+    c.submit(batch_of({update_queue_entry{"c", 1, queue_state::sent, 7}}), {});
+    engine.release();
+    c.flush();
+    const auto writes = engine.writes();
+    ASSERT_EQ(writes.size(), 2u);
+    // One put, already in the state the update set.
+    ASSERT_EQ(writes[1].ops.size(), 1u);
+    const auto& put = std::get<put_queue_entry>(writes[1].ops[0]);
+    EXPECT_EQ(put.entry.state, queue_state::sent);
+    EXPECT_EQ(put.entry.packet_id, 7u);
+    EXPECT_EQ(c.updates_absorbed(), 1u);
+    EXPECT_EQ(c.ops_submitted(), 3u);
+    EXPECT_EQ(c.ops_written(), 2u);
+    const auto q = read_queue(engine, "c");
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_EQ(q[0].state, queue_state::sent);
+    EXPECT_EQ(q[0].packet_id, 7u);
+}
+
+TEST(storage_committer, updates_of_a_stored_entry_before_its_delete_are_not_written) {
+    fault_store engine;
+    committer c(engine, {});
+    c.submit(
+        batch_of({put_queue_entry{"c", sample_entry(1)}, put_queue_entry{"c", sample_entry(2)}}),
+        {});
+    c.flush();
+    engine.hold();
+    c.submit(meta_batch(0), {});
+    ASSERT_TRUE(engine.wait_attempts(2));
+    c.submit(batch_of({update_queue_entry{"c", 1, queue_state::sent, 1}}), {});
+    c.submit(batch_of({update_queue_entry{"c", 2, queue_state::sent, 2}}), {});
+    c.submit(batch_of({update_queue_entry{"c", 2, queue_state::pubrec_received, 2}}), {});
+    c.submit(batch_of({delete_queue_entry{"c", 1}}), {});
+    engine.release();
+    c.flush();
+    const auto writes = engine.writes();
+    ASSERT_EQ(writes.size(), 3u);
+    // The delete of entry 1, and only the last update of entry 2 (it replaces the state).
+    ASSERT_EQ(writes[2].ops.size(), 2u);
+    const auto& upd = std::get<update_queue_entry>(writes[2].ops[0]);
+    EXPECT_EQ(upd.seq, 2u);
+    EXPECT_EQ(upd.state, queue_state::pubrec_received);
+    EXPECT_EQ(std::get<delete_queue_entry>(writes[2].ops[1]).seq, 1u);
+    EXPECT_EQ(c.updates_absorbed(), 2u);
+    EXPECT_EQ(c.ops_cancelled(), 0u);
+    const auto q = read_queue(engine, "c");
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_EQ(q[0].seq, 2u);
+    EXPECT_EQ(q[0].state, queue_state::pubrec_received);
+}
+
+// Under load the writer does not take what queued during its last write at once: the group waits
+// until its oldest batch has waited one window, so a delete that arrives within the window of its
+// put cancels it although the put queued while another group was being written. The put's
+// completion (the publisher's ack) still runs after that group, in submission order, with ok.
+// max_batch_ops = 2 ends the (one hour) window deterministically: the first group is a batch of
+// two operations, the second group the put and the delete.
+TEST(storage_committer, put_and_delete_cancel_across_a_write_within_the_window) {
+    fault_store engine;
+    committer::options o;
+    o.window = std::chrono::hours(1);
+    o.max_batch_ops = 2;
+    committer c(engine, o);
+    engine.hold();
+    results r;
+    c.submit(batch_of({put_meta{"a", "1"}, put_meta{"b", "2"}}), r.record(0));
+    ASSERT_TRUE(engine.wait_attempts(1));
+    c.submit(batch_of({put_queue_entry{"c", sample_entry(1)}}), r.record(1));
+    engine.release();
+    ASSERT_TRUE(eventually([&] { return r.size() == 1; }));
+    // The first group is done; the put waits for its window. Delivered and acknowledged now:
+    c.submit(batch_of({delete_queue_entry{"c", 1}}), r.record(2));
+    c.flush();
+    EXPECT_EQ(engine.attempts(), 1) << "neither the put nor the delete reached the engine";
+    EXPECT_EQ(c.ops_cancelled(), 1u);
+    EXPECT_EQ(c.ops_written(), 2u);
+    EXPECT_EQ(c.ops_submitted(), 4u);
+    EXPECT_EQ(r.order, (std::vector<int>{0, 1, 2}));
+    for (const auto& st : r.statuses)
+        EXPECT_TRUE(st.is_ok());
+    EXPECT_TRUE(read_queue(engine, "c").empty());
+}
+
+// What survives the window is written before its batch completes: a put whose delete does not
+// come in time is committed, and the completion runs after the commit.
+TEST(storage_committer, put_without_its_delete_in_the_window_is_written_before_completion) {
+    fault_store engine;
+    committer::options o;
+    o.window = std::chrono::hours(1);
+    o.max_batch_ops = 2;
+    committer c(engine, o);
+    results r;
+    c.submit(batch_of({put_queue_entry{"c", sample_entry(1)}}), r.record(0));
+    c.submit(batch_of({put_queue_entry{"c", sample_entry(2)}}), r.record(1));  // window over
+    ASSERT_TRUE(eventually([&] { return r.size() == 2; }));
+    EXPECT_EQ(engine.attempts(), 1);
+    EXPECT_EQ(read_queue(engine, "c").size(), 2u) << "committed before the completions ran";
+    c.submit(batch_of({delete_queue_entry{"c", 1}}), {});
+    c.flush();
+    EXPECT_EQ(c.ops_cancelled(), 0u);
+    EXPECT_EQ(c.ops_written(), 3u);
+    ASSERT_EQ(read_queue(engine, "c").size(), 1u);
+}
+
+// The window stretches while acknowledgements come but miss many of their puts, and shrinks back
+// once they come well within it. Counted per committer::window_sample deletes, so the test needs
+// no clock: with a window of an hour a put waits until flush() forces it out.
+TEST(storage_committer, window_stretches_while_deletes_miss_their_puts) {
+    fault_store engine;
+    committer::options o;
+    o.window = std::chrono::hours(1);
+    committer c(engine, o);
+    const auto half = committer::window_sample / 2;
+    std::uint64_t seq = 0;
+    // Half of the deletes come after their put was written, half while it waits.
+    for (std::uint32_t i = 0; i < half; ++i) {
+        c.submit(batch_of({put_queue_entry{"c", sample_entry(++seq)}}), {});
+        c.flush();
+        c.submit(batch_of({delete_queue_entry{"c", seq}}), {});
+    }
+    EXPECT_EQ(c.current_window(), o.window);
+    for (std::uint32_t i = 0; i < half; ++i) {
+        c.submit(batch_of({put_queue_entry{"c", sample_entry(++seq)}}), {});
+        c.submit(batch_of({delete_queue_entry{"c", seq}}), {});
+    }
+    EXPECT_EQ(c.ops_cancelled(), half);
+    EXPECT_EQ(c.current_window(), 2 * o.window);
+    // Every delete cancels its put, right away (far within a quarter of the window): back.
+    for (std::uint32_t i = 0; i < committer::window_sample; ++i) {
+        c.submit(batch_of({put_queue_entry{"c", sample_entry(++seq)}}), {});
+        c.submit(batch_of({delete_queue_entry{"c", seq}}), {});
+    }
+    EXPECT_EQ(c.current_window(), o.window);
+    c.flush();
+    EXPECT_TRUE(read_queue(engine, "c").empty());
+}
+
+// Deletes that never find their put (the subscribers were offline, the messages stored long ago)
+// do not stretch the window: waiting longer would not cancel anything.
+TEST(storage_committer, window_does_not_stretch_for_late_deletes_only) {
+    fault_store engine;
+    committer::options o;
+    o.window = std::chrono::hours(1);
+    committer c(engine, o);
+    std::uint64_t seq = 0;
+    for (std::uint32_t i = 0; i < committer::window_sample; ++i)
+        c.submit(batch_of({put_queue_entry{"c", sample_entry(++seq)}}), {});
+    c.flush();
+    for (std::uint64_t s = 1; s <= seq; ++s)
+        c.submit(batch_of({delete_queue_entry{"c", s}}), {});
+    c.flush();
+    EXPECT_EQ(c.ops_cancelled(), 0u);
+    EXPECT_EQ(c.current_window(), o.window);
+    EXPECT_TRUE(read_queue(engine, "c").empty());
+}
+
 TEST(storage_committer, respects_max_batch_ops) {
     fault_store engine;
     committer::options o;

@@ -66,6 +66,17 @@ std::vector<std::pair<std::string, std::int64_t>> core_api::metrics() const {
                          static_cast<std::int64_t>(st->unobserved_failures()));
         out.emplace_back("store.pending_bytes",
                          static_cast<std::int64_t>(st->committer().pending_bytes()));
+        // What the messages cost the store: operations as the broker submitted them, and what
+        // the group committer wrote of them (see committer.hpp for what it leaves out).
+        const auto& c = st->committer();
+        out.emplace_back("store.ops_submitted", static_cast<std::int64_t>(c.ops_submitted()));
+        out.emplace_back("store.ops_written", static_cast<std::int64_t>(c.ops_written()));
+        out.emplace_back("store.ops_cancelled", static_cast<std::int64_t>(c.ops_cancelled()));
+        out.emplace_back("store.updates_absorbed", static_cast<std::int64_t>(c.updates_absorbed()));
+        out.emplace_back("store.groups_written", static_cast<std::int64_t>(c.groups_written()));
+        out.emplace_back("store.bytes_written", static_cast<std::int64_t>(c.bytes_written()));
+        out.emplace_back("store.commit_window_us",
+                         static_cast<std::int64_t>(c.current_window().count()));
     }
     if (auto* r = core_.retained())
         out.emplace_back("retained", static_cast<std::int64_t>(r->size()));

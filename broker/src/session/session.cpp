@@ -21,6 +21,32 @@ constexpr std::size_t inbox_hard_limit = 4 * inbox_high_water;
 // stays bounded all the same.
 constexpr std::size_t default_room_mark = 4096;
 
+// While set (on a worker thread, for the span of one acknowledgement or one inbox drain), the
+// fire-and-forget store operations of sessions are collected into one batch: an entry's delete
+// and the state changes of the messages it let through reach the committer in one submission
+// (one lock, one queue item) instead of one each. Only store_op's operations are collected,
+// updates and deletes, whose order relative to other submissions of the span does not matter:
+// an update of a missing entry does nothing, a delete of a missing entry too.
+thread_local storage::write_batch* collected_ops = nullptr;
+
+class collect_store_ops {
+  public:
+    explicit collect_store_ops(persistence* st) : st_(st) {
+        if (st_ && !collected_ops) collected_ops = &batch_;
+    }
+    ~collect_store_ops() {
+        if (collected_ops != &batch_) return;  // an outer span collects
+        collected_ops = nullptr;
+        st_->submit(std::move(batch_));  // an empty batch is not submitted
+    }
+    collect_store_ops(const collect_store_ops&) = delete;
+    collect_store_ops& operator=(const collect_store_ops&) = delete;
+
+  private:
+    persistence* st_;
+    storage::write_batch batch_;
+};
+
 storage::subscription_record to_subscription_record(const std::string& filter,
                                                     const session_subscription& s) {
     storage::subscription_record r;
@@ -185,6 +211,7 @@ void session::drain(asio::any_io_executor ex) {
         inbox_size_.store(0, std::memory_order_relaxed);
         drain_scheduled_ = false;
     }
+    collect_store_ops collect(core_.store());
     for (auto& d : batch)
         accept(std::move(d));
     pump();
@@ -263,6 +290,10 @@ void session::entry_done(outbound_entry&& e) {
 }
 
 void session::store_op(storage::operation op) {
+    if (collected_ops) {
+        collected_ops->ops.push_back(std::move(op));
+        return;
+    }
     if (auto* st = core_.store()) st->submit(std::move(op));
 }
 
@@ -366,6 +397,7 @@ void session::retry_due() {
 }
 
 bool session::on_puback(const protocol::puback& p) {
+    collect_store_ops collect(core_.store());
     outbound_entry removed;
     const auto r = queue_.on_puback(p.packet_id, removed);
     if (r == outbound_queue::ack_result::wrong_state) return false;
@@ -438,6 +470,7 @@ bool session::on_pubrec(const protocol::pubrec& p) {
 }
 
 bool session::on_pubcomp(const protocol::pubcomp& p) {
+    collect_store_ops collect(core_.store());
     outbound_entry removed;
     const auto r = queue_.on_pubcomp(p.packet_id, removed);
     if (r == outbound_queue::ack_result::wrong_state) return false;

@@ -8,17 +8,30 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "rmqtt/storage/store.hpp"
 
 namespace rmqtt::storage {
 
 // Group commit in front of a store. Any thread submits batches; one writer thread drains the
-// queue, merges what is waiting (up to `max_batch_ops`, after waiting up to `window` for more)
-// into one store::write, then runs each batch's completion on the writer thread, in submission
-// order. A queue entry put and deleted within one group is written by neither operation (the
-// message was delivered and acknowledged before it reached the disk).
+// queue, merges what is waiting (up to `max_batch_ops`) into one store::write, then runs each
+// batch's completion on the writer thread, in submission order.
+//
+// Cancellation in the queue: while an operation waits in the queue (not yet taken by the writer)
+// a later operation on the same queue entry can make it unnecessary. A delete_queue_entry
+// cancels the put_queue_entry still waiting for it, and itself (the message was delivered and
+// acknowledged before it reached the disk); an update_queue_entry of a waiting put is folded
+// into the put; an update that a later update or the entry's delete replaces is dropped. A batch
+// whose operations have all gone completes without a write as soon as the batches before it have
+// completed. The writer takes the queue once its oldest batch has waited `window` (or
+// max_batch_ops are waiting, or flush() / stop() asks), also under load: the window is what lets
+// a subscriber's acknowledgement catch up with the put of its message, so a busy broker writes
+// only what outlives it.
 //
 // Failures: a write that fails with `unavailable` or `io_error` is retried with backoff until
 // `backend_timeout` has passed since the group's first attempt; then every completion of the
@@ -30,6 +43,9 @@ class committer {
     using failure_handler = std::function<void(const status&, std::size_t ops)>;
 
     struct options {
+        // The window a write waits in the queue. Under load it stretches (up to
+        // max_window_factor times) while subscribers' acknowledgements arrive, but too late for
+        // many of their puts, and shrinks back when they come early or do not come at all.
         std::chrono::microseconds window{500};
         std::size_t max_batch_ops = 4096;
         std::chrono::milliseconds backend_timeout{15000};
@@ -71,6 +87,18 @@ class committer {
     std::uint64_t groups_written() const noexcept;
     std::uint64_t ops_written() const noexcept;
     std::uint64_t ops_cancelled() const noexcept;  // put+delete pairs that never reached the engine
+    std::uint64_t ops_submitted() const noexcept;  // operations of every batch submitted
+    // Updates folded into a put of the same group, or dropped before a delete of their entry
+    // (not counted in ops_cancelled).
+    std::uint64_t updates_absorbed() const noexcept;
+    // Bytes the engine reports for the groups it wrote (store::bytes_written, read once per
+    // group on the writer thread).
+    std::uint64_t bytes_written() const noexcept;
+    // The window in use now (options::window, stretched under load).
+    std::chrono::microseconds current_window() const noexcept;
+    static constexpr int max_window_factor = 8;
+    // Deletes per adjustment of the window.
+    static constexpr std::uint32_t window_sample = 256;
     // Batches without a completion that failed for good, and their operations (the calls of
     // options::on_unobserved_failure add up to these).
     std::uint64_t failures_unobserved() const noexcept;
@@ -82,7 +110,38 @@ class committer {
         completion done;
         std::size_t bytes = 0;
         std::size_t ops = 0;  // as submitted, before cancellation
+        std::chrono::steady_clock::time_point queued_at;
+        std::size_t live = 0;    // operations not cancelled (dead is empty while all are live)
+        std::vector<char> dead;  // per operation, once one is cancelled
     };
+    // Where the queue holds operations on one queue entry (client id, seq): its put, or else its
+    // last update. Items are numbered in submission order; the key's client id points into the
+    // operation, which stays in place until the writer takes the item (its entry goes then).
+    struct op_ref {
+        std::uint64_t item = 0;
+        std::size_t op = 0;
+    };
+    struct entry_ops {
+        std::optional<op_ref> put;
+        std::optional<op_ref> update;
+    };
+    struct entry_key {
+        std::string_view client_id;
+        std::uint64_t seq;
+        bool operator==(const entry_key&) const = default;
+    };
+    struct entry_key_hash {
+        std::size_t operator()(const entry_key& k) const noexcept;
+    };
+    // Under mutex_: applies the queue entry operations of the item just queued to the waiting ones.
+    void cancel_waiting(std::uint64_t id);
+    void kill(const op_ref& r);
+    item& item_at(std::uint64_t id) { return queue_[static_cast<std::size_t>(id - front_id_)]; }
+    // Under mutex_: counts a delete_queue_entry (cancelling a waiting put after `delay`, or not)
+    // and adjusts window_ every window_sample deletes.
+    void note_delete(bool cancelled, std::chrono::steady_clock::duration delay);
+    // Under mutex_: the item at the front is taken by the writer; its entries leave the index.
+    void unindex_front();
     void run();
     // One store::write, retried on unavailable / io_error until backend_timeout.
     status write_with_retry(const write_batch& batch);
@@ -95,6 +154,13 @@ class committer {
     std::condition_variable wake_;
     std::condition_variable drained_;
     std::deque<item> queue_;
+    std::uint64_t front_id_ = 0;  // number of queue_.front(): items submitted before it
+    std::unordered_map<entry_key, entry_ops, entry_key_hash> waiting_;
+    std::chrono::microseconds window_;  // under mutex_; current_window_ mirrors it
+    std::atomic<std::int64_t> current_window_us_{0};
+    std::uint32_t sample_deletes_ = 0;
+    std::uint32_t sample_cancels_ = 0;
+    std::chrono::steady_clock::duration sample_max_delay_{};
     std::size_t queued_ops_ = 0;  // operations in queue_ (not yet taken by the writer)
     std::size_t flushers_ = 0;    // threads in flush(): the writer skips its window for them
     std::uint64_t submitted_ = 0;
@@ -108,6 +174,9 @@ class committer {
     std::atomic<std::uint64_t> groups_{0};
     std::atomic<std::uint64_t> ops_{0};
     std::atomic<std::uint64_t> cancelled_{0};
+    std::atomic<std::uint64_t> submitted_ops_{0};
+    std::atomic<std::uint64_t> absorbed_{0};
+    std::atomic<std::uint64_t> bytes_{0};
     std::atomic<std::uint64_t> unobserved_batches_{0};
     std::atomic<std::uint64_t> unobserved_ops_{0};
     std::thread thread_;

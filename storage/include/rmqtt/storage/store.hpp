@@ -153,6 +153,11 @@ class store : public store_reader {
     // atomically (MULTI/EXEC per hash slot).
     virtual status write(const write_batch& batch) = 0;
 
+    // Bytes that write() calls which succeeded handed to the engine, for metrics: RocksDB the
+    // write batches' data (what its log receives), Redis the commands sent. 0 where an engine
+    // does not count (memory). Called on the writing thread.
+    virtual std::uint64_t bytes_written() const noexcept { return 0; }
+
     // A reader for another thread (see above). Fails with invalid_argument after close().
     // Redis: connects on first use, so a server that is down shows in the reader's calls
     // (unavailable), not here.
