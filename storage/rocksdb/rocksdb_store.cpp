@@ -812,6 +812,10 @@ status rocksdb_reader::load_recovery_state(const std::vector<std::string>& clien
     rocksdb::ManagedSnapshot snapshot(db());
     rocksdb::ReadOptions ro;
     ro.snapshot = snapshot.snapshot();
+    // Finding each queue's bounds reads the data blocks around them, payloads included: kept out
+    // of the block cache, the RSS after recovery follows the sessions, not the queued payloads
+    // (they are read when their client returns).
+    ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> subs(db()->NewIterator(ro, cf(cf_subs)));
     std::unique_ptr<rocksdb::Iterator> queue(db()->NewIterator(ro, cf(cf_queue)));
     std::unique_ptr<rocksdb::Iterator> inq2(db()->NewIterator(ro, cf(cf_inq2)));
