@@ -44,13 +44,14 @@ storage::status read_recovery_state(persistence& store, bool with_retained, reco
                 spdlog::info("recovering sessions: {} read so far...", seen);
             }
             // A session that was connected at a crash counts from the last proof of life.
-            if (rec.disconnected_at_ms == 0) rec.disconnected_at_ms = last_alive;
+            const bool was_online = rec.disconnected_at_ms == 0;
+            if (was_online) rec.disconnected_at_ms = last_alive;
             if (rec.expiry_interval_s != storage::never_expires &&
                 rec.disconnected_at_ms + std::int64_t{rec.expiry_interval_s} * 1000 <= now) {
                 out.expired.push_back(std::move(rec));
                 return true;
             }
-            out.sessions.push_back({std::move(rec), {}, {}, {}});
+            out.sessions.push_back({std::move(rec), {}, {}, {}, was_online});
             return true;
         });
         if (!s) failure = s;

@@ -19,6 +19,9 @@ struct recovered_state {
         std::vector<storage::subscription_record> subscriptions;
         std::optional<storage::queue_bounds> bounds;  // stored queue entries, loaded on reconnect
         std::vector<std::uint16_t> inbound_qos2;
+        // The stored record changed here (the disconnect time of a session online at a crash):
+        // it is written back; the others are stored as they are.
+        bool rewrite = false;
     };
     std::vector<session> sessions;                  // unexpired
     std::vector<storage::session_record> expired;   // to delete (their wills go out)

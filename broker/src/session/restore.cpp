@@ -51,7 +51,13 @@ restore_counts restore_sessions(
     }
     core.set_generation_floor(
         static_cast<std::uint32_t>(std::min<std::uint64_t>(floor, 0xFFFFFFFE)));
-    std::vector<std::pair<session_ptr, storage::session_record>> created;
+    struct restored {
+        session_ptr s;
+        storage::session_record rec;
+        bool rewrite;
+    };
+    std::vector<restored> created;
+    created.reserve(state.sessions.size());
     storage::write_batch cleanup;
     const bool check_acl = core.hooks.has_acl();
     for (auto& r : state.sessions) {
@@ -79,6 +85,7 @@ restore_counts restore_sessions(
             spdlog::info("restored session {}: will topic '{}' is no longer allowed; dropped",
                          r.record.client_id, s->will()->message.topic);
             s->will().reset();  // persist_record() below stores the record without it
+            r.rewrite = true;
             ++counts.revoked_wills;
         }
         for (auto& sub : r.subscriptions) {
@@ -122,7 +129,7 @@ restore_counts restore_sessions(
             s->restore_inbound_qos2(pid);
         s->publish_info();
         core.sessions.insert_restored(s);
-        created.emplace_back(std::move(s), std::move(r.record));
+        created.push_back({std::move(s), std::move(r.record), r.rewrite});
     }
     counts.sessions = created.size();
 
@@ -135,8 +142,11 @@ restore_counts restore_sessions(
     if (auto* st = core.store()) st->submit(std::move(cleanup));
 
     // Timers run on each session's owner: expiry and (delayed) wills.
-    for (auto& [s, rec] : created) {
-        s->persist_record();  // records the disconnect time of sessions connected at a crash
+    for (auto& [s, rec, rewrite] : created) {
+        // The disconnect time of a session connected at a crash, a revoked will. The others are
+        // stored as they are: a write per session would make a large recovery write the whole
+        // session table again.
+        if (rewrite) s->persist_record();
         const auto disconnected = rec.disconnected_at_ms;
         const auto expiry = rec.expiry_interval_s;
         s->run_on_owner([s, disconnected, expiry, now] {
