@@ -470,9 +470,11 @@ line() {
     echo "- load average (1, 5, 15 min): before $START_LOAD, after $END_LOAD (other work was running on this machine)"
     echo "- rmqttd: $("$RMQTTD" -V 2>&1 | head -1); Mosquitto: $("$MOSQUITTO" -h 2>&1 | sed -n 's/^mosquitto version //p' | head -1)"
     echo "- each figure is the median of $REPEAT runs, each run on a freshly started broker"
-    echo "- pub/sub rows: $PUBS publishers -> $PUBS subscribers (one topic per pair), ${PAYLOAD}-byte payload, MQTT level $MQTT,"
-    echo "  QoS 0: $COUNT_QOS0 msgs per publisher; QoS 1: $COUNT_QOS1 msgs per publisher, publisher window $WINDOW, broker max inflight $MAX_INFLIGHT"
-    echo "- recovery: $SESSIONS sessions x $QUEUED queued QoS 1 messages, graceful stop, restarted $REPEAT times (times from process start), then once more to drain and verify"
+    if [[ " $ROWS " = *" qos0 "* || " $ROWS " = *" qos1 "* || " $ROWS " = *" persistent "* ]]; then
+        echo "- pub/sub rows: $PUBS publishers -> $PUBS subscribers (one topic per pair), ${PAYLOAD}-byte payload, MQTT level $MQTT,"
+        echo "  QoS 0: $COUNT_QOS0 msgs per publisher; QoS 1: $COUNT_QOS1 msgs per publisher, publisher window $WINDOW, broker max inflight $MAX_INFLIGHT"
+    fi
+    [[ " $ROWS " != *" recovery "* ]] || echo "- recovery: $SESSIONS sessions x $QUEUED queued QoS 1 messages, graceful stop, restarted $REPEAT times (times from process start), then once more to drain and verify"
     [[ " $ROWS " != *" idle "* ]] || echo "- idle: $IDLE_CONNS connections (MQTT level $MQTT, clean, keep alive $IDLE_KEEPALIVE, subscriptions: $([[ $IDLE_SUBSCRIBE = 1 ]] && echo one each || echo none)), $IDLE_CONCURRENCY handshakes in flight; KB/conn = broker VmRSS after - before, / connections"
     echo "- ratio = rmqttd / Mosquitto: above 1 is better for msg/s, below 1 is better for us, ms and MB"
     echo
