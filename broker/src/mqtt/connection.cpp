@@ -215,6 +215,10 @@ asio::awaitable<bool> connection::reader(bool first) {
                 in_.shrink_to_fit();
             }
         }
+        // A non-blocking read that finds data completes at once: let the worker's other
+        // handlers (subscribers' writers above all) run between two reads, as an asynchronous
+        // read's completion would, or a flooding client would starve them.
+        if (by_readiness) co_await asio::post(executor_, asio::use_awaitable);
     }
     co_return false;
 }
