@@ -1,5 +1,5 @@
 // rmqtt-bench: MQTT load generator used by bench/run.sh to compare rmqttd with other brokers.
-// Modes: pubsub, offline-fill, connect-storm, drain, probe (bench/README.md). Each prints a
+// Modes: pubsub, offline-fill, connect-storm, drain, probe, idle (bench/README.md). Each prints a
 // human-readable summary and, last, one machine-readable line "RESULT key=value ...".
 // Exit status: 0 ok, 1 messages missing or duplicated beyond QoS rules, 2 usage, 3 connection
 // failure or timeout.
@@ -20,6 +20,7 @@
 
 #include "bench_client.hpp"
 #include "bench_runtime.hpp"
+#include "idle_mode.hpp"
 
 namespace rmqtt::bench {
 namespace {
@@ -820,6 +821,30 @@ int main(int argc, char** argv) {
                                   "time of CONNACK");
     add_common(pr, c_probe);
 
+    common_options c_idle;
+    idle_options idle;
+    auto* is = app.add_subcommand(
+        "idle", "N idle connections: connect rate, broker RSS per connection (--broker-pid)");
+    c_idle.keep_alive = idle.keep_alive;
+    c_idle.id_prefix = idle.id_prefix;
+    c_idle.topic_prefix = idle.topic_prefix;
+    add_common(is, c_idle);
+    is->add_option("-n,--connections", idle.connections)->capture_default_str();
+    is->add_option("--concurrency", idle.concurrency, "handshakes in flight")
+        ->check(CLI::Range(1u, 10000u))
+        ->capture_default_str();
+    is->add_flag("--subscribe", idle.subscribe, "one subscription (QoS 0) per connection");
+    is->add_option("--source-addrs", idle.source_addrs,
+                   "connect from 127.0.0.1 .. 127.0.0.<n> (0: one per 20000 connections)")
+        ->check(CLI::Range(0u, 254u))
+        ->capture_default_str();
+    is->add_option("--broker-pid", idle.broker_pid, "read this process's VmRSS before and after")
+        ->capture_default_str();
+    is->add_option("--settle", idle.settle_s, "seconds before the second RSS reading")
+        ->capture_default_str();
+    is->add_option("--hold", idle.hold_s, "seconds to keep the connections open afterwards")
+        ->capture_default_str();
+
     CLI11_PARSE(app, argc, argv);
 
     auto run = [](const common_options& co, auto body) -> int {
@@ -860,6 +885,16 @@ int main(int argc, char** argv) {
         return run(c_drain, [&](runtime& rt, steady_clock::time_point d) {
             return run_drain(rt, c_drain, drain, false, d);
         });
+    }
+    if (is->parsed()) {
+        idle.host = c_idle.host;
+        idle.port = c_idle.port;
+        idle.mqtt = c_idle.mqtt;
+        idle.id_prefix = c_idle.id_prefix;
+        idle.topic_prefix = c_idle.topic_prefix;
+        idle.keep_alive = c_idle.keep_alive;
+        c_idle.threads = 1;  // every socket on one io_context: run_idle is single-threaded
+        return run(c_idle, [&](runtime&, steady_clock::time_point d) { return run_idle(idle, d); });
     }
     probe.sessions = 1;
     probe.wait_port = true;

@@ -13,7 +13,7 @@ MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 OUT=${OUT:-$ROOT/bench/results/latest.md}
 
 REPEAT=${REPEAT:-3}                # runs per row and broker; the table shows the median
-ROWS=${ROWS:-"qos0 qos1 persistent overload recovery"}
+ROWS=${ROWS:-"qos0 qos1 persistent overload idle recovery"}
 PUBS=${PUBS:-4}                    # publishers = subscribers = topics (pairs)
 PAYLOAD=${PAYLOAD:-64}
 COUNT_QOS0=${COUNT_QOS0:-100000}   # messages per publisher
@@ -37,10 +37,25 @@ OVERLOAD_WIDE=${OVERLOAD_WIDE:-65535}          # ... and rmqttd's default window
 
 # Per-row overrides of the pub/sub shape and broker limits (set by the rows below).
 ROW_PUBS=""; ROW_SUBS=""; ROW_TOPICS=""; ROW_MQUEUE=0; ROW_OVERFLOW=backpressure; ROW_INFLIGHT=""
+IDLE_CONNS=${IDLE_CONNS:-5000}     # idle: connections held open (100000: see bench/README.md)
+IDLE_CONCURRENCY=${IDLE_CONCURRENCY:-64}  # idle: handshakes in flight
+IDLE_SUBSCRIBE=${IDLE_SUBSCRIBE:-0}       # idle: 1 = one subscription per connection
+IDLE_KEEPALIVE=${IDLE_KEEPALIVE:-120}
 
 for f in "$RMQTTD" "$BENCH" "$MOSQUITTO" /usr/bin/time; do
     [[ -x $f ]] || { echo "run.sh: $f not found or not executable (build first: make build)" >&2; exit 2; }
 done
+
+# The idle row holds IDLE_CONNS sockets in the broker and as many in rmqtt-bench: every process
+# started from here inherits this limit (root may raise the hard limit too).
+if [[ " $ROWS " = *" idle "* ]]; then
+    want_fds=$((IDLE_CONNS + 4096))
+    if (($(ulimit -Sn) < want_fds)); then
+        ulimit -Hn "$want_fds" 2>/dev/null || true
+        ulimit -Sn "$want_fds" 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
+    fi
+    (($(ulimit -Sn) >= want_fds)) || echo "run.sh: ulimit -n is $(ulimit -Sn), below the $want_fds the idle row needs" >&2
+fi
 
 WORK=$(mktemp -d /tmp/rmqtt-bench.XXXXXX)
 STARTED=()   # pids of the running broker and its /usr/bin/time wrapper
@@ -122,6 +137,7 @@ listener.tcp.external.addr = "127.0.0.1:$port"
 listener.tcp.external.allow_anonymous = true
 listener.tcp.external.nodelay = true
 listener.tcp.external.max_handshaking_limit = 2000
+listener.tcp.external.max_connections = $((IDLE_CONNS * 2 + 1024))
 listener.tcp.external.max_inflight = ${ROW_INFLIGHT:-$MAX_INFLIGHT}
 listener.tcp.external.max_mqueue_len = $ROW_MQUEUE
 listener.tcp.external.mqueue_overflow = "$ROW_OVERFLOW"
@@ -149,6 +165,7 @@ listener $port 127.0.0.1
 # Started as root, Mosquitto switches to this user; it must be able to write persistence_location.
 user $(id -un)
 allow_anonymous true
+max_connections -1
 set_tcp_nodelay true
 max_inflight_messages ${ROW_INFLIGHT:-$MAX_INFLIGHT}
 max_queued_messages $ROW_MQUEUE
@@ -384,6 +401,35 @@ recovery_row() {
     done
 }
 
+# idle_row KIND VARIANT LABEL: IDLE_CONNS idle connections on a fresh broker; the broker's VmRSS
+# before and after them gives KB per connection, the connect phase gives connections/s.
+idle_row() {
+    local kind=$1 variant=$2 label=$3 row=idle rep out rc status
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        record "$row" "$label" "$kind" load1 "$(load1)" ok
+        launch "$kind" "$variant" || { record "$row" "$label" "$kind" error 1 "start failed"; continue; }
+        out="$BROKER_DIR/idle.out"
+        local args=(idle --port "$BROKER_PORT" --mqtt "$MQTT" -n "$IDLE_CONNS"
+            --concurrency "$IDLE_CONCURRENCY" --keep-alive "$IDLE_KEEPALIVE"
+            --broker-pid "$BROKER_PID" --id-prefix "idle$rep" --topic-prefix "idle/$rep"
+            --timeout "$STEP_TIMEOUT")
+        [[ $IDLE_SUBSCRIBE = 1 ]] && args+=(--subscribe)
+        rc=0
+        step $((STEP_TIMEOUT + 30)) "$out" "$BENCH" "${args[@]}" || rc=$?
+        stop_broker
+        status=ok
+        if ((rc != 0)); then
+            status="exit $rc"
+            NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(excerpt 300 "$out.err" "$out")")
+        fi
+        log "$row $label $kind #$rep: $(grep -h '^RESULT' "$out" | cut -c1-240) $status"
+        for m in connect_rate hs_p99_us kb_per_conn; do
+            record "$row" "$label" "$kind" "$m" "$(field "$m" "$out")" "$status"
+        done
+        record "$row" "$label" "$kind" rss_mb "$BROKER_RSS_MB" "$status"
+    done
+}
+
 # ---- run ---------------------------------------------------------------------------------------
 
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -422,7 +468,11 @@ for row in $ROWS; do
         recovery_row rmqttd durable "ack=durable"
         recovery_row mosquitto persist-default "mosquitto"
         ;;
-    *) log "unknown row '$row' (rows: qos0 qos1 persistent overload recovery)" ;;
+    idle)
+        idle_row rmqttd off "storage off"
+        idle_row mosquitto mem "storage off"
+        ;;
+    *) log "unknown row '$row' (rows: qos0 qos1 persistent overload recovery idle)" ;;
     esac
 done
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -468,10 +518,13 @@ line() {
     echo "- load average (1, 5, 15 min): before $START_LOAD, after $END_LOAD (other work was running on this machine)"
     echo "- rmqttd: $("$RMQTTD" -V 2>&1 | head -1); Mosquitto: $("$MOSQUITTO" -h 2>&1 | sed -n 's/^mosquitto version //p' | head -1)"
     echo "- each figure is the median of $REPEAT runs, each run on a freshly started broker"
-    echo "- pub/sub rows: $PUBS publishers -> $PUBS subscribers (one topic per pair), ${PAYLOAD}-byte payload, MQTT level $MQTT,"
-    echo "  QoS 0: $COUNT_QOS0 msgs per publisher; QoS 1: $COUNT_QOS1 msgs per publisher, publisher window $WINDOW, broker max inflight $MAX_INFLIGHT"
-    echo "- overload: $OVERLOAD_PUBS publishers -> 1 subscriber on one topic, $OVERLOAD_COUNT msgs per publisher, publisher window $WINDOW, broker max inflight $OVERLOAD_INFLIGHT (and $OVERLOAD_WIDE), queue limit $OVERLOAD_MQUEUE on both; missing = acknowledged to the publisher but never delivered"
-    echo "- recovery: $SESSIONS sessions x $QUEUED queued QoS 1 messages, graceful stop, restarted $REPEAT times (times from process start), then once more to drain and verify"
+    if [[ " $ROWS " = *" qos0 "* || " $ROWS " = *" qos1 "* || " $ROWS " = *" persistent "* ]]; then
+        echo "- pub/sub rows: $PUBS publishers -> $PUBS subscribers (one topic per pair), ${PAYLOAD}-byte payload, MQTT level $MQTT,"
+        echo "  QoS 0: $COUNT_QOS0 msgs per publisher; QoS 1: $COUNT_QOS1 msgs per publisher, publisher window $WINDOW, broker max inflight $MAX_INFLIGHT"
+    fi
+    [[ " $ROWS " != *" overload "* ]] || echo "- overload: $OVERLOAD_PUBS publishers -> 1 subscriber on one topic, $OVERLOAD_COUNT msgs per publisher, publisher window $WINDOW, broker max inflight $OVERLOAD_INFLIGHT (and $OVERLOAD_WIDE), queue limit $OVERLOAD_MQUEUE on both; missing = acknowledged to the publisher but never delivered"
+    [[ " $ROWS " != *" recovery "* ]] || echo "- recovery: $SESSIONS sessions x $QUEUED queued QoS 1 messages, graceful stop, restarted $REPEAT times (times from process start), then once more to drain and verify"
+    [[ " $ROWS " != *" idle "* ]] || echo "- idle: $IDLE_CONNS connections (MQTT level $MQTT, clean, keep alive $IDLE_KEEPALIVE, subscriptions: $([[ $IDLE_SUBSCRIBE = 1 ]] && echo one each || echo none)), $IDLE_CONCURRENCY handshakes in flight; KB/conn = broker VmRSS after - before, / connections"
     echo "- ratio = rmqttd / Mosquitto: above 1 is better for msg/s, below 1 is better for us, ms and MB"
     echo
     echo "| row | metric | rmqttd | Mosquitto | ratio | load (1m) | notes |"
@@ -510,6 +563,11 @@ line() {
         recovery)
             for metric in create_rate:sessions/s fill_rate:msg/s prep_rss_mb:MB stop_s:s data_mb:MB listen_ms:ms connack_ms:ms recovered_ms:ms rss_mb:MB drain_rate:msg/s drain_rss_mb:MB drain_missing:msgs; do
                 line "recovery, $SESSIONS x $QUEUED" recovery "ack=durable" mosquitto "${metric%%:*}" "${metric#*:}"
+            done
+            ;;
+        idle)
+            for metric in connect_rate:conn/s hs_p99_us:us kb_per_conn:KB rss_mb:MB; do
+                line "idle connections, $IDLE_CONNS" idle "storage off" "storage off" "${metric%%:*}" "${metric#*:}"
             done
             ;;
         esac

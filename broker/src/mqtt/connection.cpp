@@ -43,13 +43,7 @@ connection::connection(core_context& core, const listener_config& listener,
       transport_(std::move(t)),
       executor_(ex),
       max_packet_size_(listener.max_packet_size),
-      writer_signal_(ex),
-      keepalive_timer_(ex),
-      retry_timer_(ex),
-      wait_timer_(ex),
-      close_timer_(ex),
-      ack_signal_(ex) {
-    in_.resize(initial_read_buffer);
+      keepalive_timer_(ex) {
     counters_->connections.fetch_add(1, std::memory_order_relaxed);
     counters_->handshaking.fetch_add(1, std::memory_order_relaxed);
     core_.stats.handshaking.fetch_add(1, std::memory_order_relaxed);
@@ -70,19 +64,49 @@ void connection::start() {
     accepted_at_ = steady_clock::now();
     last_read_ = accepted_at_;
     keepalive_timeout_ = listener_.handshake_timeout;
+    spawn_reader(true);
+    watchdog();
+}
+
+void connection::spawn_reader(bool first) {
     auto self = shared_from_this();
+    // What follows the reader runs in the same handler as its last step, not in co_spawn's
+    // completion (which may be posted): the readiness wait must start right after the read that
+    // saw would_block, and the session must be released before the writer closes the stream
+    // (a client that saw the close may act on the session being gone).
     asio::co_spawn(
-        executor_, [self]() { return self->reader(); },
+        executor_,
+        [self, first]() -> asio::awaitable<void> {
+            if (co_await self->reader(first))
+                self->park_reader();
+            else
+                self->on_reader_done();
+        },
         [self](std::exception_ptr e) {
             log_exception("connection reader", self->peer_, e);
-            self->on_reader_done();
+            if (e) self->on_reader_done();
         });
-    asio::co_spawn(
-        executor_, [self]() { return self->writer(); },
-        [self](std::exception_ptr e) { log_exception("writer", self->peer_, e); });
-    asio::co_spawn(
-        executor_, [self]() { return self->watchdog(); },
-        [self](std::exception_ptr e) { log_exception("watchdog", self->peer_, e); });
+}
+
+void connection::park_reader() {
+    transport_->on_readable([self = shared_from_this()](std::error_code ec) {
+        if (!ec && self->state_ != state::closing && self->state_ != state::closed) {
+            self->spawn_reader(false);
+            return;
+        }
+        if (ec && ec != asio::error::operation_aborted)
+            spdlog::debug("{} ({}): read error: {}", self->peer_, self->client_id_, ec.message());
+        self->on_reader_done();
+    });
+}
+
+asio::steady_timer& connection::lazy_timer(std::unique_ptr<asio::steady_timer>& t) {
+    if (!t) t = std::make_unique<asio::steady_timer>(executor_);
+    return *t;
+}
+
+void connection::cancel_timer(const std::unique_ptr<asio::steady_timer>& t) {
+    if (t) t->cancel();
 }
 
 void connection::set_end_reason(events::disconnect_reason r,
@@ -95,15 +119,19 @@ void connection::set_end_reason(events::disconnect_reason r,
 // ---- reading
 // -------------------------------------------------------------------------------------
 
-asio::awaitable<void> connection::reader() {
+asio::awaitable<bool> connection::reader(bool first) {
     std::error_code ec;
-    co_await transport_->handshake(ec);
-    peer_ = transport_->remote_address();  // known after the handshake (PROXY protocol, TLS)
-    if (ec) {
-        spdlog::debug("{}: {} handshake failed: {}", peer_, transport_->kind(), ec.message());
-        co_return;
+    if (first) {
+        co_await transport_->handshake(ec);
+        peer_ = transport_->remote_address();  // known after the handshake (PROXY protocol, TLS)
+        if (ec) {
+            spdlog::debug("{}: {} handshake failed: {}", peer_, transport_->kind(), ec.message());
+            co_return false;
+        }
     }
+    const bool by_readiness = transport_->reads_by_readiness();
     while (state_ != state::closing && state_ != state::closed) {
+        if (in_.empty()) in_.resize(initial_read_buffer);
         if (in_end_ == in_.size()) {
             if (in_begin_ > 0) {
                 std::copy(in_.begin() + static_cast<std::ptrdiff_t>(in_begin_),
@@ -114,8 +142,22 @@ asio::awaitable<void> connection::reader() {
                 in_.resize(in_.size() * 2);
             }
         }
-        std::size_t n = co_await transport_->read_some(
-            asio::buffer(in_.data() + in_end_, in_.size() - in_end_), ec);
+        const auto room = asio::buffer(in_.data() + in_end_, in_.size() - in_end_);
+        std::size_t n = 0;
+        if (by_readiness) {
+            n = transport_->read_available(room, ec);
+            if (ec == asio::error::would_block) {
+                // Nothing to read: pause. Without a partial packet the buffer goes too, so an
+                // idle connection holds neither a buffer nor a coroutine.
+                if (in_begin_ == in_end_) {
+                    std::vector<std::uint8_t>().swap(in_);
+                    in_begin_ = in_end_ = 0;
+                }
+                co_return true;
+            }
+        } else {
+            n = co_await transport_->read_some(room, ec);
+        }
         if (ec) {
             if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
                 ec != asio::error::connection_reset)
@@ -156,9 +198,10 @@ asio::awaitable<void> connection::reader() {
             // Back-pressure: acknowledgements waiting for the store hold the reader.
             if (acks_.size() >= max_pending_acks && state_ == state::connected) {
                 pause_keepalive();
+                auto& signal = lazy_timer(ack_signal_);
                 while (acks_.size() >= max_pending_acks && state_ == state::connected) {
-                    ack_signal_.expires_after(std::chrono::milliseconds(100));
-                    co_await ack_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                    signal.expires_after(std::chrono::milliseconds(100));
+                    co_await signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
                 }
                 resume_keepalive();
             }
@@ -172,7 +215,12 @@ asio::awaitable<void> connection::reader() {
                 in_.shrink_to_fit();
             }
         }
+        // A non-blocking read that finds data completes at once: let the worker's other
+        // handlers (subscribers' writers above all) run between two reads, as an asynchronous
+        // read's completion would, or a flooding client would starve them.
+        if (by_readiness) co_await asio::post(executor_, asio::use_awaitable);
     }
+    co_return false;
 }
 
 asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
@@ -310,20 +358,31 @@ asio::awaitable<hook_result> connection::check_acl(acl_action a, std::string_vie
 // -------------------------------------------------------------------------------------
 
 void connection::wake_writer() {
-    if (writer_waiting_) writer_signal_.cancel();
+    if (writer_running_ || writer_done_) return;
+    writer_running_ = true;
+    auto self = shared_from_this();
+    asio::co_spawn(
+        executor_, [self]() { return self->writer(); },
+        [self](std::exception_ptr e) {
+            log_exception("writer", self->peer_, e);
+            if (e) self->writer_running_ = false;
+        });
 }
 
 asio::awaitable<void> connection::writer() {
-    std::error_code ec;        // waits on the signal timer
+    // co_spawn runs a coroutine inline up to its first suspension when called on its executor:
+    // start through the executor instead, so that the caller finishes first (a close() completes
+    // its reader's cleanup before the stream ends) and what it queues meanwhile goes out in the
+    // first write.
+    co_await asio::post(executor_, asio::use_awaitable);
     std::error_code write_ec;  // the socket
     for (;;) {
         if (out_.empty()) {
             if (state_ == state::closing || state_ == state::closed) break;
-            writer_waiting_ = true;
-            writer_signal_.expires_at(steady_clock::time_point::max());
-            co_await writer_signal_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-            writer_waiting_ = false;
-            continue;
+            // Idle: end; the next send() starts a writer again.
+            std::vector<std::uint8_t>().swap(writing_);
+            writer_running_ = false;
+            co_return;
         }
         // Everything queued since the last write goes out in one write.
         writing_.swap(out_);
@@ -337,18 +396,20 @@ asio::awaitable<void> connection::writer() {
         }
     }
     writer_done_ = true;
-    close_timer_.cancel();
+    writer_running_ = false;
+    cancel_timer(close_timer_);
     // The reader may have finished first (state closed) after a close we asked for; only a peer
     // that went away by itself (the reader aborted the transport) gets no orderly end.
     if (!write_ec && (close_requested_ || state_ != state::closed)) {
         // Everything is written: end the stream in order (TLS close_notify, WebSocket close),
         // bounded by the close timer.
-        close_timer_.expires_after(close_flush_timeout);
-        close_timer_.async_wait([self = shared_from_this()](std::error_code e) {
+        auto& t = lazy_timer(close_timer_);
+        t.expires_after(close_flush_timeout);
+        t.async_wait([self = shared_from_this()](std::error_code e) {
             if (!e) self->transport_->abort();
         });
         co_await transport_->close(write_ec);
-        close_timer_.cancel();
+        t.cancel();
     }
     transport_->abort();
 }
@@ -458,13 +519,13 @@ void connection::close(std::optional<reason_code> reason, const char* why) {
     close_requested_ = true;
     wake_writer();
     keepalive_timer_.cancel();
-    retry_timer_.cancel();
-    wait_timer_.cancel();
-    ack_signal_.cancel();
+    cancel_timer(wait_timer_);
+    cancel_timer(ack_signal_);
     if (room_timer_) room_timer_->cancel();
     // A peer that does not read must not hold the connection open.
-    close_timer_.expires_after(close_flush_timeout);
-    close_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+    auto& t = lazy_timer(close_timer_);
+    t.expires_after(close_flush_timeout);
+    t.async_wait([self = shared_from_this()](std::error_code ec) {
         if (!ec) self->transport_->abort();
     });
 }
@@ -498,9 +559,8 @@ void connection::on_reader_done() {
     }
     wake_writer();
     keepalive_timer_.cancel();
-    retry_timer_.cancel();
-    wait_timer_.cancel();
-    ack_signal_.cancel();
+    cancel_timer(wait_timer_);
+    cancel_timer(ack_signal_);
     end_handshake();
     if (counted_as_connected_ && core_.hooks.wants<events::client_disconnected>()) {
         core_.hooks.emit(events::client_disconnected{
@@ -576,51 +636,55 @@ void connection::resume_keepalive() {
     }
 }
 
-asio::awaitable<void> connection::watchdog() {
-    std::error_code ec;
-    while (state_ != state::closing && state_ != state::closed) {
-        const bool handshake = state_ == state::handshaking || state_ == state::connecting ||
-                               state_ == state::authenticating;
-        const auto base = handshake ? accepted_at_ : last_read_;
-        const auto timeout =
-            handshake
-                ? std::chrono::duration_cast<steady_clock::duration>(listener_.handshake_timeout)
-                : keepalive_timeout_;
-        const auto now = steady_clock::now();
-        // Only the client's own silence counts: not while the reader waits for the broker (the
-        // store, the ack backlog, a plugin's decision) [MQTT-3.1.2-24].
-        const bool paused = !handshake && keepalive_paused_ > 0;
-        if (!paused && timeout != steady_clock::duration::max() && now - base >= timeout) {
-            if (handshake) {
-                spdlog::info("{}: no CONNECT within handshake_timeout; closing", peer_);
-                close();
-            } else {
-                metrics::add(core_.stats.keepalive_timeouts);
-                spdlog::info("{} ({}): keep alive timeout; closing", peer_, client_id_);
-                set_end_reason(events::disconnect_reason::keep_alive_timeout,
-                               reason_code::keep_alive_timeout);
-                close(reason_code::keep_alive_timeout, "keep alive timeout");
-            }
-            break;
+void connection::watchdog() {
+    if (state_ == state::closing || state_ == state::closed) return;
+    const bool handshake = state_ == state::handshaking || state_ == state::connecting ||
+                           state_ == state::authenticating;
+    const auto base = handshake ? accepted_at_ : last_read_;
+    const auto timeout =
+        handshake ? std::chrono::duration_cast<steady_clock::duration>(listener_.handshake_timeout)
+                  : keepalive_timeout_;
+    const auto now = steady_clock::now();
+    // Only the client's own silence counts: not while the reader waits for the broker (the
+    // store, the ack backlog, a plugin's decision) [MQTT-3.1.2-24].
+    const bool paused = !handshake && keepalive_paused_ > 0;
+    if (!paused && timeout != steady_clock::duration::max() && now - base >= timeout) {
+        if (handshake) {
+            spdlog::info("{}: no CONNECT within handshake_timeout; closing", peer_);
+            close();
+        } else {
+            metrics::add(core_.stats.keepalive_timeouts);
+            spdlog::info("{} ({}): keep alive timeout; closing", peer_, client_id_);
+            set_end_reason(events::disconnect_reason::keep_alive_timeout,
+                           reason_code::keep_alive_timeout);
+            close(reason_code::keep_alive_timeout, "keep alive timeout");
         }
-        if (paused || timeout == steady_clock::duration::max())
-            keepalive_timer_.expires_at(steady_clock::time_point::max());
-        else
-            keepalive_timer_.expires_at(base + timeout);
-        co_await keepalive_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        return;
     }
+    if (next_retry_ <= now) {
+        if (state_ == state::connected && session_) {
+            session_->retry_due();
+            next_retry_ = now + retry_period();
+        } else {
+            next_retry_ = steady_clock::time_point::max();
+        }
+    }
+    auto due = steady_clock::time_point::max();
+    if (!paused && timeout != steady_clock::duration::max()) due = base + timeout;
+    keepalive_timer_.expires_at(std::min(due, next_retry_));
+    keepalive_timer_.async_wait([self = shared_from_this()](std::error_code) { self->watchdog(); });
+}
+
+steady_clock::duration connection::retry_period() const {
+    return std::max<std::chrono::milliseconds>(listener_.message_retry_interval / 2,
+                                               std::chrono::milliseconds(100));
 }
 
 void connection::start_retry_timer() {
     const auto interval = listener_.message_retry_interval;
     if (interval.count() <= 0 || is_v5()) return;  // 5.0 resends only on reconnect [MQTT-4.4.0-1]
-    retry_timer_.expires_after(
-        std::max<std::chrono::milliseconds>(interval / 2, std::chrono::milliseconds(100)));
-    retry_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
-        if (ec || self->state_ != state::connected || !self->session_) return;
-        self->session_->retry_due();
-        self->start_retry_timer();
-    });
+    next_retry_ = steady_clock::now() + retry_period();
+    keepalive_timer_.cancel();  // the watchdog re-arms with the retry due
 }
 
 // ---- acknowledgements
@@ -716,7 +780,7 @@ void connection::flush_acks() {
         }
         if (a.after_send) a.after_send();
     }
-    if (freed) ack_signal_.cancel();
+    if (freed) cancel_timer(ack_signal_);
 }
 
 std::function<void(const storage::status&)> connection::on_executor(
@@ -759,8 +823,9 @@ asio::awaitable<bool> connection::wait_for_store_room() {
     pause_keepalive();
     while (st->overloaded() && state_ == state::connected) {
         if (steady_clock::now() >= deadline) break;
-        wait_timer_.expires_after(std::chrono::milliseconds(5));
-        co_await wait_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        auto& t = lazy_timer(wait_timer_);
+        t.expires_after(std::chrono::milliseconds(5));
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
     resume_keepalive();
     co_return state_ == state::connected && !st->overloaded();
@@ -777,8 +842,9 @@ asio::awaitable<void> connection::wait_for_targets() {
             return !t || !t->backlogged();
         });
         if (backlogged_.empty() || state_ != state::connected) break;
-        wait_timer_.expires_after(backpressure_poll);
-        co_await wait_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        auto& t = lazy_timer(wait_timer_);
+        t.expires_after(backpressure_poll);
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
     backlogged_.clear();
     resume_keepalive();

@@ -5,7 +5,6 @@
 #include <asio/steady_timer.hpp>
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -24,6 +23,7 @@
 #include "rmqtt/protocol/packets.hpp"
 #include "rmqtt/protocol/topic.hpp"
 #include "session/client_link.hpp"
+#include "session/fifo.hpp"
 #include "session/session.hpp"
 
 namespace rmqtt::broker {
@@ -33,6 +33,11 @@ class core_context;
 // One network connection speaking MQTT: a reader coroutine that frames, decodes and dispatches
 // packets (one handler per packet type, in handle_*.cpp), a writer coroutine that coalesces
 // queued packets into few socket writes, and a keep-alive watchdog.
+//
+// Memory of an idle connection (IoT brokers hold hundreds of thousands): the writer runs only
+// while there is output; the watchdog is a timer callback; on a transport that reads by
+// readiness (TCP) the reader ends when the socket has nothing to read, releasing its read buffer
+// and coroutine, and a readiness wait starts it again. Rarely used state is allocated on use.
 //
 // Threading: everything runs on the connection's executor (its worker's io_context); the
 // attached session has the same owner executor. Hook decisions that a plugin defers resume here.
@@ -75,9 +80,17 @@ class connection final : public client_link, public std::enable_shared_from_this
     // session.
     enum class state { handshaking, authenticating, connecting, connected, closing, closed };
 
-    asio::awaitable<void> reader();
+    // Starts (or, after a pause, resumes) the reader coroutine; then parks it or ends the
+    // connection's reading side (on_reader_done).
+    void spawn_reader(bool first);
+    // True: paused on a readiness transport with nothing to read (park_reader() waits for
+    // readability and spawns it again); false: finished (the connection is ending).
+    asio::awaitable<bool> reader(bool first);
+    void park_reader();
     asio::awaitable<void> writer();
-    asio::awaitable<void> watchdog();
+    // Keep alive / handshake timeout and the 3.x message retry, on one timer: checks what is
+    // due, then re-arms. keepalive_timer_.cancel() makes it re-evaluate at once.
+    void watchdog();
     void on_reader_done();
     void wake_writer();
 
@@ -154,6 +167,7 @@ class connection final : public client_link, public std::enable_shared_from_this
     // Session lifecycle on disconnect (abnormal or not).
     void release_session();
     void start_retry_timer();
+    steady_clock::duration retry_period() const;
     asio::awaitable<storage::status> commit(storage::write_batch batch);
     void apply_keepalive(std::uint16_t seconds);
 
@@ -171,23 +185,27 @@ class connection final : public client_link, public std::enable_shared_from_this
     protocol::version version_ = protocol::version::v3_1_1;
     std::uint32_t max_packet_size_;  // what we accept
 
-    std::vector<std::uint8_t> in_;
+    std::vector<std::uint8_t> in_;  // empty while a readiness reader is paused between packets
     std::size_t in_begin_ = 0;
     std::size_t in_end_ = 0;
 
     std::vector<std::uint8_t> out_;
     std::vector<std::uint8_t> writing_;
-    asio::steady_timer writer_signal_;
-    bool writer_waiting_ = false;
-    bool writer_done_ = false;
+    bool writer_running_ = false;  // a writer coroutine is spawned and not finished
+    bool writer_done_ = false;     // the writer ended the stream: no writer starts again
 
     asio::steady_timer keepalive_timer_;
     steady_clock::duration keepalive_timeout_{};
     steady_clock::time_point last_read_{};
     int keepalive_paused_ = 0;  // > 0 while the reader waits for the broker
-    asio::steady_timer retry_timer_;
-    asio::steady_timer wait_timer_;   // back-pressure waits in the reader
-    asio::steady_timer close_timer_;  // bounds the flush before a close
+    // message_retry_interval (3.x): the next retry_due() of the session, on the watchdog's timer.
+    steady_clock::time_point next_retry_ = steady_clock::time_point::max();
+    // Timers most connections never need, made on first use.
+    std::unique_ptr<asio::steady_timer> wait_timer_;   // back-pressure waits in the reader
+    std::unique_ptr<asio::steady_timer> close_timer_;  // bounds the flush before a close
+    std::unique_ptr<asio::steady_timer> ack_signal_;   // wakes the reader held by acks_
+    asio::steady_timer& lazy_timer(std::unique_ptr<asio::steady_timer>& t);
+    void cancel_timer(const std::unique_ptr<asio::steady_timer>& t);
     steady_clock::time_point accepted_at_{};
     bool close_requested_ = false;
     bool reader_done_ = false;
@@ -220,7 +238,7 @@ class connection final : public client_link, public std::enable_shared_from_this
     std::optional<std::string> auth_method_;
     std::unique_ptr<auth_exchange> auth_exchange_;
     std::string auth_data_out_;  // Authentication Data for CONNACK after a successful exchange
-    std::optional<protocol::connect> pending_connect_;  // CONNECT while authenticating
+    std::unique_ptr<protocol::connect> pending_connect_;  // CONNECT while authenticating
     // Filled in by authenticate handlers through client_info::auth (info() is const: the hooks
     // get a pointer to it); superuser skips the ACL hooks.
     mutable auth_state auth_;
@@ -234,9 +252,8 @@ class connection final : public client_link, public std::enable_shared_from_this
     };
     std::vector<room_wait> room_waits_;
     std::unique_ptr<asio::steady_timer> room_timer_;  // polls room_waits_ while it is not empty
-    std::deque<pending_ack> acks_;
+    fifo<pending_ack> acks_;
     std::uint64_t acks_base_ = 0;  // index of acks_.front()
-    asio::steady_timer ack_signal_;
 };
 
 }  // namespace rmqtt::broker

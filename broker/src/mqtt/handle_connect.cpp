@@ -158,7 +158,7 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
     if (lc.cert_cn_as_username) {
         if (auto cn = transport_->peer_common_name()) c.username = std::move(*cn);
     }
-    pending_connect_ = std::move(c);
+    pending_connect_ = std::make_unique<protocol::connect>(std::move(c));
     auto& pc = *pending_connect_;
 
     // ---- enhanced authentication (5.0 section 4.12)

@@ -24,6 +24,24 @@ asio::awaitable<std::size_t> tcp_transport::read_some(asio::mutable_buffer buf,
     co_return co_await socket_.async_read_some(buf, asio::redirect_error(asio::use_awaitable, ec));
 }
 
+std::size_t tcp_transport::read_available(asio::mutable_buffer buf, std::error_code& ec) {
+    // A non-blocking receive: asio's own async operations are unaffected by the flag (they put
+    // the descriptor in non-blocking mode anyway).
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+    if (ec) return 0;
+    return socket_.read_some(buf, ec);
+}
+
+void tcp_transport::on_readable(std::function<void(std::error_code)> fn) {
+    // A readiness wait is not speculative: with the reactor's edge-triggered epoll it completes
+    // only on data that arrives after it starts, or after the last epoll_wait. That is sound
+    // here because the caller just saw would_block (the receive queue was empty) and the
+    // connection's io_context runs on one thread, so no other thread's epoll_wait can take the
+    // edge of newer data before this wait is queued.
+    socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                       [fn = std::move(fn)](std::error_code ec) { fn(ec); });
+}
+
 asio::awaitable<void> tcp_transport::write_all(asio::const_buffer buf, std::error_code& ec) {
     co_await asio::async_write(socket_, buf, asio::redirect_error(asio::use_awaitable, ec));
 }

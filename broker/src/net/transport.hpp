@@ -6,6 +6,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,21 @@ class transport {
     // Completes with at least one byte, or with an error (end of stream is asio::error::eof).
     virtual asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf,
                                                    std::error_code& ec) = 0;
+    // Reading by readiness, for transports that can tell that bytes are waiting without a
+    // caller's buffer (plain TCP; TLS and WebSocket buffer and decode inside, so they keep
+    // read_some()). It lets an idle connection hold no read buffer and no coroutine.
+    virtual bool reads_by_readiness() const noexcept { return false; }
+    // Without waiting: bytes already received (at least one), asio::error::would_block when
+    // there are none, or an error (end of stream is asio::error::eof).
+    virtual std::size_t read_available(asio::mutable_buffer buf, std::error_code& ec) {
+        (void)buf;
+        ec = asio::error::operation_not_supported;
+        return 0;
+    }
+    // Calls `fn` (through the transport's executor, never inline) once read_available() finds
+    // bytes, the end of stream or an error; with operation_aborted after abort(). Call it only
+    // after read_available() reported would_block, on the executor that runs this transport.
+    virtual void on_readable(std::function<void(std::error_code)> fn) { (void)fn; }
     // Writes all of `buf`.
     virtual asio::awaitable<void> write_all(asio::const_buffer buf, std::error_code& ec) = 0;
     // Ends the stream in an orderly way (TLS close_notify, WebSocket close frame, TCP FIN) after

@@ -31,8 +31,8 @@ void outbound_queue::restore(std::vector<outbound_entry> entries) {
             back_to_queue.push_back(std::move(e));
         }
     }
-    queued_.insert(queued_.begin(), std::make_move_iterator(back_to_queue.begin()),
-                   std::make_move_iterator(back_to_queue.end()));
+    queued_.insert_front(std::make_move_iterator(back_to_queue.begin()),
+                         std::make_move_iterator(back_to_queue.end()));
 }
 
 std::size_t outbound_queue::fill(std::int64_t now_ms, steady_clock::time_point now,

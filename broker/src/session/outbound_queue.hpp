@@ -2,7 +2,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <unordered_map>
@@ -11,6 +10,7 @@
 #include "rmqtt/broker/clock.hpp"
 #include "rmqtt/broker/message.hpp"
 #include "routing/delivery_target.hpp"
+#include "session/fifo.hpp"
 
 namespace rmqtt::broker {
 
@@ -111,7 +111,7 @@ class outbound_queue {
 
   private:
     limits limits_;
-    std::deque<outbound_entry> queued_;
+    fifo<outbound_entry> queued_;  // empty in most sessions: allocates nothing then
     std::unordered_map<std::uint16_t, outbound_entry> inflight_;
     std::uint64_t send_counter_ = 0;
 };
