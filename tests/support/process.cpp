@@ -8,11 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -105,7 +108,9 @@ int child_process::terminate(std::chrono::milliseconds timeout) {
     return -1;
 }
 
-std::uint16_t free_port() {
+namespace {
+// One free port, as the kernel hands it out (it may hand the same one out again at once).
+std::uint16_t any_free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) throw std::runtime_error("socket failed");
     sockaddr_in addr{};
@@ -120,6 +125,24 @@ std::uint16_t free_port() {
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     ::close(fd);
     return ntohs(addr.sin_port);
+}
+}  // namespace
+
+std::uint16_t free_port() {
+    // A test often picks two ports before a broker binds either (tcp.external and tls.external):
+    // the kernel may give the same released port twice, so a port handed out in the last 64 calls
+    // of this process is not handed out again.
+    static std::mutex mutex;
+    static std::deque<std::uint16_t> recent;
+    std::lock_guard lock(mutex);
+    for (int attempt = 0;; ++attempt) {
+        const auto port = any_free_port();
+        if (attempt < 100 && std::find(recent.begin(), recent.end(), port) != recent.end())
+            continue;
+        recent.push_back(port);
+        if (recent.size() > 64) recent.pop_front();
+        return port;
+    }
 }
 
 bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
