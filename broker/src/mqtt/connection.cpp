@@ -521,7 +521,7 @@ void connection::close(std::optional<reason_code> reason, const char* why) {
     keepalive_timer_.cancel();
     cancel_timer(wait_timer_);
     cancel_timer(ack_signal_);
-    if (room_timer_) room_timer_->cancel();
+    cancel_timer(room_timer_);
     // A peer that does not read must not hold the connection open.
     auto& t = lazy_timer(close_timer_);
     t.expires_after(close_flush_timeout);
@@ -561,6 +561,7 @@ void connection::on_reader_done() {
     keepalive_timer_.cancel();
     cancel_timer(wait_timer_);
     cancel_timer(ack_signal_);
+    cancel_timer(room_timer_);
     end_handshake();
     if (counted_as_connected_ && core_.hooks.wants<events::client_disconnected>()) {
         core_.hooks.emit(events::client_disconnected{
@@ -714,7 +715,6 @@ void connection::complete_ack(std::uint64_t index, reason_code code,
 void connection::wait_for_room(std::uint64_t index,
                                std::vector<std::weak_ptr<delivery_target>> targets) {
     room_waits_.push_back({index, std::move(targets)});
-    if (!room_timer_) room_timer_ = std::make_unique<asio::steady_timer>(executor_);
     if (room_waits_.size() == 1) poll_room();
 }
 
@@ -736,8 +736,9 @@ void connection::poll_room() {
         room_waits_.clear();
         return;
     }
-    room_timer_->expires_after(backpressure_poll);
-    room_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
+    auto& t = lazy_timer(room_timer_);
+    t.expires_after(backpressure_poll);
+    t.async_wait([self = shared_from_this()](std::error_code ec) {
         if (!ec) self->poll_room();
     });
 }
