@@ -154,7 +154,8 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     if (!co_await wait_for_store_room()) {
         if (state_ != state::connected) co_return;
         if (!is_v5()) {
-            spdlog::warn("{}: session store overloaded; closing 3.x publisher", client_id_);
+            log_with(fields(), spdlog::level::warn,
+                     "session store overloaded; closing 3.x publisher");
             close();
             co_return;
         }
