@@ -1,5 +1,6 @@
 #include "core/server.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -7,6 +8,7 @@
 
 #include <filesystem>
 
+#include "core/service_notify.hpp"
 #include "mqtt/connection.hpp"
 #include "net/listener.hpp"
 #include "persist/recovery.hpp"
@@ -94,6 +96,7 @@ int server::run() {
     }
     start_workers();
     if (plugins_->session_storage()) {
+        service_notify::status("opening the session store and recovering sessions");
         if (!open_store() || !recover()) {
             stop_workers();
             return 1;
@@ -111,6 +114,9 @@ int server::run() {
         graceful_shutdown();
         return 1;
     }
+    // The listeners are open (bound and listening): connections are accepted from now on.
+    service_notify::ready(fmt::format("serving: {} listeners, {} sessions recovered",
+                                      listeners_.size(), recovered_sessions_));
     asio::signal_set signals(main_context_, SIGINT, SIGTERM);
     signals.async_wait([this](std::error_code ec, int sig) {
         if (ec) return;
@@ -180,6 +186,7 @@ bool server::recover() {
     const auto counts = restore_sessions(
         *core_, state, [this] { return next_worker(); },
         [this](std::string_view id) { return find_listener(id); });
+    recovered_sessions_ = counts.sessions;
     const auto took =
         std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
     spdlog::info(
@@ -188,6 +195,8 @@ bool server::recover() {
         counts.sessions, counts.subscriptions, counts.with_queue, state.retained.size(),
         counts.expired, took.count(),
         std::chrono::duration_cast<std::chrono::milliseconds>(read_done - started).count());
+    service_notify::status(fmt::format("recovered {} sessions in {} ms; opening the listeners",
+                                       counts.sessions, took.count()));
     if (counts.revoked_subscriptions + counts.revoked_wills > 0)
         spdlog::info("the ACL no longer allows {} restored subscriptions and {} wills: removed",
                      counts.revoked_subscriptions, counts.revoked_wills);
@@ -244,6 +253,7 @@ void server::open_listeners() {
 void server::graceful_shutdown() {
     if (core_->stopping()) return;
     core_->set_stopping();
+    service_notify::stopping("stopping: closing connections");
     for (auto& l : listeners_)
         l->stop();
     if (heartbeat_) heartbeat_->cancel();
@@ -266,6 +276,7 @@ void server::graceful_shutdown() {
     // store is flushed.
     plugins_->stop();
     if (auto* st = core_->store()) {
+        service_notify::status("stopping: flushing the session store");
         st->submit(storage::put_meta{last_alive_key, std::to_string(wall_now_ms())});
         st->flush();
         if (auto s = st->close(); !s)
