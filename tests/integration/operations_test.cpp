@@ -1,8 +1,10 @@
 // What an operator sees of the real rmqttd: its log (rotation by size, JSON lines, the peer and
 // client id of a connection that fails) and systemd's notification protocol (READY=1 once the
 // listeners accept connections, STOPPING=1 on SIGTERM), through a socket the test owns.
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <poll.h>
@@ -214,6 +216,38 @@ TEST(operations_systemd, ReadyOnlyOnceListeningAndStoppingOnSigterm) {
     // Graceful stop: the store was flushed and closed before the exit.
     EXPECT_NE(read_file(dir.file("rmqttd.log")).find("session store flushed and closed"),
               std::string::npos);
+}
+
+// A start that fails (the listener's port is taken) says why in STATUS= and never READY=1.
+TEST(operations_systemd, FailedStartIsAStatusNotReady) {
+    const temp_dir dir("rmqtt-notify");
+    notify_socket sock(dir.file("notify"));
+    broker_process::options o;
+    o.session_storage = false;
+    broker_process b(std::move(o));
+    // The port is taken by a listening socket of the test.
+    const int taken = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(taken, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(b.port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(taken, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    ASSERT_EQ(::listen(taken, 1), 0);
+
+    ::setenv("NOTIFY_SOCKET", dir.file("notify").c_str(), 1);
+    child_process proc({rmqttd_binary(), "-f", b.config_file()}, dir.file("rmqttd.log"));
+    ::unsetenv("NOTIFY_SOCKET");
+    const auto status = proc.wait_for(std::chrono::seconds(30));
+    ::close(taken);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+    // Everything it sent is queued on the socket by now.
+    std::vector<std::string> got;
+    while (auto m = sock.receive(std::chrono::milliseconds(0)))
+        got.push_back(*m);
+    EXPECT_TRUE(contains(got, "STATUS=start-up failed: ")) << ::testing::PrintToString(got);
+    EXPECT_FALSE(contains(got, "READY=1")) << ::testing::PrintToString(got);
 }
 
 }  // namespace

@@ -92,6 +92,8 @@ int server::run() {
         plugins_->start(config_);
     } catch (const std::exception& e) {
         spdlog::critical("a plugin failed to start: {}", e.what());
+        service_notify::status(
+            fmt::format("start-up failed: a plugin failed to start: {}", e.what()));
         return 1;
     }
     start_workers();
@@ -111,6 +113,7 @@ int server::run() {
         open_listeners();
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
+        service_notify::status(fmt::format("start-up failed: {}", e.what()));
         graceful_shutdown();
         return 1;
     }
@@ -161,6 +164,8 @@ bool server::open_store() {
     }
     if (!st) {
         spdlog::critical("cannot open the session store: {}", st.message());
+        service_notify::status(
+            fmt::format("start-up failed: cannot open the session store: {}", st.message()));
         return false;
     }
     core_->set_store(std::make_unique<persistence>(std::move(engine), sc));
@@ -176,6 +181,8 @@ bool server::recover() {
     const bool with_retained = retained && retained->persistent();
     recovered_state state;
     if (auto st = read_recovery_state(*core_->store(), with_retained, state); !st) {
+        service_notify::status(
+            fmt::format("start-up failed: recovering sessions failed: {}", st.message()));
         spdlog::critical("recovering sessions from {} failed: {}", core_->store()->describe(),
                          st.message());
         return false;
