@@ -555,6 +555,7 @@ void connection::close(std::optional<reason_code> reason, const char* why) {
 void connection::taken_over() {
     set_end_reason(events::disconnect_reason::taken_over, reason_code::session_taken_over);
     session_.reset();  // the session now belongs to the new connection
+    log_with(fields(), spdlog::level::info, "session taken over by a new connection; closing");
     close(reason_code::session_taken_over, "session taken over");  // [MQTT-3.1.4-3]
 }
 
@@ -566,6 +567,7 @@ void connection::shutdown() {
 
 void connection::kick() {
     set_end_reason(events::disconnect_reason::kicked, reason_code::administrative_action);
+    log_with(fields(), spdlog::level::info, "disconnected by an administrator; closing");
     close(reason_code::administrative_action, "disconnected by an administrator");
 }
 
@@ -965,6 +967,7 @@ asio::awaitable<void> connection::handle_reauth(const protocol::auth& a) {
         case auth_exchange::step::outcome::pending:
             // CONNACK-only codes such as 0x86 cannot go in a DISCONNECT: 0x87 Not authorized.
             auth_exchange_.reset();
+            log_with(fields(), spdlog::level::info, "re-authentication failed; closing");
             set_end_reason(events::disconnect_reason::protocol_error, reason_code::not_authorized);
             close(reason_code::not_authorized, "re-authentication failed");
             co_return;

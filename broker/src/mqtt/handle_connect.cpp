@@ -377,6 +377,8 @@ asio::awaitable<void> connection::complete_connect() {
     if (!result.s || !core_.sessions.still_current(*result.s, result.generation) ||
         state_ != state::connecting) {
         // A newer CONNECT for the same client id won the race.
+        log_with(fields(), spdlog::level::info,
+                 "a newer CONNECT with this client id took the session first; closing");
         close();
         co_return;
     }

@@ -140,6 +140,9 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
             if (verdict == hook_result::deny_disconnect) {
                 // RMQTT's disconnect_if_pub_rejected: no acknowledgement; 5.0 DISCONNECT 0x87
                 // then close, 3.x close. The will is published (not a normal DISCONNECT).
+                log_with(fields(), spdlog::level::info,
+                         "PUBLISH to '{}' denied by ACL (disconnect_if_pub_rejected); closing",
+                         p.topic);
                 set_end_reason(events::disconnect_reason::not_authorized,
                                reason_code::not_authorized);
                 close(reason_code::not_authorized, "PUBLISH not authorized");
