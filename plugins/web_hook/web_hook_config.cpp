@@ -186,10 +186,9 @@ web_hook_config parse_web_hook_config(const config_section& s) {
 }
 
 std::span<const std::string_view> web_hook_config_keys() {
-    static constexpr std::array<std::string_view, 10> keys{
-        "queue_capacity", "concurrency_limit",     "worker_threads",         "urls",
-        "http_urls",      "http_timeout",          "retry_max_elapsed_time", "retry_multiplier",
-        "rule",           "rule.client_connected",
+    static constexpr std::array<std::string_view, 9> keys{
+        "queue_capacity", "concurrency_limit",      "worker_threads",   "urls", "http_urls",
+        "http_timeout",   "retry_max_elapsed_time", "retry_multiplier", "rule",
     };
     return keys;
 }
