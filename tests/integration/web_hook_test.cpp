@@ -314,6 +314,9 @@ TEST(web_hook, BadFilesAreRefusedAtStartUp) {
         {"rule.client_connected = [{action = \"x\"}]\n", "no default `urls`"},
         {"urls = [\"http://127.0.0.1:1/h\"]\nrule.message_publish = [{topics = [\"a/#/b\"]}]\n",
          "rule.message_publish[0].topics"},
+        {"urls = [\"file:///nonexistent-rmqttd-dir/hook.log\"]\n"
+         "rule.client_connected = [{}]\n",
+         "cannot open file:///nonexistent-rmqttd-dir/hook.log for appending"},
     };
     for (const auto& [file, expected] : cases) {
         SCOPED_TRACE(file);
