@@ -9,6 +9,8 @@
 #include "retainer/retainer_plugin.hpp"
 #include "session_storage/session_storage_plugin.hpp"
 #include "shared_subscription/shared_subscription_plugin.hpp"
+#include "sys_topic/sys_topic_plugin.hpp"
+#include "web_hook/web_hook_plugin.hpp"
 
 namespace rmqtt::plugins {
 
@@ -27,8 +29,11 @@ std::span<const broker::plugin_entry> builtin_plugins() {
         {"rmqtt-acl", "access control lists: who may connect, publish and subscribe",
          acl::make_plugin},
         {"rmqtt-http-api", "HTTP management API", nullptr},
-        {"rmqtt-sys-topic", "$SYS topics", nullptr},
-        {"rmqtt-web-hook", "HTTP web hooks", nullptr},
+        {"rmqtt-sys-topic",
+         "$SYS topics: broker state every publish_interval, client and session events",
+         sys_topic::make_plugin},
+        {"rmqtt-web-hook", "events POSTed to HTTP servers or appended to files",
+         web_hook::make_plugin},
         {"rmqtt-auth-http", "authentication and ACL by an HTTP server", auth_http::make_plugin},
         {"rmqtt-auth-jwt", "JWT authentication (token in the password or user name)",
          auth_jwt::make_plugin},

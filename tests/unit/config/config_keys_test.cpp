@@ -16,6 +16,8 @@
 #include "rmqtt/broker/config.hpp"
 #include "session_storage/session_storage_config.hpp"
 #include "shared_subscription/shared_subscription_config.hpp"
+#include "sys_topic/sys_topic_config.hpp"
+#include "web_hook/web_hook_config.hpp"
 
 namespace {
 
@@ -86,6 +88,10 @@ TEST(config_keys, EveryPluginKeyIsRead) {
     every_plugin_key_is_read("rmqtt-auth-scram", auth_scram_config_keys(), parse_auth_scram_config);
     every_plugin_key_is_read("rmqtt-auth-jwt", auth_jwt_config_keys(), parse_auth_jwt_config);
     every_plugin_key_is_read("rmqtt-auth-http", auth_http_config_keys(), parse_auth_http_config);
+    every_plugin_key_is_read("rmqtt-sys-topic", sys_topic::sys_topic_config_keys(),
+                             sys_topic::parse_sys_topic_config);
+    every_plugin_key_is_read("rmqtt-web-hook", web_hook::web_hook_config_keys(),
+                             web_hook::parse_web_hook_config);
 }
 
 // The probe itself: a key nobody reads is only reported.

@@ -25,6 +25,8 @@
 #include "rmqtt/broker/config.hpp"
 #include "session_storage/session_storage_config.hpp"
 #include "shared_subscription/shared_subscription_config.hpp"
+#include "sys_topic/sys_topic_config.hpp"
+#include "web_hook/web_hook_config.hpp"
 
 namespace {
 
@@ -140,6 +142,8 @@ key_sets parser_keys() {
     add("rmqtt-acl", acl::acl_config_keys());
     add("rmqtt-auth-jwt", auth_jwt_config_keys());
     add("rmqtt-auth-http", auth_http_config_keys());
+    add("rmqtt-sys-topic", sys_topic::sys_topic_config_keys());
+    add("rmqtt-web-hook", web_hook::web_hook_config_keys());
     return out;
 }
 
