@@ -266,7 +266,11 @@ void server::graceful_shutdown() {
     // store is flushed.
     plugins_->stop();
     if (auto* st = core_->store()) {
-        st->submit(storage::put_meta{last_alive_key, std::to_string(wall_now_ms())});
+        const auto stopped_at = std::to_string(wall_now_ms());
+        storage::write_batch last;
+        last.ops.emplace_back(storage::put_meta{last_alive_key, stopped_at});
+        last.ops.emplace_back(storage::put_meta{stopped_key, stopped_at});
+        st->submit(std::move(last));
         st->flush();
         if (auto s = st->close(); !s)
             spdlog::error("closing the session store: {}", s.message());

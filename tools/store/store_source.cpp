@@ -1,0 +1,27 @@
+#include "store_source.hpp"
+
+#include <cstdio>
+
+namespace rmqtt::store_tool {
+
+std::unique_ptr<store_source> open_rocksdb_source(const store_target& t, access a, bool live);
+std::unique_ptr<store_source> open_redis_source(const store_target& t, access a, bool live,
+                                                bool force);
+
+std::string store_target::describe() const {
+    if (type == engine::rocksdb) return "rocksdb at " + rocksdb_path;
+    return "redis at " + redis_url + " prefix " + redis_prefix;
+}
+
+void progress::tick() {
+    ++done;
+    if (every != 0 && done % every == 0) std::fprintf(stderr, "%s %zu records...\n", what, done);
+}
+
+std::unique_ptr<store_source> open_source(const store_target& target, access a, bool live,
+                                          bool force) {
+    if (target.type == store_target::engine::rocksdb) return open_rocksdb_source(target, a, live);
+    return open_redis_source(target, a, live, force);
+}
+
+}  // namespace rmqtt::store_tool
