@@ -145,16 +145,22 @@ class redis_source final : public store_source {
 
     void check_heartbeat(std::chrono::milliseconds interval) {
         rd::command_buffer cmd;
-        cmd.add("HMGET", keys_.meta, last_alive_key, stopped_key);
+        cmd.add("HMGET", keys_.meta, last_alive_key, stopped_key, heartbeat_interval_key);
         std::vector<rd::reply_ptr> replies;
         exchange(cmd, replies);
         const auto& r = *replies[0];
         if (rd::kind_of(r) == rd::reply_kind::error)
             throw tool_error(exit_error, "redis " + url_ + ": HMGET " + keys_.meta + ": " +
                                              std::string(rd::text_of(r)));
-        if (rd::size_of(r) != 2) return;
+        if (rd::size_of(r) != 3) return;
         const auto& alive = rd::element_of(r, 0);
         const auto& stopped = rd::element_of(r, 1);
+        // The running broker's own interval when it recorded one (it may differ from the
+        // configuration the tool was given, or from the default with --redis).
+        if (const auto& iv = rd::element_of(r, 2); rd::kind_of(iv) == rd::reply_kind::string) {
+            const long long ms = std::strtoll(std::string(rd::text_of(iv)).c_str(), nullptr, 10);
+            if (ms > interval.count()) interval = std::chrono::milliseconds(ms);
+        }
         if (rd::kind_of(alive) != rd::reply_kind::string) return;  // no broker ever ran
         const std::int64_t last =
             std::strtoll(std::string(rd::text_of(alive)).c_str(), nullptr, 10);

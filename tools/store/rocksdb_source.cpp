@@ -54,12 +54,14 @@ bool split_client_key(std::string_view key, std::string& client_id, std::string_
     return true;
 }
 
-std::uint64_t directory_bytes(const std::string& path) {
+// The data: SST files and write-ahead logs (not RocksDB's info logs and manifests).
+std::uint64_t data_bytes(const std::string& path) {
     std::uint64_t n = 0;
     std::error_code ec;
-    for (const auto& e : fs::recursive_directory_iterator(path, ec)) {
+    for (const auto& e : fs::directory_iterator(path, ec)) {
         std::error_code fe;
-        if (e.is_regular_file(fe)) n += e.file_size(fe);
+        const auto ext = e.path().extension();
+        if ((ext == ".sst" || ext == ".log") && e.is_regular_file(fe)) n += e.file_size(fe);
     }
     return n;
 }
@@ -86,10 +88,6 @@ class rocksdb_source final : public store_source {
                                              "' (no CURRENT file there): check "
                                              "storage.rocksdb.path, -f, --id or --rocksdb");
         }
-        if (a == access::compact) {
-            open_raw(false);
-            return;
-        }
         if (!live) {
             // The engine's own open: takes the LOCK (refused while a broker holds it), checks the
             // schema, and creates a store to import into.
@@ -103,7 +101,7 @@ class rocksdb_source final : public store_source {
                 throw tool_error(exit_error, st.message());
             }
         }
-        open_raw(true);
+        if (a != access::compact) open_raw();
     }
     ~rocksdb_source() override {
         close_raw();
@@ -123,22 +121,17 @@ class rocksdb_source final : public store_source {
     void remove_index_members(const std::vector<std::string>&) override {}
 
     void compact(std::uint64_t& before, std::uint64_t& after) override {
-        before = directory_bytes(path_);
-        rocksdb::CompactRangeOptions o;
-        o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-        for (std::size_t i = 0; i < handles_.size(); ++i) {
-            std::fprintf(stderr, "compacting column family %s...\n", names_[i].c_str());
-            const auto s = db_->CompactRange(o, handles_[i], nullptr, nullptr);
-            if (!s.ok())
-                throw tool_error(exit_error, "compacting '" + path_ + "' (column family " +
-                                                 names_[i] + "): " + s.ToString());
-        }
-        close_raw();  // obsolete files go when the database closes
-        after = directory_bytes(path_);
+        before = data_bytes(path_);
+        std::fprintf(stderr, "compacting %s...\n", path_.c_str());
+        if (auto st = store_->compact(); !st) throw tool_error(exit_error, st.message());
+        // Obsolete files go when the database closes.
+        if (auto st = store_->close(); !st) throw tool_error(exit_error, st.message());
+        store_.reset();
+        after = data_bytes(path_);
     }
 
   private:
-    void open_raw(bool read_only) {
+    void open_raw() {
         rocksdb::DBOptions dbo;
         dbo.paranoid_checks = true;
         auto s = rocksdb::DB::ListColumnFamilies(dbo, path_, &names_);
@@ -146,12 +139,10 @@ class rocksdb_source final : public store_source {
         std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
         for (const auto& n : names_)
             descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
-        s = read_only ? rocksdb::DB::OpenForReadOnly(dbo, path_, descriptors, &handles_, &db_)
-                      : rocksdb::DB::Open(dbo, path_, descriptors, &handles_, &db_);
+        s = rocksdb::DB::OpenForReadOnly(dbo, path_, descriptors, &handles_, &db_);
         if (!s.ok()) {
             db_ = nullptr;
             handles_.clear();
-            if (lock_error(s.ToString())) held(path_, false);
             throw tool_error(exit_error, "cannot open the RocksDB store at '" + path_ +
                                              "': " + s.ToString() +
                                              (s.IsCorruption() ? " (the store is damaged)" : ""));
@@ -162,7 +153,7 @@ class rocksdb_source final : public store_source {
         for (auto* h : handles_)
             (void)db_->DestroyColumnFamilyHandle(h);  // only fails for the default family
         handles_.clear();
-        (void)db_->Close();  // read-only or compacted: nothing left to lose
+        (void)db_->Close();  // read-only: nothing to lose
         delete db_;
         db_ = nullptr;
     }

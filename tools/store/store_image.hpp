@@ -93,9 +93,11 @@ struct store_image {
 };
 
 // The meta keys the broker writes (broker/src/persist/recovery.hpp, core/server.cpp): the
-// heartbeat, and the time of a clean stop (written with the last heartbeat).
+// heartbeat, the time of a clean stop (written with the last heartbeat), and the heartbeat
+// interval the broker runs with (written at its start).
 inline constexpr const char* last_alive_key = "last_alive_ms";
 inline constexpr const char* stopped_key = "stopped_at_ms";
+inline constexpr const char* heartbeat_interval_key = "heartbeat_interval_ms";
 
 // A session counts as expired as recovery judges it: a session online at the last heartbeat
 // counts its expiry from that heartbeat (from `now` when there is none).

@@ -18,6 +18,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "rmqtt/storage/store.hpp"
 #include "store_image.hpp"

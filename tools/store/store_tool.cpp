@@ -474,8 +474,10 @@ int check(const common_options& o, bool repair, std::size_t limit) {
     std::vector<storage::operation> ops;
     std::vector<std::string> index_members;
     std::size_t orphans = 0, entries = 0, reindexed = 0;
+    const client_records none;
     for (const auto& f : image.findings) {
-        const auto& c = image.clients[f.client_id];
+        const auto found = image.clients.find(f.client_id);
+        const auto& c = found == image.clients.end() ? none : found->second;
         if (f.what == finding::type::orphan) {
             ops.emplace_back(storage::delete_session{f.client_id});
             ++orphans;
@@ -521,8 +523,8 @@ int compact(const common_options& o) {
     auto src = open_source(target, access::compact, false, o.force);
     std::uint64_t before = 0, after = 0;
     src->compact(before, after);
-    std::cout << fmt::format("compacted {}: {} before, {} after\n", target.rocksdb_path,
-                             human_bytes(before), human_bytes(after));
+    std::cout << fmt::format("compacted {}: data files (SST and WAL) {} before, {} after\n",
+                             target.rocksdb_path, human_bytes(before), human_bytes(after));
     return exit_ok;
 }
 

@@ -206,6 +206,10 @@ const listener_config* server::find_listener(std::string_view id) const {
 
 void server::start_heartbeat() {
     heartbeat_ = std::make_unique<asio::steady_timer>(main_context_);
+    if (auto* st = core_->store())
+        st->submit(storage::put_meta{
+            heartbeat_interval_key,
+            std::to_string(plugins_->session_storage()->heartbeat_interval.count())});
     heartbeat();
 }
 

@@ -337,6 +337,32 @@ TEST_P(StoreTool, AStoreARunningBrokerHoldsIsRefused) {
     EXPECT_EQ(r.code, 0) << describe(r);
 }
 
+// The tool given only --redis (default interval 2 s) judges the heartbeat by the interval the
+// running broker recorded: a heartbeat 10 s old of a broker beating once an hour is fresh.
+TEST(StoreToolRedis, TheRunningBrokersHeartbeatIntervalCounts) {
+    redis_server redis;
+    auto o = redis_options(redis);
+    o.storage_config = {"heartbeat_interval = \"1h\""};
+    auto b = start_broker_with(o);
+    const auto ten_seconds_ago = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch() - 10s)
+                                     .count();
+    redis.cli(cat("HSET session-1:meta last_alive_ms ", ten_seconds_ago));
+    const std::vector<std::string> where = {"--redis", redis.url(), "--prefix", "session-1"};
+    auto with = [&](std::vector<std::string> a) {
+        a.insert(a.end(), where.begin(), where.end());
+        return a;
+    };
+    auto r = run_store(with({"inspect"}));
+    EXPECT_EQ(r.code, 3) << describe(r);
+    EXPECT_NE(r.err.find("3600000 ms each"), std::string::npos) << r.err;
+    r = run_store(with({"inspect", "--force"}));
+    EXPECT_EQ(r.code, 0) << describe(r);
+    EXPECT_EQ(b->stop(), 0);
+    r = run_store(with({"inspect"}));
+    EXPECT_EQ(r.code, 0) << describe(r);
+}
+
 TEST_P(StoreTool, ABadLineIsReportedWithItsNumberAndNothingIsWritten) {
     auto b = filled_store();
     temp_dir files("rmqtt-store-export");
