@@ -259,6 +259,85 @@ TEST_P(StoreTool, CheckFindsAnOrphanAndRepairRemovesIt) {
     EXPECT_EQ(json::parse(r.out)["queued_messages"], 8);
 }
 
+// Messages sent and not acknowledged when the broker stopped are stored in flight; they are
+// counted, exported as "inflight" lines and survive an import, and the resumed session gets them
+// again with DUP set [MQTT-4.4.0-1].
+TEST_P(StoreTool, InflightMessagesRoundTrip) {
+    auto b = start_broker(store_options());
+    {
+        auto sub = raw_connect(*b, persistent_connect("st-c", proto::version::v3_1_1));
+        subscribe_ok(*sub, {{"st/c", 1}});
+        auto pub = raw_connect(*b, "st-pub");
+        EXPECT_TRUE(raw_publish(*pub, "st/c", "c1", 1, 1));
+        EXPECT_TRUE(raw_publish(*pub, "st/c", "c2", 1, 2));
+        for (int i = 0; i < 2; ++i)
+            EXPECT_TRUE(expect<proto::publish>(*sub)) << "delivered, never acknowledged";
+        raw_disconnect(*pub);
+        raw_disconnect(*sub);
+    }
+    EXPECT_EQ(b->stop(), 0);
+    auto r = run_store(args({"inspect", "--json"}, *b));
+    ASSERT_EQ(r.code, 0) << describe(r);
+    EXPECT_EQ(json::parse(r.out)["inflight_messages"], 2) << r.out;
+    EXPECT_EQ(json::parse(r.out)["queued_messages"], 0) << r.out;
+
+    temp_dir files("rmqtt-store-export");
+    r = run_store(args({"export", "-o", files.file("a.jsonl")}, *b));
+    ASSERT_EQ(r.code, 0) << describe(r);
+    std::size_t inflight = 0;
+    for (const auto& line : records_of(files.file("a.jsonl"))) {
+        const auto j = json::parse(line);
+        if (j["type"] == "inflight") {
+            ++inflight;
+            EXPECT_EQ(j["state"], "sent") << line;
+            EXPECT_NE(j["packet_id"], 0) << line;
+        }
+    }
+    EXPECT_EQ(inflight, 2u);
+
+    auto o = store_options();
+    o.storage_type = "rocksdb";
+    broker_ptr copy(new broker_process(o));
+    r = run_store({"import", "--rocksdb", copy->dir() + "/data/session/1", files.file("a.jsonl")});
+    ASSERT_EQ(r.code, 0) << describe(r);
+    r = run_store(
+        {"export", "--rocksdb", copy->dir() + "/data/session/1", "-o", files.file("b.jsonl")});
+    ASSERT_EQ(r.code, 0) << describe(r);
+    EXPECT_EQ(records_of(files.file("b.jsonl")), records_of(files.file("a.jsonl")));
+
+    copy->start();
+    bool present = false;
+    auto c = raw_connect(*copy, persistent_connect("st-c", proto::version::v3_1_1), &present);
+    EXPECT_TRUE(present);
+    for (const char* payload : {"c1", "c2"}) {
+        auto p = expect<proto::publish>(*c);
+        ASSERT_TRUE(p) << payload;
+        EXPECT_EQ(p->payload, payload);
+        EXPECT_TRUE(p->dup) << "a resent in-flight message carries DUP";
+        raw_ack(*c, *p);
+    }
+    raw_disconnect(*c);
+    EXPECT_EQ(copy->stop(), 0);
+}
+
+// Redis: a session record missing from the sessions index is invisible to recovery; check
+// reports it and --repair writes the session again, which indexes it.
+TEST_P(StoreTool, RedisSessionMissingFromTheIndexIsReindexed) {
+    if (!is_redis()) GTEST_SKIP() << "the sessions index is Redis's";
+    auto b = filled_store();
+    redis().cli("ZREM session-1:sessions st-a");
+    auto r = run_store(args({"check"}, *b));
+    EXPECT_EQ(r.code, 1) << describe(r);
+    EXPECT_NE(r.out.find("'st-a' is not in the sessions index"), std::string::npos) << r.out;
+    r = run_store(args({"check", "--repair"}, *b));
+    EXPECT_EQ(r.code, 0) << describe(r);
+    EXPECT_NE(r.out.find("rewrote 1 records"), std::string::npos) << r.out;
+    r = run_store(args({"check"}, *b));
+    EXPECT_EQ(r.code, 0) << describe(r);
+    b->start();
+    expect_resumed(*b, "st-a", proto::version::v3_1_1, {"a1", "a2", "a3"});
+}
+
 TEST_P(StoreTool, CheckReportsACorruptRecordAndExportRefusesIt) {
     auto b = filled_store();
     if (is_redis()) {
