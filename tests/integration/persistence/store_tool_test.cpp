@@ -512,6 +512,60 @@ TEST(StoreToolErrors, ClearMessages) {
     r = run_store({"inspect", "--rocksdb", empty.file("nothing")});
     EXPECT_EQ(r.code, 4) << describe(r);
     EXPECT_NE(r.err.find("no RocksDB store at"), std::string::npos) << r.err;
+    // Bad lines: each named by its number; nothing is created for a refused file.
+    const std::string header =
+        R"({"type":"header","format":"rmqttd-store","version":1,"engine":"rocksdb",)"
+        R"("source":"x","node":1,"exported_at":"","exported_at_ms":0})";
+    const std::string session =
+        R"({"type":"session","client_id":"c","protocol_version":4,"username":null,)"
+        R"("listener":"tcp.external","peer_address":"","expiry_interval_s":60,)"
+        R"("created_at_ms":1,"connected_at_ms":1,"disconnected_at_ms":2,)"
+        R"("clean_disconnect":true,"will":null,"receive_maximum":65535,)"
+        R"("maximum_packet_size":0,"topic_alias_maximum":0,)"
+        R"("request_problem_information":true,"first_generation":0,"generation":0})";
+    const std::string end = R"({"type":"end","records":1})";
+    const struct {
+        std::string text;
+        std::string error;
+    } bad_files[] = {
+        {header + "\nnot json\n" + end + "\n", ":2: not JSON"},
+        {session + "\n" + end + "\n", ":1: the first line must be the header"},
+        {header + "\n" +
+             R"({"type":"subscription","client_id":"c","filter":"f","qos":1,)"
+             R"("no_local":false,"retain_as_published":false,)"
+             R"("retain_handling":0,"subscription_id":0})"
+             "\n" +
+             end + "\n",
+         ":2: client id 'c' has no session line before this one"},
+        {header + "\n" + session + "\n" + session + "\n" + end + "\n",
+         ":3: a second session line for client id 'c'"},
+        {header + "\n" +
+             R"({"type":"retained","message":{"topic":"t","payload_b64":"%%%%",)"
+             R"("qos":0,"retain":true,"properties_b64":"","publisher":"",)"
+             R"("created_at_ms":0,"expiry_at_ms":0}})"
+             "\n" +
+             end + "\n",
+         ":2: \"payload_b64\" is not base64"},
+        {header + "\n" + session + "\n" +
+             R"({"type":"end","records":7})"
+             "\n",
+         ":3: the end line counts 7 records, the file holds 1"},
+    };
+    for (const auto& f : bad_files) {
+        write_file(empty.file("bad.jsonl"), f.text);
+        r = run_store({"import", "--rocksdb", empty.file("store"), empty.file("bad.jsonl")});
+        EXPECT_EQ(r.code, 4) << f.error << "\n" << describe(r);
+        EXPECT_NE(r.err.find("bad.jsonl" + f.error), std::string::npos) << r.err;
+        EXPECT_FALSE(std::filesystem::exists(empty.file("store"))) << "nothing written";
+    }
+    // A good file creates the store; a damaged one is reported, naming the path.
+    write_file(empty.file("good.jsonl"), header + "\n" + session + "\n" + end + "\n");
+    r = run_store({"import", "--rocksdb", empty.file("store"), empty.file("good.jsonl")});
+    ASSERT_EQ(r.code, 0) << describe(r);
+    write_file(empty.file("store/CURRENT"), "MANIFEST-999999\n");
+    r = run_store({"inspect", "--rocksdb", empty.file("store")});
+    EXPECT_EQ(r.code, 4) << describe(r);
+    EXPECT_NE(r.err.find(empty.file("store")), std::string::npos) << r.err;
     // Usage.
     r = run_store({"frobnicate"});
     EXPECT_EQ(r.code, 2) << describe(r);
