@@ -8,11 +8,6 @@ std::unique_ptr<store_source> open_rocksdb_source(const store_target& t, access 
 std::unique_ptr<store_source> open_redis_source(const store_target& t, access a, bool live,
                                                 bool force);
 
-std::string store_target::describe() const {
-    if (type == engine::rocksdb) return "rocksdb at " + rocksdb_path;
-    return "redis at " + redis_url + " prefix " + redis_prefix;
-}
-
 void progress::tick() {
     ++done;
     if (every != 0 && done % every == 0) std::fprintf(stderr, "%s %zu records...\n", what, done);

@@ -50,7 +50,6 @@ struct store_target {
     std::string redis_prefix;
     std::chrono::milliseconds heartbeat_interval{2000};
     std::uint64_t node_id = 1;
-    std::string describe() const;  // "rocksdb at <path>" / "redis at <url> prefix <p>"
 };
 
 enum class access {

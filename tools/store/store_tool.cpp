@@ -514,8 +514,8 @@ int check(const common_options& o, bool repair, std::size_t limit) {
 int compact(const common_options& o) {
     const auto target = o.target();
     if (target.type == store_target::engine::redis) {
-        std::cout << "compact: not applicable to Redis (" << target.redis_url << " prefix "
-                  << target.redis_prefix
+        // The URL may hold a password: only the prefix is named.
+        std::cout << "compact: not applicable to Redis (prefix " << target.redis_prefix
                   << "): Redis frees deleted keys itself; to shrink the append-only file, run "
                      "BGREWRITEAOF on the server. Nothing done.\n";
         return exit_ok;
