@@ -317,7 +317,8 @@ int inspect(const common_options& o, bool live, bool as_json, bool clients, std:
 int export_store(const common_options& o, bool live, const std::string& output) {
     const auto target = o.target();
     auto src = open_source(target, access::read, live, o.force);
-    const auto image = scan(*src, o);
+    auto image = scan(*src, o);
+    image.find_references();
     std::size_t bad = 0, orphan = 0;
     const finding* first = nullptr;
     for (const auto& f : image.findings) {

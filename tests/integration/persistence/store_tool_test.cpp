@@ -245,6 +245,13 @@ TEST_P(StoreTool, CheckFindsAnOrphanAndRepairRemovesIt) {
     EXPECT_EQ(r.code, 1) << describe(r);
     EXPECT_NE(r.out.find("orphan: client id 'ghost'"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("1 orphan client ids"), std::string::npos) << r.out;
+    // Export leaves orphans out and says so.
+    temp_dir files("rmqtt-store-export");
+    r = run_store(args({"export", "-o", files.file("x.jsonl")}, *b));
+    EXPECT_EQ(r.code, 0) << describe(r);
+    EXPECT_NE(r.err.find("1 client ids have records without a session record"), std::string::npos)
+        << r.err;
+    EXPECT_EQ(read_file(files.file("x.jsonl")).find("ghost"), std::string::npos);
 
     r = run_store(args({"check", "--repair"}, *b));
     EXPECT_EQ(r.code, 0) << describe(r);
