@@ -329,6 +329,46 @@ TEST_P(StoreTool, InflightMessagesRoundTrip) {
 
 // Redis: a session record missing from the sessions index is invisible to recovery; check
 // reports it and --repair writes the session again, which indexes it.
+// Client ids with the characters the Redis layout escapes ('{', '}', '%') come back unchanged,
+// through either engine.
+TEST_P(StoreTool, ClientIdsTheRedisLayoutEscapesRoundTrip) {
+    const std::string id = "we{ir}d%7Bid%";
+    auto b = start_broker(store_options());
+    make_offline_subscriber(*b, persistent_connect(id, proto::version::v5), "st/odd", 1);
+    {
+        auto pub = raw_connect(*b, "st-pub");
+        EXPECT_TRUE(raw_publish(*pub, "st/odd", "o1", 1, 1));
+        raw_disconnect(*pub);
+    }
+    EXPECT_EQ(b->stop(), 0);
+    temp_dir files("rmqtt-store-export");
+    auto r = run_store(args({"export", "-o", files.file("a.jsonl")}, *b));
+    ASSERT_EQ(r.code, 0) << describe(r);
+    const auto records = records_of(files.file("a.jsonl"));
+    ASSERT_FALSE(records.empty());
+    EXPECT_EQ(json::parse(records.front())["client_id"], id) << records.front();
+
+    // Into the other engine and back out.
+    temp_dir other_dir("rmqtt-store-other");
+    std::unique_ptr<redis_server> other_redis;
+    std::vector<std::string> other = {"--rocksdb", other_dir.file("store")};
+    if (!is_redis()) {
+        other_redis = std::make_unique<redis_server>();
+        other = {"--redis", other_redis->url(), "--prefix", "p"};
+    }
+    auto with = [&](std::vector<std::string> a) {
+        a.insert(a.end(), other.begin(), other.end());
+        return a;
+    };
+    r = run_store(with({"import", files.file("a.jsonl")}));
+    ASSERT_EQ(r.code, 0) << describe(r);
+    r = run_store(with({"check"}));
+    EXPECT_EQ(r.code, 0) << describe(r);
+    r = run_store(with({"export", "-o", files.file("b.jsonl")}));
+    ASSERT_EQ(r.code, 0) << describe(r);
+    EXPECT_EQ(records_of(files.file("b.jsonl")), records);
+}
+
 class StoreToolRedisOnly : public StoreTool {};
 
 TEST_P(StoreToolRedisOnly, SessionMissingFromTheIndexIsReindexed) {
