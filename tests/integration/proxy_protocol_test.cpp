@@ -3,6 +3,7 @@
 // header closes the connection; on a tls listener the header comes before the ClientHello.
 #include <gtest/gtest.h>
 
+#include "log_lines.hpp"
 #include "tls_util.hpp"
 #include "ws_client.hpp"
 
@@ -30,7 +31,7 @@ broker_ptr proxy_broker(std::vector<std::string> extra = {}) {
     broker_process::options o;
     o.listener = {"proxy_protocol = true", "proxy_protocol_timeout = \"1s\""};
     o.listener.insert(o.listener.end(), extra.begin(), extra.end());
-    o.log_level = "debug";  // the "connected from" line
+    o.log_level = "debug";  // the "connected" line
     return start_broker_with(std::move(o));
 }
 
@@ -57,8 +58,8 @@ TEST(ProxyProtocol, HeaderGivesTheClientAddress) {
         // The connection works as any other.
         ASSERT_TRUE(raw_publish(c, "pp/t", "through the proxy", 1, 3));
     }
-    EXPECT_TRUE(log_has(*b, "pp-v1 connected from 203.0.113.7:40001")) << b->log();
-    EXPECT_TRUE(log_has(*b, "pp-v2 connected from [2001:db8::7]:40002")) << b->log();
+    EXPECT_TRUE(log_shows_connected(*b, "pp-v1", "203.0.113.7:40001")) << b->log();
+    EXPECT_TRUE(log_shows_connected(*b, "pp-v2", "[2001:db8::7]:40002")) << b->log();
 }
 
 // v1 UNKNOWN and v2 LOCAL carry no address: the socket's own stands.
@@ -74,8 +75,8 @@ TEST(ProxyProtocol, UnknownAndLocalKeepTheSocketAddress) {
         c.send_bytes(hex("0D 0A 0D 0A 00 0D 0A 51 55 49 54 0A 20 00 00 00"));
         ASSERT_TRUE(expect_connack_ok(c.connect(make_connect("pp-local")), "pp-local"));
     }
-    EXPECT_TRUE(log_has(*b, "pp-unknown connected from 127.0.0.1:")) << b->log();
-    EXPECT_TRUE(log_has(*b, "pp-local connected from 127.0.0.1:")) << b->log();
+    EXPECT_TRUE(log_shows_connected(*b, "pp-unknown", "127.0.0.1:")) << b->log();
+    EXPECT_TRUE(log_shows_connected(*b, "pp-local", "127.0.0.1:")) << b->log();
 }
 
 // No header (MQTT straight away), a malformed one, or one that comes after
@@ -143,7 +144,7 @@ TEST(ProxyProtocol, HeaderBeforeWebSocketUpgrade) {
         ws_client c(b->ws_port());
         EXPECT_EQ(c.upgrade(), "");
     }
-    EXPECT_TRUE(log_has(*b, "pp-ws connected from 198.51.100.9:5555")) << b->log();
+    EXPECT_TRUE(log_shows_connected(*b, "pp-ws", "198.51.100.9:5555")) << b->log();
 }
 
 TEST(ProxyProtocol, HeaderBeforeTls) {
@@ -173,8 +174,8 @@ TEST(ProxyProtocol, HeaderBeforeTls) {
         tls_client c(t.tls_port, t.tls_options());
         EXPECT_FALSE(c.handshake());
     }
-    EXPECT_TRUE(log_has(*t.broker, "pp-tls connected from 198.51.100.9:5555")) << t.broker->log();
-    EXPECT_TRUE(log_has(*t.broker, "pp-tls-v2 connected from [2001:db8::7]:40002"))
+    EXPECT_TRUE(log_shows_connected(*t.broker, "pp-tls", "198.51.100.9:5555")) << t.broker->log();
+    EXPECT_TRUE(log_shows_connected(*t.broker, "pp-tls-v2", "[2001:db8::7]:40002"))
         << t.broker->log();
 }
 

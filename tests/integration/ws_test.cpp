@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "integration_util.hpp"
+#include "log_lines.hpp"
 #include "ws_client.hpp"
 
 namespace rmqtt::test::integ {
@@ -96,8 +97,7 @@ TEST(WebSocketRaw, UpgradeConnectSubscribePublishClose) {
     EXPECT_TRUE(c->finish_close());
     EXPECT_EQ(c->close_code(), 1000);
     // The peer's address is the socket's (the lower transport's).
-    EXPECT_TRUE(eventually(
-        [&] { return b->log().find("ws-raw connected from 127.0.0.1:") != std::string::npos; }));
+    EXPECT_TRUE(log_shows_connected(*b, "ws-raw", "127.0.0.1:")) << b->log();
 }
 
 TEST(WebSocketRaw, FramesSentWithTheUpgradeRequestAreKept) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -48,7 +49,14 @@ void broker_process::write_config() {
     std::filesystem::create_directories(dir_->file("plugins"));
     std::ostringstream main;
     main << "[node]\nid = 1\nworkers = " << opts_.workers << "\n\n"
-         << "[log]\nto = \"console\"\nlevel = \"" << opts_.log_level << "\"\n\n"
+         << "[log]\nlevel = \"" << opts_.log_level << "\"\n";
+    const bool log_target = std::any_of(opts_.log.begin(), opts_.log.end(), [](const auto& l) {
+        return l.rfind("to ", 0) == 0 || l.rfind("to=", 0) == 0;
+    });
+    if (!log_target) main << "to = \"console\"\n";
+    for (const auto& l : opts_.log)
+        main << l << "\n";
+    main << "\n"
          << "[plugins]\ndir = \"" << dir_->file("plugins/") << "\"\n"
          << "default_startups = [\"rmqtt-retainer\", \"rmqtt-shared-subscription\""
          << (opts_.session_storage ? ", \"rmqtt-session-storage\"" : "");

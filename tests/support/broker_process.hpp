@@ -37,6 +37,8 @@ class broker_process {
         std::vector<std::string> extra_plugins;
         std::map<std::string, std::string> plugin_files;
         std::string log_level = "info";
+        // Extra lines in [log] (e.g. "format = \"json\""); "to" replaces the console target.
+        std::vector<std::string> log;
         int workers = 2;
         // The binary to run; empty: rmqttd_binary().
         std::string binary;

@@ -644,6 +644,9 @@ void parse_listeners(const config_section& s, std::vector<listener_config>& out)
 // ---------------------------------------------------------------------------------------------
 // The main file
 
+constexpr std::uint64_t min_log_file_size = 1024;
+constexpr std::int64_t max_log_files = 1000;
+
 struct main_extras {
     std::vector<std::string> disabled_default_startups;
 };
@@ -678,6 +681,20 @@ void parse_main(const config_section& s, config& cfg, main_extras& extras) {
         if (auto file = log->get_string("file")) {
             if (file->empty()) log->fail_value("file", "a file name such as \"rmqtt.log\"");
             cfg.log.file = std::move(*file);
+        }
+        if (const auto format = log->get_choice("format", {"text", "json"})) {
+            cfg.log.format = *format == "json" ? log_format::json : log_format::text;
+        }
+        // 0 keeps one file that never rotates; below 1KB a file would hold a line or two.
+        if (const auto size = log->get_size("max_file_size")) {
+            if (*size != 0 && *size < min_log_file_size) {
+                log->fail_value("max_file_size",
+                                "0 (no rotation) or a size of at least 1KB such as \"100MB\"");
+            }
+            cfg.log.max_file_size = *size;
+        }
+        if (const auto files = log->get_int("max_files", 1, max_log_files)) {
+            cfg.log.max_files = static_cast<std::size_t>(*files);
         }
     }
     if (const auto plugins = s.get_table("plugins")) {
@@ -765,6 +782,9 @@ std::span<const std::string_view> main_config_keys() {
             "log.level",
             "log.dir",
             "log.file",
+            "log.format",
+            "log.max_file_size",
+            "log.max_files",
             "plugins.dir",
             "plugins.default_startups",
             "plugins.disabled_default_startups",

@@ -1,16 +1,21 @@
 #include "config/logging.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,8 +24,74 @@
 namespace rmqtt::broker {
 namespace {
 
-// Time with milliseconds, level, short (OS) thread id, message.
-constexpr const char* log_pattern = "%Y-%m-%d %H:%M:%S.%e %^%-7l%$ [%t] %v";
+// Time with milliseconds, level, short (OS) thread id, the line's fields (%*), message.
+constexpr const char* log_pattern = "%Y-%m-%d %H:%M:%S.%e %^%-7l%$ [%t] %*%v";
+
+// %*: "peer (client id): " from the fields log_with() attached, nothing without them.
+class fields_flag final : public spdlog::custom_flag_formatter {
+  public:
+    void format(const spdlog::details::log_msg&, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        const auto* f = detail::current_log_fields;
+        if (f == nullptr || (f->peer.empty() && f->client_id.empty())) return;
+        auto out = std::back_inserter(dest);
+        if (!f->peer.empty()) fmt::format_to(out, "{}", f->peer);
+        if (!f->peer.empty() && !f->client_id.empty()) dest.push_back(' ');
+        if (!f->client_id.empty()) fmt::format_to(out, "({})", f->client_id);
+        fmt::format_to(out, ": ");
+    }
+    std::unique_ptr<spdlog::custom_flag_formatter> clone() const override {
+        return std::make_unique<fields_flag>();
+    }
+};
+
+std::unique_ptr<spdlog::formatter> text_formatter() {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<fields_flag>('*').set_pattern(log_pattern);
+    return f;
+}
+
+// One JSON object per line for log shippers: {"time":"2026-12-05T08:36:47.123Z","level":"info",
+// "thread":1234,"message":"...","peer":"...","client_id":"..."} (peer and client_id when known).
+// nlohmann::json escapes quotes and control characters; bytes that are not UTF-8 are replaced
+// (U+FFFD), so every line parses.
+class json_formatter final : public spdlog::formatter {
+  public:
+    void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+        using namespace std::chrono;
+        const auto since_epoch = msg.time.time_since_epoch();
+        const auto secs = duration_cast<seconds>(since_epoch);
+        const auto millis = duration_cast<milliseconds>(since_epoch - secs).count();
+        const std::time_t t = static_cast<std::time_t>(secs.count());
+        std::tm utc{};
+        gmtime_r(&t, &utc);
+        nlohmann::ordered_json line{
+            {"time",
+             fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900,
+                         utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis)},
+            {"level", std::string(spdlog::level::to_string_view(msg.level).data(),
+                                  spdlog::level::to_string_view(msg.level).size())},
+            {"thread", msg.thread_id},
+            {"message", std::string(msg.payload.data(), msg.payload.size())},
+        };
+        if (const auto* f = detail::current_log_fields) {
+            if (!f->peer.empty()) line["peer"] = std::string(f->peer);
+            if (!f->client_id.empty()) line["client_id"] = std::string(f->client_id);
+        }
+        const std::string text =
+            line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+        dest.append(text.data(), text.data() + text.size());
+        dest.push_back('\n');
+    }
+    std::unique_ptr<spdlog::formatter> clone() const override {
+        return std::make_unique<json_formatter>();
+    }
+};
+
+std::unique_ptr<spdlog::formatter> make_formatter(log_format f) {
+    if (f == log_format::json) return std::make_unique<json_formatter>();
+    return text_formatter();
+}
 
 std::optional<spdlog::level::level_enum> parse_level(std::string_view text) {
     std::string s(text);
@@ -69,7 +140,12 @@ void init_logging(const log_config& cfg) {
         const std::string path = log_file_path(cfg);
         try {
             if (!cfg.dir.empty()) std::filesystem::create_directories(cfg.dir);
-            sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, false));
+            if (cfg.max_file_size == 0) {
+                sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, false));
+            } else {
+                sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+                    path, static_cast<std::size_t>(cfg.max_file_size), cfg.max_files));
+            }
         } catch (const std::exception& e) {
             notes.push_back(fmt::format(
                 "cannot open the log file {} ({}); logging to the console instead (check log.dir "
@@ -78,10 +154,16 @@ void init_logging(const log_config& cfg) {
             to_console = true;
         }
     }
-    if (to_console) sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    if (to_console) {
+        // No colour codes inside JSON lines.
+        sinks.push_back(cfg.format == log_format::json
+                            ? std::static_pointer_cast<spdlog::sinks::sink>(
+                                  std::make_shared<spdlog::sinks::stderr_sink_mt>())
+                            : std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    }
 
     auto logger = std::make_shared<spdlog::logger>("rmqttd", sinks.begin(), sinks.end());
-    logger->set_pattern(log_pattern);
+    logger->set_formatter(make_formatter(cfg.format));
     logger->set_level(off ? spdlog::level::off : *level);
     logger->flush_on(spdlog::level::warn);
     spdlog::set_default_logger(logger);
@@ -104,7 +186,7 @@ void shutdown_logging() {
     spdlog::shutdown();  // stops the flusher thread, drops every logger (closes the file)
     auto console = std::make_shared<spdlog::logger>(
         "", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-    console->set_pattern(log_pattern);
+    console->set_formatter(text_formatter());
     spdlog::set_default_logger(console);
 }
 

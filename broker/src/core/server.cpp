@@ -1,5 +1,6 @@
 #include "core/server.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -7,6 +8,7 @@
 
 #include <filesystem>
 
+#include "core/service_notify.hpp"
 #include "mqtt/connection.hpp"
 #include "net/listener.hpp"
 #include "persist/recovery.hpp"
@@ -90,10 +92,13 @@ int server::run() {
         plugins_->start(config_);
     } catch (const std::exception& e) {
         spdlog::critical("a plugin failed to start: {}", e.what());
+        service_notify::status(
+            fmt::format("start-up failed: a plugin failed to start: {}", e.what()));
         return 1;
     }
     start_workers();
     if (plugins_->session_storage()) {
+        service_notify::status("opening the session store and recovering sessions");
         if (!open_store() || !recover()) {
             stop_workers();
             return 1;
@@ -108,9 +113,13 @@ int server::run() {
         open_listeners();
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
+        service_notify::status(fmt::format("start-up failed: {}", e.what()));
         graceful_shutdown();
         return 1;
     }
+    // The listeners are open (bound and listening): connections are accepted from now on.
+    service_notify::ready(fmt::format("serving: {} listeners, {} sessions recovered",
+                                      listeners_.size(), recovered_sessions_));
     asio::signal_set signals(main_context_, SIGINT, SIGTERM);
     signals.async_wait([this](std::error_code ec, int sig) {
         if (ec) return;
@@ -155,6 +164,8 @@ bool server::open_store() {
     }
     if (!st) {
         spdlog::critical("cannot open the session store: {}", st.message());
+        service_notify::status(
+            fmt::format("start-up failed: cannot open the session store: {}", st.message()));
         return false;
     }
     core_->set_store(std::make_unique<persistence>(std::move(engine), sc));
@@ -170,6 +181,8 @@ bool server::recover() {
     const bool with_retained = retained && retained->persistent();
     recovered_state state;
     if (auto st = read_recovery_state(*core_->store(), with_retained, state); !st) {
+        service_notify::status(
+            fmt::format("start-up failed: recovering sessions failed: {}", st.message()));
         spdlog::critical("recovering sessions from {} failed: {}", core_->store()->describe(),
                          st.message());
         return false;
@@ -180,6 +193,7 @@ bool server::recover() {
     const auto counts = restore_sessions(
         *core_, state, [this] { return next_worker(); },
         [this](std::string_view id) { return find_listener(id); });
+    recovered_sessions_ = counts.sessions;
     const auto took =
         std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
     spdlog::info(
@@ -188,6 +202,8 @@ bool server::recover() {
         counts.sessions, counts.subscriptions, counts.with_queue, state.retained.size(),
         counts.expired, took.count(),
         std::chrono::duration_cast<std::chrono::milliseconds>(read_done - started).count());
+    service_notify::status(fmt::format("recovered {} sessions in {} ms; opening the listeners",
+                                       counts.sessions, took.count()));
     if (counts.revoked_subscriptions + counts.revoked_wills > 0)
         spdlog::info("the ACL no longer allows {} restored subscriptions and {} wills: removed",
                      counts.revoked_subscriptions, counts.revoked_wills);
@@ -248,6 +264,7 @@ void server::open_listeners() {
 void server::graceful_shutdown() {
     if (core_->stopping()) return;
     core_->set_stopping();
+    service_notify::stopping("stopping: closing connections");
     for (auto& l : listeners_)
         l->stop();
     if (heartbeat_) heartbeat_->cancel();
@@ -270,6 +287,7 @@ void server::graceful_shutdown() {
     // store is flushed.
     plugins_->stop();
     if (auto* st = core_->store()) {
+        service_notify::status("stopping: flushing the session store");
         const auto stopped_at = std::to_string(wall_now_ms());
         storage::write_batch last;
         last.ops.emplace_back(storage::put_meta{last_alive_key, stopped_at});

@@ -65,7 +65,8 @@ class server {
     std::vector<std::thread> threads_;
     std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
     std::atomic<std::size_t> next_worker_{0};
-    asio::io_context main_context_;  // signals, heartbeat, shutdown sequencing
+    std::size_t recovered_sessions_ = 0;  // for the READY status line
+    asio::io_context main_context_;       // signals, heartbeat, shutdown sequencing
 
     std::unique_ptr<core_context> core_;
     std::unique_ptr<core_api> api_;

@@ -22,12 +22,12 @@ constexpr std::size_t max_pending_acks = 4096;      // stop reading while this m
 constexpr auto close_flush_timeout = std::chrono::seconds(5);
 constexpr auto backpressure_poll = std::chrono::milliseconds(2);
 
-void log_exception(const char* what, const std::string& peer, std::exception_ptr e) {
+void log_exception(const char* what, const log_fields& fields, std::exception_ptr e) {
     if (!e) return;
     try {
         std::rethrow_exception(e);
     } catch (const std::exception& ex) {
-        spdlog::error("{} {}: {}", what, peer, ex.what());
+        log_with(fields, spdlog::level::err, "{}: {}", what, ex.what());
     }
 }
 }  // namespace
@@ -83,7 +83,7 @@ void connection::spawn_reader(bool first) {
                 self->on_reader_done();
         },
         [self](std::exception_ptr e) {
-            log_exception("connection reader", self->peer_, e);
+            log_exception("connection reader", self->fields(), e);
             if (e) self->on_reader_done();
         });
 }
@@ -94,8 +94,7 @@ void connection::park_reader() {
             self->spawn_reader(false);
             return;
         }
-        if (ec && ec != asio::error::operation_aborted)
-            spdlog::debug("{} ({}): read error: {}", self->peer_, self->client_id_, ec.message());
+        if (ec) self->log_read_error(ec);
         self->on_reader_done();
     });
 }
@@ -125,7 +124,11 @@ asio::awaitable<bool> connection::reader(bool first) {
         co_await transport_->handshake(ec);
         peer_ = transport_->remote_address();  // known after the handshake (PROXY protocol, TLS)
         if (ec) {
-            spdlog::debug("{}: {} handshake failed: {}", peer_, transport_->kind(), ec.message());
+            // A client that went away before the handshake is not an error worth a line.
+            const bool gone = ec == asio::error::eof || ec == asio::error::connection_reset ||
+                              ec == asio::error::operation_aborted;
+            log_with(fields(), gone ? spdlog::level::debug : spdlog::level::info,
+                     "{} handshake failed: {}; closing", transport_->kind(), ec.message());
             co_return false;
         }
     }
@@ -159,9 +162,7 @@ asio::awaitable<bool> connection::reader(bool first) {
             n = co_await transport_->read_some(room, ec);
         }
         if (ec) {
-            if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
-                ec != asio::error::connection_reset)
-                spdlog::debug("{} ({}): read error: {}", peer_, client_id_, ec.message());
+            log_read_error(ec);
             break;
         }
         in_end_ += n;
@@ -229,14 +230,16 @@ asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
     if (state_ == state::handshaking) {
         if (f.type() != packet_type::connect) {
             // [MQTT-3.1.0-1]: the first packet must be CONNECT; close without CONNACK.
-            spdlog::info("{}: first packet is {}, not CONNECT; closing", peer_,
-                         protocol::to_string(f.type()));
+            log_with(fields(), spdlog::level::info, "first packet is {}, not CONNECT; closing",
+                     protocol::to_string(f.type()));
             close();
             co_return;
         }
         if (!r) {
-            // The decoder always reports the version to answer in, even for a refused CONNECT.
+            // The decoder always reports the version to answer in, even for a refused CONNECT,
+            // and the client id when it got that far (for the log lines).
             version_ = std::get<protocol::connect>(p).protocol_version;
+            client_id_ = std::get<protocol::connect>(p).client_id;
             if (r.code == reason_code::unsupported_protocol_version) {
                 // [MQTT-3.1.2-2]: CONNACK 0x01 (3.x) / 0x84 (5.0), then close.
                 refuse_connect(reason_code::unsupported_protocol_version,
@@ -253,7 +256,8 @@ asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
                 refuse_connect(r.code, protocol::connect_return_code::not_authorized, r.detail);
             } else {
                 metrics::add(core_.stats.protocol_errors);
-                spdlog::info("{}: malformed CONNECT ({}); closing", peer_, r.detail);
+                log_with(fields(), spdlog::level::info, "malformed CONNECT ({}); closing",
+                         r.detail);
                 if (core_.hooks.wants<events::connect_refused>())
                     core_.hooks.emit(events::connect_refused{who(), r.code, r.detail});
                 close();
@@ -319,9 +323,26 @@ asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
     }
 }
 
+void connection::log_read_error(std::error_code ec) const {
+    if (ec == asio::error::operation_aborted) return;  // the broker closed it: logged there
+    // A client that went away (end of stream, reset) is routine; anything else (a TLS alert, a
+    // WebSocket protocol error) is worth an info line.
+    const bool gone = ec == asio::error::eof || ec == asio::error::connection_reset;
+    log_with(fields(), gone ? spdlog::level::debug : spdlog::level::info, "read error: {}; closing",
+             ec.message());
+}
+
+void connection::log_write_error(std::error_code ec) const {
+    if (ec == asio::error::operation_aborted) return;
+    const bool gone = ec == asio::error::broken_pipe || ec == asio::error::connection_reset ||
+                      ec == asio::error::eof;
+    log_with(fields(), gone ? spdlog::level::debug : spdlog::level::info,
+             "write error: {}; closing", ec.message());
+}
+
 void connection::protocol_violation(reason_code rc, const char* detail) {
     metrics::add(core_.stats.protocol_errors);
-    spdlog::info("{} ({}): {}: {}; closing", peer_, client_id_, protocol::to_string(rc), detail);
+    log_with(fields(), spdlog::level::info, "{}: {}; closing", protocol::to_string(rc), detail);
     set_end_reason(events::disconnect_reason::protocol_error, rc);
     close(rc, detail);
 }
@@ -364,7 +385,7 @@ void connection::wake_writer() {
     asio::co_spawn(
         executor_, [self]() { return self->writer(); },
         [self](std::exception_ptr e) {
-            log_exception("writer", self->peer_, e);
+            log_exception("connection writer", self->fields(), e);
             if (e) self->writer_running_ = false;
         });
 }
@@ -391,6 +412,7 @@ asio::awaitable<void> connection::writer() {
         writing_.clear();
         if (writing_.capacity() > max_idle_buffer) writing_.shrink_to_fit();
         if (write_ec) {
+            log_write_error(write_ec);
             out_.clear();
             break;
         }
@@ -533,6 +555,7 @@ void connection::close(std::optional<reason_code> reason, const char* why) {
 void connection::taken_over() {
     set_end_reason(events::disconnect_reason::taken_over, reason_code::session_taken_over);
     session_.reset();  // the session now belongs to the new connection
+    log_with(fields(), spdlog::level::info, "session taken over by a new connection; closing");
     close(reason_code::session_taken_over, "session taken over");  // [MQTT-3.1.4-3]
 }
 
@@ -544,6 +567,7 @@ void connection::shutdown() {
 
 void connection::kick() {
     set_end_reason(events::disconnect_reason::kicked, reason_code::administrative_action);
+    log_with(fields(), spdlog::level::info, "disconnected by an administrator; closing");
     close(reason_code::administrative_action, "disconnected by an administrator");
 }
 
@@ -651,11 +675,11 @@ void connection::watchdog() {
     const bool paused = !handshake && keepalive_paused_ > 0;
     if (!paused && timeout != steady_clock::duration::max() && now - base >= timeout) {
         if (handshake) {
-            spdlog::info("{}: no CONNECT within handshake_timeout; closing", peer_);
+            log_with(fields(), spdlog::level::info, "no CONNECT within handshake_timeout; closing");
             close();
         } else {
             metrics::add(core_.stats.keepalive_timeouts);
-            spdlog::info("{} ({}): keep alive timeout; closing", peer_, client_id_);
+            log_with(fields(), spdlog::level::info, "keep alive timeout; closing");
             set_end_reason(events::disconnect_reason::keep_alive_timeout,
                            reason_code::keep_alive_timeout);
             close(reason_code::keep_alive_timeout, "keep alive timeout");
@@ -853,7 +877,7 @@ asio::awaitable<void> connection::wait_for_targets() {
 
 void connection::store_failed(const char* what, const storage::status& s) {
     metrics::add(core_.stats.store_errors);
-    spdlog::error("{} ({}): {} failed: {}", peer_, client_id_, what, s.to_string());
+    log_with(fields(), spdlog::level::err, "{} failed: {}", what, s.to_string());
 }
 
 void connection::reason_string(protocol::properties& props, const char* text) const {
@@ -943,6 +967,7 @@ asio::awaitable<void> connection::handle_reauth(const protocol::auth& a) {
         case auth_exchange::step::outcome::pending:
             // CONNACK-only codes such as 0x86 cannot go in a DISCONNECT: 0x87 Not authorized.
             auth_exchange_.reset();
+            log_with(fields(), spdlog::level::info, "re-authentication failed; closing");
             set_end_reason(events::disconnect_reason::protocol_error, reason_code::not_authorized);
             close(reason_code::not_authorized, "re-authentication failed");
             co_return;

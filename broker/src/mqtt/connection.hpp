@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "config/logging.hpp"
 #include "net/listener.hpp"
 #include "net/transport.hpp"
 #include "rmqtt/broker/clock.hpp"
@@ -67,6 +68,8 @@ class connection final : public client_link, public std::enable_shared_from_this
     bool is_v5() const noexcept { return version_ == protocol::version::v5; }
     const asio::any_io_executor& executor() const noexcept { return executor_; }
     const std::string& peer() const noexcept { return peer_; }
+    // For log_with(): the peer address, and the client id once the CONNECT was read.
+    log_fields fields() const noexcept { return {peer_, client_id_}; }
 
     void send(const protocol::packet& p);
     // Closes the connection: a 5.0 client that got its CONNACK first receives DISCONNECT with
@@ -122,6 +125,9 @@ class connection final : public client_link, public std::enable_shared_from_this
     asio::awaitable<hook_result> check_acl(acl_action a, std::string_view topic);
 
     void protocol_violation(protocol::reason_code rc, const char* detail);
+    // An ended read or write, at debug for a client that went away, else at info.
+    void log_read_error(std::error_code ec) const;
+    void log_write_error(std::error_code ec) const;
     void refuse_connect(protocol::reason_code v5_code, protocol::connect_return_code v3_code,
                         const char* why);
     void send_connack(bool session_present, protocol::reason_code rc, protocol::properties props);

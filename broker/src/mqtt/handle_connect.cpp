@@ -50,7 +50,8 @@ void connection::send_connack(bool session_present, reason_code rc, protocol::pr
 
 void connection::refuse_connect(reason_code v5_code, connect_return_code v3_code, const char* why) {
     metrics::add(core_.stats.connacks_refused);
-    spdlog::info("{}: CONNECT refused ({}): {}", peer_, protocol::to_string(v5_code), why);
+    log_with(fields(), spdlog::level::info, "CONNECT refused ({}): {}",
+             protocol::to_string(v5_code), why);
     if (core_.hooks.wants<events::connect_refused>())
         core_.hooks.emit(events::connect_refused{who(), v5_code, why});
     // Refused after its session was attached (the store failed): the CONNECT was not accepted, so
@@ -356,8 +357,9 @@ asio::awaitable<void> connection::complete_connect() {
             protocol::encoded_size(version_, protocol::connack{false, 0, connack_props}) >
                 client_max_packet_size_) {
             metrics::add(core_.stats.connacks_refused);
-            spdlog::info("{}: CONNACK does not fit the client's Maximum Packet Size {}; closing",
-                         peer_, client_max_packet_size_);
+            log_with(fields(), spdlog::level::info,
+                     "CONNACK does not fit the client's Maximum Packet Size {}; closing",
+                     client_max_packet_size_);
             close();
             co_return;
         }
@@ -375,6 +377,8 @@ asio::awaitable<void> connection::complete_connect() {
     if (!result.s || !core_.sessions.still_current(*result.s, result.generation) ||
         state_ != state::connecting) {
         // A newer CONNECT for the same client id won the race.
+        log_with(fields(), spdlog::level::info,
+                 "a newer CONNECT with this client id took the session first; closing");
         close();
         co_return;
     }
@@ -457,8 +461,9 @@ asio::awaitable<void> connection::complete_connect() {
     core_.stats.connections.fetch_add(1, std::memory_order_relaxed);
     apply_keepalive(keep_alive);
     start_retry_timer();
-    spdlog::debug("{} connected from {} ({}, clean start {}, session present {}, expiry {})",
-                  client_id_, peer_, protocol::to_string(version_), c.clean_start, present, expiry);
+    log_with(fields(), spdlog::level::debug,
+             "connected ({}, clean start {}, session present {}, expiry {})",
+             protocol::to_string(version_), c.clean_start, present, expiry);
     s.publish_info();
     if (present) {
         if (core_.hooks.wants<events::session_resumed>())

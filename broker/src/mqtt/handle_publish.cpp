@@ -140,6 +140,9 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
             if (verdict == hook_result::deny_disconnect) {
                 // RMQTT's disconnect_if_pub_rejected: no acknowledgement; 5.0 DISCONNECT 0x87
                 // then close, 3.x close. The will is published (not a normal DISCONNECT).
+                log_with(fields(), spdlog::level::info,
+                         "PUBLISH to '{}' denied by ACL (disconnect_if_pub_rejected); closing",
+                         p.topic);
                 set_end_reason(events::disconnect_reason::not_authorized,
                                reason_code::not_authorized);
                 close(reason_code::not_authorized, "PUBLISH not authorized");
@@ -154,7 +157,8 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     if (!co_await wait_for_store_room()) {
         if (state_ != state::connected) co_return;
         if (!is_v5()) {
-            spdlog::warn("{}: session store overloaded; closing 3.x publisher", client_id_);
+            log_with(fields(), spdlog::level::warn,
+                     "session store overloaded; closing 3.x publisher");
             close();
             co_return;
         }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "config/logging.hpp"
 #include "net/peer_address.hpp"
 
 namespace rmqtt::broker {
@@ -66,13 +67,15 @@ asio::awaitable<void> read_proxy_header(asio::ip::tcp::socket& socket,
     if (!ec) co_return;
     const auto peer = peer_address(socket);
     if (w->fired) {
-        spdlog::info("{}: no PROXY protocol header within proxy_protocol_timeout ({} ms); closing",
-                     peer, timeout.count());
+        log_with({peer, {}}, spdlog::level::info,
+                 "no PROXY protocol header within proxy_protocol_timeout ({} ms); closing",
+                 timeout.count());
     } else if (ec == std::errc::protocol_error) {
-        spdlog::info("{}: bad PROXY protocol header ({}); closing", peer, r.error);
+        log_with({peer, {}}, spdlog::level::info, "bad PROXY protocol header ({}); closing",
+                 r.error);
     } else if (ec != asio::error::operation_aborted) {
-        spdlog::debug("{}: connection ended before its PROXY protocol header ({})", peer,
-                      ec.message());
+        log_with({peer, {}}, spdlog::level::debug,
+                 "connection ended before its PROXY protocol header ({})", ec.message());
     }
 }
 

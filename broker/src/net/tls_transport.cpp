@@ -15,6 +15,7 @@
 
 #include <cstring>
 
+#include "config/logging.hpp"
 #include "net/peer_address.hpp"
 #include "net/tls_context.hpp"
 #include "rmqtt/protocol/utf8.hpp"
@@ -78,12 +79,13 @@ asio::awaitable<void> tls_transport::handshake(std::error_code& ec) {
     if (ec) {
         const long verify = SSL_get_verify_result(stream_.native_handle());
         if (verify != X509_V_OK) {
-            spdlog::info("{}: client certificate refused: {}", remote_,
-                         X509_verify_cert_error_string(verify));
+            log_with({remote_, {}}, spdlog::level::info, "client certificate refused: {}",
+                     X509_verify_cert_error_string(verify));
         } else if (ec.category() == asio::error::get_ssl_category() &&
                    ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
                        SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-            spdlog::info("{}: client sent no certificate (cross_certificate = true)", remote_);
+            log_with({remote_, {}}, spdlog::level::info,
+                     "client sent no certificate (cross_certificate = true)");
         }
         co_return;
     }

@@ -448,6 +448,31 @@ TEST(config_load, SessionStorageOwnKeys) {
     EXPECT_EQ(s.max_pending_bytes, 8u << 20);
 }
 
+TEST(config_load, LogKeys) {
+    const config_tree tree(
+        "log.to = \"both\"\n"
+        "log.level = \"debug\"\n"
+        "log.dir = \"/tmp/x\"\n"
+        "log.file = \"b.log\"\n"
+        "log.format = \"JSON\"\n"
+        "log.max_file_size = \"100MB\"\n"
+        "log.max_files = 7\n");
+    const auto cfg = tree.load();
+    EXPECT_EQ(cfg.log.to, log_target::both);
+    EXPECT_EQ(cfg.log.level, "debug");
+    EXPECT_EQ(cfg.log.dir, "/tmp/x");
+    EXPECT_EQ(cfg.log.file, "b.log");
+    EXPECT_EQ(cfg.log.format, rmqtt::broker::log_format::json);
+    EXPECT_EQ(cfg.log.max_file_size, 100u << 20);
+    EXPECT_EQ(cfg.log.max_files, 7u);
+    EXPECT_FALSE(has_warning(cfg, "log.")) << all_warnings(cfg);
+
+    const auto defaults = config_tree("log.max_file_size = 0\n").load();
+    EXPECT_EQ(defaults.log.format, rmqtt::broker::log_format::text);
+    EXPECT_EQ(defaults.log.max_file_size, 0u);  // no rotation, as RMQTT
+    EXPECT_EQ(defaults.log.max_files, 5u);
+}
+
 TEST(config_load, NodeWorkersAndAddressForms) {
     const config_tree tree(
         "node.workers = 3\n"
@@ -681,6 +706,16 @@ TEST(config_errors, NameFileKeyAndAcceptedForm) {
         {"log.level = \"verbose\"\n", "log.level",
          "one of \"trace\" \"debug\" \"info\" \"warn\" \"error\" \"off\"", "\"verbose\""},
         {"log.to = \"syslog\"\n", "log.to", "\"console\"", "\"syslog\""},
+        {"log.format = \"xml\"\n", "log.format", "one of \"text\" \"json\"", "\"xml\""},
+        {"log.max_file_size = \"512\"\n", "log.max_file_size",
+         "0 (no rotation) or a size of at least 1KB", "\"512\""},
+        {"log.max_file_size = \"lots\"\n", "log.max_file_size", "a size such as", "\"lots\""},
+        {"log.max_file_size = -1\n", "log.max_file_size", "size", "got -1"},
+        {"log.max_files = 0\n", "log.max_files", "an integer from 1 to 1000", "got 0"},
+        {"log.max_files = 1001\n", "log.max_files", "an integer from 1 to 1000", "got 1001"},
+        {"log.max_files = \"5\"\n", "log.max_files", "an integer", "\"5\""},
+        {"log.file = \"\"\n", "log.file", "a file name such as", "\"\""},
+        {"log.dir = 7\n", "log.dir", "a string", "got 7"},
         {"node.id = -1\n", "node.id", "an integer >= 0", "got -1"},
         {"node.workers = 5000\n", "node.workers", "from 0 (number of cores) to 1024", "got 5000"},
         {"mqtt.max_sessions = -1\n", "mqtt.max_sessions", "an integer >= 0", "got -1"},

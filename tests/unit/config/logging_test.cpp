@@ -1,11 +1,16 @@
 // init_logging / log_config_warnings / shutdown_logging with spdlog.
 #include <gtest/gtest.h>
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "config/logging.hpp"
 #include "config_test_util.hpp"
@@ -15,7 +20,10 @@ namespace {
 
 using rmqtt::broker::init_logging;
 using rmqtt::broker::log_config;
+using rmqtt::broker::log_fields;
+using rmqtt::broker::log_format;
 using rmqtt::broker::log_target;
+using rmqtt::broker::log_with;
 using rmqtt::broker::shutdown_logging;
 using rmqtt::test::read_file;
 using rmqtt::test::scoped_env;
@@ -130,6 +138,98 @@ TEST_F(config_logging, ConfigWarningsAreLogged) {
     EXPECT_NE(text.find("config: read etc/rmqtt.toml"), std::string::npos) << text;
     EXPECT_NE(text.find("colour: unknown key"), std::string::npos) << text;
     EXPECT_NE(text.find("tint: unknown key"), std::string::npos) << text;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        out.push_back(line);
+    return out;
+}
+
+TEST_F(config_logging, TextLinesShowPeerAndClientId) {
+    scoped_env env("RMQTT_LOG", std::nullopt);
+    const temp_dir dir("rmqtt-log-test");
+    log_config cfg;
+    cfg.to = log_target::file;
+    cfg.dir = dir.path();
+    init_logging(cfg);
+    log_with(log_fields{"127.0.0.1:5000", "sensor-1"}, spdlog::level::info, "keep alive {}", 1);
+    log_with(log_fields{"127.0.0.1:5001", ""}, spdlog::level::info, "no CONNECT");
+    spdlog::info("plain");
+    shutdown_logging();
+    const auto lines = lines_of(read_file(dir.file("rmqtt.log")));
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_NE(lines[0].find("] 127.0.0.1:5000 (sensor-1): keep alive 1"), std::string::npos);
+    EXPECT_NE(lines[1].find("] 127.0.0.1:5001: no CONNECT"), std::string::npos);
+    EXPECT_NE(lines[2].find("] plain"), std::string::npos);  // no fields outside log_with
+}
+
+TEST_F(config_logging, JsonLinesParseWhateverTheMessageHolds) {
+    scoped_env env("RMQTT_LOG", std::nullopt);
+    const temp_dir dir("rmqtt-log-test");
+    log_config cfg;
+    cfg.to = log_target::file;
+    cfg.dir = dir.path();
+    cfg.format = log_format::json;
+    init_logging(cfg);
+    const std::string id = "he said \"hi\"\n\t\\";
+    log_with(log_fields{"[::1]:5000", id}, spdlog::level::warn, "quote \" newline \n end");
+    spdlog::error("not UTF-8: \xff\xfe");
+    spdlog::info("{}", "{\"looks\": \"like json\"}");
+    shutdown_logging();
+
+    const auto lines = lines_of(read_file(dir.file("rmqtt.log")));
+    ASSERT_EQ(lines.size(), 3u);
+    std::vector<nlohmann::json> parsed;
+    for (const auto& l : lines) {
+        SCOPED_TRACE(l);
+        auto j = nlohmann::json::parse(l, nullptr, /*allow_exceptions*/ false);
+        ASSERT_TRUE(j.is_object());
+        ASSERT_TRUE(j.contains("time") && j["time"].is_string());
+        ASSERT_TRUE(j.contains("level") && j["level"].is_string());
+        ASSERT_TRUE(j.contains("thread") && j["thread"].is_number_unsigned());
+        ASSERT_TRUE(j.contains("message") && j["message"].is_string());
+        parsed.push_back(std::move(j));
+    }
+    EXPECT_EQ(parsed[0]["level"], "warning");
+    EXPECT_EQ(parsed[0]["message"], "quote \" newline \n end");
+    EXPECT_EQ(parsed[0]["peer"], "[::1]:5000");
+    EXPECT_EQ(parsed[0]["client_id"], id);
+    EXPECT_FALSE(parsed[1].contains("peer"));
+    EXPECT_EQ(parsed[1]["message"], "not UTF-8: \xef\xbf\xbd\xef\xbf\xbd");  // U+FFFD each
+    EXPECT_EQ(parsed[2]["message"], "{\"looks\": \"like json\"}");
+    const std::string time = parsed[0]["time"];
+    EXPECT_EQ(time.size(), std::string("2026-01-01T00:00:00.000Z").size()) << time;
+    EXPECT_EQ(time.back(), 'Z');
+}
+
+TEST_F(config_logging, RotationKeepsMaxFilesOfBoundedSize) {
+    scoped_env env("RMQTT_LOG", std::nullopt);
+    const temp_dir dir("rmqtt-log-test");
+    log_config cfg;
+    cfg.to = log_target::file;
+    cfg.dir = dir.path();
+    cfg.max_file_size = 2048;
+    cfg.max_files = 2;
+    init_logging(cfg);
+    const auto& sinks = spdlog::default_logger()->sinks();
+    ASSERT_EQ(sinks.size(), 1u);
+    EXPECT_TRUE(std::dynamic_pointer_cast<spdlog::sinks::rotating_file_sink_mt>(sinks[0]));
+    const std::string filler(100, 'x');
+    for (int i = 0; i < 500; ++i)  // about 75KB: many rotations
+        spdlog::info("line {} {}", i, filler);
+    shutdown_logging();
+
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+        names.push_back(e.path().filename().string());
+        EXPECT_LE(e.file_size(), 2048u) << e.path();
+    }
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"rmqtt.1.log", "rmqtt.2.log", "rmqtt.log"}));
+    EXPECT_NE(read_file(dir.file("rmqtt.log")).find("line 499 "), std::string::npos);
 }
 
 TEST_F(config_logging, LoggingAfterShutdownStillWorks) {

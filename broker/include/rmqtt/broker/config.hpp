@@ -86,12 +86,19 @@ struct listener_config {
 // opened by the listener at startup, not by the loader).
 
 enum class log_target { off, file, console, both };
+enum class log_format { text, json };
 
 struct log_config {
     log_target to = log_target::console;
     std::string level = "info";  // trace, debug, info, warn, error, off
     std::string dir = "/var/log/rmqtt";
     std::string file = "rmqtt.log";
+    log_format format = log_format::text;  // log.format (rmqttd key)
+    // log.max_file_size / log.max_files (rmqttd keys): the file is rotated when it would grow past
+    // max_file_size bytes, keeping max_files older files (rmqtt.1.log is the newest). 0 = one
+    // file that never rotates, as RMQTT.
+    std::uint64_t max_file_size = 0;
+    std::size_t max_files = 5;
 };
 
 struct config {
