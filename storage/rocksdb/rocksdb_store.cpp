@@ -252,6 +252,7 @@ class rocksdb_store final : public store, private rocksdb_errors {
     }
     status open_reader(std::unique_ptr<store_reader>& out) override;
     status check() override;
+    status compact() override;
     status close() override;
 
   private:
@@ -922,6 +923,18 @@ status rocksdb_reader::get_meta(std::string_view key, std::optional<std::string>
     if (s.IsNotFound()) return status::ok();
     if (!s.ok()) return engine_error(s, "reading");
     out = std::move(value);
+    return status::ok();
+}
+
+status rocksdb_store::compact() {
+    if (!db_) return closed_error();
+    rocksdb::CompactRangeOptions o;
+    // The last level too: tombstones there are what a compaction is asked for.
+    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    for (std::size_t i = 0; i < cf_count; ++i) {
+        const rocksdb::Status s = db_->CompactRange(o, cf_[i], nullptr, nullptr);
+        if (!s.ok()) return engine_error(s, "compacting");
+    }
     return status::ok();
 }
 

@@ -83,6 +83,10 @@ std::optional<int> parse_command_line(int argc, const char* const* argv, command
         "  rmqttd -f etc/rmqtt.toml\n"
         "  rmqttd -f etc/rmqtt.toml --id 2 --plugins-default-startups rmqtt-session-storage\n"
         "\n"
+        "Store tools (run them on a stopped broker's session store):\n"
+        "  rmqttd store <inspect|export|import|check|compact> [options]\n"
+        "  rmqttd store --help, rmqttd store inspect --help, ...\n"
+        "\n"
         "Every key is described in docs/configuration.md.");
 
     try {

@@ -222,6 +222,10 @@ const listener_config* server::find_listener(std::string_view id) const {
 
 void server::start_heartbeat() {
     heartbeat_ = std::make_unique<asio::steady_timer>(main_context_);
+    if (auto* st = core_->store())
+        st->submit(storage::put_meta{
+            heartbeat_interval_key,
+            std::to_string(plugins_->session_storage()->heartbeat_interval.count())});
     heartbeat();
 }
 
@@ -284,7 +288,11 @@ void server::graceful_shutdown() {
     plugins_->stop();
     if (auto* st = core_->store()) {
         service_notify::status("stopping: flushing the session store");
-        st->submit(storage::put_meta{last_alive_key, std::to_string(wall_now_ms())});
+        const auto stopped_at = std::to_string(wall_now_ms());
+        storage::write_batch last;
+        last.ops.emplace_back(storage::put_meta{last_alive_key, stopped_at});
+        last.ops.emplace_back(storage::put_meta{stopped_key, stopped_at});
+        st->submit(std::move(last));
         st->flush();
         if (auto s = st->close(); !s)
             spdlog::error("closing the session store: {}", s.message());

@@ -33,6 +33,12 @@ struct recovered_state {
 // The meta keys of the last proof of life (the heartbeat) and of the reserved session
 // generations (core_context::take_generation).
 inline constexpr const char* last_alive_key = "last_alive_ms";
+// Written with the last heartbeat of a clean stop: `rmqttd store` (tools/store) tells a stopped
+// broker's fresh heartbeat from a running one's by it.
+inline constexpr const char* stopped_key = "stopped_at_ms";
+// The heartbeat interval in use (written at start), so the tool judges a heartbeat's age by the
+// running broker's interval, whatever configuration it was given.
+inline constexpr const char* heartbeat_interval_key = "heartbeat_interval_ms";
 inline constexpr const char* generation_reserved_meta = "generation_reserved";
 
 // Reads every session (subscriptions, queue bounds and inbound QoS 2 ids in batches) and, with

@@ -49,7 +49,7 @@ TEST(config_cli, HelpExitsZeroAndDescribesTheOptions) {
         const auto r = run({flag});
         EXPECT_EQ(r.exit_code, 0) << flag;
         for (const char* text : {"-f,--config", "--id", "--plugins-default-startups", "--version",
-                                 "RMQTT_LOG", "session persistence"}) {
+                                 "RMQTT_LOG", "session persistence", "rmqttd store"}) {
             EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
         }
     }

@@ -166,6 +166,14 @@ class store : public store_reader {
     // Cheap liveness check (Redis: PING, reconnecting if needed; RocksDB: background error state).
     virtual status check() = 0;
 
+    // Rewrites the stored data without what deletes left behind, for `rmqttd store compact`
+    // (RocksDB: CompactRange over every column family, with the engine's own options). Blocks
+    // until done; not while write() runs. Engines with nothing to compact: invalid_argument.
+    virtual status compact() {
+        return status::error(status::code::invalid_argument,
+                             std::string(engine_name()) + ": nothing to compact");
+    }
+
     // Flushes and releases the engine; later calls fail with invalid_argument. Idempotent.
     virtual status close() = 0;
 };
