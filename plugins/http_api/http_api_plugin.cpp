@@ -31,6 +31,14 @@ bool same_secret(std::string_view a, std::string_view b) {
     return diff == 0;
 }
 
+// /api/v1/health/check or /api/v1/health/check/{id}.
+bool is_health_check(std::string_view path) {
+    constexpr std::string_view base = "/api/v1/health/check";
+    if (!path.starts_with(base)) return false;
+    path.remove_prefix(base.size());
+    return path.empty() || (path.front() == '/' && path.find('/', 1) == std::string_view::npos);
+}
+
 void set_json(httplib::Response& res, const api_response& r) {
     res.status = r.status;
     for (const auto& [k, v] : r.headers)
@@ -145,8 +153,7 @@ class http_api_plugin final : public broker::plugin {
         const bool bearer = config_.http_bearer_token.has_value();
         const bool basic = config_.http_basic_auth_user.has_value();
         if (!bearer && !basic) return true;
-        if (!req.path.starts_with("/api/") || req.path.starts_with("/api/v1/health/check"))
-            return true;
+        if (!req.path.starts_with("/api/") || is_health_check(req.path)) return true;
         const auto header = req.get_header_value("Authorization");
         if (bearer && header.starts_with("Bearer ") &&
             same_secret(std::string_view(header).substr(7), *config_.http_bearer_token))

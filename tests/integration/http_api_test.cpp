@@ -66,8 +66,12 @@ api_broker start_api(const std::string& extra = {}, std::vector<std::string> plu
     o.extra_plugins = std::move(plugins);
     o.plugin_files = std::move(files);
     o.extra_plugins.push_back("rmqtt-http-api");
-    o.plugin_files["rmqtt-http-api"] = "http_laddr = \"127.0.0.1:" + std::to_string(out.http_port) +
-                                       "\"\nprometheus_metrics_cache_interval = \"0s\"\n" + extra;
+    // Answers computed per request unless the test sets the cache itself.
+    const std::string cache = extra.find("prometheus_metrics_cache_interval") == std::string::npos
+                                  ? "prometheus_metrics_cache_interval = \"0s\"\n"
+                                  : "";
+    o.plugin_files["rmqtt-http-api"] =
+        "http_laddr = \"127.0.0.1:" + std::to_string(out.http_port) + "\"\n" + cache + extra;
     out.broker = start_broker_with(std::move(o));
     return out;
 }
@@ -707,6 +711,44 @@ TEST(http_api, PrometheusExpositionIsValidAndMatches) {
     expect_error(b.client().Get("/api/v1/metrics/prometheus/2"), 404);
 }
 
+// prometheus_metrics_cache_interval: an answer is reused while it is fresh.
+TEST(http_api, PrometheusAnswerIsCached) {
+    auto b = start_api("prometheus_metrics_cache_interval = \"1h\"\n");
+    const auto first = b.client().Get("/api/v1/metrics/prometheus");
+    ASSERT_TRUE(first);
+    EXPECT_EQ(value_of(parse_prometheus(first->body), "rmqtt_connections", {{"node", "1"}}), 0);
+    mqtt_client c(b.broker->uri(), "cached", 4);
+    c.connect();
+    b.wait_json("/api/v1/metrics/sum", [](const json& j) { return j["connections"] == 1; });
+    const auto again = b.client().Get("/api/v1/metrics/prometheus");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->body, first->body);
+}
+
+// message_expiry_interval: messages published through the API without their own expiry expire
+// after it (here a retained one, which then leaves the list) [MQTT-3.3.2-5].
+TEST(http_api, ApiPublishesExpireAfterMessageExpiryInterval) {
+    auto b = start_api("message_expiry_interval = \"1s\"\n");
+    expect_json(post(b, "/api/v1/mqtt/publish",
+                     {{"topic", "exp/default"}, {"payload", "x"}, {"retain", true}}),
+                200);
+    expect_json(post(b, "/api/v1/mqtt/publish",
+                     {{"topic", "exp/never"},
+                      {"payload", "y"},
+                      {"retain", true},
+                      {"properties", {{"message_expiry_interval", 0}}}}),
+                200);
+    const auto listed = expect_json(b.client().Get("/api/v1/retains"), 200);
+    const json* d = find_by(listed, "topic", "exp/default");
+    ASSERT_NE(d, nullptr);
+    EXPECT_FALSE((*d)["expiry_at"].get<std::string>().empty());
+    const json* n = find_by(listed, "topic", "exp/never");
+    ASSERT_NE(n, nullptr);
+    EXPECT_EQ((*n)["expiry_at"], "");
+    const auto left = b.wait_json("/api/v1/retains", [](const json& j) { return j.size() == 1; });
+    EXPECT_EQ(left[0]["topic"], "exp/never");
+}
+
 // ---- authentication
 // ----------------------------------------------------------------------------------
 
@@ -722,8 +764,11 @@ TEST(http_api, BearerTokenIsRequiredWhenSet) {
     c.set_bearer_token_auth("s3cret-token");
     expect_json(c.Get("/api/v1/brokers"), 200);
     expect_json(c.Post("/api/v1/mqtt/publish", R"({"topic":"a"})", "application/json"), 200);
-    // The health check stays open for probes.
+    // The health check stays open for probes; nothing else does.
     expect_json(b.client().Get("/api/v1/health/check"), 200);
+    expect_json(b.client().Get("/api/v1/health/check/1"), 200);
+    expect_error(b.client().Get("/api/v1/health/checks"), 401);
+    expect_error(b.client().Get("/api/v1/health/check/1/../../clients"), 401);
 }
 
 TEST(http_api, BasicAuthIsRequiredWhenSet) {

@@ -32,13 +32,14 @@ class core_context {
     publish_pipeline pipeline;
     session_registry sessions;
 
-    persistence* store() const noexcept { return store_.get(); }
+    // The store is set after the plugins started (their threads may already call the broker
+    // API), so it is published through an atomic pointer.
+    persistence* store() const noexcept { return store_view_.load(std::memory_order_acquire); }
     void set_store(std::unique_ptr<persistence> s) {
         store_ = std::move(s);
+        store_view_.store(store_.get(), std::memory_order_release);
         pipeline.set_store(store_.get());
     }
-    // Closes the store (graceful stop); it stays readable for nothing afterwards.
-    std::unique_ptr<persistence>& store_owner() noexcept { return store_; }
 
     retained_store* retained() const noexcept { return retained_.get(); }
     void set_retained(std::shared_ptr<retained_store> r) {
@@ -67,6 +68,7 @@ class core_context {
 
   private:
     std::unique_ptr<persistence> store_;
+    std::atomic<persistence*> store_view_{nullptr};
     std::shared_ptr<retained_store> retained_;
     bool shared_available_ = false;
     std::atomic<bool> stopping_{false};
