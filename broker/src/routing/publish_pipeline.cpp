@@ -29,7 +29,7 @@ void publish_pipeline::add_copy(publication& p, std::shared_ptr<delivery_target>
                                 delivery d) const {
     if (d.qos != protocol::qos::at_most_once) {
         d.seq = target->take_seq();
-        if (store_ && target->stores_messages()) {
+        if (store() != nullptr && target->stores_messages()) {
             d.persisted = true;
             p.writes.ops.push_back(
                 storage::put_queue_entry{target->client_id(), to_queue_entry(d)});
@@ -71,7 +71,7 @@ void publish_pipeline::hand_over(std::vector<copy>& copies,
 bool publish_pipeline::submit(publication& p, completion done, bool hold_all,
                               bool drop_held_on_failure,
                               std::vector<std::weak_ptr<delivery_target>>* backlogged) const {
-    auto* st = store_;
+    auto* st = store();
     if (!st || !st->durable_acks()) {
         if (st && !p.writes.empty()) st->submit(std::move(p.writes));
         p.writes.ops.clear();

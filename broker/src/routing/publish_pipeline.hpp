@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -32,9 +33,9 @@ class publish_pipeline {
 
     publish_pipeline(router& routes, metrics& stats, const hook_bus& hooks);
 
-    void set_store(persistence* store) noexcept { store_ = store; }
+    void set_store(persistence* store) noexcept { store_.store(store, std::memory_order_release); }
     void set_retained(retained_store* retained) noexcept { retained_ = retained; }
-    persistence* store() const noexcept { return store_; }
+    persistence* store() const noexcept { return store_.load(std::memory_order_acquire); }
     retained_store* retained() const noexcept { return retained_; }
 
     struct copy {
@@ -93,7 +94,8 @@ class publish_pipeline {
     router& routes_;
     metrics& stats_;
     const hook_bus& hooks_;
-    persistence* store_ = nullptr;
+    // Atomic: the store is set at start-up while plugins' threads may already publish.
+    std::atomic<persistence*> store_{nullptr};
     retained_store* retained_ = nullptr;
 };
 

@@ -32,13 +32,14 @@ class core_context {
     publish_pipeline pipeline;
     session_registry sessions;
 
-    persistence* store() const noexcept { return store_.get(); }
+    // The store is set after the plugins started (their threads may already call the broker
+    // API), so it is published through an atomic pointer.
+    persistence* store() const noexcept { return store_view_.load(std::memory_order_acquire); }
     void set_store(std::unique_ptr<persistence> s) {
         store_ = std::move(s);
+        store_view_.store(store_.get(), std::memory_order_release);
         pipeline.set_store(store_.get());
     }
-    // Closes the store (graceful stop); it stays readable for nothing afterwards.
-    std::unique_ptr<persistence>& store_owner() noexcept { return store_; }
 
     retained_store* retained() const noexcept { return retained_.get(); }
     void set_retained(std::shared_ptr<retained_store> r) {
@@ -58,14 +59,20 @@ class core_context {
     // At start-up, before anything takes one: the first generation to hand out.
     void set_generation_floor(std::uint32_t next) noexcept;
 
+    // True while the listeners are open (set after they opened, cleared when stopping).
+    bool serving() const noexcept { return serving_.load(std::memory_order_acquire); }
+    void set_serving(bool on) noexcept { serving_.store(on, std::memory_order_release); }
+
     bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
     void set_stopping() noexcept { stopping_.store(true, std::memory_order_release); }
 
   private:
     std::unique_ptr<persistence> store_;
+    std::atomic<persistence*> store_view_{nullptr};
     std::shared_ptr<retained_store> retained_;
     bool shared_available_ = false;
     std::atomic<bool> stopping_{false};
+    std::atomic<bool> serving_{false};
     std::mutex generation_mutex_;
     std::uint32_t next_generation_ = 1;  // guarded by generation_mutex_
     std::uint32_t reserved_until_ = 0;   // guarded by generation_mutex_: stored meta value

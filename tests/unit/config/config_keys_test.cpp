@@ -12,6 +12,7 @@
 #include "auth_jwt/auth_jwt_config.hpp"
 #include "auth_scram/auth_scram_config.hpp"
 #include "config_test_util.hpp"
+#include "http_api/http_api_config.hpp"
 #include "retainer/retainer_config.hpp"
 #include "rmqtt/broker/config.hpp"
 #include "session_storage/session_storage_config.hpp"
@@ -92,6 +93,8 @@ TEST(config_keys, EveryPluginKeyIsRead) {
                              sys_topic::parse_sys_topic_config);
     every_plugin_key_is_read("rmqtt-web-hook", web_hook::web_hook_config_keys(),
                              web_hook::parse_web_hook_config);
+    every_plugin_key_is_read("rmqtt-http-api", http_api::http_api_config_keys(),
+                             http_api::parse_http_api_config);
 }
 
 // The probe itself: a key nobody reads is only reported.
