@@ -198,7 +198,6 @@ function niceMax(v) {
 
 function drawRates() {
   const canvas = $('rates');
-  canvas.dataset.samples = String(state.rates.length);
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth || canvas.width;
   const height = canvas.clientHeight || canvas.height;
@@ -406,7 +405,6 @@ async function refresh() {
     } while (state.again);
   } finally {
     state.busy = false;
-    document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
   }
 }
 
