@@ -164,8 +164,10 @@ async function refreshOverview() {
   setText('stat-topics', s['topics.count']);
   setText('stat-retained', s['retained.count'] ?? s['retaineds.count']);
 
+  // RMQTT's names, else rmqttd's own counters of PUBLISH packets received and sent.
   const m = sumOverNodes(metrics, 'metrics');
-  addRateSample(m['messages.publish'] || 0, m['messages.delivered'] || 0);
+  addRateSample(m['messages.publish'] ?? m['messages.received'] ?? 0,
+                m['messages.delivered'] ?? m['messages.sent'] ?? 0);
 }
 
 function addRateSample(received, delivered) {
