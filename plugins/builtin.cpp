@@ -6,6 +6,7 @@
 #include "auth_http/auth_http_plugin.hpp"
 #include "auth_jwt/auth_jwt_plugin.hpp"
 #include "auth_scram/auth_scram.hpp"
+#include "http_api/http_api_plugin.hpp"
 #include "retainer/retainer_plugin.hpp"
 #include "session_storage/session_storage_plugin.hpp"
 #include "shared_subscription/shared_subscription_plugin.hpp"
@@ -26,7 +27,7 @@ std::span<const broker::plugin_entry> builtin_plugins() {
          auth_scram::make_plugin},
         {"rmqtt-acl", "access control lists: who may connect, publish and subscribe",
          acl::make_plugin},
-        {"rmqtt-http-api", "HTTP management API", nullptr},
+        {"rmqtt-http-api", "HTTP management API", http_api::make_plugin},
         {"rmqtt-sys-topic", "$SYS topics", nullptr},
         {"rmqtt-web-hook", "HTTP web hooks", nullptr},
         {"rmqtt-auth-http", "authentication and ACL by an HTTP server", auth_http::make_plugin},

@@ -231,6 +231,18 @@ bool committer::degraded() const noexcept {
     return degraded_.load(std::memory_order_relaxed);
 }
 
+std::span<const std::uint64_t> committer::latency_bounds_us() noexcept {
+    return latency_bounds_;
+}
+
+std::uint64_t committer::latency_bucket(std::size_t i) const noexcept {
+    return i < latency_counts_.size() ? latency_counts_[i].load(std::memory_order_relaxed) : 0;
+}
+
+std::uint64_t committer::latency_sum_us() const noexcept {
+    return latency_sum_us_.load(std::memory_order_relaxed);
+}
+
 std::uint64_t committer::groups_written() const noexcept {
     return groups_.load(std::memory_order_relaxed);
 }
@@ -404,8 +416,19 @@ void committer::run() {
                 r = st;
         }
 
+        const auto completed_at = std::chrono::steady_clock::now();
         for (std::size_t g = 0; g < group.size(); ++g) {
             if (group[g].done) group[g].done(results[g]);
+            const auto us =
+                static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               completed_at - group[g].queued_at)
+                                               .count());
+            const auto bucket =
+                std::lower_bound(latency_bounds_.begin(), latency_bounds_.end(), us) -
+                latency_bounds_.begin();
+            latency_counts_[static_cast<std::size_t>(bucket)].fetch_add(1,
+                                                                        std::memory_order_relaxed);
+            latency_sum_us_.fetch_add(us, std::memory_order_relaxed);
         }
         if (!st.is_ok()) {
             // Batches nobody waits for: one report for the group's shared error, one per batch

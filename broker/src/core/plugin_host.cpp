@@ -25,6 +25,9 @@ void plugin_host::configure(const config& cfg) {
         auto p = entry.make();
         const auto it = cfg.plugin_sections.find(entry.name);
         const config_section& section = it != cfg.plugin_sections.end() ? it->second : no_file;
+        files_[entry.name] = !section.file().empty()
+                                 ? section.file()
+                                 : cfg.plugins_dir + std::string(entry.name) + ".toml";
         p->configure(section);
         section.report_unknown();
         configured_.emplace_back(entry.name, std::move(p));
@@ -44,14 +47,14 @@ void plugin_host::start(const config& cfg) {
     for (auto& [name, p] : configured_) {
         if (!cfg.plugin_enabled(name)) continue;
         p->start(*this);
+        std::lock_guard lock(started_mutex_);
         started_.emplace_back(name, p.get());
         spdlog::info("plugin {} started", name);
     }
 }
 
 void plugin_host::stop() {
-    if (stopped_) return;
-    stopped_ = true;
+    if (stopped_.exchange(true)) return;
     for (auto it = started_.rbegin(); it != started_.rend(); ++it) {
         try {
             it->second->stop();
@@ -61,6 +64,48 @@ void plugin_host::stop() {
         }
     }
     pool_.join();  // work already posted completes; the pool then ends
+}
+
+std::vector<plugin_state> plugin_host::states() const {
+    std::vector<plugin_state> out;
+    std::lock_guard lock(started_mutex_);
+    for (const auto& entry : plugins_) {
+        plugin_state st;
+        st.name = std::string(entry.name);
+        st.description = std::string(entry.description);
+        st.available = static_cast<bool>(entry.make);
+        for (const auto& [name, p] : started_) {
+            if (name != entry.name) continue;
+            st.running = !stopped_;
+            st.reloadable = p->reloadable();
+        }
+        if (const auto f = files_.find(entry.name); f != files_.end()) st.config_file = f->second;
+        out.push_back(std::move(st));
+    }
+    return out;
+}
+
+api_result plugin_host::reload(std::string_view name) {
+    const auto known = std::find_if(plugins_.begin(), plugins_.end(),
+                                    [&](const plugin_entry& e) { return e.name == name; });
+    if (known == plugins_.end()) return {api_result::code::not_found, "no such plugin"};
+    plugin* p = nullptr;
+    {
+        std::lock_guard lock(started_mutex_);
+        const auto it = std::find_if(started_.begin(), started_.end(),
+                                     [&](const auto& s) { return s.first == name; });
+        if (it != started_.end()) p = it->second;
+    }
+    if (!p || stopped_) return {api_result::code::unsupported, "not running"};
+    if (!p->reloadable())
+        return {api_result::code::unsupported, "this plugin does not reload its configuration"};
+    std::lock_guard lock(reload_mutex_);
+    try {
+        p->reload(*this);
+    } catch (const std::exception& e) {
+        return {api_result::code::invalid, e.what()};
+    }
+    return {};
 }
 
 config_section plugin_host::read_config_file(const std::string& path,

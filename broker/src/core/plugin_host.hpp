@@ -2,7 +2,10 @@
 
 #include <asio/thread_pool.hpp>
 
+#include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -35,6 +38,11 @@ class plugin_host final : public plugin_context {
     // Stops the started plugins in reverse order, then the pool. Idempotent.
     void stop();
 
+    // Every built-in plugin with its state (broker_api::plugins). Thread-safe once started.
+    std::vector<plugin_state> states() const;
+    // broker_api::reload_plugin. Thread-safe; blocks while the plugin reads its file.
+    api_result reload(std::string_view name);
+
     // What the started plugins provided.
     const std::optional<session_storage_config>& session_storage() const noexcept {
         return session_storage_;
@@ -57,11 +65,14 @@ class plugin_host final : public plugin_context {
     std::span<const plugin_entry> plugins_;
     std::vector<std::pair<std::string_view, std::unique_ptr<plugin>>> configured_;
     std::vector<std::pair<std::string_view, plugin*>> started_;
+    std::map<std::string_view, std::string, std::less<>> files_;  // plugin name -> its file
+    mutable std::mutex started_mutex_;  // started_ grows while a started plugin may read it
+    std::mutex reload_mutex_;           // one reload at a time
     std::optional<session_storage_config> session_storage_;
     bool retained_provided_ = false;
     bool strategy_provided_ = false;
     asio::thread_pool pool_{2};
-    bool stopped_ = false;
+    std::atomic<bool> stopped_{false};
 };
 
 }  // namespace rmqtt::broker

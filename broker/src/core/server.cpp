@@ -29,6 +29,8 @@ server::server(config cfg, std::span<const plugin_entry> plugins)
       core_(std::make_unique<core_context>()),
       api_(std::make_unique<core_api>(*core_, config_.node_id)),
       plugins_(std::make_unique<plugin_host>(*core_, *api_, plugins)) {
+    api_->set_plugin_host(plugins_.get());
+    core_->stats.started_at_ms.store(wall_now_ms(), std::memory_order_relaxed);
     plugins_->configure(config_);
 }
 
@@ -106,6 +108,7 @@ int server::run() {
     }
     try {
         open_listeners();
+        core_->set_serving(true);
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         graceful_shutdown();
@@ -182,6 +185,9 @@ bool server::recover() {
         [this](std::string_view id) { return find_listener(id); });
     const auto took =
         std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
+    core_->stats.recovery_duration_ms.store(took.count(), std::memory_order_relaxed);
+    core_->stats.sessions_recovered.store(static_cast<std::int64_t>(counts.sessions),
+                                          std::memory_order_relaxed);
     spdlog::info(
         "recovered {} sessions ({} subscriptions, {} with stored messages, {} retained messages), "
         "removed {} expired, in {} ms ({} ms reading the store)",
@@ -244,6 +250,7 @@ void server::open_listeners() {
 void server::graceful_shutdown() {
     if (core_->stopping()) return;
     core_->set_stopping();
+    core_->set_serving(false);
     for (auto& l : listeners_)
         l->stop();
     if (heartbeat_) heartbeat_->cancel();

@@ -58,6 +58,10 @@ class core_context {
     // At start-up, before anything takes one: the first generation to hand out.
     void set_generation_floor(std::uint32_t next) noexcept;
 
+    // True while the listeners are open (set after they opened, cleared when stopping).
+    bool serving() const noexcept { return serving_.load(std::memory_order_acquire); }
+    void set_serving(bool on) noexcept { serving_.store(on, std::memory_order_release); }
+
     bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
     void set_stopping() noexcept { stopping_.store(true, std::memory_order_release); }
 
@@ -66,6 +70,7 @@ class core_context {
     std::shared_ptr<retained_store> retained_;
     bool shared_available_ = false;
     std::atomic<bool> stopping_{false};
+    std::atomic<bool> serving_{false};
     std::mutex generation_mutex_;
     std::uint32_t next_generation_ = 1;  // guarded by generation_mutex_
     std::uint32_t reserved_until_ = 0;   // guarded by generation_mutex_: stored meta value

@@ -33,6 +33,11 @@ struct metrics {
     counter store_errors{0};
     counter bytes_received{0};
     counter bytes_sent{0};
+    // Set once at start-up: when the process started (wall clock, ms), how long recovering the
+    // sessions from the store took and how many it restored (0 without a session store).
+    std::atomic<std::int64_t> started_at_ms{0};
+    std::atomic<std::int64_t> recovery_duration_ms{0};
+    std::atomic<std::int64_t> sessions_recovered{0};
 
     static void add(counter& c, std::uint64_t n = 1) noexcept {
         c.fetch_add(n, std::memory_order_relaxed);
@@ -66,6 +71,8 @@ struct metrics {
             {"store.errors", v(store_errors)},
             {"bytes.received", v(bytes_received)},
             {"bytes.sent", v(bytes_sent)},
+            {"recovery.duration_ms", recovery_duration_ms.load(std::memory_order_relaxed)},
+            {"recovery.sessions", sessions_recovered.load(std::memory_order_relaxed)},
         };
     }
 };

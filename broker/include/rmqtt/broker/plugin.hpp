@@ -65,6 +65,12 @@ class plugin {
     virtual void start(plugin_context& ctx) = 0;
     // Ends what start() began. The hooks stay registered but are no longer called.
     virtual void stop() {}
+    // Whether reload() re-reads the plugin's file while it runs (HTTP API: PUT
+    // /plugins/{node}/{plugin}/config/reload).
+    virtual bool reloadable() const noexcept { return false; }
+    // Re-reads the plugin's file and applies it; called on a thread that may block. Throws
+    // config_error (or std::exception) when the file cannot be used: the settings in use stay.
+    virtual void reload(plugin_context& ctx) { (void)ctx; }
 };
 
 // One entry of the built-in plugin list.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -9,6 +10,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -104,6 +106,13 @@ class committer {
     std::uint64_t failures_unobserved() const noexcept;
     std::uint64_t ops_failed_unobserved() const noexcept;
 
+    // Commit latency, from submit() to the completion of each batch (the wait in the window
+    // included), as a histogram: latency_bucket(i) counts the batches with a latency at most
+    // latency_bounds_us()[i] and above the bound before; latency_bucket(bounds.size()) the rest.
+    static std::span<const std::uint64_t> latency_bounds_us() noexcept;
+    std::uint64_t latency_bucket(std::size_t i) const noexcept;
+    std::uint64_t latency_sum_us() const noexcept;
+
   private:
     struct item {
         write_batch batch;
@@ -179,6 +188,11 @@ class committer {
     std::atomic<std::uint64_t> bytes_{0};
     std::atomic<std::uint64_t> unobserved_batches_{0};
     std::atomic<std::uint64_t> unobserved_ops_{0};
+    static constexpr std::array<std::uint64_t, 14> latency_bounds_{
+        100,   250,   500,    1000,   2500,   5000,    10000,
+        25000, 50000, 100000, 250000, 500000, 1000000, 5000000};
+    std::array<std::atomic<std::uint64_t>, latency_bounds_.size() + 1> latency_counts_{};
+    std::atomic<std::uint64_t> latency_sum_us_{0};
     std::thread thread_;
 };
 
