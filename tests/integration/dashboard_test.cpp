@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <string>
 
 #include "integration_util.hpp"
@@ -43,51 +44,98 @@ std::string find_in_path(const std::string& name) {
     return {};
 }
 
-TEST(Dashboard, ShowsTheBrokerAndKicksAClient) {
-    if (skip_js_tests()) GTEST_SKIP() << "RMQTT_SKIP_JS_TESTS=1";
-    const char* env_chromium = std::getenv("RMQTT_CHROMIUM");
-    const std::string chromium = env_chromium && *env_chromium ? env_chromium : "/usr/bin/chromium";
+std::string chromium_path() {
+    const char* env = std::getenv("RMQTT_CHROMIUM");
+    return env && *env ? env : "/usr/bin/chromium";
+}
+
+// Why the dashboard is not tested here (asked to skip, Chromium or Node.js missing), or "".
+std::string skip_reason() {
+    if (skip_js_tests()) return "RMQTT_SKIP_JS_TESTS=1";
+    const std::string chromium = chromium_path();
     if (::access(chromium.c_str(), X_OK) != 0)
-        GTEST_SKIP() << "Chromium not installed at " << chromium
-                     << " (Debian package chromium, scripts/install-deps.sh; or set "
-                        "RMQTT_CHROMIUM): the dashboard test needs a browser";
+        return "Chromium not installed at " + chromium +
+               " (Debian package chromium, scripts/install-deps.sh; or set RMQTT_CHROMIUM): the "
+               "dashboard test needs a browser";
     if (find_in_path("node").empty())
-        GTEST_SKIP() << "Node.js not installed (Debian package nodejs, scripts/install-deps.sh): "
-                        "the dashboard test needs it";
-    static const npm_install js = install_npm_packages(
+        return "Node.js not installed (Debian package nodejs, scripts/install-deps.sh): the "
+               "dashboard test needs it";
+    return {};
+}
+
+const npm_install& dashboard_packages() {
+    static const npm_install install = install_npm_packages(
         std::string(RMQTT_NPM_DIR) + "-dashboard", check_dir() + "/package.json",
         {"mqtt/package.json", "playwright-core/package.json"});
-    ASSERT_TRUE(js.error.empty()) << js.error;
+    return install;
+}
 
-    const std::uint16_t http_port = free_port();
-    const std::string token = "dashboard-test-token";
-    broker_process::options o;
-    o.extra_plugins = {"rmqtt-http-api"};
-    o.plugin_files["rmqtt-http-api"] =
-        cat("http_laddr = \"127.0.0.1:", http_port, "\"\nhttp_bearer_token = \"", token, "\"\n");
-    auto b = start_broker_with(std::move(o));
-    ASSERT_TRUE(wait_for_port(http_port, std::chrono::seconds(10)))
-        << "the HTTP API did not listen on " << http_port << "\n"
-        << b->log();
+// rmqttd with rmqtt-http-api on a free port, its file holding `auth_lines`.
+struct api_broker {
+    std::uint16_t http_port = free_port();
+    broker_ptr broker;
 
+    explicit api_broker(const std::string& auth_lines) {
+        broker_process::options o;
+        o.extra_plugins = {"rmqtt-http-api"};
+        o.plugin_files["rmqtt-http-api"] =
+            cat("http_laddr = \"127.0.0.1:", http_port, "\"\n", auth_lines);
+        broker = start_broker_with(std::move(o));
+    }
+    std::string url() const { return cat("http://127.0.0.1:", http_port, "/"); }
+};
+
+// Runs dashboard_check.js with `args` after its common ones; its output (also printed, one line
+// per check, for ctest -V). Fails the test unless every check passed.
+std::string run_check(const api_broker& b, const npm_install& js,
+                      const std::vector<std::string>& args) {
     temp_dir out("rmqtt-dashboard");
     const std::string log = out.file("node.log");
-    const std::string screenshot = out.file("dashboard.png");
-    const int rc = run_to_end(
-        {"node", check_dir() + "/dashboard_check.js", js.modules,
-         cat("http://127.0.0.1:", http_port, "/"), b->uri(), chromium, token, screenshot},
-        log, std::chrono::seconds(200));
+    std::vector<std::string> argv{"node",          check_dir() + "/dashboard_check.js",
+                                  js.modules,      b.url(),
+                                  b.broker->uri(), chromium_path()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const int rc = run_to_end(argv, log, std::chrono::seconds(200));
     const std::string output = read_file(log);
-    EXPECT_EQ(rc, 0) << output << "\nbroker log (tail):\n" << tail(b->log());
+    std::cout << "dashboard_check.js:\n" << output;
+    EXPECT_EQ(rc, 0) << output << "\nbroker log (tail):\n" << tail(b.broker->log());
     EXPECT_NE(output.find(" passed, 0 failed"), std::string::npos) << output;
-    // The screenshot of the overview: a PNG file.
-    EXPECT_EQ(read_file(screenshot).substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8)) << output;
+    return output;
+}
+
+// The whole page with a bearer token: overview, clients, search, kick, subscriptions, retained
+// messages, plugins; and a screenshot of the overview.
+TEST(Dashboard, ShowsTheBrokerAndKicksAClient) {
+    if (const auto why = skip_reason(); !why.empty()) GTEST_SKIP() << why;
+    const auto& js = dashboard_packages();
+    ASSERT_TRUE(js.error.empty()) << js.error;
+    api_broker b("http_bearer_token = \"dashboard-test-token\"\n");
+    ASSERT_TRUE(wait_for_port(b.http_port, std::chrono::seconds(10)))
+        << "the HTTP API did not listen on " << b.http_port << "\n"
+        << b.broker->log();
+    temp_dir shots("rmqtt-dashboard-png");
+    const std::string screenshot = shots.file("dashboard.png");
+    run_check(b, js, {"bearer", "dashboard-test-token", screenshot});
+    EXPECT_EQ(read_file(screenshot).substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8))
+        << "no PNG screenshot at " << screenshot;
     // RMQTT_DASHBOARD_SCREENSHOT=<path> keeps it (docs/img/dashboard.png is taken this way).
     if (const char* keep = std::getenv("RMQTT_DASHBOARD_SCREENSHOT"); keep && *keep) {
         std::error_code ec;
         fs::copy_file(screenshot, keep, fs::copy_options::overwrite_existing, ec);
         EXPECT_FALSE(ec) << "cannot copy the screenshot to " << keep << ": " << ec.message();
     }
+}
+
+// HTTP basic authentication (user:password in the token field), the page opened at /dashboard/.
+TEST(Dashboard, SignsInWithBasicCredentials) {
+    if (const auto why = skip_reason(); !why.empty()) GTEST_SKIP() << why;
+    const auto& js = dashboard_packages();
+    ASSERT_TRUE(js.error.empty()) << js.error;
+    api_broker b("http_basic_auth_user = \"admin\"\nhttp_basic_auth_password = \"s3cret pass\"\n");
+    ASSERT_TRUE(wait_for_port(b.http_port, std::chrono::seconds(10)))
+        << "the HTTP API did not listen on " << b.http_port << "\n"
+        << b.broker->log();
+    run_check(b, js, {"basic", "admin:s3cret pass"});
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 const API = '/api/v1';
 const HISTORY = 180;  // rate samples kept for the chart (15 min at the default 5 s)
 const ROW_LIMIT = 10000;
+const REQUEST_TIMEOUT_MS = 15000;
 
 const state = {
   view: 'overview',
@@ -84,18 +85,30 @@ function authHeader() {
   return 'Bearer ' + token;
 }
 
+// credentials 'omit': the browser neither adds credentials of its own nor, on a 401 with a
+// Basic challenge, holds the request to prompt for a password; the Authorization header set here
+// is what authenticates. A request gets REQUEST_TIMEOUT_MS to finish.
 async function api(method, path) {
   const headers = { Accept: 'application/json' };
   const auth = authHeader();
   if (auth) headers.Authorization = auth;
   const what = `${method} ${API}${path}`;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
   let response;
+  let body;
   try {
-    response = await fetch(API + path, { method, headers, cache: 'no-store' });
+    response = await fetch(API + path, {
+      method, headers, cache: 'no-store', credentials: 'omit', signal: abort.signal,
+    });
+    body = await response.text();
   } catch (e) {
-    throw new ApiError(`${what}: the broker did not answer (${e.message})`, 0);
+    const why = abort.signal.aborted ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`
+                                     : e.message;
+    throw new ApiError(`${what}: the broker did not answer (${why})`, 0);
+  } finally {
+    clearTimeout(timer);
   }
-  const body = await response.text();
   if (!response.ok) {
     let detail = body.length > 300 ? body.slice(0, 300) + '…' : body;
     if (response.status === 401) detail = 'enter the API token (http_bearer_token) above. ' + detail;
@@ -136,13 +149,14 @@ function sumOverNodes(answer, field) {
 // ---------------------------------------------------------------------------------------------
 // Overview
 
+// Seconds as "2d 3h 4m 5s" (leading zero units left out); RMQTT's text as it is.
 function formatUptime(value) {
   if (typeof value !== 'number') return value;
   const s = Math.floor(value);
-  const d = Math.floor(s / 86400);
-  const h = Math.floor((s % 86400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return (d ? `${d}d ` : '') + `${h}h ${m}m ${s % 60}s`;
+  const parts = [[Math.floor(s / 86400), 'd'], [Math.floor((s % 86400) / 3600), 'h'],
+                 [Math.floor((s % 3600) / 60), 'm'], [s % 60, 's']];
+  const first = parts.findIndex(([n]) => n > 0);
+  return parts.slice(first < 0 ? 3 : first).map(([n, unit]) => `${n}${unit}`).join(' ');
 }
 
 async function refreshOverview() {
@@ -154,7 +168,7 @@ async function refreshOverview() {
   const nodeText = nodes.map((n) => n.node_name || n.node_id).join(', ');
   setText('stat-node', nodeText);
   setText('stat-version', first.version);
-  setText('stat-uptime', formatUptime(first.uptime));
+  setText('stat-uptime', formatUptime(first.uptime_seconds ?? first.uptime));
   $('node-label').textContent = nodeText ? `node ${nodeText}` : '';
 
   const s = sumOverNodes(stats, 'stats');

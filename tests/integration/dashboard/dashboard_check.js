@@ -6,11 +6,15 @@
 // Every wait is bounded; nothing asserts on how long something took.
 //
 // usage: node dashboard_check.js <node_modules dir> <dashboard url> <mqtt url> <chromium>
-//                                <api token> <screenshot.png>
+//                                bearer <api token> <screenshot.png>
+//        node dashboard_check.js <node_modules dir> <dashboard url> <mqtt url> <chromium>
+//                                basic <user:password>
+// "basic" checks only the sign-in with HTTP basic credentials, on /dashboard/.
 'use strict';
 const path = require('path');
 
-const [modules, dashboardUrl, mqttUrl, chromiumPath, token, screenshot] = process.argv.slice(2);
+const [modules, dashboardUrl, mqttUrl, chromiumPath, mode, secret, screenshot] =
+  process.argv.slice(2);
 const mqtt = require(path.join(modules, 'mqtt'));
 const { chromium } = require(path.join(modules, 'playwright-core'));
 
@@ -59,7 +63,7 @@ function connect(clientId, username) {
 // GET on the API from Node, with the token.
 async function api(route) {
   const response = await fetch(new URL(`/api/v1${route}`, dashboardUrl),
-                               { headers: { Authorization: `Bearer ${token}` } });
+                               { headers: { Authorization: `Bearer ${secret}` } });
   return { status: response.status, body: await response.text() };
 }
 
@@ -75,64 +79,117 @@ async function until(page, what, fn, arg) {
 const rowsText = (page, table) => page.$$eval(`#${table}-table tbody tr`,
                                                (rows) => rows.map((r) => r.textContent));
 
+function launch() {
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+}
+
+// The 401 shown in the page's error box; its text (or why it did not come).
+function refusal(page) {
+  return until(page, 'the 401 shown', () => {
+    const box = document.getElementById('error');
+    return !box.hidden && box.textContent.includes('401') && box.textContent;
+  }).catch((e) => e.message);
+}
+
+async function signIn(page, scheme, credentials) {
+  await page.selectOption('#auth-scheme', scheme);
+  await page.fill('#auth-token', credentials);
+  await page.click('#auth-form button[type=submit]');
+}
+
+// HTTP basic authentication, with the page opened at /dashboard/.
+async function basicOnly() {
+  const client = await connect(`dash-basic-${tag}`, 'dave');
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    await page.goto(new URL('dashboard/', dashboardUrl).href);
+    let refused = await refusal(page);
+    check('without credentials the API error is shown', refused.includes('401'), refused);
+    const user = secret.slice(0, secret.indexOf(':'));
+    await signIn(page, 'Basic', `${user}:not-the-password`);
+    await page.evaluate(() => { document.getElementById('error').hidden = true; });
+    refused = await refusal(page);
+    check('a wrong password is refused visibly', refused.includes('401'), refused);
+    await signIn(page, 'Basic', secret);
+    const shown = await until(page, 'the overview with basic credentials', () => {
+      const t = (id) => document.getElementById(id).textContent;
+      return document.getElementById('error').hidden && t('stat-connections') === '1';
+    }).catch((e) => e);
+    const seen = await page.evaluate(() => ({
+      error: document.getElementById('error').textContent.trim(),
+      connections: document.getElementById('stat-connections').textContent,
+    }));
+    check('with the basic credentials the overview shows 1 connection', shown === true,
+          `${shown.message}; the page shows ${JSON.stringify(seen)}`);
+  } finally {
+    await browser.close();
+    client.end(true);
+  }
+}
+
 async function main() {
+  if (mode === 'basic') return basicOnly();
+  const token = secret;
   const sensor = await connect(ids.sensor, 'alice');
   const kicked = await connect(ids.kick, 'bob');
   const html = await connect(ids.html, 'eve');
   const publisher = await connect(ids.publisher, 'carol');
   await sensor.subscribeAsync(subscription, { qos: 1 });
+  // A second subscriber, so that more messages go out than come in.
+  await html.subscribeAsync(`dash/${tag}/sensors/#`, { qos: 0 });
   await publisher.publishAsync(retainedText, greeting, { qos: 1, retain: true });
   await publisher.publishAsync(retainedBinary, Buffer.from([0, 1, 2, 0xff]), { qos: 1, retain: true });
-  console.log('4 MQTT clients connected, 1 subscription, 2 retained messages');
+  console.log('4 MQTT clients connected, 2 subscriptions, 2 retained messages');
 
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
+  const browser = await launch();
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 600 } });
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(dashboardUrl);
 
     // Without the token every call is refused, and the page says so.
-    const refused = await until(page, 'the 401 shown', () => {
-      const box = document.getElementById('error');
-      return !box.hidden && box.textContent.includes('401') && box.textContent;
-    }).catch((e) => e.message);
+    const refused = await refusal(page);
     check('without a token the API error is shown', refused.includes('401'), refused);
 
-    await page.fill('#auth-token', token);
-    await page.click('#auth-form button[type=submit]');
+    await signIn(page, 'Bearer', token);
     await page.selectOption('#refresh-interval', '1');
     const stored = await page.evaluate(() => sessionStorage.getItem('rmqtt.token'));
     check('the token is kept in sessionStorage', stored === token);
 
-    // The overview: 4 connections (the page itself is no MQTT client), the subscription and the
-    // two retained messages, and the error gone.
+    // The overview: 4 connections (the page itself is no MQTT client), the 2 subscriptions and
+    // the 2 retained messages, and the error gone.
     const overview = await until(page, 'the overview counts', () => {
       const t = (id) => document.getElementById(id).textContent;
       return document.getElementById('error').hidden && t('stat-connections') === '4' &&
-             Number(t('stat-subscriptions')) >= 1 && t('stat-retained') === '2' &&
+             t('stat-subscriptions') === '2' && t('stat-retained') === '2' &&
              { version: t('stat-version'), uptime: t('stat-uptime'), node: t('stat-node') };
     }).catch((e) => e);
-    check('overview: 4 connections, the subscription, 2 retained messages',
+    check('overview: 4 connections, 2 subscriptions, 2 retained messages',
           !(overview instanceof Error), overview.message);
     check('overview: node, version and uptime shown',
           overview.version && overview.version !== '–' && overview.uptime !== '–' &&
           overview.node !== '–', JSON.stringify(overview));
 
-    // Traffic for the rate chart: QoS 0 publishes to the subscription, until the chart has
-    // samples that saw them.
+    // Traffic for the rate chart: QoS 0 publishes to both subscriptions, 1 to 4 per tick so that
+    // the rate changes, until the chart has samples that saw them. Every message goes out twice.
     let sent = 0;
+    let tick = 0;
     const traffic = setInterval(() => {
-      publisher.publish(subscription.replace('+', String(sent++ % 5)), `${20 + (sent % 7)}`);
+      const n = 1 + (Math.floor(tick++ / 40) % 4);
+      for (let i = 0; i < n; i++, sent++) {
+        publisher.publish(subscription.replace('+', String(sent % 5)), `${20 + (sent % 7)}`);
+      }
     }, 20);
     try {
       const samples = await until(page, 'rate samples with traffic', () =>
-        state.rates.length >= 8 && state.rates.slice(-3).every((r) => r.in > 0 && r.out > 0) &&
-        state.rates.length);
-      check('the chart has rate samples of the traffic', samples >= 8, samples);
+        state.rates.length >= 12 &&
+        state.rates.slice(-3).every((r) => r.in > 0 && r.out > r.in) && state.rates.length);
+      check('the chart has rate samples of the traffic (out above in)', samples >= 12, samples);
       await page.screenshot({ path: screenshot });
       console.log(`screenshot: ${screenshot} (${sent} messages published)`);
     } catch (e) {
