@@ -12,6 +12,7 @@
 #include "auth_jwt/auth_jwt_config.hpp"
 #include "auth_scram/auth_scram_config.hpp"
 #include "config_test_util.hpp"
+#include "http_api/http_api_config.hpp"
 #include "retainer/retainer_config.hpp"
 #include "rmqtt/broker/config.hpp"
 #include "session_storage/session_storage_config.hpp"
@@ -86,6 +87,8 @@ TEST(config_keys, EveryPluginKeyIsRead) {
     every_plugin_key_is_read("rmqtt-auth-scram", auth_scram_config_keys(), parse_auth_scram_config);
     every_plugin_key_is_read("rmqtt-auth-jwt", auth_jwt_config_keys(), parse_auth_jwt_config);
     every_plugin_key_is_read("rmqtt-auth-http", auth_http_config_keys(), parse_auth_http_config);
+    every_plugin_key_is_read("rmqtt-http-api", http_api::http_api_config_keys(),
+                             http_api::parse_http_api_config);
 }
 
 // The probe itself: a key nobody reads is only reported.

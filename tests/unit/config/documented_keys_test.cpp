@@ -20,6 +20,7 @@
 #include "auth_jwt/auth_jwt_config.hpp"
 #include "auth_scram/auth_scram_config.hpp"
 #include "config_test_util.hpp"
+#include "http_api/http_api_config.hpp"
 #include "process.hpp"
 #include "retainer/retainer_config.hpp"
 #include "rmqtt/broker/config.hpp"
@@ -140,6 +141,7 @@ key_sets parser_keys() {
     add("rmqtt-acl", acl::acl_config_keys());
     add("rmqtt-auth-jwt", auth_jwt_config_keys());
     add("rmqtt-auth-http", auth_http_config_keys());
+    add("rmqtt-http-api", http_api::http_api_config_keys());
     return out;
 }
 

@@ -59,7 +59,7 @@ TEST(config_shipped, LoadsWithNoWarnings) {
     EXPECT_EQ(cfg.plugins_dir, "etc/plugins/");
     EXPECT_EQ(cfg.plugins_default_startups,
               (std::vector<std::string>{"rmqtt-retainer", "rmqtt-shared-subscription",
-                                        "rmqtt-session-storage", "rmqtt-acl"}));
+                                        "rmqtt-session-storage", "rmqtt-acl", "rmqtt-http-api"}));
 
     ASSERT_EQ(cfg.listeners.size(), 3u);
     const auto* ext = find_listener(cfg, "tcp.external");
