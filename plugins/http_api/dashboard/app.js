@@ -8,7 +8,6 @@
 
 const API = '/api/v1';
 const HISTORY = 180;  // rate samples kept for the chart (15 min at the default 5 s)
-const ROW_LIMIT = 10000;
 const REQUEST_TIMEOUT_MS = 15000;
 
 const state = {
@@ -19,7 +18,7 @@ const state = {
   clients: [],
   subscriptions: [],
   retained: [],
-  // Rate history: {t (ms), in, out} per sample; the counters of the previous poll.
+  // Rate history: {t (ms, monotonic), in, out} per sample; the counters of the previous poll.
   rates: [],
   last: null,
 };
@@ -110,9 +109,15 @@ async function api(method, path) {
     clearTimeout(timer);
   }
   if (!response.ok) {
+    // The API's errors are {"code": status, "message": why}; anything else is shown cut short.
     let detail = body.length > 300 ? body.slice(0, 300) + '…' : body;
-    if (response.status === 401) detail = 'enter the API token (http_bearer_token) above. ' + detail;
-    throw new ApiError(`${what}: ${response.status} ${response.statusText} ${detail}`.trim(),
+    try {
+      detail = JSON.parse(body).message || detail;
+    } catch (e) { /* not JSON */ }
+    if (response.status === 401) {
+      detail += ' (enter the token, or user:password for Basic, above)';
+    }
+    throw new ApiError(`${what}: ${response.status} ${response.statusText}: ${detail}`,
                        response.status);
   }
   try {
@@ -185,7 +190,7 @@ async function refreshOverview() {
 }
 
 function addRateSample(received, delivered) {
-  const now = Date.now();
+  const now = performance.now();  // monotonic
   const last = state.last;
   state.last = { t: now, received, delivered };
   // A counter that went down means the broker restarted: start the line again.
@@ -246,14 +251,16 @@ function drawRates() {
   g.fillText(samples.length > 1 ? `last ${Math.round(spanSeconds)} s` : 'waiting for samples…',
              left, height - 6);
 
-  if (samples.length < 2) return;
-  const x = (i) => left + (w * i) / (samples.length - 1);
+  if (samples.length < 2 || spanSeconds <= 0) return;
+  // x by time, so that a change of the refresh interval keeps the scale.
+  const first = samples[0].t;
+  const x = (r) => left + (w * (r.t - first)) / (spanSeconds * 1000);
   const y = (v) => top + h - (h * v) / max;
   for (const [key, name] of [['in', '--in'], ['out', '--out']]) {
     g.strokeStyle = colour(name);
     g.lineWidth = 2;
     g.beginPath();
-    samples.forEach((r, i) => (i ? g.lineTo(x(i), y(r[key])) : g.moveTo(x(i), y(r[key]))));
+    samples.forEach((r, i) => (i ? g.lineTo(x(r), y(r[key])) : g.moveTo(x(r), y(r[key]))));
     g.stroke();
   }
 }
@@ -272,7 +279,7 @@ function showCount(id, shown, total) {
 }
 
 async function refreshClients() {
-  state.clients = asList(await api('GET', `/clients?_limit=${ROW_LIMIT}`));
+  state.clients = asList(await api('GET', '/clients'));
   renderClients();
 }
 
@@ -319,7 +326,7 @@ async function kickClient(clientid) {
 }
 
 async function refreshSubscriptions() {
-  state.subscriptions = asList(await api('GET', `/subscriptions?_limit=${ROW_LIMIT}`));
+  state.subscriptions = asList(await api('GET', '/subscriptions'));
   renderSubscriptions();
 }
 
@@ -355,7 +362,7 @@ function describePayload(base64) {
 }
 
 async function refreshRetained() {
-  state.retained = asList(await api('GET', `/retains?limit=${ROW_LIMIT}`));
+  state.retained = asList(await api('GET', '/retains'));
   renderRetained();
 }
 
@@ -384,7 +391,7 @@ async function refreshPlugins() {
       rows.push(el('tr', {},
         el('td', { className: 'mono' }, p.name),
         el('td', {}, el('span', { className: running ? 'badge on' : 'badge off' },
-                        running ? 'running' : (p.inited ? 'stopped' : 'not loaded'))),
+                        running ? 'running' : (p.inited ? 'stopped' : 'not available'))),
         el('td', {}, p.version ?? ''),
         el('td', {}, p.descr ?? ''),
         el('td', {}, entry.node ?? '')));
