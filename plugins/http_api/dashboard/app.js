@@ -65,13 +65,6 @@ function setError(kind, message) {
 // ---------------------------------------------------------------------------------------------
 // API access
 
-class ApiError extends Error {
-  constructor(message, status) {
-    super(message);
-    this.status = status;
-  }
-}
-
 function authHeader() {
   const token = sessionStorage.getItem('rmqtt.token') || '';
   if (!token) return null;
@@ -104,7 +97,7 @@ async function api(method, path) {
   } catch (e) {
     const why = abort.signal.aborted ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`
                                      : e.message;
-    throw new ApiError(`${what}: the broker did not answer (${why})`, 0);
+    throw new Error(`${what}: the broker did not answer (${why})`);
   } finally {
     clearTimeout(timer);
   }
@@ -117,26 +110,20 @@ async function api(method, path) {
     if (response.status === 401) {
       detail += ' (enter the token, or user:password for Basic, above)';
     }
-    throw new ApiError(`${what}: ${response.status} ${response.statusText}: ${detail}`,
-                       response.status);
+    throw new Error(`${what}: ${response.status} ${response.statusText}: ${detail}`);
   }
   try {
     return JSON.parse(body);
   } catch (e) {
-    return body;  // a few routes answer with plain text (DELETE /clients/{id}: the connection id)
+    return body;  // RMQTT answers a few routes with text (DELETE /clients/{id}: the connection id)
   }
 }
 
-// RMQTT answers per node: an array of {node, stats|metrics}, or one object for one node.
+// Lists are arrays; per-node answers (/brokers, /stats, /metrics, /plugins) are an array with one
+// entry per node, or one object for one node.
 function asList(value) {
   if (Array.isArray(value)) return value;
-  if (value && typeof value === 'object') {
-    for (const key of ['data', 'items', 'list']) {
-      if (Array.isArray(value[key])) return value[key];
-    }
-    return [value];
-  }
-  return [];
+  return value && typeof value === 'object' ? [value] : [];
 }
 
 // Sums the numeric fields of `field` over the nodes of a /stats or /metrics answer.

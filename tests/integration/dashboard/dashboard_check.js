@@ -22,7 +22,7 @@ const WAIT = 20000;  // bound of each wait for the page or a client
 const tag = process.pid;
 const ids = {
   sensor: `dash-sensor-${tag}`,
-  kick: `dash-kick-me-${tag}`,
+  kick: `dash/kick me-${tag}`,  // '/' and ' ' travel percent-encoded in DELETE /clients/{id}
   // Shown as text, never parsed: if it were, the image's onerror would set window.__xss.
   html: `<img src=x onerror="window.__xss=1">-${tag}`,
   publisher: `dash-publisher-${tag}`,
