@@ -183,6 +183,38 @@ void file_watcher::schedule() {
     });
 }
 
+namespace {
+
+// Reads and parses the file (its warnings logged); throws config_error for a file that cannot be
+// used.
+acl_config read_acl_file(const file_watcher::reader& read, const std::string& path) {
+    auto warnings = std::make_shared<std::vector<std::string>>();
+    const auto section = read(path, warnings);
+    auto cfg = parse_acl_config(section);
+    section.report_unknown();
+    for (const auto& w : *warnings)
+        spdlog::warn("config: {}", w);
+    return cfg;
+}
+
+// Replaces the rules in use; priority and reload_interval keep their values until the next
+// start. Returns the number of rules.
+std::size_t replace_rules(rule_store& rules, acl_config cfg, const std::string& path) {
+    const auto old = rules.get();
+    if (cfg.priority != old->priority || cfg.reload_interval != old->reload_interval) {
+        spdlog::warn("rmqtt-acl: {}: priority and reload_interval take effect at the next start",
+                     path);
+        cfg.priority = old->priority;
+        cfg.reload_interval = old->reload_interval;
+    }
+    const auto n = cfg.rules.size();
+    rules.set(std::make_shared<const acl_config>(std::move(cfg)));
+    spdlog::info("rmqtt-acl: {} reloaded, {} rules", path, n);
+    return n;
+}
+
+}  // namespace
+
 file_watcher::outcome file_watcher::check() {
     const stamp now = current_stamp();
     if (now == last_) return outcome::unchanged;
@@ -192,24 +224,7 @@ file_watcher::outcome file_watcher::check() {
         return outcome::missing;
     }
     try {
-        auto warnings = std::make_shared<std::vector<std::string>>();
-        const auto section = read_(path_, warnings);
-        auto cfg = parse_acl_config(section);
-        section.report_unknown();
-        for (const auto& w : *warnings)
-            spdlog::warn("config: {}", w);
-        const auto old = rules_->get();
-        if (cfg.priority != old->priority || cfg.reload_interval != old->reload_interval) {
-            spdlog::warn(
-                "rmqtt-acl: {}: priority and reload_interval take effect at the next "
-                "start",
-                path_);
-            cfg.priority = old->priority;
-            cfg.reload_interval = old->reload_interval;
-        }
-        const auto n = cfg.rules.size();
-        rules_->set(std::make_shared<const acl_config>(std::move(cfg)));
-        spdlog::info("rmqtt-acl: {} reloaded, {} rules", path_, n);
+        (void)replace_rules(*rules_, read_acl_file(read_, path_), path_);
         return outcome::reloaded;
     } catch (const std::exception& e) {
         spdlog::error("rmqtt-acl: not reloaded, the rules in use stay: {}", e.what());
@@ -234,6 +249,7 @@ class acl_plugin final : public broker::plugin {
         const auto priority = config_.priority;
         const bool disconnect = config_.disconnect_if_pub_rejected;
         auto rules = std::make_shared<rule_store>(std::move(config_));
+        rules_ = rules;
         register_hooks(ctx.hooks(), rules, ctx.executor(), priority);
         if (interval.count() > 0 && !file_.empty()) {
             // The context outlives the plugin's pool work (the pool is joined after stop()).
@@ -255,8 +271,21 @@ class acl_plugin final : public broker::plugin {
         if (watcher_) watcher_->stop();
     }
 
+    // PUT /api/v1/plugins/{node}/rmqtt-acl/config/reload: the file now, also when unchanged or
+    // not watched. A file that cannot be used throws; the rules in use stay.
+    bool reloadable() const noexcept override { return true; }
+    void reload(broker::plugin_context& ctx) override {
+        if (file_.empty() || !rules_) throw broker::config_error("rmqtt-acl: no file to reload");
+        const auto read = [&ctx](const std::string& path,
+                                 std::shared_ptr<std::vector<std::string>> w) {
+            return ctx.read_config_file(path, std::move(w));
+        };
+        (void)replace_rules(*rules_, read_acl_file(read, file_), file_);
+    }
+
   private:
     acl_config config_;
+    std::shared_ptr<rule_store> rules_;
     std::string file_;
     std::shared_ptr<file_watcher> watcher_;
 };

@@ -58,11 +58,13 @@ struct api_broker {
     }
 };
 
-api_broker start_api(const std::string& extra = {}, std::vector<std::string> plugins = {}) {
+api_broker start_api(const std::string& extra = {}, std::vector<std::string> plugins = {},
+                     std::map<std::string, std::string> files = {}) {
     api_broker out;
     out.http_port = free_port();
     broker_process::options o;
     o.extra_plugins = std::move(plugins);
+    o.plugin_files = std::move(files);
     o.extra_plugins.push_back("rmqtt-http-api");
     o.plugin_files["rmqtt-http-api"] = "http_laddr = \"127.0.0.1:" + std::to_string(out.http_port) +
                                        "\"\nprometheus_metrics_cache_interval = \"0s\"\n" + extra;
@@ -506,6 +508,51 @@ TEST(http_api, PluginsListConfigReloadLoadUnload) {
     pub.connect();
     pub.publish("still/kept", "x", 1, true);
     b.wait_json("/api/v1/retains", [](const json& j) { return j.size() == 1; });
+}
+
+// rmqtt-acl reloads its file when asked (here it is not watched: reload_interval = "0s"); a file
+// it cannot use is a 400 and the rules in use stay.
+TEST(http_api, AclConfigReloadThroughTheApi) {
+    const std::string v1 = R"(reload_interval = "0s"
+rules = [["allow", "all", "connect"], ["allow", "all", "subscribe", ["v1/#"]]]
+)";
+    const std::string v2 = R"(reload_interval = "0s"
+rules = [["allow", "all", "connect"], ["allow", "all", "subscribe", ["v2/#"]]]
+)";
+    auto b = start_api({}, {"rmqtt-acl"}, {{"rmqtt-acl", v1}});
+    const std::string file = b.broker->dir() + "/plugins/rmqtt-acl.toml";
+    mqtt_client client(b.broker->uri(), "acl-reload", 5);
+    client.connect();
+    // The SUBACK code (Paho may report a refusal as an exception).
+    struct {
+        mqtt_client& c;
+        int subscribe(const std::string& filter, int qos) {
+            try {
+                return c.subscribe(filter, qos);
+            } catch (const mqtt::exception& e) {
+                return e.get_reason_code();
+            }
+        }
+    } c{client};
+    const int granted = 1;
+    EXPECT_EQ(c.subscribe("v1/a", 1), granted);
+    EXPECT_GE(c.subscribe("v2/a", 1), 0x80);  // not authorized [MQTT-3.9.3-1]
+
+    const auto info = expect_json(b.client().Get("/api/v1/plugins/1/rmqtt-acl"), 200);
+    EXPECT_EQ(info["reloadable"], true);
+    write_file(file, v2);
+    const auto r = expect_json(
+        b.client().Put("/api/v1/plugins/1/rmqtt-acl/config/reload", "", "text/plain"), 200);
+    EXPECT_EQ(r["reloaded"], true);
+    EXPECT_EQ(c.subscribe("v2/b", 1), granted);
+    EXPECT_GE(c.subscribe("v1/b", 1), 0x80);
+
+    write_file(file, "rules = [[\"allow\", { ipaddr = \"not-an-address\" }]]\n");
+    const auto bad = b.client().Put("/api/v1/plugins/1/rmqtt-acl/config/reload", "", "text/plain");
+    expect_error(bad, 400);
+    ASSERT_TRUE(bad);
+    EXPECT_NE(bad->body.find("ipaddr"), std::string::npos) << bad->body;
+    EXPECT_EQ(c.subscribe("v2/c", 1), granted) << "the rules in use stay";
 }
 
 // ---- stats, metrics, Prometheus

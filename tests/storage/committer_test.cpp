@@ -92,6 +92,27 @@ TEST(storage_committer, merges_waiting_batches_into_one_group) {
     EXPECT_EQ(read_meta(engine, "k50"), std::optional<std::string>("v"));
 }
 
+// The commit latency histogram (HTTP API, Prometheus) counts every batch once, with or without a
+// completion, and its bounds ascend.
+TEST(storage_committer, latency_histogram_counts_every_batch) {
+    fault_store engine;
+    committer c(engine, {});
+    const auto bounds = committer::latency_bounds_us();
+    ASSERT_FALSE(bounds.empty());
+    for (std::size_t i = 1; i < bounds.size(); ++i)
+        EXPECT_LT(bounds[i - 1], bounds[i]);
+    results r;
+    for (int i = 0; i < 40; ++i)
+        c.submit(meta_batch(i), i % 2 == 0 ? r.record(i) : committer::completion{});
+    c.flush();
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i <= bounds.size(); ++i)
+        total += c.latency_bucket(i);
+    EXPECT_EQ(total, 40u);
+    EXPECT_EQ(c.latency_bucket(bounds.size() + 1), 0u);
+    EXPECT_EQ(r.size(), 20u);
+}
+
 TEST(storage_committer, completions_run_on_writer_thread_in_submission_order) {
     fault_store engine;
     committer c(engine, {});
