@@ -85,10 +85,9 @@ struct api_broker {
     std::string url() const { return cat("http://127.0.0.1:", http_port, "/"); }
 };
 
-// Runs dashboard_check.js with `args` after its common ones; its output (also printed, one line
-// per check, for ctest -V). Fails the test unless every check passed.
-std::string run_check(const api_broker& b, const npm_install& js,
-                      const std::vector<std::string>& args) {
+// Runs dashboard_check.js with `args` after its common ones and prints its output (one line per
+// check, for ctest -V). Fails the test unless every check passed.
+void run_check(const api_broker& b, const npm_install& js, const std::vector<std::string>& args) {
     temp_dir out("rmqtt-dashboard");
     const std::string log = out.file("node.log");
     std::vector<std::string> argv{"node",          check_dir() + "/dashboard_check.js",
@@ -100,7 +99,6 @@ std::string run_check(const api_broker& b, const npm_install& js,
     std::cout << "dashboard_check.js:\n" << output;
     EXPECT_EQ(rc, 0) << output << "\nbroker log (tail):\n" << tail(b.broker->log());
     EXPECT_NE(output.find(" passed, 0 failed"), std::string::npos) << output;
-    return output;
 }
 
 // The whole page with a bearer token: overview, clients, search, kick, subscriptions, retained
