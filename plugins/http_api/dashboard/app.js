@@ -10,6 +10,7 @@ const API = '/api/v1';
 const HISTORY = 180;  // rate samples kept for the chart (15 min at the default 5 s)
 const REQUEST_TIMEOUT_MS = 15000;
 
+// What the page holds between refreshes (tests/integration/dashboard reads state.rates).
 const state = {
   view: 'overview',
   timer: null,
