@@ -55,6 +55,12 @@ class api_routes {
     };
     void add(std::string method, std::string pattern, handler fn);
     void add_routes();
+    // One per file, in the order they are tried (a fixed path before a pattern that would
+    // match it): routes_status.cpp, routes_clients.cpp, routes_messages.cpp, routes_plugins.cpp.
+    void add_status_routes();
+    void add_client_routes();
+    void add_message_routes();
+    void add_plugin_routes();
 
     const http_api_config& cfg_;
     broker::broker_api& broker_;
