@@ -42,9 +42,12 @@ std::string quoted(const std::string& s) {
 tool_result run_store(const std::vector<std::string>& args) {
     temp_dir tmp("rmqtt-store-tool");
     std::string cmd = quoted(rmqttd_binary()) + " store";
-    for (const auto& a : args)
-        cmd += " " + quoted(a);
-    cmd += " 2>" + quoted(tmp.file("stderr"));
+    for (const auto& a : args) {
+        cmd += ' ';
+        cmd += quoted(a);
+    }
+    cmd += " 2>";
+    cmd += quoted(tmp.file("stderr"));
     tool_result r;
     FILE* p = ::popen(cmd.c_str(), "r");
     if (!p) return r;
