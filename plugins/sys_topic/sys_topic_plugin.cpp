@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -44,8 +45,7 @@ class publisher : public std::enable_shared_from_this<publisher> {
           node_(api.node_id()),
           prefix_(fmt::format("$SYS/brokers/{}/", node_)),
           strand_(asio::make_strand(std::move(ex))),
-          timer_(strand_),
-          started_(std::chrono::steady_clock::now()) {}
+          timer_(strand_) {}
 
     template <class Event>
     void post(Event e) {
@@ -98,9 +98,9 @@ class publisher : public std::enable_shared_from_this<publisher> {
     void periodic() {
         const auto now = wall_ms();
         publish(prefix_ + "version", std::string(api_.version()));
-        publish(prefix_ + "uptime", uptime_text(std::chrono::duration_cast<std::chrono::seconds>(
-                                                    std::chrono::steady_clock::now() - started_)
-                                                    .count()));
+        // Since the process started (the broker API's clock), as the HTTP API reports it.
+        publish(prefix_ + "uptime",
+                uptime_text(std::max<std::int64_t>(0, (now - api_.started_at_ms()) / 1000)));
         publish(prefix_ + "datetime", datetime_text(now));
         const auto metrics = api_.metrics();
         publish(prefix_ + "stats", stats_json(metrics, maxima_).dump());
@@ -158,7 +158,6 @@ class publisher : public std::enable_shared_from_this<publisher> {
     const std::string prefix_;
     asio::strand<asio::any_io_executor> strand_;
     asio::steady_timer timer_;
-    const std::chrono::steady_clock::time_point started_;
     std::mutex mutex_;
     bool stopped_ = false;
     // Strand only.
