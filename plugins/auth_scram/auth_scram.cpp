@@ -29,11 +29,6 @@ bool fits_int(std::size_t n) noexcept {
     return n <= static_cast<std::size_t>(INT_MAX);
 }
 
-bool is_base64_char(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
-}
-
 std::string xor_bytes(std::string_view a, std::string_view b) {
     std::string out(a);
     for (std::size_t i = 0; i < out.size() && i < b.size(); ++i)
@@ -79,31 +74,6 @@ std::string salted_password(std::string_view password, std::string_view salt,
                           static_cast<int>(key_size), bytes(out)) != 1) {
         return {};
     }
-    return out;
-}
-
-std::string base64_encode(std::string_view in) {
-    if (in.size() > static_cast<std::size_t>(INT_MAX) / 2) return {};
-    std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(bytes(out), bytes(in), static_cast<int>(in.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-    // EVP_DecodeBlock skips whitespace and does not report padding, so check the form first.
-    if (text.size() % 4 != 0 || !fits_int(text.size())) return std::nullopt;
-    std::size_t pad = 0;
-    while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=')
-        ++pad;
-    for (std::size_t i = 0; i + pad < text.size(); ++i) {
-        if (!is_base64_char(text[i])) return std::nullopt;
-    }
-    if (text.empty()) return std::string();
-    std::string out(text.size() / 4 * 3, '\0');
-    const int n = EVP_DecodeBlock(bytes(out), bytes(text), static_cast<int>(text.size()));
-    if (n < 0 || static_cast<std::size_t>(n) != out.size()) return std::nullopt;
-    out.resize(out.size() - pad);
     return out;
 }
 

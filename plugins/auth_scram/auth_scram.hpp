@@ -12,6 +12,7 @@
 #include <asio/any_io_executor.hpp>
 #include "auth_scram/auth_scram_config.hpp"
 
+#include "rmqtt/broker/base64.hpp"
 #include "rmqtt/broker/hooks.hpp"
 #include "rmqtt/broker/plugin.hpp"
 
@@ -25,6 +26,7 @@
 //   CONNACK  server-final-message   "v=<server signature>"
 // Channel binding (SCRAM-SHA-256-PLUS, gs2 flag "p=") is not offered. Usernames and passwords
 // are compared as the UTF-8 bytes given (no SASLprep normalisation).
+
 namespace rmqtt::plugins::auth_scram {
 
 inline constexpr std::string_view method_name = "SCRAM-SHA-256";
@@ -38,9 +40,9 @@ std::string hmac_sha256(std::string_view key, std::string_view data);
 // Hi(password, salt, i) of RFC 5802 section 2.2: PBKDF2-HMAC-SHA-256, 32 bytes.
 std::string salted_password(std::string_view password, std::string_view salt,
                             std::uint32_t iterations);
-std::string base64_encode(std::string_view bytes);
-// Strict RFC 4648 base64 (standard alphabet, padded, no whitespace); nullopt otherwise.
-std::optional<std::string> base64_decode(std::string_view text);
+// Strict RFC 4648 base64 (standard alphabet, padded, no whitespace): the plugin API's.
+using broker::base64_decode;
+using broker::base64_encode;
 // nullopt when the random generator fails.
 std::optional<std::string> random_bytes(std::size_t n);
 // Constant-time comparison of equal-length byte strings (false when the lengths differ).

@@ -1,7 +1,6 @@
 #include "http_api/api_helpers.hpp"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -34,39 +33,6 @@ std::string format_uptime(std::int64_t seconds) {
     const auto minutes = seconds % 3600 / 60;
     return fmt::format("{} days {} hours, {} minutes, {} seconds", days, hours, minutes,
                        seconds % 60);
-}
-
-std::string base64_encode(std::string_view in) {
-    std::string out(4 * ((in.size() + 2) / 3), '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(in.data()),
-                                  static_cast<int>(in.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
-
-// Strict base64 (with padding); nullopt for anything else. Shared with the plugin's basic auth.
-std::optional<std::string> base64_decode(std::string_view in) {
-    if (in.size() % 4 != 0) return std::nullopt;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        const char c = in[i];
-        const bool pad_ok =
-            c == '=' && i + 2 >= in.size() && (i + 1 == in.size() || in[i + 1] == '=');
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || pad_ok))
-            return std::nullopt;
-    }
-    std::string out(in.size() / 4 * 3, '\0');
-    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(in.data()),
-                                  static_cast<int>(in.size()));
-    if (n < 0) return std::nullopt;
-    std::size_t len = static_cast<std::size_t>(n);
-    if (in.ends_with("=="))
-        len -= 2;
-    else if (in.ends_with("="))
-        len -= 1;
-    out.resize(len);
-    return out;
 }
 
 // ---- query parameters -------------------------------------------------------------------------

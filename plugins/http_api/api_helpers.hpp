@@ -13,10 +13,12 @@
 #include <vector>
 
 #include "http_api/api_routes.hpp"
+#include "rmqtt/broker/base64.hpp"
 #include "rmqtt/protocol/types.hpp"
 
 // What the route files (routes_*.cpp) share: errors as exceptions the dispatcher turns into JSON
 // answers, query and body readers that refuse what they cannot use (400), and small shapes.
+
 namespace rmqtt::plugins::http_api {
 
 using json = nlohmann::json;
@@ -43,7 +45,7 @@ api_response json_response(const json& j, int status = 200);
 std::string format_time(std::int64_t ms);
 // "1 days 2 hours, 3 minutes, 4 seconds", as RMQTT shows the uptime.
 std::string format_uptime(std::int64_t seconds);
-std::string base64_encode(std::string_view in);
+using broker::base64_encode;
 
 // ---- query parameters: nullopt when absent, 400 when present and unusable
 const std::string* param(const api_request& r, const std::string& name);

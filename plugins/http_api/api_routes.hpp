@@ -12,11 +12,13 @@
 #include <vector>
 
 #include "http_api/http_api_config.hpp"
+#include "rmqtt/broker/base64.hpp"
 #include "rmqtt/broker/broker_api.hpp"
 
 // The routes of /api/v1, independent of the HTTP server: a request in, a response out. Shapes
 // follow RMQTT's HTTP API (docs/http-api in RMQTT; README "HTTP API" here). On a single node,
 // {id} / {node} is this node's id, and "sum" is this node's value.
+
 namespace rmqtt::plugins::http_api {
 
 struct api_request {
@@ -34,7 +36,7 @@ struct api_response {
 };
 
 // Strict base64 with padding; nullopt for anything else.
-std::optional<std::string> base64_decode(std::string_view in);
+using broker::base64_decode;
 
 // A JSON error body {"code": status, "message": ...}.
 api_response error_response(int status, std::string_view message);

@@ -1,8 +1,6 @@
 // RMQTT's hook bodies as JSON objects.
 #include "web_hook/hook_body.hpp"
 
-#include <openssl/evp.h>
-
 #include <ctime>
 
 #include <fmt/format.h>
@@ -34,15 +32,6 @@ std::string format_time(std::int64_t wall_ms) {
     char buf[32];
     const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
     return fmt::format("{}.{:03}", std::string_view(buf, n), wall_ms % 1000);
-}
-
-std::string base64(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(bytes.data()),
-                                  static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
 }
 
 json client_body(std::uint64_t node, std::string_view client_id,
@@ -142,7 +131,7 @@ json message_body(std::uint64_t node, const broker::message& m,
     b["qos"] = static_cast<int>(qos.value_or(m.qos));
     b["topic"] = m.topic;
     b["packet_id"] = nullptr;  // per connection; not known outside it
-    b["payload"] = base64(m.payload);
+    b["payload"] = broker::base64_encode(m.payload);
     b["pts"] = m.created_at_ms;
     b["ts"] = now_ms;
     return b;

@@ -7,12 +7,14 @@
 #include <string>
 #include <string_view>
 
+#include "rmqtt/broker/base64.hpp"
 #include "rmqtt/broker/events.hpp"
 #include "rmqtt/broker/message.hpp"
 
 // RMQTT's JSON bodies of the event hooks (RMQTT docs/en_US/web-hook.md and sys-topic.md), shared
 // by rmqtt-web-hook (POST bodies, file lines) and rmqtt-sys-topic ($SYS payloads). Pure: the
 // caller supplies the node id, the clock and what it knows about each client.
+
 namespace rmqtt::plugins::web_hook {
 
 using nlohmann::json;
@@ -29,7 +31,6 @@ struct client_facts {
 
 // RMQTT's "time": local time as "%Y-%m-%d %H:%M:%S%.3f".
 std::string format_time(std::int64_t wall_ms);
-std::string base64(std::string_view bytes);
 
 // The common part of every client-related body: node, ipaddress, clientid, username
 // ("undefined" when the client has none, as RMQTT).

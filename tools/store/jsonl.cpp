@@ -1,7 +1,5 @@
 #include "jsonl.hpp"
 
-#include <openssl/evp.h>
-
 #include <ctime>
 #include <istream>
 #include <limits>
@@ -13,38 +11,13 @@
 #include <string_view>
 #include <utility>
 
+#include "rmqtt/broker/base64.hpp"
+
 namespace rmqtt::store_tool {
 
 using json = nlohmann::ordered_json;
 
 namespace {
-
-std::string base64(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(bytes.data()),
-                                  static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
-
-bool unbase64(std::string_view text, std::string& out) {
-    if (text.size() % 4 != 0) return false;
-    out.assign(3 * (text.size() / 4), '\0');
-    if (text.empty()) return true;
-    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(text.data()),
-                                  static_cast<int>(text.size()));
-    if (n < 0) return false;
-    std::size_t len = static_cast<std::size_t>(n);
-    // EVP_DecodeBlock counts the padding as zero bytes.
-    if (text.ends_with("=="))
-        len -= 2;
-    else if (text.ends_with("="))
-        len -= 1;
-    out.resize(len);
-    return true;
-}
 
 const char* state_name(storage::queue_state s) {
     switch (s) {
@@ -69,10 +42,10 @@ std::string iso_time(std::int64_t ms) {
 
 json message_json(const storage::message_record& m) {
     return json{{"topic", m.topic},
-                {"payload_b64", base64(m.payload)},
+                {"payload_b64", broker::base64_encode(m.payload)},
                 {"qos", m.qos},
                 {"retain", m.retain},
-                {"properties_b64", base64(m.properties)},
+                {"properties_b64", broker::base64_encode(m.properties)},
                 {"publisher", m.publisher},
                 {"created_at_ms", m.created_at_ms},
                 {"expiry_at_ms", m.expiry_at_ms}};
@@ -130,9 +103,9 @@ struct line_reader {
         return v.get<std::string>();
     }
     std::string bytes(const json& j, const char* key) const {
-        std::string out;
-        if (!unbase64(str(j, key), out)) fail(std::string("\"") + key + "\" is not base64");
-        return out;
+        auto out = broker::base64_decode(str(j, key));
+        if (!out) fail(std::string("\"") + key + "\" is not base64");
+        return *out;
     }
     bool boolean(const json& j, const char* key) const {
         const auto& v = field(j, key);
@@ -237,7 +210,7 @@ std::size_t write_jsonl(const store_image& image, const export_info& info, std::
         if (printable(value))
             j["value"] = value;
         else
-            j["value_b64"] = base64(value);
+            j["value_b64"] = broker::base64_encode(value);
         line(j);
         ++n;
     }

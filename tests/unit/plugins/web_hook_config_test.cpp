@@ -192,8 +192,8 @@ TEST(web_hook_body, MessageEventsCarryBase64PayloadAndBothClients) {
     const json sys = message_body(3, m, std::nullopt, nullptr, std::nullopt, 222);
     EXPECT_EQ(sys["from_clientid"], "system");  // RMQTT's From::from_system
     EXPECT_FALSE(sys.contains("clientid"));
-    EXPECT_EQ(base64(""), "");
-    EXPECT_EQ(base64("ab"), "YWI=");
+    EXPECT_EQ(rmqtt::broker::base64_encode(""), "");
+    EXPECT_EQ(rmqtt::broker::base64_encode("ab"), "YWI=");
 }
 
 TEST(web_hook_body, TimeIsLocalWithMilliseconds) {
