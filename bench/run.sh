@@ -26,6 +26,8 @@ RMQTT_WORKERS=${RMQTT_WORKERS:-0}  # 0 = one per core
 MOSQ_AUTOSAVE=${MOSQ_AUTOSAVE:-1}  # autosave_interval of the persistent-subscriber row
 SESSIONS=${SESSIONS:-100000}       # recovery: sessions ...
 QUEUED=${QUEUED:-10}               # ... and queued messages each
+FANOUT_SUBS=${FANOUT_SUBS:-100}    # fanout (opt-in row): offline persistent subscribers ...
+FANOUT_COUNT=${FANOUT_COUNT:-2000} # ... and QoS 1 messages one publisher sends to all of them
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}  # seconds, any single benchmark step
 PREP_TIMEOUT=${PREP_TIMEOUT:-1800} # seconds, preparing / draining the recovery data
 STOP_TIMEOUT=${STOP_TIMEOUT:-300}  # seconds a broker may take to exit after SIGTERM
@@ -329,6 +331,45 @@ pubsub_row() {
     done
 }
 
+# fanout_row KIND VARIANT LABEL: FANOUT_SUBS persistent subscribers of one topic go offline, one
+# QoS 1 publisher sends FANOUT_COUNT messages to it (rmqtt-bench offline-fill --shared-topic), so
+# every message is stored for every subscriber. Publish rate (acknowledged), what the store
+# received per message (rmqttd's counters, as the persistent row), and the store's size after
+# the graceful stop: rmqttd `store inspect` (keys and values as stored, before compression),
+# Mosquitto the size of mosquitto.db.
+fanout_row() {
+    local kind=$1 variant=$2 label=$3 row=fanout rep out rc status kb
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        record "$row" "$label" "$kind" load1 "$(load1)" ok
+        launch "$kind" "$variant" || { record "$row" "$label" "$kind" error 1 "start failed"; continue; }
+        out="$BROKER_DIR/fill.out"
+        rc=0
+        step $((STEP_TIMEOUT + 30)) "$out" "$BENCH" offline-fill --port "$BROKER_PORT" --mqtt "$MQTT" \
+            -s "$FANOUT_SUBS" -m "$FANOUT_COUNT" --shared-topic --publishers 1 --window "$WINDOW" \
+            --payload "$PAYLOAD" --id-prefix "f$rep" --topic-prefix "fan/$rep" \
+            --timeout "$STEP_TIMEOUT" || rc=$?
+        stop_broker
+        status=ok
+        if ((rc != 0)); then
+            status="exit $rc"
+            NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(excerpt 300 "$out.err" "$out")")
+        fi
+        kb=""
+        if [[ $kind = rmqttd ]]; then
+            kb=$(timeout -k 5 "$STEP_TIMEOUT" "$RMQTTD" store inspect --json --progress 0 \
+                --rocksdb "$BROKER_DIR/data/session/1" 2>>"$BROKER_DIR/inspect.err" |
+                jq -r '.bytes.total / 1024' 2>/dev/null || true)
+        else
+            kb=$(du -k "$BROKER_DIR/data/mosquitto.db" 2>/dev/null | cut -f1 || true)
+        fi
+        log "$row $label $kind #$rep: $(grep -h '^RESULT' "$out" | cut -c1-200) store=${kb}KB rss=${BROKER_RSS_MB}MB $status"
+        record "$row" "$label" "$kind" pub_rate "$(field fill_rate "$out")" "$status"
+        record "$row" "$label" "$kind" store_kb "${kb:-nan}" "$status"
+        [[ $kind = rmqttd ]] && store_costs "$row" "$label" "$out" "$status"
+        record "$row" "$label" "$kind" rss_mb "$BROKER_RSS_MB" "$status"
+    done
+}
+
 # recovery_row KIND VARIANT LABEL
 recovery_row() {
     local kind=$1 variant=$2 label=$3 row=recovery port rep rc out status
@@ -468,11 +509,15 @@ for row in $ROWS; do
         recovery_row rmqttd durable "ack=durable"
         recovery_row mosquitto persist-default "mosquitto"
         ;;
+    fanout)
+        fanout_row rmqttd durable "ack=durable"
+        fanout_row mosquitto persist "mosquitto"
+        ;;
     idle)
         idle_row rmqttd off "storage off"
         idle_row mosquitto mem "storage off"
         ;;
-    *) log "unknown row '$row' (rows: qos0 qos1 persistent overload recovery idle)" ;;
+    *) log "unknown row '$row' (rows: qos0 qos1 persistent overload recovery idle fanout)" ;;
     esac
 done
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -524,6 +569,7 @@ line() {
     fi
     [[ " $ROWS " != *" overload "* ]] || echo "- overload: $OVERLOAD_PUBS publishers -> 1 subscriber on one topic, $OVERLOAD_COUNT msgs per publisher, publisher window $WINDOW, broker max inflight $OVERLOAD_INFLIGHT (and $OVERLOAD_WIDE), queue limit $OVERLOAD_MQUEUE on both; missing = acknowledged to the publisher but never delivered"
     [[ " $ROWS " != *" recovery "* ]] || echo "- recovery: $SESSIONS sessions x $QUEUED queued QoS 1 messages, graceful stop, restarted $REPEAT times (times from process start), then once more to drain and verify"
+    [[ " $ROWS " != *" fanout "* ]] || echo "- fanout: 1 publisher -> $FANOUT_SUBS offline persistent subscribers of one topic, $FANOUT_COUNT QoS 1 msgs, ${PAYLOAD}-byte payload, publisher window $WINDOW, MQTT level $MQTT; store_kb = the store after the graceful stop (rmqttd: \`store inspect\` bytes; Mosquitto: mosquitto.db, autosave_interval $MOSQ_AUTOSAVE); store_*_per_msg include the $FANOUT_SUBS sessions' own records"
     [[ " $ROWS " != *" idle "* ]] || echo "- idle: $IDLE_CONNS connections (MQTT level $MQTT, clean, keep alive $IDLE_KEEPALIVE, subscriptions: $([[ $IDLE_SUBSCRIBE = 1 ]] && echo one each || echo none)), $IDLE_CONCURRENCY handshakes in flight; KB/conn = broker VmRSS after - before, / connections"
     echo "- ratio = rmqttd / Mosquitto: above 1 is better for msg/s, below 1 is better for us, ms and MB"
     echo
@@ -563,6 +609,12 @@ line() {
         recovery)
             for metric in create_rate:sessions/s fill_rate:msg/s prep_rss_mb:MB stop_s:s data_mb:MB listen_ms:ms connack_ms:ms recovered_ms:ms rss_mb:MB drain_rate:msg/s drain_rss_mb:MB drain_missing:msgs; do
                 line "recovery, $SESSIONS x $QUEUED" recovery "ack=durable" mosquitto "${metric%%:*}" "${metric#*:}"
+            done
+            ;;
+        fanout)
+            for metric in pub_rate:msg/s store_kb:KB store_submitted_per_msg:ops store_ops_per_msg:ops store_bytes_per_msg:B rss_mb:MB; do
+                line "fanout 1 -> $FANOUT_SUBS persistent, QoS 1, rmqttd ack=durable vs mosquitto persistence" \
+                    fanout "ack=durable" mosquitto "${metric%%:*}" "${metric#*:}"
             done
             ;;
         idle)

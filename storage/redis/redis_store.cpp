@@ -133,6 +133,8 @@ std::optional<std::string_view> client_of(const operation& op) {
             [](const put_retained&) -> std::optional<std::string_view> { return std::nullopt; },
             [](const delete_retained&) -> std::optional<std::string_view> { return std::nullopt; },
             [](const put_meta&) -> std::optional<std::string_view> { return std::nullopt; },
+            [](const put_message&) -> std::optional<std::string_view> { return std::nullopt; },
+            [](const delete_message&) -> std::optional<std::string_view> { return std::nullopt; },
         },
         op);
 }
@@ -564,6 +566,12 @@ status redis_store::write(const write_batch& batch) {
     if (closed_) return closed_error();
     // Validate first, so a rejected batch applies nothing.
     for (const auto& op : batch.ops) {
+        const auto* put = std::get_if<put_queue_entry>(&op);
+        if (std::holds_alternative<put_message>(op) || std::holds_alternative<delete_message>(op) ||
+            (put && put->entry.message_id != 0)) {
+            return status::error(status::code::invalid_argument,
+                                 "the Redis engine stores no shared messages");
+        }
         const auto cid = client_of(op);
         if (cid && cid->size() > max_client_id_size) {
             return status::error(status::code::invalid_argument,
@@ -653,6 +661,8 @@ void redis_store::add_session_block(std::string_view client_id,
                        [](const put_retained&) {},
                        [](const delete_retained&) {},
                        [](const put_meta&) {},
+                       [](const put_message&) {},
+                       [](const delete_message&) {},
                    },
                    *op);
     }

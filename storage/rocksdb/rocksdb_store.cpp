@@ -40,11 +40,32 @@ enum cf : std::size_t {
     cf_qstate,
     cf_inq2,
     cf_retained,
+    cf_messages,
+    cf_msgrefs,
     cf_count
 };
 constexpr std::string_view cf_names[cf_count] = {
-    "default",        layout::cf_meta,   layout::cf_sessions, layout::cf_subs,
-    layout::cf_queue, layout::cf_qstate, layout::cf_inq2,     layout::cf_retained};
+    "default",           layout::cf_meta,   layout::cf_sessions, layout::cf_subs,
+    layout::cf_queue,    layout::cf_qstate, layout::cf_inq2,     layout::cf_retained,
+    layout::cf_messages, layout::cf_msgrefs};
+
+// Families a store made before shared messages lacks; opening it creates them.
+bool added_later(std::string_view name) {
+    return name == layout::cf_messages || name == layout::cf_msgrefs;
+}
+
+// The message id a stored queue entry value references, 0 for an entry holding its message
+// (value schema version 3 puts the id in the last 8 bytes, see value_codec.cpp).
+std::uint64_t referenced_message(std::string_view value) {
+    if (value.size() < 9 || static_cast<unsigned char>(value[0]) < shared_message_schema_version) {
+        return 0;
+    }
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i)
+        v = (v << 8) |
+            static_cast<unsigned char>(value[value.size() - 8 + static_cast<std::size_t>(i)]);
+    return v;
+}
 
 // The smallest key greater than every key that starts with `prefix`; false if there is none
 // (the prefix is all 0xFF bytes).
@@ -186,9 +207,15 @@ class rocksdb_reader final : public store_reader, private rocksdb_errors {
     status load_recovery_state(const std::vector<std::string>& client_ids,
                                std::vector<recovery_state>& out) override;
     status for_each_retained(const std::function<bool(message_record&&)>& fn) override;
+    status for_each_message(
+        const std::function<bool(std::uint64_t, message_record&&)>& fn) override;
     status get_meta(std::string_view key, std::optional<std::string>& out) override;
 
   private:
+    // Fills the message of every entry of out[first..] that references a shared message, read
+    // from `snapshot` in one MultiGet.
+    status resolve_messages(std::string_view client_id, std::vector<queue_entry>& out,
+                            std::size_t first, const rocksdb::Snapshot* snapshot);
     using pass = detail::reader_gate::pass;
     rocksdb::DB* db() const noexcept { return shared_->db; }
     rocksdb::ColumnFamilyHandle* cf(std::size_t i) const noexcept { return shared_->cf[i]; }
@@ -250,6 +277,12 @@ class rocksdb_store final : public store, private rocksdb_errors {
     status get_meta(std::string_view key, std::optional<std::string>& out) override {
         return reads_.get_meta(key, out);
     }
+    status for_each_message(
+        const std::function<bool(std::uint64_t, message_record&&)>& fn) override {
+        return reads_.for_each_message(fn);
+    }
+    bool supports_shared_messages() const noexcept override { return true; }
+    status max_message_id(std::uint64_t& out) override;
     status open_reader(std::unique_ptr<store_reader>& out) override;
     status check() override;
     status compact() override;
@@ -285,6 +318,21 @@ class rocksdb_store final : public store, private rocksdb_errors {
     status check_client_ids(const write_batch& batch) const;
     status queue_entry_exists(const std::string& key, std::string_view prefix, bool& exists);
 
+    // ---- shared messages (one write at a time) ----
+    struct message_state {
+        bool exists = false;  // stored, or put earlier in the batch
+        std::uint64_t refs = 0;
+        bool changed = false;
+        const message_record* put = nullptr;  // the batch's put_message, written at the end
+    };
+    status message_at(std::uint64_t id, message_state*& out);
+    // The message id the queue entry under `key` references now (earlier operations of the
+    // batch included), 0 if none or no entry.
+    status entry_reference(const std::string& key, std::string_view prefix, std::uint64_t& out);
+    status release(std::uint64_t id);
+    status release_session(const std::string& prefix);
+    status finish_messages();
+
     rocksdb_options options_;
     rocksdb::DB* db_ = nullptr;
     rocksdb::ColumnFamilyHandle* cf_[cf_count] = {};
@@ -306,6 +354,11 @@ class rocksdb_store final : public store, private rocksdb_errors {
     std::unordered_map<std::string, bool> touched_;
     std::vector<std::string> deleted_sessions_;
     bool resume_needed_ = false;
+    // Whether the store may hold shared messages (set at open when it has one, and by every
+    // put_message): until then a queue write needs no look at the entry it replaces or deletes.
+    bool shared_seen_ = false;
+    std::unordered_map<std::uint64_t, message_state> messages_;  // this batch's
+    std::unordered_map<std::string, std::uint64_t> entry_refs_;  // queue key -> id, this batch's
 };
 
 // ---- open ---------------------------------------------------------------------------------------
@@ -399,6 +452,10 @@ status rocksdb_store::open_db() {
         if (!s.ok()) return open_error(s);
         for (std::string_view name : cf_names) {
             if (std::find(existing.begin(), existing.end(), name) == existing.end()) {
+                if (added_later(name)) {
+                    dbo.create_missing_column_families = true;
+                    continue;
+                }
                 // A damaged MANIFEST can also list too few families: only a database that opens
                 // cleanly (read-only, nothing is changed) is "someone else's database".
                 std::vector<rocksdb::ColumnFamilyDescriptor> theirs;
@@ -448,6 +505,18 @@ status rocksdb_store::open_db() {
     }
     for (std::size_t i = 0; i < cf_count; ++i)
         cf_[i] = handles_[i];
+    {
+        std::unique_ptr<rocksdb::Iterator> it(
+            db_->NewIterator(rocksdb::ReadOptions(), cf_[cf_msgrefs]));
+        it->SeekToFirst();
+        shared_seen_ = it->Valid();
+        if (!it->status().ok()) {
+            status err = engine_error(it->status(), "reading");
+            it.reset();
+            (void)close();
+            return err;
+        }
+    }
 
     // Schema version: written at creation, checked at every open.
     std::string version;
@@ -540,11 +609,20 @@ status rocksdb_store::write(const write_batch& batch) {
     if (batch.empty()) return status::ok();
     if (status st = check_client_ids(batch); !st.is_ok()) return st;
 
+    if (!shared_seen_) {
+        shared_seen_ = std::any_of(batch.ops.begin(), batch.ops.end(), [](const operation& op) {
+            const auto* put = std::get_if<put_queue_entry>(&op);
+            return std::holds_alternative<put_message>(op) || (put && put->entry.message_id != 0);
+        });
+    }
+    const bool shared = shared_seen_;
     const bool track = std::any_of(batch.ops.begin(), batch.ops.end(), [](const operation& op) {
         return std::holds_alternative<update_queue_entry>(op);
     });
     touched_.clear();
     deleted_sessions_.clear();
+    messages_.clear();
+    entry_refs_.clear();
     wb_.Clear();
 
     status early;
@@ -565,12 +643,18 @@ status rocksdb_store::write(const write_batch& batch) {
                                               "' cannot be stored (its key has no upper bound)");
                         return;
                     }
+                    if (shared) {
+                        early = release_session(p);
+                        if (!early.is_ok()) return;
+                    }
                     for (std::size_t cf : {cf_subs, cf_queue, cf_qstate, cf_inq2}) {
                         if (s.ok()) s = wb_.DeleteRange(cf_[cf], p, end_);
                     }
                     if (s.ok()) s = wb_.Delete(cf_[cf_sessions], p);
-                    if (track) {
+                    if (track || shared) {
                         std::erase_if(touched_,
+                                      [&](const auto& kv) { return kv.first.starts_with(p); });
+                        std::erase_if(entry_refs_,
                                       [&](const auto& kv) { return kv.first.starts_with(p); });
                         deleted_sessions_.push_back(p);
                     }
@@ -584,8 +668,30 @@ status rocksdb_store::write(const write_batch& batch) {
                     key_ += o.filter;
                     s = wb_.Delete(cf_[cf_subs], key_);
                 } else if constexpr (std::is_same_v<T, put_queue_entry>) {
-                    key_ = prefix_of(o.client_id);
+                    const std::string& p = prefix_of(o.client_id);
+                    key_ = p;
                     layout::append_seq(key_, o.entry.seq);
+                    // The entry this put replaces, if any, is not looked up (store.hpp: the
+                    // broker never puts an existing entry), so the put costs no read.
+                    if (const std::uint64_t id = o.entry.message_id; id != 0) {
+                        {
+                            message_state* m = nullptr;
+                            early = message_at(id, m);
+                            if (early.is_ok() && !m->exists) {
+                                early = status::error(
+                                    status::code::invalid_argument,
+                                    "queue entry " + std::to_string(o.entry.seq) + " of '" +
+                                        printable(o.client_id) + "' references message " +
+                                        std::to_string(id) + ", which is not stored");
+                            }
+                            if (early.is_ok()) {
+                                ++m->refs;
+                                m->changed = true;
+                            }
+                        }
+                        if (!early.is_ok()) return;
+                        entry_refs_[key_] = id;
+                    }
                     value_ = encode_value(o.entry);
                     s = wb_.Put(cf_[cf_queue], key_, value_);
                     // A state set by an update of an earlier entry under this key must not apply.
@@ -606,8 +712,16 @@ status rocksdb_store::write(const write_batch& batch) {
                         s = wb_.Put(cf_[cf_qstate], key_, rocksdb::Slice(v, sizeof v));
                     }
                 } else if constexpr (std::is_same_v<T, delete_queue_entry>) {
-                    key_ = prefix_of(o.client_id);
+                    const std::string& p = prefix_of(o.client_id);
+                    key_ = p;
                     layout::append_seq(key_, o.seq);
+                    if (shared) {
+                        std::uint64_t old = 0;
+                        early = entry_reference(key_, p, old);
+                        if (early.is_ok() && old != 0) early = release(old);
+                        if (!early.is_ok()) return;
+                        entry_refs_[key_] = 0;
+                    }
                     s = wb_.Delete(cf_[cf_queue], key_);
                     if (s.ok()) s = wb_.Delete(cf_[cf_qstate], key_);
                     if (track) touched_[key_] = false;
@@ -628,12 +742,30 @@ status rocksdb_store::write(const write_batch& batch) {
                     s = wb_.Delete(cf_[cf_retained], o.topic);
                 } else if constexpr (std::is_same_v<T, put_meta>) {
                     s = wb_.Put(cf_[cf_meta], o.key, o.value);
+                } else if constexpr (std::is_same_v<T, put_message>) {
+                    if (o.id == 0) {
+                        early = status::error(status::code::invalid_argument, "message id 0");
+                        return;
+                    }
+                    message_state* m = nullptr;
+                    early = message_at(o.id, m);
+                    if (!early.is_ok()) return;
+                    m->exists = true;
+                    m->changed = true;
+                    m->put = &o.message;
+                } else if constexpr (std::is_same_v<T, delete_message>) {
+                    message_state* m = nullptr;
+                    early = message_at(o.id, m);
+                    if (!early.is_ok()) return;
+                    *m = message_state{};
+                    m->changed = true;
                 }
             },
             op);
         if (!early.is_ok()) return early;
         if (!s.ok()) return engine_error(s, "preparing a write to");
     }
+    if (status st = finish_messages(); !st.is_ok()) return st;
 
     if (resume_needed_) {
         // The last write failed (disk full, I/O error): writes stay refused until RocksDB is
@@ -650,6 +782,128 @@ status rocksdb_store::write(const write_batch& batch) {
         return engine_error(s, "writing to");
     }
     bytes_written_ += wb_.GetDataSize();
+    return status::ok();
+}
+
+status rocksdb_store::message_at(std::uint64_t id, message_state*& out) {
+    auto [it, inserted] = messages_.try_emplace(id);
+    out = &it->second;
+    if (!inserted) return status::ok();
+    rocksdb::PinnableSlice value;
+    const rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), cf_[cf_msgrefs], layout::message_key(id), &value);
+    if (s.IsNotFound()) return status::ok();
+    if (!s.ok()) {
+        messages_.erase(it);
+        return engine_error(s, "reading from");
+    }
+    if (value.size() != 8) {
+        messages_.erase(it);
+        return status::error(status::code::corruption,
+                             "RocksDB store at '" + path_ + "', column family 'msgrefs': message " +
+                                 std::to_string(id) + " has a malformed count; " + advice());
+    }
+    std::uint64_t refs = 0;
+    for (int i = 7; i >= 0; --i)
+        refs = (refs << 8) | static_cast<unsigned char>(value.data()[i]);
+    out->exists = true;
+    out->refs = refs;
+    return status::ok();
+}
+
+status rocksdb_store::entry_reference(const std::string& key, std::string_view prefix,
+                                      std::uint64_t& out) {
+    out = 0;
+    if (auto it = entry_refs_.find(key); it != entry_refs_.end()) {
+        out = it->second;
+        return status::ok();
+    }
+    for (const auto& p : deleted_sessions_) {
+        if (p == prefix) return status::ok();
+    }
+    rocksdb::PinnableSlice value;
+    const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_[cf_queue], key, &value);
+    if (s.IsNotFound()) return status::ok();
+    if (!s.ok()) return engine_error(s, "reading from");
+    out = referenced_message(view(value));
+    return status::ok();
+}
+
+status rocksdb_store::release(std::uint64_t id) {
+    message_state* m = nullptr;
+    if (status st = message_at(id, m); !st.is_ok()) return st;
+    if (m->refs > 0) --m->refs;  // a reference to a missing message (check reports it) is no count
+    m->changed = true;
+    return status::ok();
+}
+
+// The session's stored entries (those the batch has not replaced or deleted yet) and the entries
+// the batch put for it.
+status rocksdb_store::release_session(const std::string& prefix) {
+    // After an earlier delete of the session in the batch, its stored entries are released.
+    const bool stored_released = std::find(deleted_sessions_.begin(), deleted_sessions_.end(),
+                                           prefix) != deleted_sessions_.end();
+    if (!stored_released) {
+        std::string upper;
+        const bool bounded = successor(prefix, upper);
+        const rocksdb::Slice lo(prefix), hi(upper);
+        rocksdb::ReadOptions ro;
+        ro.iterate_lower_bound = &lo;
+        ro.iterate_upper_bound = bounded ? &hi : nullptr;
+        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[cf_queue]));
+        for (it->Seek(lo); it->Valid(); it->Next()) {
+            const std::string_view key = view(it->key());
+            if (!key.starts_with(prefix)) break;
+            if (entry_refs_.contains(std::string(key))) continue;  // counted below
+            if (const std::uint64_t id = referenced_message(view(it->value())); id != 0) {
+                if (status st = release(id); !st.is_ok()) return st;
+            }
+        }
+        if (!it->status().ok()) return engine_error(it->status(), "reading");
+    }
+    for (const auto& [key, id] : entry_refs_) {
+        if (id == 0 || !key.starts_with(prefix)) continue;
+        if (status st = release(id); !st.is_ok()) return st;
+    }
+    return status::ok();
+}
+
+// Writes the batch's shared-message changes: a message no entry references is deleted (or, put
+// in this batch, never written).
+status rocksdb_store::finish_messages() {
+    for (const auto& [id, m] : messages_) {
+        if (!m.changed) continue;
+        key_ = layout::message_key(id);
+        rocksdb::Status s;
+        if (!m.exists || m.refs == 0) {
+            s = wb_.Delete(cf_[cf_messages], key_);
+            if (s.ok()) s = wb_.Delete(cf_[cf_msgrefs], key_);
+        } else {
+            if (m.put) {
+                value_ = encode_value(*m.put);
+                s = wb_.Put(cf_[cf_messages], key_, value_);
+            }
+            char v[8];
+            for (int i = 0; i < 8; ++i)
+                v[i] = static_cast<char>((m.refs >> (8 * i)) & 0xFF);
+            if (s.ok()) s = wb_.Put(cf_[cf_msgrefs], key_, rocksdb::Slice(v, sizeof v));
+        }
+        if (!s.ok()) return engine_error(s, "preparing a write to");
+    }
+    return status::ok();
+}
+
+status rocksdb_store::max_message_id(std::uint64_t& out) {
+    out = 0;
+    if (!db_) return closed_error();
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf_[cf_messages]));
+    it->SeekToLast();
+    if (it->Valid()) {
+        if (it->key().size() != 8) return bad_key(cf_messages, view(it->key()));
+        out = read_be64(it->key().data());
+    }
+    if (!it->status().ok()) return engine_error(it->status(), "reading");
     return status::ok();
 }
 
@@ -726,6 +980,7 @@ status rocksdb_reader::load_queue(std::string_view client_id, std::uint64_t from
     auto entries = range_iterator(cf_queue, &lo, bounded ? &hi : nullptr, snapshot.snapshot());
     auto states = range_iterator(cf_qstate, &lo, bounded ? &hi : nullptr, snapshot.snapshot());
     states->Seek(lo);
+    const std::size_t first = out.size();
     for (entries->Seek(lo); entries->Valid() && limit > 0; entries->Next(), --limit) {
         const rocksdb::Slice key = entries->key();
         if (!view(key).starts_with(prefix)) break;
@@ -760,6 +1015,53 @@ status rocksdb_reader::load_queue(std::string_view client_id, std::uint64_t from
     }
     if (!entries->status().ok()) return engine_error(entries->status(), "reading");
     if (!states->status().ok()) return engine_error(states->status(), "reading");
+    return resolve_messages(client_id, out, first, snapshot.snapshot());
+}
+
+status rocksdb_reader::resolve_messages(std::string_view client_id, std::vector<queue_entry>& out,
+                                        std::size_t first, const rocksdb::Snapshot* snapshot) {
+    std::vector<std::string> keys;
+    std::vector<std::size_t> at;
+    for (std::size_t i = first; i < out.size(); ++i) {
+        if (out[i].message_id == 0) continue;
+        // Consecutive entries of one fan-out often share it: read each id once.
+        if (!at.empty() && out[at.back()].message_id == out[i].message_id) {
+            at.push_back(i);
+            continue;
+        }
+        keys.push_back(layout::message_key(out[i].message_id));
+        at.push_back(i);
+    }
+    if (keys.empty()) return status::ok();
+    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot;
+    db()->MultiGet(ro, cf(cf_messages), slices.size(), slices.data(), values.data(),
+                   statuses.data());
+    std::size_t k = 0;
+    for (std::size_t j = 0; j < at.size(); ++j) {
+        queue_entry& e = out[at[j]];
+        if (j > 0 && out[at[j - 1]].message_id == e.message_id) {
+            e.message = out[at[j - 1]].message;
+            continue;
+        }
+        const std::string where = "seq " + std::to_string(e.seq);
+        const rocksdb::Status& s = statuses[k];
+        if (s.IsNotFound()) {
+            return decode_error(cf_queue, client_id, where,
+                                status::error(status::code::corruption,
+                                              "references message " + std::to_string(e.message_id) +
+                                                  ", which is not stored"));
+        }
+        if (!s.ok()) return engine_error(s, "reading");
+        if (status st = decode_value(view(values[k]), e.message); !st.is_ok()) {
+            return decode_error(cf_messages, client_id, "message " + std::to_string(e.message_id),
+                                st);
+        }
+        ++k;
+    }
     return status::ok();
 }
 
@@ -885,6 +1187,26 @@ status rocksdb_reader::load_inbound_qos2(std::string_view client_id,
         out.push_back(
             static_cast<std::uint16_t>((static_cast<unsigned char>(key[lower.size()]) << 8) |
                                        static_cast<unsigned char>(key[lower.size() + 1])));
+    }
+    if (!it->status().ok()) return engine_error(it->status(), "reading");
+    return status::ok();
+}
+
+status rocksdb_reader::for_each_message(
+    const std::function<bool(std::uint64_t, message_record&&)>& fn) {
+    const pass entered(shared_->gate);
+    if (!entered || !db()) return closed_error();
+    rocksdb::ReadOptions scan;
+    scan.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db()->NewIterator(scan, cf(cf_messages)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        if (it->key().size() != 8) return bad_key(cf_messages, view(it->key()));
+        const std::uint64_t id = read_be64(it->key().data());
+        message_record m;
+        if (status st = decode_value(view(it->value()), m); !st.is_ok()) {
+            return decode_error(cf_messages, {}, "message " + std::to_string(id), st);
+        }
+        if (!fn(id, std::move(m))) return status::ok();
     }
     if (!it->status().ok()) return engine_error(it->status(), "reading");
     return status::ok();

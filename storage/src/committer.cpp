@@ -92,11 +92,17 @@ void committer::cancel_waiting(std::uint64_t id) {
         operation& op = it.batch.ops[i];
         // An entry's key points into the operation that owns it (its put, or else its update),
         // so it is made anew whenever the owner changes.
-        if (auto* put = std::get_if<put_queue_entry>(&op)) {
+        if (const auto* msg = std::get_if<put_message>(&op)) {
+            waiting_messages_[msg->id] = message_ops{op_ref{id, i}, 0};
+        } else if (auto* put = std::get_if<put_queue_entry>(&op)) {
+            if (put->entry.message_id != 0) {
+                auto m = waiting_messages_.find(put->entry.message_id);
+                if (m != waiting_messages_.end()) ++m->second.refs;
+            }
             auto found = waiting_.find(entry_key{put->client_id, put->entry.seq});
             if (found != waiting_.end()) {
-                if (found->second.put) kill(*found->second.put);  // superseded: a put replaces
-                if (found->second.update) {                       // the whole entry
+                if (found->second.put) kill_put(*found->second.put);  // superseded: a put replaces
+                if (found->second.update) {                           // the whole entry
                     kill(*found->second.update);
                     ++absorbed;
                 }
@@ -137,7 +143,7 @@ void committer::cancel_waiting(std::uint64_t id) {
                 ++absorbed;
             }
             if (e.put) {
-                kill(*e.put);
+                kill_put(*e.put);
                 kill(op_ref{id, i});
                 ++pairs;
             }
@@ -189,6 +195,18 @@ void committer::kill(const op_ref& r) {
     --it.live;
 }
 
+void committer::kill_put(const op_ref& r) {
+    const auto& put = std::get<put_queue_entry>(item_at(r.item).batch.ops[r.op]);
+    kill(r);
+    if (put.entry.message_id == 0) return;
+    auto m = waiting_messages_.find(put.entry.message_id);
+    if (m == waiting_messages_.end() || m->second.refs == 0) return;
+    if (--m->second.refs == 0) {
+        kill(m->second.put);
+        waiting_messages_.erase(m);
+    }
+}
+
 void committer::unindex_front() {
     item& it = queue_.front();
     if (it.live == 0) return;
@@ -196,6 +214,13 @@ void committer::unindex_front() {
         if (!it.dead.empty() && it.dead[i]) continue;
         const operation& op = it.batch.ops[i];
         entry_key key;
+        if (const auto* msg = std::get_if<put_message>(&op)) {
+            auto m = waiting_messages_.find(msg->id);
+            if (m != waiting_messages_.end() && m->second.put.item == front_id_) {
+                waiting_messages_.erase(m);
+            }
+            continue;
+        }
         if (const auto* put = std::get_if<put_queue_entry>(&op)) {
             key = entry_key{put->client_id, put->entry.seq};
         } else if (const auto* upd = std::get_if<update_queue_entry>(&op)) {

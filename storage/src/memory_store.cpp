@@ -56,6 +56,21 @@ struct memory_data {
     std::map<std::string, client, std::less<>> clients;
     std::map<std::string, message_record, std::less<>> retained;
     std::map<std::string, std::string, std::less<>> meta;
+    struct shared_message {
+        message_record message;
+        std::uint64_t refs = 0;  // queue entries with this message_id
+    };
+    std::map<std::uint64_t, shared_message> messages;
+
+    // An entry as load_queue gives it: a reference resolved.
+    queue_entry resolved(const queue_entry& e) const {
+        queue_entry out = e;
+        if (e.message_id != 0) {
+            auto it = messages.find(e.message_id);
+            if (it != messages.end()) out.message = it->second.message;
+        }
+        return out;
+    }
 };
 
 status closed_error() {
@@ -103,7 +118,7 @@ class memory_reader final : public store_reader {
         if (const auto* c = data_->find(client_id)) {
             for (auto it = c->queue.lower_bound(from_seq); it != c->queue.end() && limit > 0;
                  ++it, --limit) {
-                out.push_back(it->second);
+                out.push_back(data_->resolved(it->second));
             }
         }
         return status::ok();
@@ -147,6 +162,22 @@ class memory_reader final : public store_reader {
         return status::ok();
     }
 
+    status for_each_message(
+        const std::function<bool(std::uint64_t, message_record&&)>& fn) override {
+        const detail::reader_gate::pass pass(data_->gate);
+        if (!pass) return closed_error();
+        std::vector<std::pair<std::uint64_t, message_record>> copies;
+        {
+            std::lock_guard lock(data_->mutex);
+            for (const auto& [id, m] : data_->messages)
+                copies.emplace_back(id, m.message);
+        }
+        for (auto& [id, m] : copies) {
+            if (!fn(id, std::move(m))) break;
+        }
+        return status::ok();
+    }
+
     status get_meta(std::string_view key, std::optional<std::string>& out) override {
         const detail::reader_gate::pass pass(data_->gate);
         if (!pass) return closed_error();
@@ -180,9 +211,28 @@ class memory_store final : public store {
             }
         }
         std::lock_guard lock(data_->mutex);  // readers see all of the batch or none of it
+        if (status st = check_references(batch); !st.is_ok()) return st;
+        touched_.clear();
         for (const operation& op : batch.ops)
             std::visit([this](const auto& o) { apply(o); }, op);
+        for (std::uint64_t id : touched_) {  // a message nothing references is gone
+            auto it = data_->messages.find(id);
+            if (it != data_->messages.end() && it->second.refs == 0) data_->messages.erase(it);
+        }
         return status::ok();
+    }
+
+    bool supports_shared_messages() const noexcept override { return true; }
+    status max_message_id(std::uint64_t& out) override {
+        const detail::reader_gate::pass pass(data_->gate);
+        if (!pass) return closed_error();
+        std::lock_guard lock(data_->mutex);
+        out = data_->messages.empty() ? 0 : data_->messages.rbegin()->first;
+        return status::ok();
+    }
+    status for_each_message(
+        const std::function<bool(std::uint64_t, message_record&&)>& fn) override {
+        return reads_.for_each_message(fn);
     }
 
     status for_each_session(const std::function<bool(session_record&&)>& fn) override {
@@ -242,7 +292,10 @@ class memory_store final : public store {
     }
 
     void apply(const put_session& o) { get(o.record.client_id).session = o.record; }
-    void apply(const delete_session& o) { data_->clients.erase(o.client_id); }
+    void apply(const delete_session& o) {
+        if (const client* c = data_->find(o.client_id)) release_all(*c);
+        data_->clients.erase(o.client_id);
+    }
     void apply(const put_subscription& o) {
         get(o.client_id).subscriptions[o.record.filter] = o.record;
     }
@@ -250,7 +303,58 @@ class memory_store final : public store {
         if (client* c = data_->find(o.client_id)) c->subscriptions.erase(o.filter);
         prune(o.client_id);
     }
-    void apply(const put_queue_entry& o) { get(o.client_id).queue[o.entry.seq] = o.entry; }
+    // Whole-batch validation: every referenced message exists when its entry is put.
+    status check_references(const write_batch& batch) const {
+        std::set<std::uint64_t> put, deleted;
+        for (const operation& op : batch.ops) {
+            if (const auto* m = std::get_if<put_message>(&op)) {
+                if (m->id == 0) {
+                    return status::error(status::code::invalid_argument, "message id 0");
+                }
+                put.insert(m->id);
+                deleted.erase(m->id);
+            } else if (const auto* d = std::get_if<delete_message>(&op)) {
+                put.erase(d->id);
+                deleted.insert(d->id);
+            } else if (const auto* q = std::get_if<put_queue_entry>(&op)) {
+                const std::uint64_t id = q->entry.message_id;
+                if (id == 0 || put.contains(id)) continue;
+                if (deleted.contains(id) || !data_->messages.contains(id)) {
+                    return status::error(status::code::invalid_argument,
+                                         "queue entry " + std::to_string(q->entry.seq) +
+                                             " references message " + std::to_string(id) +
+                                             ", which is not stored");
+                }
+            }
+        }
+        return status::ok();
+    }
+    void release(const queue_entry& e) {
+        if (e.message_id == 0) return;
+        auto it = data_->messages.find(e.message_id);
+        if (it != data_->messages.end() && it->second.refs > 0) --it->second.refs;
+        touched_.push_back(e.message_id);
+    }
+    void release_all(const client& c) {
+        for (const auto& [seq, e] : c.queue)
+            release(e);
+    }
+
+    void apply(const put_queue_entry& o) {
+        // A replaced entry's reference stays counted, as in the other engines (store.hpp).
+        queue_entry& slot = get(o.client_id).queue[o.entry.seq];
+        slot = o.entry;
+        if (slot.message_id != 0) {
+            slot.message = message_record{};
+            ++data_->messages[slot.message_id].refs;
+            touched_.push_back(slot.message_id);
+        }
+    }
+    void apply(const put_message& o) {
+        data_->messages[o.id].message = o.message;
+        touched_.push_back(o.id);
+    }
+    void apply(const delete_message& o) { data_->messages.erase(o.id); }
     void apply(const update_queue_entry& o) {
         client* c = data_->find(o.client_id);
         if (!c) return;
@@ -260,7 +364,12 @@ class memory_store final : public store {
         it->second.packet_id = o.packet_id;
     }
     void apply(const delete_queue_entry& o) {
-        if (client* c = data_->find(o.client_id)) c->queue.erase(o.seq);
+        if (client* c = data_->find(o.client_id)) {
+            if (auto it = c->queue.find(o.seq); it != c->queue.end()) {
+                release(it->second);
+                c->queue.erase(it);
+            }
+        }
         prune(o.client_id);
     }
     void apply(const put_inbound_qos2& o) { get(o.client_id).inbound_qos2.insert(o.packet_id); }
@@ -273,7 +382,8 @@ class memory_store final : public store {
     void apply(const put_meta& o) { data_->meta[o.key] = o.value; }
 
     std::shared_ptr<memory_data> data_;
-    memory_reader reads_;  // the store's own reads: the same code as its readers'
+    memory_reader reads_;                 // the store's own reads: the same code as its readers'
+    std::vector<std::uint64_t> touched_;  // message ids whose references a write changed
 };
 
 }  // namespace

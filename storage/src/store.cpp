@@ -49,6 +49,10 @@ struct dynamic_size {
     std::size_t operator()(const put_meta& op) const noexcept {
         return op.key.size() + op.value.size();
     }
+    std::size_t operator()(const put_message& op) const noexcept {
+        return message_size(op.message);
+    }
+    std::size_t operator()(const delete_message&) const noexcept { return 0; }
 };
 
 }  // namespace

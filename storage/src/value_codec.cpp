@@ -20,6 +20,8 @@
 //                        retain_handling u8, subscription_id u32
 //   queue_entry:         seq u64, state u8, packet_id u16, qos u8, retain bool,
 //                        subscription_ids (u32 count, then count x u32), message_record fields
+//                        (version 3: message_id u64 instead of the message_record fields; only
+//                        entries with a message id are written in version 3)
 //
 // A top-level value is the version byte followed by one of these; nested records carry no
 // version byte of their own. Trailing bytes are corruption. Version 1 differs only where noted.
@@ -83,13 +85,15 @@ class reader {
     bool ok() const noexcept { return error_.empty(); }
 
     // The schema version the value was written in (0 after a failure).
-    std::uint8_t version() {
+    // `max`: the highest version this kind of record is written in (only queue entries have a
+    // version 3).
+    std::uint8_t version(std::uint8_t max = value_schema_version) {
         if (!take(1, "schema version")) return 0;
         const auto v = static_cast<std::uint8_t>(in_[pos_ - 1]);
-        if (v < min_value_schema_version || v > value_schema_version) {
+        if (v < min_value_schema_version || v > max) {
             fail("unknown schema version " + std::to_string(v) + " (this build reads versions " +
-                 std::to_string(min_value_schema_version) + " to " +
-                 std::to_string(value_schema_version) + ")");
+                 std::to_string(min_value_schema_version) + " to " + std::to_string(max) +
+                 " of a " + what_ + ")");
             return 0;
         }
         return v;
@@ -241,8 +245,10 @@ std::string encode_value(const subscription_record& s) {
 }
 
 std::string encode_value(const queue_entry& e) {
-    writer w(1 + 17 + 4 + 4 * e.subscription_ids.size() + message_fields_size(e.message));
-    w.u8(value_schema_version);
+    const bool shared = e.message_id != 0;
+    writer w(1 + 17 + 4 + 4 * e.subscription_ids.size() +
+             (shared ? 8 : message_fields_size(e.message)));
+    w.u8(shared ? shared_message_schema_version : value_schema_version);
     w.u64(e.seq);
     w.u8(static_cast<std::uint8_t>(e.state));
     w.u16(e.packet_id);
@@ -251,7 +257,11 @@ std::string encode_value(const queue_entry& e) {
     w.u32(static_cast<std::uint32_t>(e.subscription_ids.size()));
     for (std::uint32_t id : e.subscription_ids)
         w.u32(id);
-    write_message_fields(w, e.message);
+    if (shared) {
+        w.u64(e.message_id);
+    } else {
+        write_message_fields(w, e.message);
+    }
     return w.take();
 }
 
@@ -315,7 +325,7 @@ status decode_value(std::string_view bytes, subscription_record& out) {
 
 status decode_value(std::string_view bytes, queue_entry& out) {
     reader r(bytes, "queue entry");
-    r.version();
+    const std::uint8_t version = r.version(max_value_schema_version);
     out.seq = r.u64("seq");
     out.state = static_cast<queue_state>(r.bounded("state", 2));
     out.packet_id = r.u16("packet_id");
@@ -327,7 +337,17 @@ status decode_value(std::string_view bytes, queue_entry& out) {
     for (std::uint32_t i = 0; i < n && r.ok(); ++i) {
         out.subscription_ids.push_back(r.u32("subscription_id"));
     }
-    read_message_fields(r, out.message);
+    if (version >= shared_message_schema_version) {
+        out.message_id = r.u64("message_id");
+        out.message = message_record{};
+        if (r.ok() && out.message_id == 0) {
+            return status::error(status::code::corruption,
+                                 "queue entry: message id 0 in a shared-message entry");
+        }
+    } else {
+        out.message_id = 0;
+        read_message_fields(r, out.message);
+    }
     return r.finish();
 }
 

@@ -235,6 +235,82 @@ TEST(storage_committer, cancellation_keeps_delete_session_working) {
     EXPECT_EQ(q[0].seq, 2u);
 }
 
+queue_entry referencing(std::uint64_t seq, std::uint64_t message_id) {
+    queue_entry e = sample_entry(seq);
+    e.message = {};
+    e.message_id = message_id;
+    return e;
+}
+
+TEST(storage_committer, shared_message_goes_with_its_last_cancelled_reference) {
+    fault_store engine;
+    committer c(engine, {});
+    engine.hold();
+    c.submit(meta_batch(0), {});
+    ASSERT_TRUE(engine.wait_attempts(1));
+    const message_record m = sample_message("fan/out", "once");
+    c.submit(batch_of({put_message{1, m}, put_queue_entry{"a", referencing(1, 1)},
+                       put_queue_entry{"b", referencing(1, 1)}}),
+             {});
+    c.submit(batch_of({delete_queue_entry{"a", 1}}), {});
+    // Superseded by an entry holding its own message: that releases the reference too.
+    c.submit(batch_of({put_queue_entry{"b", sample_entry(1)}, put_session{sample_session("b")}}),
+             {});
+    engine.release();
+    c.flush();
+    EXPECT_EQ(c.ops_cancelled(), 1u);
+    const auto writes = engine.writes();
+    ASSERT_EQ(writes.size(), 2u);
+    ASSERT_EQ(writes[1].ops.size(), 2u);  // neither the message nor a reference
+    EXPECT_EQ(std::get<put_queue_entry>(writes[1].ops[0]).entry, sample_entry(1));
+    EXPECT_TRUE(std::holds_alternative<put_session>(writes[1].ops[1]));
+    std::size_t messages = 0;
+    ASSERT_TRUE(engine
+                    .for_each_message([&](std::uint64_t, message_record&&) {
+                        ++messages;
+                        return true;
+                    })
+                    .is_ok());
+    EXPECT_EQ(messages, 0u);
+}
+
+TEST(storage_committer, shared_message_is_written_while_a_reference_waits) {
+    fault_store engine;
+    committer c(engine, {});
+    engine.hold();
+    c.submit(meta_batch(0), {});
+    ASSERT_TRUE(engine.wait_attempts(1));
+    const message_record m = sample_message("fan/out", "once");
+    c.submit(batch_of({put_message{1, m}, put_queue_entry{"a", referencing(1, 1)},
+                       put_queue_entry{"b", referencing(1, 1)},
+                       put_queue_entry{"c", referencing(1, 1)}}),
+             {});
+    c.submit(batch_of({delete_queue_entry{"a", 1}}), {});
+    c.submit(batch_of({delete_queue_entry{"c", 1}}), {});
+    engine.release();
+    c.flush();
+    EXPECT_EQ(c.ops_cancelled(), 2u);
+    const auto writes = engine.writes();
+    ASSERT_EQ(writes.size(), 2u);
+    ASSERT_EQ(writes[1].ops.size(), 2u);
+    EXPECT_EQ(std::get<put_message>(writes[1].ops[0]).id, 1u);
+    EXPECT_EQ(std::get<put_queue_entry>(writes[1].ops[1]).client_id, "b");
+    queue_entry expected = referencing(1, 1);
+    expected.message = m;
+    EXPECT_EQ(read_queue(engine, "b"), (std::vector<queue_entry>{expected}));
+    // The last reference deleted after the message was written: the engine removes it.
+    c.submit(batch_of({delete_queue_entry{"b", 1}}), {});
+    c.flush();
+    std::size_t messages = 0;
+    ASSERT_TRUE(engine
+                    .for_each_message([&](std::uint64_t, message_record&&) {
+                        ++messages;
+                        return true;
+                    })
+                    .is_ok());
+    EXPECT_EQ(messages, 0u);
+}
+
 TEST(storage_committer, superseded_put_is_not_written) {
     fault_store engine;
     committer c(engine, {});

@@ -57,6 +57,14 @@ class fault_store final : public store {
     status load_inbound_qos2(std::string_view id, std::vector<std::uint16_t>& out) override {
         return inner_->load_inbound_qos2(id, out);
     }
+    status for_each_message(
+        const std::function<bool(std::uint64_t, message_record&&)>& fn) override {
+        return inner_->for_each_message(fn);
+    }
+    bool supports_shared_messages() const noexcept override {
+        return inner_->supports_shared_messages();
+    }
+    status max_message_id(std::uint64_t& out) override { return inner_->max_message_id(out); }
     status for_each_retained(const std::function<bool(message_record&&)>& fn) override {
         return inner_->for_each_retained(fn);
     }

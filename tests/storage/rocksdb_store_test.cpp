@@ -15,6 +15,7 @@
 
 #include "process.hpp"
 #include "rmqtt/storage/rocksdb_store.hpp"
+#include "rmqtt/storage/value_codec.hpp"
 #include "store_conformance.hpp"
 
 namespace rmqtt::storage::test {
@@ -357,6 +358,62 @@ TEST(storage_rocksdb, undecodable_queue_state_is_corruption) {
     const status st = s->load_queue("victim", 0, 10, q);
     EXPECT_EQ(st.error_code(), status::code::corruption) << st.to_string();
     EXPECT_NE(st.message().find("'qstate'"), std::string::npos) << st.message();
+}
+
+// A store made before shared messages has neither "messages" nor "msgrefs": it opens, its
+// entries read as before, and shared messages work in it from then on.
+TEST(storage_rocksdb, store_without_shared_message_families_gains_them) {
+    rmqtt::test::temp_dir dir;
+    const std::string path = dir.file("db");
+    {
+        std::unique_ptr<store> s;
+        ASSERT_TRUE(open_at(path, s).is_ok());
+        ASSERT_TRUE(write_ops(*s, {put_queue_entry{"old", sample_entry(1)}}).is_ok());
+        ASSERT_TRUE(s->close().is_ok());
+    }
+    {
+        raw_db raw(path);
+        for (auto name : {rocksdb_layout::cf_messages, rocksdb_layout::cf_msgrefs}) {
+            const rocksdb::Status d = raw.db->DropColumnFamily(raw.cf(name));
+            ASSERT_TRUE(d.ok()) << d.ToString();
+        }
+    }
+    std::unique_ptr<store> s;
+    ASSERT_TRUE(open_at(path, s).is_ok());
+    EXPECT_EQ(read_queue(*s, "old"), (std::vector<queue_entry>{sample_entry(1)}));
+    queue_entry shared = sample_entry(2);
+    shared.message = {};
+    shared.message_id = 1;
+    ASSERT_TRUE(
+        write_ops(*s, {put_message{1, sample_message("t", "p")}, put_queue_entry{"old", shared}})
+            .is_ok());
+    ASSERT_TRUE(s->close().is_ok());
+    ASSERT_TRUE(open_at(path, s).is_ok());
+    const auto q = read_queue(*s, "old");
+    ASSERT_EQ(q.size(), 2u);
+    EXPECT_EQ(q[1].message, sample_message("t", "p"));
+}
+
+// A reference whose message is gone (a damaged store) is corruption, naming the message.
+TEST(storage_rocksdb, reference_to_a_missing_message_is_corruption) {
+    rmqtt::test::temp_dir dir;
+    const std::string path = dir.file("db");
+    make_store(path);
+    {
+        queue_entry e = sample_entry(1);
+        e.message = {};
+        e.message_id = 77;
+        raw_db raw(path);
+        raw.put(rocksdb_layout::cf_queue, rocksdb_layout::queue_key("victim", 1), encode_value(e));
+    }
+    std::unique_ptr<store> s;
+    ASSERT_TRUE(open_at(path, s).is_ok());
+    std::vector<queue_entry> q;
+    const status st = s->load_queue("victim", 0, 10, q);
+    EXPECT_EQ(st.error_code(), status::code::corruption) << st.to_string();
+    EXPECT_NE(st.message().find("message 77"), std::string::npos) << st.message();
+    // Deleting the entry releases nothing and succeeds.
+    EXPECT_TRUE(write_ops(*s, {delete_queue_entry{"victim", 1}}).is_ok());
 }
 
 TEST(storage_rocksdb, second_open_of_the_same_directory_is_refused) {

@@ -32,6 +32,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -1032,6 +1033,160 @@ TYPED_TEST_P(store_conformance, close_waits_for_reader_calls_in_progress) {
     expect_every_read_fails(*reader, status::code::invalid_argument);
 }
 
+// ---- shared messages (put_message) ------------------------------------------------------------
+
+// Skips the test on an engine without shared messages (Redis).
+#define RMQTT_REQUIRE_SHARED_MESSAGES()                                       \
+    do {                                                                      \
+        if (!this->s().supports_shared_messages())                            \
+            GTEST_SKIP() << "the engine stores every entry with its message"; \
+    } while (0)
+
+inline queue_entry shared_entry(std::uint64_t seq, std::uint64_t message_id) {
+    queue_entry e = sample_entry(seq);
+    e.message = {};
+    e.message_id = message_id;
+    return e;
+}
+// The entry as load_queue gives it: the reference resolved.
+inline queue_entry resolved(queue_entry e, const message_record& m) {
+    e.message = m;
+    return e;
+}
+inline std::map<std::uint64_t, message_record> read_messages(store_reader& s) {
+    std::map<std::uint64_t, message_record> out;
+    const status st = s.for_each_message([&](std::uint64_t id, message_record&& m) {
+        EXPECT_TRUE(out.emplace(id, std::move(m)).second) << "message " << id << " listed twice";
+        return true;
+    });
+    EXPECT_TRUE(st.is_ok()) << st.to_string();
+    return out;
+}
+
+TYPED_TEST_P(store_conformance, shared_message_resolves_in_every_queue) {
+    RMQTT_REQUIRE_SHARED_MESSAGES();
+    const message_record m = sample_message("fan/out", all_bytes());
+    this->apply({put_message{5, m}, put_queue_entry{"a", shared_entry(1, 5)},
+                 put_queue_entry{"b", shared_entry(7, 5)}, put_queue_entry{"c", shared_entry(9, 5)},
+                 put_queue_entry{"c", sample_entry(10)}});
+    this->verify([&] {
+        EXPECT_EQ(read_queue(this->s(), "a"),
+                  (std::vector<queue_entry>{resolved(shared_entry(1, 5), m)}));
+        EXPECT_EQ(read_queue(this->s(), "b"),
+                  (std::vector<queue_entry>{resolved(shared_entry(7, 5), m)}));
+        EXPECT_EQ(read_queue(this->s(), "c"),
+                  (std::vector<queue_entry>{resolved(shared_entry(9, 5), m), sample_entry(10)}));
+        const auto messages = read_messages(this->s());
+        ASSERT_EQ(messages.size(), 1u);
+        EXPECT_EQ(messages.at(5), m);
+        std::uint64_t max_id = 0;
+        ASSERT_TRUE(this->s().max_message_id(max_id).is_ok());
+        EXPECT_EQ(max_id, 5u);
+    });
+}
+
+TYPED_TEST_P(store_conformance, shared_message_goes_with_its_last_reference) {
+    RMQTT_REQUIRE_SHARED_MESSAGES();
+    const message_record m = sample_message("fan/out", "payload");
+    this->apply({put_message{3, m}, put_queue_entry{"a", shared_entry(1, 3)},
+                 put_queue_entry{"a", shared_entry(2, 3)}, put_queue_entry{"b", shared_entry(1, 3)},
+                 put_queue_entry{"c", shared_entry(1, 3)}});
+    this->apply({delete_queue_entry{"a", 1}});
+    this->apply({delete_queue_entry{"a", 1}});  // again: nothing more is released
+    this->verify([&] { EXPECT_EQ(read_messages(this->s()).size(), 1u); });
+    this->apply({delete_session{"c"}, delete_queue_entry{"b", 1}});
+    this->verify([&] {
+        EXPECT_EQ(read_messages(this->s()).size(), 1u);
+        EXPECT_EQ(read_queue(this->s(), "a"),
+                  (std::vector<queue_entry>{resolved(shared_entry(2, 3), m)}));
+    });
+    // Deleted and put again, holding its message: the last reference is gone.
+    this->apply({delete_queue_entry{"a", 2}, put_queue_entry{"a", sample_entry(2)}});
+    this->verify([&] {
+        EXPECT_TRUE(read_messages(this->s()).empty());
+        EXPECT_EQ(read_queue(this->s(), "a"), (std::vector<queue_entry>{sample_entry(2)}));
+        std::uint64_t max_id = 9;
+        ASSERT_TRUE(this->s().max_message_id(max_id).is_ok());
+        EXPECT_EQ(max_id, 0u);
+    });
+}
+
+TYPED_TEST_P(store_conformance, shared_message_unreferenced_at_batch_end_is_not_kept) {
+    RMQTT_REQUIRE_SHARED_MESSAGES();
+    const message_record m = sample_message("t", "p");
+    this->apply({put_message{1, m}});
+    this->apply(
+        {put_message{2, m}, put_queue_entry{"a", shared_entry(1, 2)}, delete_queue_entry{"a", 1}});
+    this->apply({put_message{3, m}, put_queue_entry{"a", shared_entry(2, 3)},
+                 put_queue_entry{"b", shared_entry(2, 3)}, delete_session{"a"},
+                 delete_session{"b"}});
+    this->verify([&] {
+        EXPECT_TRUE(read_messages(this->s()).empty());
+        EXPECT_TRUE(read_queue(this->s(), "a").empty());
+    });
+}
+
+TYPED_TEST_P(store_conformance, shared_message_references_across_batches) {
+    RMQTT_REQUIRE_SHARED_MESSAGES();
+    const message_record m = sample_message("t", "p");
+    // Entries put after the message's own write, and a session deleted then put again.
+    this->apply({put_message{8, m}, put_queue_entry{"a", shared_entry(1, 8)}});
+    this->apply({put_queue_entry{"b", shared_entry(1, 8)}});
+    this->apply({delete_session{"a"}, put_queue_entry{"a", shared_entry(5, 8)}});
+    this->apply({delete_queue_entry{"b", 1}});
+    this->verify([&] {
+        EXPECT_EQ(read_messages(this->s()).size(), 1u);
+        EXPECT_EQ(read_queue(this->s(), "a"),
+                  (std::vector<queue_entry>{resolved(shared_entry(5, 8), m)}));
+    });
+    this->apply({delete_queue_entry{"a", 5}});
+    this->verify([&] { EXPECT_TRUE(read_messages(this->s()).empty()); });
+}
+
+TYPED_TEST_P(store_conformance, reference_to_a_missing_message_rejects_the_batch) {
+    RMQTT_REQUIRE_SHARED_MESSAGES();
+    const status st = write_ops(
+        this->s(), {put_session{sample_session("a")}, put_queue_entry{"a", shared_entry(1, 42)}});
+    EXPECT_EQ(st.error_code(), status::code::invalid_argument) << st.to_string();
+    const status deleted =
+        write_ops(this->s(), {put_message{42, sample_message("t", "p")}, delete_message{42},
+                              put_queue_entry{"a", shared_entry(1, 42)}});
+    EXPECT_EQ(deleted.error_code(), status::code::invalid_argument) << deleted.to_string();
+    this->verify([&] {
+        this->expect_client_empty("a");
+        EXPECT_TRUE(read_messages(this->s()).empty());
+    });
+}
+
+TYPED_TEST_P(store_conformance, shared_entry_state_updates_and_paging) {
+    RMQTT_REQUIRE_SHARED_MESSAGES();
+    const message_record m1 = sample_message("t/1", "one");
+    const message_record m2 = sample_message("t/2", "two");
+    std::vector<operation> ops{put_message{1, m1}, put_message{2, m2}};
+    std::vector<queue_entry> expected;
+    for (std::uint64_t seq = 1; seq <= 6; ++seq) {
+        queue_entry e = seq % 3 == 0 ? sample_entry(seq) : shared_entry(seq, seq % 2 + 1);
+        ops.push_back(put_queue_entry{"a", e});
+        ops.push_back(put_queue_entry{"b", e});
+        expected.push_back(e.message_id == 0 ? e : resolved(e, e.message_id == 1 ? m1 : m2));
+    }
+    ops.push_back(update_queue_entry{"a", 2, queue_state::pubrec_received, 77});
+    expected[1].state = queue_state::pubrec_received;
+    expected[1].packet_id = 77;
+    this->apply(std::move(ops));
+    this->verify([&] {
+        std::vector<queue_entry> paged;
+        for (std::uint64_t from = 0; from <= 6;) {
+            std::vector<queue_entry> page;
+            ASSERT_TRUE(this->s().load_queue("a", from, 4, page).is_ok());
+            if (page.empty()) break;
+            from = page.back().seq + 1;
+            paged.insert(paged.end(), page.begin(), page.end());
+        }
+        EXPECT_EQ(paged, expected);
+    });
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     store_conformance, engine_name_and_location, empty_store_reads_nothing, empty_batch_is_ok,
     reads_append_to_out, put_session_and_read_back, put_session_replaces_record_only,
@@ -1047,6 +1202,9 @@ REGISTER_TYPED_TEST_SUITE_P(
     oversized_client_id_rejects_whole_batch, data_survives_reopen_and_writes_continue,
     close_is_idempotent_and_later_calls_fail, reader_sees_committed_data,
     readers_read_while_the_store_writes, reader_after_close_fails_cleanly,
-    close_waits_for_reader_calls_in_progress);
+    close_waits_for_reader_calls_in_progress, shared_message_resolves_in_every_queue,
+    shared_message_goes_with_its_last_reference,
+    shared_message_unreferenced_at_batch_end_is_not_kept, shared_message_references_across_batches,
+    reference_to_a_missing_message_rejects_the_batch, shared_entry_state_updates_and_paging);
 
 }  // namespace rmqtt::storage::test

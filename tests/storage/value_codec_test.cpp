@@ -221,7 +221,7 @@ TEST(storage_value_codec, trailing_bytes_are_corruption) {
 }
 
 TEST(storage_value_codec, unknown_schema_version_is_corruption) {
-    for (int v : {0, 3, 255}) {
+    for (int v : {0, 4, 255}) {
         std::string bytes = encode_value(sample_entry(1));
         bytes[0] = static_cast<char>(v);
         queue_entry out;
@@ -300,6 +300,56 @@ TEST(storage_write_batch, approximate_size_grows_with_content) {
     EXPECT_GE(b.approximate_size(), a.approximate_size() + 9'999);
     write_batch empty;
     EXPECT_LT(empty.approximate_size(), a.approximate_size());
+}
+
+}  // namespace
+}  // namespace rmqtt::storage::test
+
+namespace rmqtt::storage::test {
+namespace {
+
+TEST(storage_value_codec, entry_referencing_a_shared_message_holds_only_the_id) {
+    queue_entry e = sample_entry(9, std::string(1000, 'x'));
+    e.message_id = 0x0102030405060708ull;
+    const std::string bytes = encode_value(e);
+    EXPECT_EQ(static_cast<unsigned char>(bytes[0]), shared_message_schema_version);
+    EXPECT_LT(bytes.size(), 64u);  // no payload
+    EXPECT_EQ(bytes.substr(bytes.size() - 8), std::string("\x08\x07\x06\x05\x04\x03\x02\x01", 8));
+    queue_entry out = sample_entry(1);
+    ASSERT_TRUE(decode_value(bytes, out).is_ok());
+    queue_entry expected = e;
+    expected.message = {};
+    EXPECT_EQ(out, expected);
+
+    // An entry holding its message is still written in version 2 and reads with message_id 0.
+    const std::string inline_bytes = encode_value(sample_entry(9));
+    EXPECT_EQ(static_cast<unsigned char>(inline_bytes[0]), value_schema_version);
+    out.message_id = 5;
+    ASSERT_TRUE(decode_value(inline_bytes, out).is_ok());
+    EXPECT_EQ(out, sample_entry(9));
+}
+
+// Version 3 is the queue entry's alone.
+TEST(storage_value_codec, only_queue_entries_have_version_3) {
+    std::string bytes = encode_value(sample_session("c"));
+    bytes[0] = 3;
+    session_record out;
+    const status st = decode_value(bytes, out);
+    EXPECT_EQ(st.error_code(), status::code::corruption);
+    EXPECT_NE(st.message().find("schema version 3"), std::string::npos) << st.message();
+}
+
+TEST(storage_value_codec, shared_reference_damage_is_corruption) {
+    queue_entry e = sample_entry(9);
+    e.message_id = 7;
+    std::string bytes = encode_value(e);
+    queue_entry out;
+    EXPECT_EQ(decode_value(bytes.substr(0, bytes.size() - 1), out).error_code(),
+              status::code::corruption);
+    EXPECT_EQ(decode_value(bytes + "x", out).error_code(), status::code::corruption);
+    e.message_id = 0;
+    bytes.replace(bytes.size() - 8, 8, std::string(8, '\0'));
+    EXPECT_EQ(decode_value(bytes, out).error_code(), status::code::corruption);
 }
 
 }  // namespace

@@ -184,7 +184,7 @@ class redis_source final : public store_source {
     void undecodable(store_image& out, const std::string& key, std::string detail,
                      const std::string& client_id = {}) {
         out.findings.push_back({finding::type::undecodable, client_id, "redis key " + key,
-                                std::move(detail), std::nullopt});
+                                std::move(detail), std::nullopt, std::nullopt});
     }
 
     enum class key_type {
@@ -275,7 +275,7 @@ class redis_source final : public store_source {
             out.findings.push_back(
                 {finding::type::unknown, "", "redis key " + key,
                  "not part of the store's layout (" + std::string(rd::text_of(r)) + ")",
-                 std::nullopt});
+                 std::nullopt, std::nullopt});
             return;
         }
         if (t == key_type::session) {

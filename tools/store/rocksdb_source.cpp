@@ -88,6 +88,26 @@ class rocksdb_source final : public store_source {
                                              "' (no CURRENT file there): check "
                                              "storage.rocksdb.path, -f, --id or --rocksdb");
         }
+        // The raw read-only view is opened before the engine when there is a store: the
+        // engine's open may flush and compact (replaying its log), removing table files, and a
+        // read-only open running then fails on a file that went. Opened first, the view holds
+        // every table file open (max_open_files -1) and has read the log already.
+        const bool raw_first = exists && a != access::compact;
+        if (raw_first) {
+            try {
+                open_raw();
+            } catch (const tool_error&) {
+                // A broker's compaction can make the read-only open fail too: its LOCK is the
+                // answer then.
+                std::unique_ptr<storage::store> probe;
+                if (!live) {
+                    const auto st = storage::open_rocksdb_store({.path = path_}, probe);
+                    if (!st && lock_error(st.message())) held(path_, a == access::read);
+                    if (probe) (void)probe->close();
+                }
+                throw;
+            }
+        }
         if (!live) {
             // The engine's own open: takes the LOCK (refused while a broker holds it), checks the
             // schema, and creates a store to import into.
@@ -101,7 +121,7 @@ class rocksdb_source final : public store_source {
                 throw tool_error(exit_error, st.message());
             }
         }
-        if (a != access::compact) open_raw();
+        if (!raw_first && a != access::compact) open_raw();
     }
     ~rocksdb_source() override {
         close_raw();
@@ -114,6 +134,7 @@ class rocksdb_source final : public store_source {
         for (std::size_t i = 0; i < names_.size(); ++i)
             scan_family(names_[i], handles_[i], out, p);
         apply_states(out);
+        out.resolve_shared();
     }
 
     storage::store& writer() override { return *store_; }
@@ -134,6 +155,7 @@ class rocksdb_source final : public store_source {
     void open_raw() {
         rocksdb::DBOptions dbo;
         dbo.paranoid_checks = true;
+        dbo.max_open_files = -1;  // every table file open from the start (see the constructor)
         auto s = rocksdb::DB::ListColumnFamilies(dbo, path_, &names_);
         if (!s.ok()) throw tool_error(exit_error, "cannot read '" + path_ + "': " + s.ToString());
         std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
@@ -162,7 +184,7 @@ class rocksdb_source final : public store_source {
              const std::string& client_id = {}) {
         out.findings.push_back({finding::type::undecodable, client_id,
                                 "column family " + cf + ", key " + hex(key), std::move(detail),
-                                std::nullopt});
+                                std::nullopt, std::nullopt});
     }
 
     void scan_family(const std::string& cf, rocksdb::ColumnFamilyHandle* h, store_image& out,
@@ -193,15 +215,42 @@ class rocksdb_source final : public store_source {
                     out.retained.emplace(m.topic, std::move(m));
                 continue;
             }
+            if (cf == layout::cf_messages || cf == layout::cf_msgrefs) {
+                const bool count = cf == layout::cf_msgrefs;
+                out.count(count ? record_kind::message_refs : record_kind::shared_message, size);
+                if (key.size() != 8) {
+                    bad(out, cf, key, "the key is not an 8-byte message id");
+                    continue;
+                }
+                const std::uint64_t mid = read_be(key);
+                if (count) {
+                    if (value.size() != 8) {
+                        bad(out, cf, key, "malformed count");
+                        continue;
+                    }
+                    std::uint64_t n = 0;
+                    for (int i = 7; i >= 0; --i)
+                        n = (n << 8) |
+                            static_cast<unsigned char>(value[static_cast<std::size_t>(i)]);
+                    out.shared_refs.emplace(mid, n);
+                    continue;
+                }
+                storage::message_record m;
+                if (auto st = storage::decode_value(value, m); !st)
+                    bad(out, cf, key, st.message());
+                else
+                    out.shared.emplace(mid, std::move(m));
+                continue;
+            }
             const bool per_client = cf == layout::cf_sessions || cf == layout::cf_subs ||
                                     cf == layout::cf_queue || cf == layout::cf_qstate ||
                                     cf == layout::cf_inq2;
             if (!per_client) {
                 out.count(record_kind::other, size);
                 if (cf != "default" || key != layout::schema_key)
-                    out.findings.push_back({finding::type::unknown, "",
-                                            "column family " + cf + ", key " + hex(key),
-                                            "not part of the store's layout", std::nullopt});
+                    out.findings.push_back(
+                        {finding::type::unknown, "", "column family " + cf + ", key " + hex(key),
+                         "not part of the store's layout", std::nullopt, std::nullopt});
                 continue;
             }
             if (!split_client_key(key, id, rest)) {

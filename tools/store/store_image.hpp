@@ -31,8 +31,10 @@ enum class record_kind {
     meta,
     index,
     other,
+    shared_message,  // a message stored once for several queue entries (RocksDB "messages")
+    message_refs,    // its reference count (RocksDB "msgrefs")
 };
-inline constexpr std::size_t record_kind_count = 10;
+inline constexpr std::size_t record_kind_count = 12;
 const char* to_string(record_kind k) noexcept;
 
 // A record that could not be decoded, or one that refers to a missing record.
@@ -51,6 +53,11 @@ struct finding {
     // What --repair removes: for an orphan, every record of the client id; for a dangling queue
     // state or a stale entry, the entry `seq`; for a dangling Redis index member, the member.
     std::optional<std::uint64_t> seq;
+    // Shared messages: with `seq`, queue entry `seq` references this missing message (repair:
+    // the entry is deleted); an orphan with no client id is a message no entry references
+    // (repair: deleted); a dangling one without `seq` has a stored count that differs from the
+    // entries that reference it (repair: the count is written again).
+    std::optional<std::uint64_t> message_id;
 };
 const char* to_string(finding::type t) noexcept;
 
@@ -76,6 +83,8 @@ struct store_image {
     std::map<std::string, client_records> clients;
     std::map<std::string, storage::message_record> retained;  // by topic
     std::map<std::string, std::string> meta;
+    std::map<std::uint64_t, storage::message_record> shared;  // shared messages, by id
+    std::map<std::uint64_t, std::uint64_t> shared_refs;       // their stored counts
     std::vector<finding> findings;
     std::array<std::size_t, record_kind_count> counts{};
     std::array<std::size_t, record_kind_count> bytes{};
@@ -90,6 +99,8 @@ struct store_image {
     std::size_t data_records() const;
     // Adds the orphan, dangling and stale findings that follow from the records read.
     void find_references();
+    // Fills the message of every queue entry that references a stored shared message.
+    void resolve_shared();
 };
 
 // The meta keys the broker writes (broker/src/persist/recovery.hpp, core/server.cpp): the

@@ -11,11 +11,14 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "jsonl.hpp"
 #include "rmqtt/broker/config.hpp"
+#include "rmqtt/storage/value_codec.hpp"
 #include "session_storage/session_storage_config.hpp"
 #include "store_image.hpp"
 #include "store_source.hpp"
@@ -217,7 +220,7 @@ int inspect(const common_options& o, bool live, bool as_json, bool clients, std:
         total_bytes += b;
     const std::size_t other_records = image.records - image.counts[0] - image.counts[1] -
                                       image.counts[2] - image.counts[3] - image.counts[5] -
-                                      image.counts[6];
+                                      image.counts[6] - image.counts[10] - image.counts[11];
 
     if (as_json) {
         json j{{"engine", image.engine},
@@ -234,6 +237,7 @@ int inspect(const common_options& o, bool live, bool as_json, bool clients, std:
                {"inflight_messages", inflight},
                {"inbound_qos2", inbound},
                {"retained", image.retained.size()},
+               {"shared_messages", image.shared.size()},
                {"meta", image.meta.size()},
                {"orphan_clients", orphans},
                {"other_records", other_records},
@@ -322,11 +326,12 @@ int export_store(const common_options& o, bool live, const std::string& output) 
     std::size_t bad = 0, orphan = 0;
     const finding* first = nullptr;
     for (const auto& f : image.findings) {
-        if (f.what == finding::type::undecodable) {
+        // An entry whose shared message is missing has no message to export.
+        if (f.what == finding::type::undecodable || (f.message_id && f.seq)) {
             if (!first) first = &f;
             ++bad;
         }
-        if (f.what == finding::type::orphan) ++orphan;
+        if (f.what == finding::type::orphan && !f.message_id) ++orphan;
     }
     if (bad > 0)
         throw tool_error(exit_error,
@@ -377,7 +382,15 @@ void write_all(storage::store& st, std::vector<storage::operation>& ops, std::si
     std::size_t reported = 0;
     while (done < ops.size()) {
         storage::write_batch b;
-        const std::size_t end = std::min(ops.size(), done + std::max<std::size_t>(batch, 1));
+        // A shared message goes in the batch of its first entry (the engine keeps no message
+        // that no entry references when a write ends), and the delete of an entry that is put
+        // again in the batch of that put.
+        std::size_t end = std::min(ops.size(), done + std::max<std::size_t>(batch, 1));
+        while (end < ops.size() &&
+               (std::holds_alternative<storage::put_message>(ops[end - 1]) ||
+                (std::holds_alternative<storage::delete_queue_entry>(ops[end - 1]) &&
+                 std::holds_alternative<storage::put_queue_entry>(ops[end]))))
+            ++end;
         b.ops.assign(std::make_move_iterator(ops.begin() + static_cast<std::ptrdiff_t>(done)),
                      std::make_move_iterator(ops.begin() + static_cast<std::ptrdiff_t>(end)));
         if (auto s = st.write(b); !s)
@@ -390,6 +403,42 @@ void write_all(storage::store& st, std::vector<storage::operation>& ops, std::si
             std::fprintf(stderr, "%s %zu records...\n", what, done);
         }
     }
+}
+
+// On an engine with shared messages, entries of the file that hold the same message (a fan-out,
+// exported with each entry) are imported as the broker stores them: the message once, in front
+// of the first of them, and each entry referencing it.
+void share_messages(storage::store& st, std::vector<storage::operation>& ops) {
+    if (!st.supports_shared_messages()) return;
+    std::uint64_t last = 0;
+    if (auto s = st.max_message_id(last); !s) throw tool_error(exit_error, s.message());
+    std::unordered_map<std::string, std::vector<std::size_t>> same;  // encoded message -> ops
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+        if (const auto* put = std::get_if<storage::put_queue_entry>(&ops[i]))
+            same[storage::encode_value(put->entry.message)].push_back(i);
+    }
+    std::vector<std::optional<storage::put_message>> before(ops.size());
+    std::size_t shared = 0;
+    for (const auto& [bytes, at] : same) {
+        if (at.size() < 2) continue;
+        storage::put_message m{++last, {}};
+        for (const std::size_t i : at) {
+            auto& e = std::get<storage::put_queue_entry>(ops[i]).entry;
+            if (i == at.front()) m.message = std::move(e.message);
+            e.message = storage::message_record{};
+            e.message_id = m.id;
+        }
+        before[at.front()] = std::move(m);
+        ++shared;
+    }
+    if (shared == 0) return;
+    std::vector<storage::operation> out;
+    out.reserve(ops.size() + shared);
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+        if (before[i]) out.emplace_back(std::move(*before[i]));
+        out.push_back(std::move(ops[i]));
+    }
+    ops = std::move(out);
 }
 
 int import_store(const common_options& o, const std::string& input, bool merge, std::size_t batch) {
@@ -426,6 +475,22 @@ int import_store(const common_options& o, const std::string& input, bool merge, 
         std::fprintf(stderr, "removed the %zu client ids and %zu retained messages stored before\n",
                      image.clients.size(), image.retained.size());
     }
+    if (merge) {
+        // A put does not release the shared message the entry it replaces references
+        // (storage::put_queue_entry): a stored entry the file replaces is deleted first.
+        std::vector<storage::operation> ops;
+        ops.reserve(data.ops.size());
+        for (auto& op : data.ops) {
+            if (const auto* put = std::get_if<storage::put_queue_entry>(&op)) {
+                const auto c = image.clients.find(put->client_id);
+                if (c != image.clients.end() && c->second.queue.contains(put->entry.seq))
+                    ops.emplace_back(storage::delete_queue_entry{put->client_id, put->entry.seq});
+            }
+            ops.push_back(std::move(op));
+        }
+        data.ops = std::move(ops);
+    }
+    share_messages(st, data.ops);
     write_all(st, data.ops, batch, "imported", o.progress_every);
     std::printf("imported %zu records (%zu sessions) from %s into %s %s\n", data.records,
                 data.sessions, input == "-" ? "stdin" : input.c_str(), image.engine.c_str(),
@@ -476,9 +541,39 @@ int check(const common_options& o, bool repair, std::size_t limit) {
     std::vector<std::string> index_members;
     std::size_t orphans = 0, entries = 0, reindexed = 0;
     const client_records none;
+    std::size_t messages = 0;
+    std::vector<storage::write_batch> recounts;
     for (const auto& f : image.findings) {
         const auto found = image.clients.find(f.client_id);
         const auto& c = found == image.clients.end() ? none : found->second;
+        if (f.message_id && !f.seq) {
+            // An unreferenced message goes. A wrong count is written again: the entries that
+            // reference the message are deleted, then the message and the entries put back, which
+            // counts them anew (storage::put_message).
+            const std::uint64_t mid = *f.message_id;
+            ++messages;
+            const auto m = image.shared.find(mid);
+            if (f.what == finding::type::orphan || m == image.shared.end()) {
+                ops.emplace_back(storage::delete_message{mid});
+                continue;
+            }
+            // One write: the entries are never without their message, even if the tool stops.
+            storage::write_batch b;
+            std::vector<storage::operation> puts;
+            for (const auto& [cid, cr] : image.clients) {
+                for (const auto& [seq, e] : cr.queue) {
+                    if (e.message_id != mid) continue;
+                    b.ops.emplace_back(storage::delete_queue_entry{cid, seq});
+                    puts.emplace_back(storage::put_queue_entry{cid, e});
+                }
+            }
+            b.ops.emplace_back(storage::delete_message{mid});
+            b.ops.emplace_back(storage::put_message{mid, m->second});
+            for (auto& op : puts)
+                b.ops.push_back(std::move(op));
+            recounts.push_back(std::move(b));
+            continue;
+        }
         if (f.what == finding::type::orphan) {
             ops.emplace_back(storage::delete_session{f.client_id});
             ++orphans;
@@ -489,7 +584,7 @@ int check(const common_options& o, bool repair, std::size_t limit) {
             ++reindexed;
         } else if ((f.what == finding::type::dangling || f.what == finding::type::stale) && f.seq) {
             const auto it = c.queue.find(*f.seq);
-            if (f.what == finding::type::dangling && it != c.queue.end()) {
+            if (f.what == finding::type::dangling && it != c.queue.end() && !f.message_id) {
                 ops.emplace_back(storage::put_queue_entry{f.client_id, it->second});
                 ++reindexed;
             } else {
@@ -498,15 +593,21 @@ int check(const common_options& o, bool repair, std::size_t limit) {
             }
         }
     }
+    // Counts first: a too-low count must not reach 0 through the deletes below, which would
+    // remove a message other entries still reference.
+    for (const auto& b : recounts) {
+        if (auto st = src->writer().write(b); !st)
+            throw tool_error(exit_error, "recounting a shared message failed: " + st.message());
+    }
     write_all(src->writer(), ops, 10000, "repaired", o.progress_every);
     src->remove_index_members(index_members);
     const std::size_t left = by_type[0] + by_type[4];
     std::cout << fmt::format(
         "repaired: removed {} orphan client ids, {} dangling or stale queue entries, {} dangling "
-        "index members; rewrote {} records missing from an index; {} problems left (undecodable "
-        "records and unknown keys are not removed: restore them from an export or delete them "
-        "by hand)\n",
-        orphans, entries, index_members.size(), reindexed, left);
+        "index members; rewrote {} records missing from an index; removed or recounted {} shared "
+        "messages; {} problems left (undecodable records and unknown keys are not removed: "
+        "restore them from an export or delete them by hand)\n",
+        orphans, entries, index_members.size(), reindexed, messages, left);
     return left == 0 ? exit_ok : exit_problems;
 }
 

@@ -73,6 +73,19 @@ persistence::persistence(std::unique_ptr<storage::store> engine, const session_s
       cfg_(cfg),
       durable_(cfg.ack == session_storage_config::ack_mode::durable),
       committer_(*engine_, committer_options(cfg)) {
+    // Nothing has been submitted yet, so the engine is idle for this read.
+    if (engine_->supports_shared_messages()) {
+        std::uint64_t max_id = 0;
+        if (auto st = engine_->max_message_id(max_id); !st) {
+            spdlog::warn(
+                "session storage: cannot read the shared message ids of {} ({}); every "
+                "queued copy is stored with its message",
+                describe(), st.to_string());
+        } else {
+            shared_messages_ = true;
+            next_message_id_.store(max_id + 1, std::memory_order_relaxed);
+        }
+    }
     if (auto st = engine_->open_reader(reader_); !st) {
         reader_.reset();
         spdlog::warn("session storage: no reader for {} ({}); reads run between commits",

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -48,6 +49,12 @@ class persistence {
     void read(std::function<void(storage::store&)> fn);
 
     bool durable_acks() const noexcept { return durable_; }
+    // Whether a message for several persistent sessions is stored once (storage::put_message),
+    // and the ids for those messages: unique in the store (above every id stored at start-up).
+    bool shared_messages() const noexcept { return shared_messages_; }
+    std::uint64_t next_message_id() noexcept {
+        return next_message_id_.fetch_add(1, std::memory_order_relaxed);
+    }
     // Back-pressure: more is waiting than max_pending_bytes, or the engine is failing.
     bool overloaded() const noexcept;
     bool degraded() const noexcept { return committer_.degraded(); }
@@ -77,6 +84,8 @@ class persistence {
     std::unique_ptr<storage::store> engine_;
     session_storage_config cfg_;
     bool durable_;
+    bool shared_messages_ = false;
+    std::atomic<std::uint64_t> next_message_id_{1};
     storage::committer committer_;
     bool closed_ = false;
 

@@ -44,6 +44,7 @@ std::size_t publish_pipeline::route(const message_ptr& msg, publication& p) cons
     thread_local std::vector<route_target> targets;
     targets.clear();
     routes_.match(msg->topic, msg->publisher, targets);
+    const std::size_t first_put = p.writes.ops.size();
     for (auto& t : targets) {
         delivery d;
         d.msg = msg;
@@ -56,7 +57,34 @@ std::size_t publish_pipeline::route(const message_ptr& msg, publication& p) cons
         add_copy(p, std::move(t.sub), std::move(d));
     }
     p.matched = targets.size();
+    share_message(p, first_put);
     return p.matched;
+}
+
+void publish_pipeline::share_message(publication& p, std::size_t first) const {
+    auto* st = store();
+    if (!st || !st->shared_messages()) return;
+    auto& ops = p.writes.ops;
+    std::size_t puts = 0;
+    for (std::size_t i = first; i < ops.size() && puts < 2; ++i) {
+        if (std::holds_alternative<storage::put_queue_entry>(ops[i])) ++puts;
+    }
+    if (puts < 2) return;  // one stored copy keeps its message inline
+    // The message goes in front of the entries that reference it, in the same batch (the
+    // committer never splits one), so no commit holds a reference without its message.
+    storage::put_message m{st->next_message_id(), {}};
+    bool have_message = false;
+    for (std::size_t i = first; i < ops.size(); ++i) {
+        auto* put = std::get_if<storage::put_queue_entry>(&ops[i]);
+        if (!put) continue;
+        if (!have_message) {
+            m.message = std::move(put->entry.message);
+            have_message = true;
+        }
+        put->entry.message = storage::message_record{};
+        put->entry.message_id = m.id;
+    }
+    ops.insert(ops.begin() + static_cast<std::ptrdiff_t>(first), storage::operation(std::move(m)));
 }
 
 void publish_pipeline::hand_over(std::vector<copy>& copies,

@@ -88,6 +88,9 @@ class publish_pipeline {
     std::size_t publish(message_ptr msg) const;
 
   private:
+    // When the puts of queue entries from p.writes.ops[first] on are two or more, stores the
+    // message once: a put_message in front of them, and the entries reference it.
+    void share_message(publication& p, std::size_t first) const;
     static void hand_over(std::vector<copy>& copies,
                           std::vector<std::weak_ptr<delivery_target>>* backlogged = nullptr);
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <rmqtt/storage/rocksdb_store.hpp>
 #include <rmqtt/storage/store.hpp>
+#include <rmqtt/storage/value_codec.hpp>
 #include <sstream>
 
 #include "persistence_util.hpp"
@@ -370,6 +371,103 @@ TEST_P(StoreTool, ClientIdsTheRedisLayoutEscapesRoundTrip) {
     r = run_store(with({"export", "-o", files.file("b.jsonl")}));
     ASSERT_EQ(r.code, 0) << describe(r);
     EXPECT_EQ(records_of(files.file("b.jsonl")), records);
+}
+
+// RocksDB stores a message for two sessions once (st/a goes to st-a and st-b). inspect counts
+// the shared messages; export writes every entry with its message, so an import into a fresh
+// store exports the same lines; check finds an unreferenced message and a wrong reference count
+// (written with raw RocksDB calls) and --repair fixes both, after which both sessions resume with
+// every message.
+TEST_P(StoreTool, SharedMessagesInspectExportImportAndRepair) {
+    if (is_redis()) GTEST_SKIP() << "Redis stores every entry with its message";
+    auto b = filled_store();
+    auto r = run_store(args({"inspect", "--json"}, *b));
+    ASSERT_EQ(r.code, 0) << describe(r);
+    EXPECT_EQ(json::parse(r.out)["shared_messages"], 3) << r.out;
+    EXPECT_EQ(json::parse(r.out)["queued_messages"], 8) << r.out;
+
+    temp_dir files("rmqtt-store-export");
+    r = run_store(args({"export", "-o", files.file("a.jsonl")}, *b));
+    ASSERT_EQ(r.code, 0) << describe(r);
+    std::size_t a1 = 0;
+    for (const auto& line : records_of(files.file("a.jsonl"))) {
+        const auto j = json::parse(line);
+        if (j["type"] == "message" && j["message"]["payload_b64"] == "YTE=") ++a1;
+    }
+    EXPECT_EQ(a1, 2u) << "a shared message is exported with each entry";
+    temp_dir copy("rmqtt-store-copy");
+    r = run_store({"import", "--rocksdb", copy.file("store"), files.file("a.jsonl")});
+    ASSERT_EQ(r.code, 0) << describe(r);
+    r = run_store({"export", "--rocksdb", copy.file("store"), "-o", files.file("b.jsonl")});
+    ASSERT_EQ(r.code, 0) << describe(r);
+    EXPECT_EQ(records_of(files.file("b.jsonl")), records_of(files.file("a.jsonl")));
+    // The import stores the fan-out as the broker did: each message once.
+    r = run_store({"inspect", "--json", "--rocksdb", copy.file("store")});
+    ASSERT_EQ(r.code, 0) << describe(r);
+    EXPECT_EQ(json::parse(r.out)["shared_messages"], 3) << r.out;
+    r = run_store({"check", "--rocksdb", copy.file("store")});
+    EXPECT_EQ(r.code, 0) << describe(r);
+
+    r = run_store(args({"check"}, *b));
+    EXPECT_EQ(r.code, 0) << describe(r);
+    {
+        // Message 999 that nothing references, and a count of 1 for a message two entries use.
+        rocksdb::DB* db = nullptr;
+        std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+        std::vector<std::string> names;
+        ASSERT_TRUE(rocksdb::DB::ListColumnFamilies({}, rocksdb_path(*b), &names).ok());
+        for (const auto& n : names)
+            cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+        std::vector<rocksdb::ColumnFamilyHandle*> handles;
+        ASSERT_TRUE(rocksdb::DB::Open({}, rocksdb_path(*b), cfs, &handles, &db).ok());
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            namespace layout = storage::rocksdb_layout;
+            if (names[i] == layout::cf_messages) {
+                storage::message_record m;
+                m.topic = "st/x";
+                m.payload = "nobody";
+                EXPECT_TRUE(
+                    db->Put({}, handles[i], layout::message_key(999), storage::encode_value(m))
+                        .ok());
+            } else if (names[i] == layout::cf_msgrefs) {
+                std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, handles[i]));
+                it->SeekToFirst();
+                ASSERT_TRUE(it->Valid());
+                const std::string key = it->key().ToString();
+                it.reset();
+                EXPECT_TRUE(
+                    db->Put({}, handles[i], key, std::string("\x01\0\0\0\0\0\0\0", 8)).ok());
+            }
+        }
+        for (auto* h : handles)
+            EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+        EXPECT_TRUE(db->Close().ok());
+        delete db;
+    }
+    r = run_store(args({"check"}, *b));
+    EXPECT_EQ(r.code, 1) << describe(r);
+    EXPECT_NE(r.out.find("orphan: shared message 999: no queue entry references it"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("its count says 1, 2 queue entries reference it"), std::string::npos)
+        << r.out;
+    r = run_store(args({"check", "--repair"}, *b));
+    EXPECT_EQ(r.code, 0) << describe(r);
+    EXPECT_NE(r.out.find("removed or recounted 2 shared messages"), std::string::npos) << r.out;
+    r = run_store(args({"check"}, *b));
+    EXPECT_EQ(r.code, 0) << describe(r);
+    r = run_store(args({"export", "-o", files.file("c.jsonl")}, *b));
+    ASSERT_EQ(r.code, 0) << describe(r);
+    EXPECT_EQ(records_of(files.file("c.jsonl")), records_of(files.file("a.jsonl")));
+
+    b->start();
+    expect_resumed(*b, "st-a", proto::version::v3_1_1, {"a1", "a2", "a3"});
+    expect_resumed(*b, "st-b", proto::version::v5, {"a1", "a2", "a3", "b1", "r1"});
+    EXPECT_EQ(b->stop(), 0);
+    r = run_store(args({"inspect", "--json"}, *b));
+    ASSERT_EQ(r.code, 0) << describe(r);
+    EXPECT_EQ(json::parse(r.out)["shared_messages"], 0) << r.out;
+    EXPECT_EQ(json::parse(r.out)["queued_messages"], 0) << r.out;
 }
 
 class StoreToolRedisOnly : public StoreTool {};

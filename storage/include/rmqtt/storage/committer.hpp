@@ -142,9 +142,19 @@ class committer {
     struct entry_key_hash {
         std::size_t operator()(const entry_key& k) const noexcept;
     };
+    // A waiting put_message and how many waiting puts of queue entries reference it: when the
+    // last of those is cancelled, so is the message (the engine would drop it anyway, unwritten;
+    // cancelling it here saves the work).
+    struct message_ops {
+        op_ref put;
+        std::size_t refs = 0;
+    };
     // Under mutex_: applies the queue entry operations of the item just queued to the waiting ones.
     void cancel_waiting(std::uint64_t id);
     void kill(const op_ref& r);
+    // Under mutex_: kills the put_queue_entry at `r`, and its message's put with its last
+    // reference.
+    void kill_put(const op_ref& r);
     item& item_at(std::uint64_t id) { return queue_[static_cast<std::size_t>(id - front_id_)]; }
     // Under mutex_: counts a delete_queue_entry (cancelling a waiting put after `delay`, or not)
     // and adjusts window_ every window_sample deletes.
@@ -165,6 +175,7 @@ class committer {
     std::deque<item> queue_;
     std::uint64_t front_id_ = 0;  // number of queue_.front(): items submitted before it
     std::unordered_map<entry_key, entry_ops, entry_key_hash> waiting_;
+    std::unordered_map<std::uint64_t, message_ops> waiting_messages_;  // by message id
     std::chrono::microseconds window_;  // under mutex_; current_window_ mirrors it
     std::atomic<std::int64_t> current_window_us_{0};
     std::uint32_t sample_deletes_ = 0;

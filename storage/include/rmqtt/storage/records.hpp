@@ -83,6 +83,10 @@ struct queue_entry {
     std::uint8_t qos = 1;         // delivery QoS (after downgrade to the subscription's QoS)
     bool retain = false;          // RETAIN flag to deliver with
     std::vector<std::uint32_t> subscription_ids;
+    // Non-zero: the message is stored once, as the shared message record `message_id`
+    // (put_message), and the entry stores only this reference. load_queue resolves it, so
+    // `message` is filled in either case when an entry is read.
+    std::uint64_t message_id = 0;
     message_record message;
     friend bool operator==(const queue_entry&, const queue_entry&) = default;
 };

@@ -22,6 +22,13 @@
 //             update_queue_entry, overriding the entry's; deleted by every put of the entry
 //   inq2      P | packet_id (2-byte BE) -> empty
 //   retained  topic -> encode_value(message_record)
+//   messages  message id (8-byte BE) -> encode_value(message_record): a shared message
+//             (put_message), referenced by queue entries written in value schema version 3
+//   msgrefs   message id (8-byte BE) -> <refs u64 LE>: how many queue entries reference it;
+//             written in the same RocksDB write as every change of that number, and deleted with
+//             the message when it reaches 0
+// The two shared-message families are created when a store without them is opened (stores made
+// before them hold no references).
 namespace rmqtt::storage::rocksdb_layout {
 
 inline constexpr std::uint32_t schema_version = 1;
@@ -34,8 +41,11 @@ inline constexpr std::string_view cf_queue = "queue";
 inline constexpr std::string_view cf_qstate = "qstate";
 inline constexpr std::string_view cf_inq2 = "inq2";
 inline constexpr std::string_view cf_retained = "retained";
-inline constexpr std::array<std::string_view, 7> column_families = {
-    cf_meta, cf_sessions, cf_subs, cf_queue, cf_qstate, cf_inq2, cf_retained};
+inline constexpr std::string_view cf_messages = "messages";
+inline constexpr std::string_view cf_msgrefs = "msgrefs";
+inline constexpr std::array<std::string_view, 9> column_families = {
+    cf_meta, cf_sessions, cf_subs,     cf_queue,  cf_qstate,
+    cf_inq2, cf_retained, cf_messages, cf_msgrefs};
 
 // FNV-1a 64: stable across builds and platforms (it is part of the key format).
 inline std::uint64_t client_hash(std::string_view client_id) noexcept {
@@ -56,6 +66,13 @@ inline void append_client_prefix(std::string& out, std::string_view client_id) {
     out.push_back(static_cast<char>(n >> 8));
     out.push_back(static_cast<char>(n & 0xFF));
     out.append(client_id);
+}
+
+inline std::string message_key(std::uint64_t id) {
+    std::string k;
+    for (int i = 7; i >= 0; --i)
+        k.push_back(static_cast<char>((id >> (8 * i)) & 0xFF));
+    return k;
 }
 
 inline void append_seq(std::string& out, std::uint64_t seq) {

@@ -32,6 +32,12 @@ struct delete_subscription {
     std::string client_id;
     std::string filter;
 };
+// With entry.message_id != 0 the entry references a shared message record (put_message) that
+// must exist when the batch is applied (put earlier in the batch or in an earlier write), else
+// the write fails with invalid_argument; entry.message is then not stored. A put over an existing
+// entry that references a message does not release that reference (the engine does not read the
+// entry it replaces, so a put costs no read): the broker never puts an existing entry, and the
+// store tools delete one first. `rmqttd store check` reports a count left too high.
 struct put_queue_entry {
     std::string client_id;
     queue_entry entry;
@@ -43,6 +49,7 @@ struct update_queue_entry {
     queue_state state = queue_state::sent;
     std::uint16_t packet_id = 0;
 };
+// Releases the entry's message reference, if it has one (see put_message).
 struct delete_queue_entry {
     std::string client_id;
     std::uint64_t seq = 0;
@@ -66,11 +73,28 @@ struct put_meta {
     std::string key;
     std::string value;
 };
+// A message stored once for several queue entries (fan-out to persistent sessions). The engine
+// counts the queue entries that reference it (put_queue_entry with entry.message_id == id) and
+// removes the record in the write whose operations take that count to zero: when a batch ends,
+// a message no entry references is gone (so a put_message whose entries were all cancelled, or
+// deleted in the same batch, leaves nothing). delete_session releases the references of the
+// session's entries. Ids are unique per store (store::max_message_id); putting an existing id
+// replaces the message and keeps its references. Engines without
+// supports_shared_messages() refuse it (invalid_argument).
+struct put_message {
+    std::uint64_t id = 0;  // not 0
+    message_record message;
+};
+// Removes a message record whatever references it, for `rmqttd store check --repair` (an
+// unreferenced message); the broker never sends it.
+struct delete_message {
+    std::uint64_t id = 0;
+};
 
-using operation =
-    std::variant<put_session, delete_session, put_subscription, delete_subscription,
-                 put_queue_entry, update_queue_entry, delete_queue_entry, put_inbound_qos2,
-                 delete_inbound_qos2, put_retained, delete_retained, put_meta>;
+using operation = std::variant<put_session, delete_session, put_subscription, delete_subscription,
+                               put_queue_entry, update_queue_entry, delete_queue_entry,
+                               put_inbound_qos2, delete_inbound_qos2, put_retained, delete_retained,
+                               put_meta, put_message, delete_message>;
 
 struct write_batch {
     std::vector<operation> ops;
@@ -118,6 +142,13 @@ class store_reader {
     virtual status load_recovery_state(const std::vector<std::string>& client_ids,
                                        std::vector<recovery_state>& out);
     virtual status for_each_retained(const std::function<bool(message_record&&)>& fn) = 0;
+    // Every shared message record (put_message) with its id, ascending by id; `fn` returns false
+    // to stop. Engines without shared messages have none.
+    virtual status for_each_message(
+        const std::function<bool(std::uint64_t id, message_record&&)>& fn) {
+        (void)fn;
+        return status::ok();
+    }
     virtual status get_meta(std::string_view key, std::optional<std::string>& out) = 0;
 };
 
@@ -152,6 +183,16 @@ class store : public store_reader {
     // RocksDB and memory apply a batch atomically; Redis applies each session's operations
     // atomically (MULTI/EXEC per hash slot).
     virtual status write(const write_batch& batch) = 0;
+
+    // Shared message records (put_message): RocksDB and memory. Redis stores every queue entry
+    // with its message.
+    virtual bool supports_shared_messages() const noexcept { return false; }
+    // The highest shared message id stored (0: none), for the broker to number new ones above
+    // it. Called before anything is written (start-up).
+    virtual status max_message_id(std::uint64_t& out) {
+        out = 0;
+        return status::ok();
+    }
 
     // Bytes that write() calls which succeeded handed to the engine, for metrics: RocksDB the
     // write batches' data (what its log receives), Redis the commands sent. 0 where an engine

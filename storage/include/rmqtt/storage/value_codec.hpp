@@ -15,8 +15,14 @@
 namespace rmqtt::storage {
 
 // 1: the first layout. 2: session_record gains first_generation and generation.
+// 3: a queue entry that references a shared message record (queue_entry::message_id != 0) holds
+// the message id instead of the message. Only such entries are written in version 3 (everything
+// else is written in version 2), so a store without shared messages stays readable by builds
+// that read up to version 2, and one with them is refused by those builds as a newer version.
 inline constexpr std::uint8_t value_schema_version = 2;
+inline constexpr std::uint8_t shared_message_schema_version = 3;
 inline constexpr std::uint8_t min_value_schema_version = 1;
+inline constexpr std::uint8_t max_value_schema_version = 3;
 
 std::string encode_value(const session_record& r);
 std::string encode_value(const subscription_record& r);
