@@ -16,7 +16,8 @@
 //  I2  no QoS 2 message is delivered twice to a subscriber as a new application message;
 //  I4  every reconnect of a persistent client finds its session (session present = 1);
 //  I5  per publisher and QoS, first deliveries arrive in publication order (MQTT 4.6);
-//  I6  (Redis) no queue entry or inbound QoS 2 id is left in the store after the drain.
+//  I6  (Redis) no queue entry or inbound QoS 2 id is left in the store after the drain;
+//      (RocksDB) no shared message is left.
 // QoS 1 duplicates are allowed and counted. Queue overflow is impossible by configuration:
 // max_mqueue_len = 1,000,000 is far above what one run can publish (4 publishers x 8,000).
 //
@@ -27,6 +28,7 @@
 #include <random>
 
 #include "../integration/persistence/persistence_util.hpp"
+#include "rmqtt/storage/store.hpp"
 
 namespace rmqtt::test::persist {
 namespace {
@@ -543,6 +545,21 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
             << (stale.empty() ? std::string() : stale[0].payload);
     }
     EXPECT_EQ(b->stop(), 0);
+    // I6 (RocksDB): the messages the subscribers shared (each stored once for all of them) went
+    // with their last queue entry, across every kill -9.
+    if (!is_redis()) {
+        std::unique_ptr<storage::store> st;
+        const auto opened = storage::open_rocksdb_store({.path = b->dir() + "/data/session/1"}, st);
+        ASSERT_TRUE(opened.is_ok()) << opened.to_string();
+        std::size_t shared = 0;
+        const auto listed = st->for_each_message([&](std::uint64_t, storage::message_record&&) {
+            ++shared;
+            return true;
+        });
+        EXPECT_TRUE(listed.is_ok()) << listed.to_string();
+        EXPECT_EQ(shared, 0u) << "I6: shared messages left in RocksDB after the drain";
+        EXPECT_TRUE(st->close().is_ok());
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, CrashLoop, ::testing::Values("rocksdb", "redis"), engine_name);
