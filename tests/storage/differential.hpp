@@ -32,13 +32,17 @@ struct differential_options {
     std::size_t max_batch_ops = 8;  // each batch holds 1..max_batch_ops operations
     unsigned reopen_one_in = 40;    // after each batch, reopen with probability 1/reopen_one_in
     bool large_client_id = true;    // include a 65535-byte client id in the id pool
+    // Some queue entries reference a shared message (ids 1..4), put in front of them in the
+    // batch as the broker does (engines with store::supports_shared_messages()).
+    bool shared_messages = false;
 };
 
 namespace detail {
 
 class op_generator {
   public:
-    explicit op_generator(const differential_options& o) : rng_(o.seed) {
+    explicit op_generator(const differential_options& o)
+        : rng_(o.seed), shared_(o.shared_messages) {
         ids_ = {"a", "ab", std::string("a\0", 2), "", "{a}", "a/b", "c", "\xff"};
         if (o.large_client_id) ids_.push_back(std::string(65535, 'L'));
         meta_keys_ = {"node_id", "last_alive_ms", "", std::string("k\0", 2)};
@@ -47,6 +51,19 @@ class op_generator {
     const std::vector<std::string>& client_ids() const { return ids_; }
     const std::vector<std::string>& meta_keys() const { return meta_keys_; }
     std::mt19937_64& rng() { return rng_; }
+
+    // The next operations: one, or a put_message and the entry that references it.
+    void next(std::vector<operation>& out) {
+        if (shared_ && pick(3) == 0) {
+            put_queue_entry put{id(), entry()};
+            put.entry.message_id = 1 + pick(4);
+            put.entry.message = {};
+            out.push_back(put_message{put.entry.message_id, message(topic())});
+            out.push_back(std::move(put));
+            return;
+        }
+        out.push_back(next());
+    }
 
     operation next() {
         const auto r = pick(100);
@@ -153,6 +170,7 @@ class op_generator {
     }
 
     std::mt19937_64 rng_;
+    bool shared_ = false;
     std::vector<std::string> ids_;
     std::vector<std::string> meta_keys_;
 };
@@ -169,6 +187,17 @@ inline std::string compare_stores(store& oracle, store& subject, op_generator& g
         return "open_reader: " + st.to_string();
     diff = snapshot_difference(a, take_snapshot(*reader, gen.client_ids(), gen.meta_keys()));
     if (!diff.empty()) return "reader: " + diff;
+    // The shared messages kept (those some entry still references), with their content.
+    auto messages = [](store_reader& r) {
+        std::vector<std::pair<std::uint64_t, message_record>> out;
+        const status st = r.for_each_message([&](std::uint64_t id, message_record&& m) {
+            out.emplace_back(id, std::move(m));
+            return true;
+        });
+        EXPECT_TRUE(st.is_ok()) << st.to_string();
+        return out;
+    };
+    if (messages(oracle) != messages(subject)) return "the shared messages differ";
     // Queue paging with random starting points and limits.
     for (const auto& id : gen.client_ids()) {
         for (int i = 0; i < 3; ++i) {
@@ -198,7 +227,7 @@ void run_differential(store& oracle, store& subject, Reopen&& reopen,
         write_batch batch;
         const std::size_t n = 1 + static_cast<std::size_t>(gen.rng()() % options.max_batch_ops);
         for (std::size_t i = 0; i < n && done < options.operations; ++i, ++done) {
-            batch.ops.push_back(gen.next());
+            gen.next(batch.ops);
         }
         ++batches;
         const status so = oracle.write(batch);

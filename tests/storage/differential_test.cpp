@@ -41,5 +41,36 @@ TEST_P(storage_differential, matches_memory_oracle) {
 
 INSTANTIATE_TEST_SUITE_P(seeds, storage_differential, ::testing::Values(1, 2, 3, 0xC0FFEE));
 
+// The same with shared messages: their reference counts (and so when each goes) must agree.
+class storage_differential_shared : public ::testing::TestWithParam<std::uint64_t> {};
+
+TEST_P(storage_differential_shared, matches_memory_oracle) {
+    rmqtt::test::temp_dir dir("rmqtt-diff");
+    rocksdb_options o;
+    o.path = dir.file("db");
+    o.cache_capacity = 4 << 20;
+    std::unique_ptr<store> subject;
+    ASSERT_TRUE(open_rocksdb_store(o, subject).is_ok());
+    auto oracle = make_memory_store();
+    differential_options d;
+    d.seed = GetParam();
+    d.operations = 3000;
+    d.shared_messages = true;
+    run_differential(
+        *oracle, *subject,
+        [&]() -> store& {
+            const status closed = subject->close();
+            EXPECT_TRUE(closed.is_ok()) << closed.to_string();
+            subject.reset();
+            const status st = open_rocksdb_store(o, subject);
+            EXPECT_TRUE(st.is_ok()) << st.to_string();
+            return *subject;
+        },
+        d);
+}
+
+INSTANTIATE_TEST_SUITE_P(seeds, storage_differential_shared,
+                         ::testing::Values(11, 12, 13, 0xFA40u));
+
 }  // namespace
 }  // namespace rmqtt::storage::test
