@@ -157,7 +157,6 @@ asio::awaitable<bool> connection::reader(bool first) {
                     std::vector<std::uint8_t>().swap(in_);
                     in_begin_ = in_end_ = 0;
                 }
-                acks_.release();  // nothing waits: the last SUBACK's slot goes too
                 co_return true;
             }
         } else {
@@ -402,10 +401,8 @@ asio::awaitable<void> connection::writer() {
     for (;;) {
         if (out_.empty()) {
             if (state_ == state::closing || state_ == state::closed) break;
-            // Idle: end, holding no buffer (out_ may have kept an earlier write's); the next
-            // send() starts a writer again.
+            // Idle: end; the next send() starts a writer again.
             std::vector<std::uint8_t>().swap(writing_);
-            std::vector<std::uint8_t>().swap(out_);
             writer_running_ = false;
             co_return;
         }
