@@ -55,13 +55,6 @@ class fifo {
         if (items_.capacity() > keep_capacity) std::vector<T>().swap(items_);
     }
 
-    // An empty queue gives its storage back (the owner is going idle).
-    void release() noexcept {
-        if (!empty()) return;
-        std::vector<T>().swap(items_);
-        head_ = 0;
-    }
-
   private:
     static constexpr std::size_t min_compact = 32;
     static constexpr std::size_t keep_capacity = 16;
