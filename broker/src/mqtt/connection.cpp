@@ -43,7 +43,8 @@ connection::connection(core_context& core, const listener_config& listener,
       transport_(std::move(t)),
       executor_(ex),
       max_packet_size_(listener.max_packet_size),
-      keepalive_timer_(ex) {
+      wheel_(asio::use_service<watchdog_wheel>(asio::query(ex, asio::execution::context))) {
+    watchdog_entry_.fire = [](void* self) { static_cast<connection*>(self)->watchdog(); };
     counters_->connections.fetch_add(1, std::memory_order_relaxed);
     counters_->handshaking.fetch_add(1, std::memory_order_relaxed);
     core_.stats.handshaking.fetch_add(1, std::memory_order_relaxed);
@@ -489,17 +490,21 @@ bool connection::send_publish(const message& m, protocol::qos q, bool retain, bo
         if (client_topic_alias_maximum_ != 0) {
             // Topic aliases towards the client: the first PUBLISH on a topic carries topic and
             // alias, later ones only the alias [MQTT-3.3.2-12].
-            auto it = topic_aliases_out_.find(m.topic);
-            if (it != topic_aliases_out_.end()) {
+            if (!topic_aliases_out_)
+                topic_aliases_out_ =
+                    std::make_unique<std::unordered_map<std::string, std::uint16_t>>();
+            auto& aliases = *topic_aliases_out_;
+            auto it = aliases.find(m.topic);
+            if (it != aliases.end()) {
                 if (v.props != &local) {
                     if (v.props) local = *v.props;
                     v.props = &local;
                 }
                 local.topic_alias = it->second;
                 v.topic = {};
-            } else if (topic_aliases_out_.size() < client_topic_alias_maximum_) {
-                const auto alias = static_cast<std::uint16_t>(topic_aliases_out_.size() + 1);
-                topic_aliases_out_.emplace(m.topic, alias);
+            } else if (aliases.size() < client_topic_alias_maximum_) {
+                const auto alias = static_cast<std::uint16_t>(aliases.size() + 1);
+                aliases.emplace(m.topic, alias);
                 new_alias = true;
                 if (v.props != &local) {
                     if (v.props) local = *v.props;
@@ -511,7 +516,7 @@ bool connection::send_publish(const message& m, protocol::qos q, bool retain, bo
         // [MQTT-3.1.2-24]: never send a packet larger than the client's Maximum Packet Size.
         if (client_max_packet_size_ != 0 &&
             protocol::encoded_size(version_, v) > client_max_packet_size_) {
-            if (new_alias) topic_aliases_out_.erase(m.topic);  // the client never saw it
+            if (new_alias) topic_aliases_out_->erase(m.topic);  // the client never saw it
             return false;
         }
     }
@@ -540,7 +545,7 @@ void connection::close(std::optional<reason_code> reason, const char* why) {
     state_ = state::closing;
     close_requested_ = true;
     wake_writer();
-    keepalive_timer_.cancel();
+    wheel_.disarm(watchdog_entry_);
     cancel_timer(wait_timer_);
     cancel_timer(ack_signal_);
     cancel_timer(room_timer_);
@@ -582,7 +587,7 @@ void connection::on_reader_done() {
         state_ = state::closed;
     }
     wake_writer();
-    keepalive_timer_.cancel();
+    wheel_.disarm(watchdog_entry_);
     cancel_timer(wait_timer_);
     cancel_timer(ack_signal_);
     cancel_timer(room_timer_);
@@ -646,7 +651,7 @@ void connection::apply_keepalive(std::uint16_t seconds) {
         keepalive_timeout_ = std::chrono::milliseconds(
             static_cast<std::int64_t>(seconds * 1000.0 * listener_.keepalive_backoff * 2.0));
     }
-    keepalive_timer_.cancel();  // the watchdog re-arms with the new timeout
+    recheck_watchdog();  // the watchdog re-arms with the new timeout
 }
 
 void connection::pause_keepalive() {
@@ -657,12 +662,19 @@ void connection::resume_keepalive() {
     if (keepalive_paused_ > 0 && --keepalive_paused_ == 0) {
         // The client's silence is measured again from now: what it sent meanwhile is unread.
         last_read_ = steady_clock::now();
-        keepalive_timer_.cancel();
+        recheck_watchdog();
     }
 }
 
+void connection::recheck_watchdog() {
+    asio::post(executor_, [self = shared_from_this()] { self->watchdog(); });
+}
+
 void connection::watchdog() {
-    if (state_ == state::closing || state_ == state::closed) return;
+    if (state_ == state::closing || state_ == state::closed) {
+        wheel_.disarm(watchdog_entry_);
+        return;
+    }
     const bool handshake = state_ == state::handshaking || state_ == state::connecting ||
                            state_ == state::authenticating;
     const auto base = handshake ? accepted_at_ : last_read_;
@@ -696,8 +708,11 @@ void connection::watchdog() {
     }
     auto due = steady_clock::time_point::max();
     if (!paused && timeout != steady_clock::duration::max()) due = base + timeout;
-    keepalive_timer_.expires_at(std::min(due, next_retry_));
-    keepalive_timer_.async_wait([self = shared_from_this()](std::error_code) { self->watchdog(); });
+    const auto at = std::min(due, next_retry_);
+    if (at == steady_clock::time_point::max())
+        wheel_.disarm(watchdog_entry_);
+    else
+        wheel_.arm(watchdog_entry_, at, shared_from_this(), executor_);
 }
 
 steady_clock::duration connection::retry_period() const {
@@ -709,7 +724,7 @@ void connection::start_retry_timer() {
     const auto interval = listener_.message_retry_interval;
     if (interval.count() <= 0 || is_v5()) return;  // 5.0 resends only on reconnect [MQTT-4.4.0-1]
     next_retry_ = steady_clock::now() + retry_period();
-    keepalive_timer_.cancel();  // the watchdog re-arms with the retry due
+    recheck_watchdog();  // the watchdog re-arms with the retry due
 }
 
 // ---- acknowledgements
@@ -907,7 +922,8 @@ void connection::handle_disconnect(const protocol::disconnect& d) {
             if (cap.count() > 0 && value != storage::never_expires)
                 value =
                     std::min<std::uint32_t>(value, static_cast<std::uint32_t>(cap.count() / 1000));
-            session_->config().expiry_interval_s = value;
+            session_->update_info_settings(
+                [value](session::settings& info) { info.expiry_interval_s = value; });
             session_->set_persistent(value != 0);
         }
         if (d.code == reason_code::disconnect_with_will_message) publish_will_on_disconnect_ = true;
@@ -919,7 +935,7 @@ void connection::handle_disconnect(const protocol::disconnect& d) {
 
 asio::awaitable<auth_exchange::step> connection::auth_step(std::string_view data) {
     decision_scope<auth_exchange::step> scope(auth_exchange::step{});
-    auto step = auth_exchange_->on_data(data, scope);
+    auto step = eauth_->exchange->on_data(data, scope);
     if (step.result != auth_exchange::step::outcome::pending) co_return step;
     auto deferred_step = scope.take_state();
     if (!deferred_step) co_return auth_exchange::step{};  // pending without deferring: a failure
@@ -941,19 +957,19 @@ asio::awaitable<auth_exchange::step> connection::auth_step(std::string_view data
 
 asio::awaitable<void> connection::handle_reauth(const protocol::auth& a) {
     // Re-authentication (5.0 section 4.12.1): only with the method of the CONNECT.
-    if (!auth_method_ || a.props.authentication_method != auth_method_) {
+    if (!eauth_ || !eauth_->method || a.props.authentication_method != eauth_->method) {
         protocol_violation(reason_code::protocol_error,
                            "AUTH without the authentication method of the CONNECT");
         co_return;
     }
     if (a.code == reason_code::re_authenticate) {
-        auto* method = core_.hooks.find_auth_method(*auth_method_);
+        auto* method = core_.hooks.find_auth_method(*eauth_->method);
         if (!method) {
             protocol_violation(reason_code::not_authorized, "method no longer available");
             co_return;
         }
-        auth_exchange_ = method->start(info());
-    } else if (a.code != reason_code::continue_authentication || !auth_exchange_) {
+        eauth_->exchange = method->start(info());
+    } else if (a.code != reason_code::continue_authentication || !eauth_->exchange) {
         protocol_violation(reason_code::protocol_error, "unexpected AUTH reason code");
         co_return;
     }
@@ -961,12 +977,12 @@ asio::awaitable<void> connection::handle_reauth(const protocol::auth& a) {
     auto step = co_await auth_step(data);
     if (state_ != state::connected) co_return;
     protocol::auth out;
-    out.props.authentication_method = auth_method_;
+    out.props.authentication_method = eauth_->method;
     switch (step.result) {
         case auth_exchange::step::outcome::failure:
         case auth_exchange::step::outcome::pending:
             // CONNACK-only codes such as 0x86 cannot go in a DISCONNECT: 0x87 Not authorized.
-            auth_exchange_.reset();
+            eauth_->exchange.reset();
             log_with(fields(), spdlog::level::info, "re-authentication failed; closing");
             set_end_reason(events::disconnect_reason::protocol_error, reason_code::not_authorized);
             close(reason_code::not_authorized, "re-authentication failed");
@@ -976,7 +992,7 @@ asio::awaitable<void> connection::handle_reauth(const protocol::auth& a) {
             break;
         case auth_exchange::step::outcome::success:
             out.code = reason_code::success;
-            auth_exchange_.reset();
+            eauth_->exchange.reset();
             break;
     }
     if (!step.data.empty()) out.props.authentication_data = std::move(step.data);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/logging.hpp"
+#include "mqtt/watchdog_wheel.hpp"
 #include "net/listener.hpp"
 #include "net/transport.hpp"
 #include "rmqtt/broker/clock.hpp"
@@ -91,9 +92,10 @@ class connection final : public client_link, public std::enable_shared_from_this
     asio::awaitable<bool> reader(bool first);
     void park_reader();
     asio::awaitable<void> writer();
-    // Keep alive / handshake timeout and the 3.x message retry, on one timer: checks what is
-    // due, then re-arms. keepalive_timer_.cancel() makes it re-evaluate at once.
+    // Keep alive / handshake timeout and the 3.x message retry, on the worker's watchdog wheel:
+    // checks what is due, then re-arms. recheck_watchdog() makes it re-evaluate soon.
     void watchdog();
+    void recheck_watchdog();
     void on_reader_done();
     void wake_writer();
 
@@ -200,7 +202,8 @@ class connection final : public client_link, public std::enable_shared_from_this
     bool writer_running_ = false;  // a writer coroutine is spawned and not finished
     bool writer_done_ = false;     // the writer ended the stream: no writer starts again
 
-    asio::steady_timer keepalive_timer_;
+    watchdog_wheel& wheel_;                 // the worker's
+    watchdog_wheel::entry watchdog_entry_;  // armed for the next watchdog()
     steady_clock::duration keepalive_timeout_{};
     steady_clock::time_point last_read_{};
     int keepalive_paused_ = 0;  // > 0 while the reader waits for the broker
@@ -232,7 +235,8 @@ class connection final : public client_link, public std::enable_shared_from_this
     std::vector<std::string> topic_aliases_in_;  // index = alias
     // Outbound aliases (5.0 3.3.2.3.4): topic -> alias, up to the client's Topic Alias Maximum.
     // Aliases are handed out in order and kept for the connection's life (no eviction).
-    std::unordered_map<std::string, std::uint16_t> topic_aliases_out_;
+    // Made on the first aliased PUBLISH.
+    std::unique_ptr<std::unordered_map<std::string, std::uint16_t>> topic_aliases_out_;
     std::uint16_t client_topic_alias_maximum_ = 0;
     std::uint16_t receive_maximum_in_ = 65535;  // what we advertised
     std::uint32_t inbound_quota_used_ = 0;
@@ -241,9 +245,13 @@ class connection final : public client_link, public std::enable_shared_from_this
     std::vector<std::weak_ptr<delivery_target>> backlogged_;
     bool request_problem_information_ = true;
     std::uint32_t client_max_packet_size_ = 0;
-    std::optional<std::string> auth_method_;
-    std::unique_ptr<auth_exchange> auth_exchange_;
-    std::string auth_data_out_;  // Authentication Data for CONNACK after a successful exchange
+    // 5.0 enhanced authentication (section 4.12), made when a CONNECT names a method.
+    struct enhanced_auth {
+        std::optional<std::string> method;
+        std::unique_ptr<auth_exchange> exchange;
+        std::string data_out;  // Authentication Data for CONNACK after a successful exchange
+    };
+    std::unique_ptr<enhanced_auth> eauth_;
     std::unique_ptr<protocol::connect> pending_connect_;  // CONNECT while authenticating
     // Filled in by authenticate handlers through client_info::auth (info() is const: the hooks
     // get a pointer to it); superuser skips the ACL hooks.

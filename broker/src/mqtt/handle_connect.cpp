@@ -172,11 +172,12 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
                            "authentication method not supported");
             co_return;
         }
-        auth_method_ = *pc.props.authentication_method;
-        auth_exchange_ = method->start(info());
+        eauth_ = std::make_unique<enhanced_auth>();
+        eauth_->method = *pc.props.authentication_method;
+        eauth_->exchange = method->start(info());
         protocol::auth first;
         first.code = reason_code::continue_authentication;
-        first.props.authentication_method = auth_method_;
+        first.props.authentication_method = eauth_->method;
         first.props.authentication_data = pc.props.authentication_data.value_or("");
         state_ = state::authenticating;
         co_await handle_auth_exchange(first);
@@ -203,8 +204,8 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
 
 asio::awaitable<void> connection::handle_auth_exchange(const protocol::auth& a) {
     // Before CONNACK: the client continues the exchange it started in CONNECT [MQTT-4.12.0-3].
-    if (a.code != reason_code::continue_authentication ||
-        a.props.authentication_method != auth_method_) {
+    if (a.code != reason_code::continue_authentication || !eauth_ ||
+        a.props.authentication_method != eauth_->method) {
         refuse_connect(reason_code::protocol_error, connect_return_code::not_authorized,
                        "AUTH does not continue the CONNECT's authentication method");
         co_return;
@@ -221,13 +222,13 @@ asio::awaitable<void> connection::handle_auth_exchange(const protocol::auth& a) 
         case auth_exchange::step::outcome::continue_authentication: {
             protocol::auth next;
             next.code = reason_code::continue_authentication;  // [MQTT-4.12.0-2]
-            next.props.authentication_method = auth_method_;
+            next.props.authentication_method = eauth_->method;
             next.props.authentication_data = std::move(step.data);
             send(next);
             co_return;  // the reader passes the client's answer back here
         }
         case auth_exchange::step::outcome::success:
-            auth_data_out_ = std::move(step.data);
+            eauth_->data_out = std::move(step.data);
             if (!step.username.empty()) pending_connect_->username = step.username;
             state_ = state::connecting;
             co_await complete_connect();
@@ -344,10 +345,10 @@ asio::awaitable<void> connection::complete_connect() {
         if (lc.max_topic_aliases != 0) connack_props.topic_alias_maximum = lc.max_topic_aliases;
         if (!core_.shared_subscriptions() || !lc.shared_subscription)
             connack_props.shared_subscription_available = 0;
-        if (auth_method_) {
-            connack_props.authentication_method = auth_method_;
-            if (!auth_data_out_.empty())
-                connack_props.authentication_data = std::move(auth_data_out_);
+        if (eauth_ && eauth_->method) {
+            connack_props.authentication_method = eauth_->method;
+            if (!eauth_->data_out.empty())
+                connack_props.authentication_data = std::move(eauth_->data_out);
         }
         topic_aliases_in_.assign(std::size_t{lc.max_topic_aliases} + 1, std::string{});
         // The server sends CONNACK or closes [MQTT-3.2.0-1]; a CONNACK larger than the client
@@ -388,19 +389,21 @@ asio::awaitable<void> connection::complete_connect() {
     const bool present = result.present && !c.clean_start;
     const auto now_ms = wall_now_ms();
     if (!present) {
-        cfg.created_at_ms = now_ms;
         // A session that stores messages numbers them in a generation of its own (see
         // core_context::take_generation); the others need no store-wide uniqueness.
         const std::uint32_t g = persistent && core_.store() ? core_.take_generation() : 0;
         s.set_generation(g, g);
     }
-    cfg.version = version_;
-    cfg.expiry_interval_s = expiry;
-    cfg.username = c.username;
-    cfg.listener = lc.id();
-    cfg.peer = peer_;
-    cfg.connected_at_ms = now_ms;
-    cfg.disconnected_at_ms = 0;
+    s.update_info_settings([&](session::settings& info) {
+        if (!present) info.created_at_ms = now_ms;
+        info.version = version_;
+        info.expiry_interval_s = expiry;
+        info.username = c.username;
+        info.listener = lc.id();
+        info.peer = peer_;
+        info.connected_at_ms = now_ms;
+        info.disconnected_at_ms = 0;
+    });
     cfg.clean_disconnect = false;
     cfg.max_mqueue_len = lc.max_mqueue_len;
     cfg.mqueue_backpressure = lc.mqueue_backpressure;

@@ -3,8 +3,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "rmqtt/broker/clock.hpp"
@@ -112,7 +114,44 @@ class outbound_queue {
   private:
     limits limits_;
     fifo<outbound_entry> queued_;  // empty in most sessions: allocates nothing then
-    std::unordered_map<std::uint16_t, outbound_entry> inflight_;
+    // The inflight window by packet id: made on the first entry; given back when the window
+    // empties after a burst grew its buckets (a steady flow keeps its small map, and a session
+    // that never had a message in flight holds none).
+    class inflight_map {
+        using map = std::unordered_map<std::uint16_t, outbound_entry>;
+
+      public:
+        using iterator = map::iterator;
+        using const_iterator = map::const_iterator;
+        bool contains(std::uint16_t pid) const { return m_ && m_->contains(pid); }
+        std::size_t size() const noexcept { return m_ ? m_->size() : 0; }
+        template <class... Args>
+        std::pair<iterator, bool> emplace(Args&&... args) {
+            if (!m_) m_ = std::make_unique<map>();
+            return m_->emplace(std::forward<Args>(args)...);
+        }
+        iterator find(std::uint16_t pid) { return m_ ? m_->find(pid) : none().end(); }
+        const_iterator find(std::uint16_t pid) const {
+            return m_ ? m_->find(pid) : std::as_const(none()).end();
+        }
+        iterator begin() { return m_ ? m_->begin() : none().begin(); }
+        iterator end() { return m_ ? m_->end() : none().end(); }
+        const_iterator end() const { return m_ ? m_->end() : std::as_const(none()).end(); }
+        void erase(iterator it) {
+            m_->erase(it);
+            if (m_->empty() && m_->bucket_count() > keep_buckets) m_.reset();
+        }
+        void clear() noexcept { m_.reset(); }
+
+      private:
+        static constexpr std::size_t keep_buckets = 128;
+        static map& none() {  // always empty: what a missing map reads as
+            static map empty;
+            return empty;
+        }
+        std::unique_ptr<map> m_;
+    };
+    inflight_map inflight_;
     std::uint64_t send_counter_ = 0;
 };
 

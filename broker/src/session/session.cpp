@@ -61,9 +61,7 @@ storage::subscription_record to_subscription_record(const std::string& filter,
 }  // namespace
 
 session::session(core_context& core, std::string client_id, asio::any_io_executor owner)
-    : core_(core), client_id_(std::move(client_id)), owner_(std::move(owner)) {
-    info_.client_id = client_id_;
-}
+    : core_(core), client_id_(std::move(client_id)), owner_(std::move(owner)) {}
 
 void session::set_generation(std::uint32_t first, std::uint32_t generation) noexcept {
     first_generation_ = first;
@@ -78,7 +76,8 @@ std::uint64_t session::take_seq() noexcept {
         if ((cur & 0xFFFFFFFFull) == 0xFFFFFFFFull) {
             // The counter is used up: continue in a new generation, above every seq used before
             // (the stored record keeps first_generation, so the old entries stay this session's).
-            std::lock_guard lock(generation_mutex_);
+            static std::mutex generation_mutex;  // rare: after 2^32 messages of one session
+            std::lock_guard lock(generation_mutex);
             cur = next_seq_.load(std::memory_order_relaxed);
             if ((cur & 0xFFFFFFFFull) == 0xFFFFFFFFull) {
                 const auto g = core_.take_generation();
@@ -147,7 +146,7 @@ asio::any_io_executor session::owner() const {
 
 std::vector<subscription_info> session::subscription_snapshot() const {
     std::vector<subscription_info> out;
-    std::lock_guard lock(subs_mutex_);
+    std::lock_guard lock(snapshot_mutex_);
     out.reserve(subscriptions_.size());
     for (const auto& [filter, sub] : subscriptions_)
         out.push_back({client_id_, filter, sub.options, sub.subscription_id});
@@ -156,9 +155,18 @@ std::vector<subscription_info> session::subscription_snapshot() const {
 
 session_info session::info() const {
     session_info out;
+    out.client_id = client_id_;
     {
-        std::lock_guard lock(info_mutex_);
-        out = info_;
+        std::lock_guard lock(snapshot_mutex_);
+        out.username = settings_.username;
+        out.peer = settings_.peer;
+        out.listener = settings_.listener;
+        out.version = settings_.version;
+        out.expiry_interval_s = settings_.expiry_interval_s;
+        out.created_at_ms = settings_.created_at_ms;
+        out.connected_at_ms = settings_.connected_at_ms;
+        out.disconnected_at_ms = settings_.disconnected_at_ms;  // 0 while connected
+        out.subscriptions = subscriptions_.size();
     }
     out.online = is_online();
     out.persistent = persistent();
@@ -169,19 +177,6 @@ session_info session::info() const {
 
 // ---- owner only
 // ----------------------------------------------------------------------------------
-
-void session::publish_info() {
-    std::lock_guard lock(info_mutex_);
-    info_.username = settings_.username;
-    info_.peer = settings_.peer;
-    info_.listener = settings_.listener;
-    info_.version = settings_.version;
-    info_.expiry_interval_s = settings_.expiry_interval_s;
-    info_.created_at_ms = settings_.created_at_ms;
-    info_.connected_at_ms = settings_.connected_at_ms;
-    info_.disconnected_at_ms = link_ ? 0 : settings_.disconnected_at_ms;
-    info_.subscriptions = subscriptions_.size();
-}
 
 void session::set_owner(asio::any_io_executor ex) {
     // Timers belong to the old home; they are re-armed on the new one when needed.
@@ -498,8 +493,9 @@ void session::detach() {
     link_.reset();
     online_.store(false, std::memory_order_relaxed);
     room_mark_.store(0, std::memory_order_relaxed);
-    settings_.disconnected_at_ms = wall_now_ms();
-    publish_info();
+    const auto now = wall_now_ms();
+    std::lock_guard lock(snapshot_mutex_);
+    settings_.disconnected_at_ms = now;
 }
 
 // ---- subscriptions
@@ -511,46 +507,49 @@ bool session::subscribe(const std::string& filter, const protocol::subscription_
         core_.routes.subscribe(shared_from_this(), filter, options, subscription_id);
     session_subscription entry{options, subscription_id};
     {
-        std::lock_guard lock(subs_mutex_);
+        std::lock_guard lock(snapshot_mutex_);
         subscriptions_[filter] = entry;
     }
     if (core_.store() && persistent())
         writes.ops.push_back(
             storage::put_subscription{client_id_, to_subscription_record(filter, entry)});
-    publish_info();
     return is_new;
 }
 
 bool session::unsubscribe(const std::string& filter, storage::write_batch& writes) {
     {
-        std::lock_guard lock(subs_mutex_);
+        std::lock_guard lock(snapshot_mutex_);
         if (subscriptions_.erase(filter) == 0) return false;
     }
     core_.routes.unsubscribe(*this, filter);
     if (filter.starts_with("$share/")) hand_over_shared(filter);
     if (core_.store() && persistent())
         writes.ops.push_back(storage::delete_subscription{client_id_, filter});
-    publish_info();
     return true;
 }
 
 void session::restore_subscription(const std::string& filter, const session_subscription& s) {
     core_.routes.subscribe(shared_from_this(), filter, s.options, s.subscription_id);
-    std::lock_guard lock(subs_mutex_);
+    std::lock_guard lock(snapshot_mutex_);
     subscriptions_[filter] = s;
 }
 
 // ---- inbound QoS 2
 // -------------------------------------------------------------------------------
 
+void session::inbound_qos2_add_in_memory(std::uint16_t pid) {
+    const auto it = std::lower_bound(inbound_qos2_.begin(), inbound_qos2_.end(), pid);
+    if (it == inbound_qos2_.end() || *it != pid) inbound_qos2_.insert(it, pid);
+}
+
 void session::inbound_qos2_add(std::uint16_t pid, storage::write_batch& writes) {
-    inbound_qos2_.insert(pid);
+    inbound_qos2_add_in_memory(pid);
     if (core_.store() && persistent())
         writes.ops.push_back(storage::put_inbound_qos2{client_id_, pid});
 }
 
 bool session::inbound_qos2_release(std::uint16_t pid, storage::write_batch& writes) {
-    if (inbound_qos2_.erase(pid) == 0) return false;
+    if (!inbound_qos2_forget(pid)) return false;
     if (core_.store() && persistent())
         writes.ops.push_back(storage::delete_inbound_qos2{client_id_, pid});
     return true;
@@ -566,7 +565,7 @@ void session::end(events::session_end_reason why) {
     for (const auto& [filter, sub] : subscriptions_)
         core_.routes.unsubscribe(*this, filter);
     {
-        std::lock_guard lock(subs_mutex_);
+        std::lock_guard lock(snapshot_mutex_);
         subscriptions_.clear();
     }
     // Messages of shared subscriptions go to another member of the group (MQTT 5.0 section
@@ -586,7 +585,7 @@ void session::end(events::session_end_reason why) {
     if (auto* st = core_.store(); st && ever_persisted_) {
         st->submit(storage::delete_session{client_id_});
     }
-    inbound_qos2_.clear();
+    inbound_qos2_ = {};
     if (core_.hooks.wants<events::session_terminated>())
         core_.hooks.emit(events::session_terminated{client_id_, why});
 }
@@ -689,7 +688,7 @@ storage::session_record session::to_record() const {
     r.connected_at_ms = settings_.connected_at_ms;
     r.disconnected_at_ms = link_ ? 0 : settings_.disconnected_at_ms;
     r.clean_disconnect = settings_.clean_disconnect;
-    r.will = will_;
+    r.will = will_.to_optional();
     r.receive_maximum = settings_.client_receive_maximum;
     r.maximum_packet_size = settings_.client_max_packet_size;
     r.topic_alias_maximum = settings_.client_topic_alias_maximum;

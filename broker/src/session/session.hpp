@@ -3,6 +3,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -22,6 +23,7 @@
 #include "rmqtt/storage/store.hpp"
 #include "routing/delivery_target.hpp"
 #include "session/client_link.hpp"
+#include "session/heap_optional.hpp"
 #include "session/outbound_queue.hpp"
 
 namespace rmqtt::broker {
@@ -119,15 +121,22 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // ---- inbound QoS 2 (owner only) ----------------------------------------------------------
     // Exactly once, Method B (4.3.3): packet ids whose PUBLISH was routed and whose PUBREL has
     // not arrived. add() appends the store write (persistent sessions).
-    bool inbound_qos2_contains(std::uint16_t pid) const { return inbound_qos2_.contains(pid); }
+    bool inbound_qos2_contains(std::uint16_t pid) const {
+        return std::binary_search(inbound_qos2_.begin(), inbound_qos2_.end(), pid);
+    }
     std::size_t inbound_qos2_count() const noexcept { return inbound_qos2_.size(); }
     void inbound_qos2_add(std::uint16_t pid, storage::write_batch& writes);
-    // Forgets the id in memory only (its PUBLISH failed to commit).
-    void inbound_qos2_forget(std::uint16_t pid) { inbound_qos2_.erase(pid); }
+    // Forgets the id in memory only (its PUBLISH failed to commit); false when it was unknown.
+    bool inbound_qos2_forget(std::uint16_t pid) {
+        const auto it = std::lower_bound(inbound_qos2_.begin(), inbound_qos2_.end(), pid);
+        if (it == inbound_qos2_.end() || *it != pid) return false;
+        inbound_qos2_.erase(it);
+        return true;
+    }
     // PUBREL: removes the id. Returns whether it was known; a store write, when needed, is
     // appended to `writes` (PUBCOMP waits for it).
     bool inbound_qos2_release(std::uint16_t pid, storage::write_batch& writes);
-    void restore_inbound_qos2(std::uint16_t pid) { inbound_qos2_.insert(pid); }
+    void restore_inbound_qos2(std::uint16_t pid) { inbound_qos2_add_in_memory(pid); }
 
     // Hands queued messages of shared subscriptions to another member of their group
     // (MQTT 5.0 section 4.8.2): those of `filter` ("$share/g/f") only, or all when empty.
@@ -169,7 +178,8 @@ class session final : public delivery_target, public std::enable_shared_from_thi
 
     outbound_queue& queue() noexcept { return queue_; }
 
-    std::optional<storage::will_record>& will() noexcept { return will_; }
+    // On the heap while set: most sessions have none.
+    heap_optional<storage::will_record>& will() noexcept { return will_; }
     // Will Delay (5.0): publish the will after `delay` unless a connection attaches first.
     void schedule_will(std::chrono::seconds delay);
     void cancel_will();
@@ -207,8 +217,15 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     storage::operation record_op();
     // Submits a put_session with the current settings (no completion wanted).
     void persist_record();
-    // Refreshes the snapshot info() returns (call after settings changed).
-    void publish_info();
+    // info() reads the settings under a lock: settings it shows (user name, peer, listener,
+    // version, expiry, times) change through update_info_settings() once other threads can see
+    // the session. publish_info() is kept for callers written before (it does nothing).
+    template <typename F>
+    void update_info_settings(F&& f) {
+        std::lock_guard lock(snapshot_mutex_);
+        f(settings_);
+    }
+    void publish_info() noexcept {}
 
     std::uint64_t attach_generation = 0;  // guarded by the session registry's mutex
 
@@ -230,7 +247,6 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     std::atomic<bool> persistent_{false};
     std::atomic<bool> ended_{false};
     std::atomic<std::uint64_t> next_seq_{1};
-    std::mutex generation_mutex_;  // taking a new generation when the counter is used up
     std::uint32_t first_generation_ = 0;
     std::atomic<std::uint32_t> generation_{0};
     std::atomic<std::size_t> inbox_size_{0};
@@ -240,18 +256,19 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     asio::any_io_executor owner_;   // guarded by inbox_mutex_
     bool drain_scheduled_ = false;  // guarded by inbox_mutex_
 
-    mutable std::mutex info_mutex_;
-    session_info info_;  // guarded by info_mutex_ (counts are filled in by info())
+    // Guards what other threads read through info() and subscription_snapshot(): the settings
+    // info() shows and subscriptions_ (written on the owner under it, read by the owner
+    // without it).
+    mutable std::mutex snapshot_mutex_;
 
     // Owner only.
     std::shared_ptr<client_link> link_;
     settings settings_;
-    // Written on the owner under subs_mutex_; read by the owner without it, by others with it.
-    mutable std::mutex subs_mutex_;
     std::map<std::string, session_subscription, std::less<>> subscriptions_;
-    std::unordered_set<std::uint16_t> inbound_qos2_;
+    std::vector<std::uint16_t> inbound_qos2_;  // sorted (at most max_awaiting_rel ids)
+    void inbound_qos2_add_in_memory(std::uint16_t pid);
     outbound_queue queue_;
-    std::optional<storage::will_record> will_;
+    heap_optional<storage::will_record> will_;
     std::unique_ptr<asio::steady_timer> will_timer_;
     std::unique_ptr<asio::steady_timer> expiry_timer_;
     // mqueue_rate_limit's token bucket, and the timer that pumps again when a token is due.
