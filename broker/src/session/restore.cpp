@@ -1,6 +1,7 @@
 #include "session/restore.hpp"
 
 #include <spdlog/spdlog.h>
+#include <asio/post.hpp>
 
 #include <algorithm>
 #include <future>
@@ -46,7 +47,7 @@ session_restorer::session_restorer(
 
 void session_restorer::expect(std::size_t n) {
     // Bounded: an estimate far off must not reserve memory that is never used.
-    n = std::min<std::size_t>(n, std::size_t{1} << 26);
+    n = std::min<std::size_t>(n, std::size_t{1} << 24);
     core_.sessions.reserve_more(n);
     created_.reserve(created_.size() + n);
 }
@@ -151,28 +152,55 @@ restore_counts session_restorer::finish(recovered_state& state) {
     if (auto* st = core_.store()) st->submit(std::move(cleanup_));
     cleanup_ = {};
 
-    // Timers run on each session's owner: expiry and (delayed) wills.
-    for (auto& [s, first, with_queue, rewrite] : created_) {
+    // Timers run on each session's owner: expiry and (delayed) wills. One handler per owner for
+    // many sessions (a million posts would cost a second at start-up); a session whose owner
+    // moved meanwhile (its client came back) is followed there.
+    auto start_timers = [now](const session_ptr& s) {
+        const auto disconnected = s->config().disconnected_at_ms;
+        const auto expiry = s->config().expiry_interval_s;
+        if (expiry != storage::never_expires) {
+            auto left = disconnected + std::int64_t{expiry} * 1000 - now;
+            s->schedule_expiry(std::chrono::milliseconds(std::max<std::int64_t>(left, 0)));
+        }
+        if (auto& w = s->will()) {
+            auto left = disconnected + std::int64_t{w->delay_interval_s} * 1000 - now;
+            if (left <= 0)
+                s->publish_will_now();
+            else
+                s->schedule_will(std::chrono::seconds((left + 999) / 1000));
+        }
+    };
+    struct owner_batch {
+        asio::any_io_executor ex;
+        std::vector<session_ptr> sessions;
+    };
+    std::vector<owner_batch> batches;
+    auto flush = [&](owner_batch& b) {
+        asio::post(b.ex, [ex = b.ex, sessions = std::move(b.sessions), start_timers] {
+            for (const auto& s : sessions) {
+                if (s->owner() == ex)
+                    start_timers(s);
+                else
+                    s->run_on_owner([s, start_timers] { start_timers(s); });
+            }
+        });
+        b.sessions = {};
+    };
+    constexpr std::size_t per_handler = 256;
+    for (auto& c : created_) {
         // The disconnect time of a session connected at a crash, a revoked will. The others are
         // stored as they are: a write per session would make a large recovery write the whole
         // session table again.
-        if (rewrite) s->persist_record();
-        const auto disconnected = s->config().disconnected_at_ms;
-        const auto expiry = s->config().expiry_interval_s;
-        s->run_on_owner([s = s, disconnected, expiry, now] {
-            if (expiry != storage::never_expires) {
-                auto left = disconnected + std::int64_t{expiry} * 1000 - now;
-                s->schedule_expiry(std::chrono::milliseconds(std::max<std::int64_t>(left, 0)));
-            }
-            if (auto& w = s->will()) {
-                auto left = disconnected + std::int64_t{w->delay_interval_s} * 1000 - now;
-                if (left <= 0)
-                    s->publish_will_now();
-                else
-                    s->schedule_will(std::chrono::seconds((left + 999) / 1000));
-            }
-        });
+        if (c.rewrite) c.s->persist_record();
+        asio::any_io_executor ex = c.s->owner();
+        auto it = std::find_if(batches.begin(), batches.end(),
+                               [&](const owner_batch& b) { return b.ex == ex; });
+        if (it == batches.end()) it = batches.insert(batches.end(), {std::move(ex), {}});
+        it->sessions.push_back(std::move(c.s));
+        if (it->sessions.size() >= per_handler) flush(*it);
     }
+    for (auto& b : batches)
+        if (!b.sessions.empty()) flush(b);
     created_.clear();
     created_.shrink_to_fit();
     return counts_;
