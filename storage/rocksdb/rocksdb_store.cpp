@@ -206,6 +206,18 @@ class rocksdb_reader final : public store_reader, private rocksdb_errors {
     status load_inbound_qos2(std::string_view client_id, std::vector<std::uint16_t>& out) override;
     status load_recovery_state(const std::vector<std::string>& client_ids,
                                std::vector<recovery_state>& out) override;
+    status for_each_recovered_session(
+        std::size_t part, std::size_t parts, std::size_t chunk,
+        const std::function<bool(std::vector<recovered_session>&)>& fn) override;
+    bool splits_recovery() const noexcept override { return true; }
+    std::size_t estimate_session_count() override {
+        const pass entered(shared_->gate);
+        std::uint64_t n = 0;
+        if (!entered || !db() ||
+            !db()->GetIntProperty(cf(cf_sessions), "rocksdb.estimate-num-keys", &n))
+            return 0;
+        return static_cast<std::size_t>(n);
+    }
     status for_each_retained(const std::function<bool(message_record&&)>& fn) override;
     status for_each_message(
         const std::function<bool(std::uint64_t, message_record&&)>& fn) override;
@@ -271,6 +283,13 @@ class rocksdb_store final : public store, private rocksdb_errors {
                                std::vector<recovery_state>& out) override {
         return reads_.load_recovery_state(client_ids, out);
     }
+    status for_each_recovered_session(
+        std::size_t part, std::size_t parts, std::size_t chunk,
+        const std::function<bool(std::vector<recovered_session>&)>& fn) override {
+        return reads_.for_each_recovered_session(part, parts, chunk, fn);
+    }
+    bool splits_recovery() const noexcept override { return true; }
+    std::size_t estimate_session_count() override { return reads_.estimate_session_count(); }
     status for_each_retained(const std::function<bool(message_record&&)>& fn) override {
         return reads_.for_each_retained(fn);
     }
@@ -1167,6 +1186,128 @@ status rocksdb_reader::load_recovery_state(const std::vector<std::string>& clien
         }
         if (!inq2->status().ok()) return engine_error(inq2->status(), "reading");
     }
+    return status::ok();
+}
+
+// One pass per column family: the sessions, subscriptions, queue and inbound QoS 2 ids are all
+// keyed by P(client_id), so iterators over each family advance together with the session
+// iterator (a merge join) instead of seeking three times per session. Part `part` of `parts` is
+// a range of the 8-byte hash that starts every key, so parts split the sessions evenly.
+status rocksdb_reader::for_each_recovered_session(
+    std::size_t part, std::size_t parts, std::size_t chunk,
+    const std::function<bool(std::vector<recovered_session>&)>& fn) {
+    const pass entered(shared_->gate);
+    if (!entered || !db()) return closed_error();
+    if (parts == 0 || part >= parts)
+        return status::error(status::code::invalid_argument, "no such part of the sessions");
+    chunk = std::max<std::size_t>(chunk, 1);
+    auto hash_start = [&](std::size_t i) {
+        std::string k;  // 8-byte big-endian, like the hash at the start of every key
+        layout::append_seq(k, (~std::uint64_t{0} / parts) * i);
+        return k;
+    };
+    const std::string lower = hash_start(part);
+    const std::string upper = part + 1 < parts ? hash_start(part + 1) : std::string();
+    const rocksdb::Slice lo(lower), hi(upper);
+    rocksdb::ManagedSnapshot snapshot(db());
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot.snapshot();
+    // A full scan at start-up must not evict the hot blocks; the queue's blocks hold payloads,
+    // which are read when their client returns, not now.
+    ro.fill_cache = false;
+    ro.iterate_lower_bound = &lo;
+    ro.iterate_upper_bound = upper.empty() ? nullptr : &hi;
+    ro.readahead_size = 2 << 20;
+    std::unique_ptr<rocksdb::Iterator> sessions(db()->NewIterator(ro, cf(cf_sessions)));
+    std::unique_ptr<rocksdb::Iterator> subs(db()->NewIterator(ro, cf(cf_subs)));
+    std::unique_ptr<rocksdb::Iterator> queue(db()->NewIterator(ro, cf(cf_queue)));
+    std::unique_ptr<rocksdb::Iterator> inq2(db()->NewIterator(ro, cf(cf_inq2)));
+    subs->Seek(lo);
+    queue->Seek(lo);
+    inq2->Seek(lo);
+    // Moves `it` to the first key >= prefix: a Next-driven scan is already there unless records
+    // without a session record (or a skipped session) lie in between.
+    auto align = [](rocksdb::Iterator& it, const rocksdb::Slice& prefix) {
+        if (it.Valid() && it.key().compare(prefix) < 0) it.Seek(prefix);
+    };
+    std::vector<recovered_session> batch;
+    batch.reserve(chunk);
+    std::string last_possible;
+    for (sessions->Seek(lo); sessions->Valid(); sessions->Next()) {
+        const std::string_view key = view(sessions->key());
+        std::string_view id, rest;
+        if (!parse_client(key, id, rest) || !rest.empty()) return bad_key(cf_sessions, key);
+        recovered_session& r = batch.emplace_back();
+        if (status st = decode_value(view(sessions->value()), r.record); !st.is_ok())
+            return decode_error(cf_sessions, id, {}, st);
+        if (r.record.client_id != id)
+            return decode_error(
+                cf_sessions, id, {},
+                status::error(status::code::corruption, "the record holds another client id"));
+        const rocksdb::Slice prefix = sessions->key();
+        const std::string_view p = key;
+
+        align(*subs, prefix);
+        for (; subs->Valid() && view(subs->key()).starts_with(p); subs->Next()) {
+            const std::string_view filter = view(subs->key()).substr(p.size());
+            subscription_record rec;
+            if (status st = decode_value(view(subs->value()), rec); !st.is_ok())
+                return decode_error(cf_subs, id, "filter '" + printable(filter) + "'", st);
+            if (rec.filter != filter)
+                return decode_error(
+                    cf_subs, id, "filter '" + printable(filter) + "'",
+                    status::error(status::code::corruption, "the record holds another filter"));
+            r.state.subscriptions.push_back(std::move(rec));
+        }
+        if (!subs->status().ok()) return engine_error(subs->status(), "reading");
+
+        align(*queue, prefix);
+        if (queue->Valid() && view(queue->key()).starts_with(p)) {
+            if (queue->key().size() != p.size() + 8) return bad_key(cf_queue, view(queue->key()));
+            queue_bounds b;
+            b.first_seq = read_be64(queue->key().data() + p.size());
+            b.last_seq = b.first_seq;
+            // A short queue is walked (its keys are in the block just read); a long one's last
+            // key is sought.
+            int steps = 0;
+            for (queue->Next(); queue->Valid() && view(queue->key()).starts_with(p) && steps < 32;
+                 queue->Next(), ++steps) {
+                if (queue->key().size() != p.size() + 8)
+                    return bad_key(cf_queue, view(queue->key()));
+                b.last_seq = read_be64(queue->key().data() + p.size());
+            }
+            if (queue->Valid() && view(queue->key()).starts_with(p)) {
+                last_possible.assign(p);
+                last_possible.append(8, '\xff');
+                queue->SeekForPrev(last_possible);
+                if (!queue->status().ok()) return engine_error(queue->status(), "reading");
+                if (!queue->Valid() || !view(queue->key()).starts_with(p) ||
+                    queue->key().size() != p.size() + 8)
+                    return bad_key(cf_queue, queue->Valid() ? view(queue->key()) : p);
+                b.last_seq = read_be64(queue->key().data() + p.size());
+                queue->Next();
+            }
+            r.state.bounds = b;
+        }
+        if (!queue->status().ok()) return engine_error(queue->status(), "reading");
+
+        align(*inq2, prefix);
+        for (; inq2->Valid() && view(inq2->key()).starts_with(p); inq2->Next()) {
+            const std::string_view k = view(inq2->key());
+            if (k.size() != p.size() + 2) return bad_key(cf_inq2, k);
+            r.state.inbound_qos2.push_back(
+                static_cast<std::uint16_t>((static_cast<unsigned char>(k[p.size()]) << 8) |
+                                           static_cast<unsigned char>(k[p.size() + 1])));
+        }
+        if (!inq2->status().ok()) return engine_error(inq2->status(), "reading");
+
+        if (batch.size() >= chunk) {
+            if (!fn(batch)) return status::ok();
+            batch.clear();
+        }
+    }
+    if (!sessions->status().ok()) return engine_error(sessions->status(), "reading");
+    if (!batch.empty()) (void)fn(batch);
     return status::ok();
 }
 

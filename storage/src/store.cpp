@@ -1,5 +1,6 @@
 #include "rmqtt/storage/store.hpp"
 
+#include <algorithm>
 #include <type_traits>
 
 namespace rmqtt::storage {
@@ -73,6 +74,41 @@ status store_reader::load_recovery_state(const std::vector<std::string>& client_
         if (status st = load_queue_bounds(cid, out[i].bounds); !st) return st;
         if (status st = load_inbound_qos2(cid, out[i].inbound_qos2); !st) return st;
     }
+    return status::ok();
+}
+
+status store_reader::for_each_recovered_session(
+    std::size_t part, std::size_t parts, std::size_t chunk,
+    const std::function<bool(std::vector<recovered_session>&)>& fn) {
+    if (parts == 0 || part >= parts)
+        return status::error(status::code::invalid_argument, "no such part of the sessions");
+    if (part != 0) return status::ok();  // not split: every session is in part 0
+    chunk = std::max<std::size_t>(chunk, 1);
+    std::vector<recovered_session> batch;
+    std::vector<std::string> ids;
+    std::vector<recovery_state> states;
+    bool stopped = false;
+    auto hand_over = [&]() -> status {
+        ids.clear();
+        for (const auto& r : batch)
+            ids.push_back(r.record.client_id);
+        if (status st = load_recovery_state(ids, states); !st) return st;
+        for (std::size_t i = 0; i < batch.size(); ++i)
+            batch[i].state = std::move(states[i]);
+        if (!fn(batch)) stopped = true;
+        batch.clear();
+        return status::ok();
+    };
+    status failure;
+    status st = for_each_session([&](session_record&& r) {
+        batch.push_back({std::move(r), {}});
+        if (batch.size() < chunk) return true;
+        failure = hand_over();
+        return failure.is_ok() && !stopped;
+    });
+    if (!st) return st;
+    if (!failure) return failure;
+    if (!stopped && !batch.empty()) return hand_over();
     return status::ok();
 }
 

@@ -801,6 +801,91 @@ TYPED_TEST_P(store_conformance, close_is_idempotent_and_later_calls_fail) {
     EXPECT_EQ(this->s().check().error_code(), invalid);
 }
 
+// The one-pass recovery read gives every session once, whatever the parts and chunks: the union
+// of the parts is every stored session, each with exactly what the per-session reads return
+// (records without a session record are not sessions; a queue longer than a walk is bounded
+// right); stopping after the first chunk stops.
+TYPED_TEST_P(store_conformance, recovered_sessions_in_parts_and_chunks) {
+    auto ids = tricky_client_ids();
+    for (int i = 0; i < 40; ++i)
+        ids.push_back(numbered("n", i));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        this->put_full_client(ids[i], i == 3 ? 70 : static_cast<int>(i % 4));
+        if (this->HasFatalFailure()) return;
+    }
+    // Records of a client id without a session record, and a session with nothing else.
+    this->apply({put_subscription{"orphan", sample_subscription("o/#")},
+                 put_queue_entry{"orphan", sample_entry(5)}, put_inbound_qos2{"orphan", 3},
+                 put_session{sample_session("bare")}});
+    ids.push_back("bare");
+    this->verify([&] {
+        for (const std::size_t parts : {std::size_t{1}, std::size_t{3}}) {
+            for (const std::size_t chunk : {std::size_t{1}, std::size_t{4}, std::size_t{1000}}) {
+                SCOPED_TRACE(numbered("parts ", parts) + numbered(", chunk ", chunk));
+                std::map<std::string, recovered_session> got;
+                for (std::size_t part = 0; part < parts; ++part) {
+                    const status st = this->s().for_each_recovered_session(
+                        part, parts, chunk, [&](std::vector<recovered_session>& batch) {
+                            EXPECT_LE(batch.size(), chunk);
+                            EXPECT_FALSE(batch.empty());
+                            for (auto& r : batch) {
+                                const std::string id = r.record.client_id;
+                                EXPECT_TRUE(got.emplace(id, std::move(r)).second)
+                                    << "twice: " << printable(id);
+                            }
+                            return true;
+                        });
+                    ASSERT_TRUE(st.is_ok()) << st.to_string();
+                }
+                ASSERT_EQ(got.size(), ids.size());
+                const auto sessions = read_sessions(this->s());
+                for (const auto& id : ids) {
+                    SCOPED_TRACE(printable(id));
+                    auto it = got.find(id);
+                    ASSERT_NE(it, got.end());
+                    EXPECT_EQ(it->second.record, sessions.at(id));
+                    auto subs = read_subscriptions(this->s(), id);
+                    auto by_filter = [](const subscription_record& a,
+                                        const subscription_record& b) {
+                        return a.filter < b.filter;
+                    };
+                    std::sort(subs.begin(), subs.end(), by_filter);
+                    auto got_subs = it->second.state.subscriptions;
+                    std::sort(got_subs.begin(), got_subs.end(), by_filter);
+                    EXPECT_EQ(got_subs, subs);
+                    std::optional<queue_bounds> b;
+                    ASSERT_TRUE(this->s().load_queue_bounds(id, b).is_ok());
+                    ASSERT_EQ(it->second.state.bounds.has_value(), b.has_value());
+                    if (b) {
+                        EXPECT_EQ(it->second.state.bounds->first_seq, b->first_seq);
+                        EXPECT_EQ(it->second.state.bounds->last_seq, b->last_seq);
+                    }
+                    std::vector<std::uint16_t> q2;
+                    ASSERT_TRUE(this->s().load_inbound_qos2(id, q2).is_ok());
+                    auto got_q2 = it->second.state.inbound_qos2;
+                    std::sort(q2.begin(), q2.end());
+                    std::sort(got_q2.begin(), got_q2.end());
+                    EXPECT_EQ(got_q2, q2);
+                }
+            }
+        }
+        std::size_t calls = 0;
+        ASSERT_TRUE(this->s()
+                        .for_each_recovered_session(0, 1, 2,
+                                                    [&](std::vector<recovered_session>&) {
+                                                        ++calls;
+                                                        return false;
+                                                    })
+                        .is_ok());
+        EXPECT_EQ(calls, 1u);
+        EXPECT_EQ(this->s()
+                      .for_each_recovered_session(
+                          1, 1, 2, [](std::vector<recovered_session>&) { return true; })
+                      .error_code(),
+                  status::code::invalid_argument);
+    });
+}
+
 // ---- readers (store::open_reader) -------------------------------------------------------------
 
 TYPED_TEST_P(store_conformance, reader_sees_committed_data) {
@@ -1197,13 +1282,13 @@ REGISTER_TYPED_TEST_SUITE_P(
     queue_update_on_missing_entry_creates_nothing, queue_operations_apply_in_batch_order,
     queue_entry_with_binary_payload, inbound_qos2_put_delete, retained_put_replace_delete,
     for_each_retained_stops_early, meta_put_get_replace, delete_session_removes_only_that_session,
-    load_recovery_state_matches_per_session_reads, delete_session_without_session_record,
-    delete_session_in_batch_order, batch_with_many_operations,
-    oversized_client_id_rejects_whole_batch, data_survives_reopen_and_writes_continue,
-    close_is_idempotent_and_later_calls_fail, reader_sees_committed_data,
-    readers_read_while_the_store_writes, reader_after_close_fails_cleanly,
-    close_waits_for_reader_calls_in_progress, shared_message_resolves_in_every_queue,
-    shared_message_goes_with_its_last_reference,
+    load_recovery_state_matches_per_session_reads, recovered_sessions_in_parts_and_chunks,
+    delete_session_without_session_record, delete_session_in_batch_order,
+    batch_with_many_operations, oversized_client_id_rejects_whole_batch,
+    data_survives_reopen_and_writes_continue, close_is_idempotent_and_later_calls_fail,
+    reader_sees_committed_data, readers_read_while_the_store_writes,
+    reader_after_close_fails_cleanly, close_waits_for_reader_calls_in_progress,
+    shared_message_resolves_in_every_queue, shared_message_goes_with_its_last_reference,
     shared_message_unreferenced_at_batch_end_is_not_kept, shared_message_references_across_batches,
     reference_to_a_missing_message_rejects_the_batch, shared_entry_state_updates_and_paging);
 

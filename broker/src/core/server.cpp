@@ -183,7 +183,20 @@ bool server::recover() {
     auto* retained = core_->retained();
     const bool with_retained = retained && retained->persistent();
     recovered_state state;
-    if (auto st = read_recovery_state(*core_->store(), with_retained, state); !st) {
+    // Sessions are built as their chunks arrive, while the store is still being read.
+    session_restorer restorer(
+        *core_, [this] { return next_worker(); },
+        [this](std::string_view id) { return find_listener(id); });
+    recovery_options options;
+    options.on_estimate = [&](std::size_t n) { restorer.expect(n); };
+    if (auto st = read_recovery_state(
+            *core_->store(), with_retained, options,
+            [&](std::vector<recovered_state::session>& chunk) {
+                for (auto& r : chunk)
+                    restorer.add(std::move(r));
+            },
+            state);
+        !st) {
         service_notify::status(
             fmt::format("start-up failed: recovering sessions failed: {}", st.message()));
         spdlog::critical("recovering sessions from {} failed: {}", core_->store()->describe(),
@@ -193,9 +206,7 @@ bool server::recover() {
     const auto read_done = steady_clock::now();
     for (auto& m : state.retained)
         retained->restore(from_record(m));
-    const auto counts = restore_sessions(
-        *core_, state, [this] { return next_worker(); },
-        [this](std::string_view id) { return find_listener(id); });
+    const auto counts = restorer.finish(state);
     recovered_sessions_ = counts.sessions;
     const auto took =
         std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
@@ -204,7 +215,7 @@ bool server::recover() {
                                           std::memory_order_relaxed);
     spdlog::info(
         "recovered {} sessions ({} subscriptions, {} with stored messages, {} retained messages), "
-        "removed {} expired, in {} ms ({} ms reading the store)",
+        "removed {} expired, in {} ms ({} ms reading the store and building the sessions)",
         counts.sessions, counts.subscriptions, counts.with_queue, state.retained.size(),
         counts.expired, took.count(),
         std::chrono::duration_cast<std::chrono::milliseconds>(read_done - started).count());

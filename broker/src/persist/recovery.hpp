@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,9 +43,30 @@ inline constexpr const char* stopped_key = "stopped_at_ms";
 inline constexpr const char* heartbeat_interval_key = "heartbeat_interval_ms";
 inline constexpr const char* generation_reserved_meta = "generation_reserved";
 
-// Reads every session (subscriptions, queue bounds and inbound QoS 2 ids in batches) and, with
+struct recovery_options {
+    // Sessions per chunk handed from a reader to the caller.
+    std::size_t chunk = 4096;
+    // Reader threads, for engines that split the sessions into parts (RocksDB: hash ranges of
+    // the keys); 0: one per core, at most 4. Engines that do not split read on one thread.
+    std::size_t readers = 0;
+    // Chunks read ahead of the caller, at most (bounds the memory of a fast reader).
+    std::size_t max_waiting = 8;
+    // Called on the calling thread before the first chunk with the store's estimate of the
+    // session count (0: unknown), to reserve memory.
+    std::function<void(std::size_t)> on_estimate;
+};
+
+// Reads every session (subscriptions, queue bounds and inbound QoS 2 ids with it) and, with
 // `with_retained`, the retained messages. A session that was online at a crash counts its expiry
-// from the last heartbeat. Logs progress every few seconds on a large store. Blocks.
+// from the last heartbeat. Unexpired sessions are handed to `on_chunk` on the calling thread,
+// chunk by chunk, while the store is still being read (the caller builds sessions meanwhile);
+// `out` receives everything else (out.sessions stays empty). Logs progress every few seconds
+// on a large store. Blocks. On failure, some chunks may have been handed over.
+storage::status read_recovery_state(
+    persistence& store, bool with_retained, const recovery_options& options,
+    const std::function<void(std::vector<recovered_state::session>&)>& on_chunk,
+    recovered_state& out);
+// The same, collecting the sessions in out.sessions.
 storage::status read_recovery_state(persistence& store, bool with_retained, recovered_state& out);
 
 }  // namespace rmqtt::broker

@@ -80,6 +80,11 @@ void session_registry::insert_restored(const session_ptr& s) {
     map_[s->client_id()] = s;
 }
 
+void session_registry::reserve_more(std::size_t n) {
+    std::lock_guard lock(mutex_);
+    map_.reserve(map_.size() + n);
+}
+
 session_ptr session_registry::find(const std::string& client_id) {
     std::lock_guard lock(mutex_);
     auto it = map_.find(client_id);

@@ -43,6 +43,8 @@ class session_registry {
     void remove(const session& s);
     // Registers a session restored from the store (startup, before listeners open).
     void insert_restored(const session_ptr& s);
+    // Makes room for `n` more sessions (start-up, before a large recovery).
+    void reserve_more(std::size_t n);
 
     session_ptr find(const std::string& client_id);
     std::size_t size();

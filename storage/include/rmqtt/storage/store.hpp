@@ -117,6 +117,12 @@ struct recovery_state {
     std::vector<std::uint16_t> inbound_qos2;
 };
 
+// A stored session with what recovery needs of it (for_each_recovered_session).
+struct recovered_session {
+    session_record record;
+    recovery_state state;
+};
+
 // The read half of a store: what the broker reads at start-up and when a client returns.
 // Implemented by every store (for reads on its own thread) and by the readers open_reader()
 // gives (for reads on another thread while the store writes).
@@ -141,6 +147,22 @@ class store_reader {
     // override it to batch the reads.
     virtual status load_recovery_state(const std::vector<std::string>& client_ids,
                                        std::vector<recovery_state>& out);
+    // Every stored session with its recovery state, handed to `fn` in chunks of at most `chunk`
+    // sessions (at least 1), in no particular order; `fn` may move out of the chunk, and returns
+    // false to stop. The sessions are split into `parts` disjoint parts (parts >= 1) that
+    // together hold every session once; this call reads part `part` (< parts), so several
+    // readers can read the parts on their own threads. An engine that cannot split
+    // (splits_recovery() false) puts every session in part 0. The default reads
+    // for_each_session and load_recovery_state; engines override it to read in one pass.
+    virtual status for_each_recovered_session(
+        std::size_t part, std::size_t parts, std::size_t chunk,
+        const std::function<bool(std::vector<recovered_session>&)>& fn);
+    // A rough count of the stored sessions, for reserving memory ahead of recovery; 0 when the
+    // engine does not know.
+    virtual std::size_t estimate_session_count() { return 0; }
+    // Whether for_each_recovered_session splits the sessions into parts (worth reading them on
+    // several threads).
+    virtual bool splits_recovery() const noexcept { return false; }
     virtual status for_each_retained(const std::function<bool(message_record&&)>& fn) = 0;
     // Every shared message record (put_message) with its id, ascending by id; `fn` returns false
     // to stop. Engines without shared messages have none.
