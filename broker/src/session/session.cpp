@@ -215,7 +215,7 @@ void session::drain(asio::any_io_executor ex) {
 void session::accept(delivery&& d) {
     if (ended()) {
         // Routed before the session ended; its store entry (if any) goes too.
-        if (d.persisted) store_op(storage::delete_queue_entry{client_id_, d.seq});
+        pass_on_late(std::move(d));
         return;
     }
     if (d.qos == qos::at_most_once) {
@@ -240,18 +240,10 @@ void session::accept(delivery&& d) {
     }
     if (!link_ && !persistent()) {
         // A non-persistent session without connection is about to end.
-        if (d.persisted) store_op(storage::delete_queue_entry{client_id_, d.seq});
+        pass_on_late(std::move(d));
         return;
     }
-    outbound_entry e;
-    e.seq = d.seq;
-    e.msg = std::move(d.msg);
-    e.qos = d.qos;
-    e.retain = d.retain;
-    e.subscription_ids = std::move(d.subscription_ids);
-    e.share_group = std::move(d.share_group);
-    e.share_filter = std::move(d.share_filter);
-    e.persisted = d.persisted;
+    outbound_entry e = to_entry(std::move(d));
     // In a burst the queue can fill before the window is: send what the window takes first, so
     // the drop policy applies to the messages that are really waiting, as if they came one by one.
     if (const auto& l = queue_.get_limits(); l.max_queued != 0 &&
@@ -267,6 +259,30 @@ void session::accept(delivery&& d) {
         drop_entry(std::move(*dropped), events::drop_reason::queue_full);
     }
     queued_count_.store(queue_.queued_count(), std::memory_order_relaxed);
+}
+
+outbound_entry session::to_entry(delivery&& d) {
+    outbound_entry e;
+    e.seq = d.seq;
+    e.msg = std::move(d.msg);
+    e.qos = d.qos;
+    e.retain = d.retain;
+    e.subscription_ids = std::move(d.subscription_ids);
+    e.share_group = std::move(d.share_group);
+    e.share_filter = std::move(d.share_filter);
+    e.persisted = d.persisted;
+    return e;
+}
+
+void session::pass_on_late(delivery&& d) {
+    // A copy of a shared subscription goes to another member of the group, as the queue does
+    // when the session ends (MQTT 5.0 section 4.8.2): it was routed here while this member was
+    // leaving. Anything else (or with no other member) is not delivered; its store entry goes.
+    std::vector<outbound_entry> one;
+    one.push_back(to_entry(std::move(d)));
+    if (!one.front().share_group.empty()) one = pass_on(std::move(one), {}, false);
+    for (auto& e : one)
+        if (e.persisted) store_op(storage::delete_queue_entry{client_id_, e.seq});
 }
 
 void session::drop_entry(outbound_entry&& e, events::drop_reason why) {

@@ -240,6 +240,10 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Passes each shared-subscription entry to another member; returns the ones that stay.
     std::vector<outbound_entry> pass_on(std::vector<outbound_entry> entries,
                                         std::string_view filter, bool online_only);
+    static outbound_entry to_entry(delivery&& d);
+    // A delivery that arrives after the session ended, or while a non-persistent session is
+    // between its connection and its end: passed on (shared subscriptions) or not delivered.
+    void pass_on_late(delivery&& d);
 
     core_context& core_;
     const std::string client_id_;
