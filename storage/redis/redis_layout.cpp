@@ -45,8 +45,9 @@ session_keys make_session_keys(std::string_view prefix, std::string_view client_
 
 global_keys make_global_keys(std::string_view prefix) {
     const std::string p(prefix);
-    return global_keys{p + ":sessions", p + ":retained:{r}:idx", p + ":retained:{r}:msg",
-                       p + ":meta"};
+    return global_keys{
+        p + ":sessions",       p + ":retained:{r}:idx", p + ":retained:{r}:msg", p + ":meta",
+        p + ":shared:{m}:msg", p + ":shared:{m}:refs",  p + ":shared:{m}:freed"};
 }
 
 std::string seq_field(std::uint64_t seq) {
@@ -60,6 +61,10 @@ std::string seq_field(std::uint64_t seq) {
 
 std::string state_field(std::uint64_t seq) {
     return seq_field(seq) + 's';
+}
+
+std::string ref_field(std::uint64_t seq) {
+    return seq_field(seq) + 'm';
 }
 
 std::optional<std::uint64_t> parse_seq_field(std::string_view field) {

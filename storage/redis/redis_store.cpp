@@ -1,5 +1,7 @@
 // The Redis session-store engine (hiredis, synchronous API). Key layout: redis_layout.hpp.
 //
+// Shared messages (put_message): see the scripts below and docs/store-format.md.
+//
 // Writes: one write() is one pipeline (every command appended, then every reply read: one round
 // trip) and one MULTI ... EXEC transaction: a crash, a lost connection or an error while queueing
 // (EXECABORT) applies none of it; an error while EXEC runs (WRONGTYPE on a foreign key) leaves
@@ -20,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,10 +71,57 @@ constexpr std::string_view inherit_deadline_lua_v6 =
 // KEYS[1] = session key, KEYS[2..5] = the session's other keys, KEYS[6] = the sessions index,
 // ARGV[1] = client id. Removes what an expired session left behind, unless a put_session has
 // recreated the session since it was found missing (a reader runs while the store writes).
+// KEYS[7] = shared messages, KEYS[8] = their counts: the queue's references are released (a
+// message left without one is deleted) before the queue goes.
 constexpr std::string_view remove_orphan_lua =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+    "for _, f in ipairs(redis.call('HKEYS', KEYS[3])) do "
+    "if #f == 9 and string.byte(f, 9) == 109 then "
+    "local m = redis.call('HGET', KEYS[3], f) "
+    "if redis.call('HINCRBY', KEYS[8], m, -1) <= 0 then "
+    "redis.call('HDEL', KEYS[7], m) redis.call('HDEL', KEYS[8], m) end end end "
     "redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5]) "
     "redis.call('ZREM', KEYS[6], ARGV[1]) return 1";
+
+// Shared messages (put_message). Every script below runs inside the write's MULTI/EXEC, so the
+// counts change in the same atomic unit as the entries. An entry that references a message has
+// the field seq8 + "m" = id8 in its queue hash (redis_layout.hpp); a count that reaches 0 puts
+// the id in the "freed" set, and the last script of the transaction deletes every message of
+// that set and of the batch's put_message ids whose count is then 0 (or missing): a message is
+// removed at the end of the write, not when its count first reaches 0, as RocksDB does.
+//
+// KEYS[1] = queue hash, KEYS[2] = counts, KEYS[3] = freed set, ARGV[1] = seq8. Releases the
+// entry's reference, if it has one, and deletes the entry's fields (value, state, reference).
+constexpr std::string_view delete_entry_lua =
+    "local f = ARGV[1] .. 'm' local m = redis.call('HGET', KEYS[1], f) "
+    "if m then if redis.call('HINCRBY', KEYS[2], m, -1) <= 0 then "
+    "redis.call('SADD', KEYS[3], m) end end "
+    "redis.call('HDEL', KEYS[1], ARGV[1], ARGV[1] .. 's', f) return 0";
+// KEYS[1] = queue hash, KEYS[2] = counts, KEYS[3] = freed set, KEYS[4..] = every key of the
+// session. Releases the references of every entry of the queue, then deletes the session's keys
+// (delete_session).
+constexpr std::string_view delete_session_lua =
+    "for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do "
+    "if #f == 9 and string.byte(f, 9) == 109 then "
+    "local m = redis.call('HGET', KEYS[1], f) "
+    "if redis.call('HINCRBY', KEYS[2], m, -1) <= 0 then "
+    "redis.call('SADD', KEYS[3], m) end end end "
+    "for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end return 0";
+// KEYS[1] = counts, ARGV[1] = id8: one more reference (put_queue_entry). A script, as every
+// count change but the recount's absolute one: a NOSCRIPT error fails every script of the
+// transaction and none of them ran, so the replay (write()) counts each reference once.
+constexpr std::string_view add_reference_lua = "return redis.call('HINCRBY', KEYS[1], ARGV[1], 1)";
+// KEYS[1] = shared messages, KEYS[2] = counts, KEYS[3] = freed set, ARGV = the ids put in the
+// batch. Deletes every candidate message whose count is 0 or missing, then the freed set.
+constexpr std::string_view collect_messages_lua =
+    "local ids = redis.call('SMEMBERS', KEYS[3]) "
+    "for i = 1, #ARGV do ids[#ids + 1] = ARGV[i] end "
+    "local n = 0 "
+    "for _, m in ipairs(ids) do "
+    "local c = tonumber(redis.call('HGET', KEYS[2], m) or '0') "
+    "if c ~= nil and c <= 0 then redis.call('HDEL', KEYS[1], m) redis.call('HDEL', KEYS[2], m) "
+    "n = n + 1 end end "
+    "redis.call('DEL', KEYS[3]) return n";
 
 template <class... Fs>
 struct overloaded : Fs... {
@@ -242,7 +292,11 @@ class redis_reader final : public store_reader, private redis_errors {
     status load_recovery_state(const std::vector<std::string>& client_ids,
                                std::vector<recovery_state>& out) override;
     status for_each_retained(const std::function<bool(message_record&&)>& fn) override;
+    status for_each_message(
+        const std::function<bool(std::uint64_t id, message_record&&)>& fn) override;
     status get_meta(std::string_view key, std::optional<std::string>& out) override;
+    // The ids of the stored shared messages, ascending (HKEYS).
+    status message_ids(std::vector<std::uint64_t>& out);
 
   private:
     using pass = detail::reader_gate::pass;
@@ -258,6 +312,9 @@ class redis_reader final : public store_reader, private redis_errors {
                         std::optional<queue_bounds>& out) const;
     status parse_inbound_qos2(const redisReply& r, const std::string& key,
                               std::vector<std::uint16_t>& out) const;
+    // Fills the message of each entry that references a shared message; an entry deleted since
+    // it was read (its value gone) is dropped from `entries`.
+    status resolve_shared(const session_keys& k, std::vector<queue_entry>& entries);
     // ZRANGEBYLEX key (after-last or from the start) + LIMIT 0 page_size.
     status index_page(const std::string& key, const std::optional<std::string>& after,
                       std::vector<std::string>& members);
@@ -326,8 +383,19 @@ class redis_store final : public store, private redis_errors {
     status for_each_retained(const std::function<bool(message_record&&)>& fn) override {
         return reads_.for_each_retained(fn);
     }
+    status for_each_message(
+        const std::function<bool(std::uint64_t id, message_record&&)>& fn) override {
+        return reads_.for_each_message(fn);
+    }
     status get_meta(std::string_view key, std::optional<std::string>& out) override {
         return reads_.get_meta(key, out);
+    }
+    bool supports_shared_messages() const noexcept override { return true; }
+    status max_message_id(std::uint64_t& out) override {
+        std::vector<std::uint64_t> ids;
+        status st = reads_.message_ids(ids);
+        out = ids.empty() ? 0 : ids.back();
+        return st;
     }
     status open_reader(std::unique_ptr<store_reader>& out) override;
     status check() override;
@@ -343,6 +411,10 @@ class redis_store final : public store, private redis_errors {
     // ready(), then one pipeline round trip.
     status exchange(const command_buffer& cmds, std::vector<reply_ptr>& replies);
     status write_once(const write_batch& batch, bool& noscript);
+    // invalid_argument if a put_queue_entry references a message that is neither stored nor put
+    // earlier in the batch (deleted by a delete_message earlier in it: not stored). Reads the
+    // ids the batch does not put first (one round trip; this store is the only writer).
+    status check_references(const write_batch& batch);
     void add_session_block(std::string_view client_id, const std::vector<const operation*>& ops,
                            const session_keys& k, command_buffer& out,
                            std::vector<expectation>& expect);
@@ -354,6 +426,10 @@ class redis_store final : public store, private redis_errors {
     bool has_pexpiretime_ = true;
     std::string update_sha_;
     std::string inherit_sha_;
+    std::string delete_entry_sha_;
+    std::string delete_session_sha_;
+    std::string add_reference_sha_;
+    std::string collect_sha_;
     std::uint64_t scripts_generation_ = 0;  // conn_.generation() the scripts were loaded on
     std::uint64_t bytes_written_ = 0;       // commands of the writes that succeeded
     std::shared_ptr<detail::reader_gate> gate_;
@@ -373,6 +449,10 @@ status redis_store::ready() {
     cmds.add("SCRIPT", "LOAD", update_entry_lua);
     cmds.add("SCRIPT", "LOAD",
              has_pexpiretime_ ? inherit_deadline_lua_v7 : inherit_deadline_lua_v6);
+    cmds.add("SCRIPT", "LOAD", delete_entry_lua);
+    cmds.add("SCRIPT", "LOAD", delete_session_lua);
+    cmds.add("SCRIPT", "LOAD", collect_messages_lua);
+    cmds.add("SCRIPT", "LOAD", add_reference_lua);
     std::vector<reply_ptr> replies;
     st = conn_.exchange(cmds, replies);
     if (!st) return st;
@@ -385,6 +465,10 @@ status redis_store::ready() {
     }
     update_sha_ = std::string(text_of(*replies[0]));
     inherit_sha_ = std::string(text_of(*replies[1]));
+    delete_entry_sha_ = std::string(text_of(*replies[2]));
+    delete_session_sha_ = std::string(text_of(*replies[3]));
+    collect_sha_ = std::string(text_of(*replies[4]));
+    add_reference_sha_ = std::string(text_of(*replies[5]));
     scripts_generation_ = conn_.generation();
     return status::ok();
 }
@@ -566,11 +650,9 @@ status redis_store::write(const write_batch& batch) {
     if (closed_) return closed_error();
     // Validate first, so a rejected batch applies nothing.
     for (const auto& op : batch.ops) {
-        const auto* put = std::get_if<put_queue_entry>(&op);
-        if (std::holds_alternative<put_message>(op) || std::holds_alternative<delete_message>(op) ||
-            (put && put->entry.message_id != 0)) {
-            return status::error(status::code::invalid_argument,
-                                 "the Redis engine stores no shared messages");
+        const auto* pm = std::get_if<put_message>(&op);
+        if (pm && pm->id == 0) {
+            return status::error(status::code::invalid_argument, "shared message id 0");
         }
         const auto cid = client_of(op);
         if (cid && cid->size() > max_client_id_size) {
@@ -580,12 +662,17 @@ status redis_store::write(const write_batch& batch) {
         }
     }
     if (batch.empty()) return status::ok();
+    if (status st = check_references(batch); !st) return st;
     bool noscript = false;
     status st = write_once(batch, noscript);
     if (noscript) {
         // The script cache was flushed (SCRIPT FLUSH) under a live connection. Every operation
         // sets a value, deletes, or updates an entry only if it exists, so applying the batch
-        // again over a partly applied one gives the same result: reload and replay once.
+        // again over a partly applied one gives the same result: reload and replay once. The
+        // shared messages' counts change only in scripts (NOSCRIPT fails all of them, so none
+        // ran) or are set to absolute values (a recount), so they too are counted once. Not
+        // covered: an entry deleted and put again under its seq with another message in one
+        // batch (the broker never does; the tools' recount puts the same message back).
         scripts_generation_ = 0;
         noscript = false;
         st = write_once(batch, noscript);
@@ -622,8 +709,9 @@ void redis_store::add_session_block(std::string_view client_id,
                            last_is_put = true;
                        },
                        [&](const delete_session&) {
-                           b.add(k.session, "DEL", k.session, k.subscriptions, k.queue,
-                                 k.queue_index, k.inbound_qos2);
+                           b.add(k.session, "EVALSHA", delete_session_sha_, "8", k.queue,
+                                 keys_.shared_refs, keys_.shared_freed, k.session, k.subscriptions,
+                                 k.queue, k.queue_index, k.inbound_qos2);
                            new_subs = new_queue = new_qos2 = false;
                            last_is_put = false;
                        },
@@ -637,9 +725,19 @@ void redis_store::add_session_block(std::string_view client_id,
                        },
                        [&](const put_queue_entry& o) {
                            const std::string f = seq_field(o.entry.seq);
-                           b.add(k.queue, "HSET", k.queue, f, encode_value(o.entry),
-                                 state_field(o.entry.seq),
-                                 encode_state(o.entry.state, o.entry.packet_id));
+                           if (const std::uint64_t id = o.entry.message_id; id != 0) {
+                               const std::string m = seq_field(id);
+                               b.add(k.queue, "HSET", k.queue, f, encode_value(o.entry),
+                                     state_field(o.entry.seq),
+                                     encode_state(o.entry.state, o.entry.packet_id),
+                                     ref_field(o.entry.seq), m);
+                               b.add(keys_.shared_refs, "EVALSHA", add_reference_sha_, "1",
+                                     keys_.shared_refs, m);
+                           } else {
+                               b.add(k.queue, "HSET", k.queue, f, encode_value(o.entry),
+                                     state_field(o.entry.seq),
+                                     encode_state(o.entry.state, o.entry.packet_id));
+                           }
                            b.add(k.queue_index, "ZADD", k.queue_index, "0", f);
                            new_queue = true;
                        },
@@ -648,7 +746,8 @@ void redis_store::add_session_block(std::string_view client_id,
                                  encode_state(o.state, o.packet_id));
                        },
                        [&](const delete_queue_entry& o) {
-                           b.add(k.queue, "HDEL", k.queue, seq_field(o.seq), state_field(o.seq));
+                           b.add(k.queue, "EVALSHA", delete_entry_sha_, "3", k.queue,
+                                 keys_.shared_refs, keys_.shared_freed, seq_field(o.seq));
                            b.add(k.queue_index, "ZREM", k.queue_index, seq_field(o.seq));
                        },
                        [&](const put_inbound_qos2& o) {
@@ -696,6 +795,64 @@ void redis_store::add_session_block(std::string_view client_id,
     }
 }
 
+status redis_store::check_references(const write_batch& batch) {
+    // Ids referenced before the batch puts or deletes them: their stored state counts.
+    std::unordered_map<std::uint64_t, bool> known;  // id -> exists at this point of the batch
+    std::vector<std::uint64_t> unknown;
+    for (const auto& op : batch.ops) {
+        if (const auto* pm = std::get_if<put_message>(&op)) {
+            known.try_emplace(pm->id, true);
+        } else if (const auto* dm = std::get_if<delete_message>(&op)) {
+            known.try_emplace(dm->id, false);
+        } else if (const auto* put = std::get_if<put_queue_entry>(&op)) {
+            const std::uint64_t id = put->entry.message_id;
+            if (id != 0 && known.try_emplace(id, true).second) unknown.push_back(id);
+        }
+    }
+    if (known.empty()) return status::ok();  // no shared message in the batch
+    if (!unknown.empty()) {
+        command_buffer cmds;
+        cmds.begin(2 + unknown.size());
+        cmds.arg("HMGET");
+        cmds.arg(keys_.shared_messages);
+        for (const std::uint64_t id : unknown)
+            cmds.arg(seq_field(id));
+        std::vector<reply_ptr> replies;
+        status st = exchange(cmds, replies);
+        if (!st) return st;
+        const redisReply& r = *replies[0];
+        if (kind_of(r) == reply_kind::error) {
+            return reply_error(text_of(r), keys_.shared_messages);
+        }
+        if (kind_of(r) != reply_kind::array || size_of(r) != unknown.size()) {
+            return corrupt(keys_.shared_messages, "unexpected reply type");
+        }
+        for (std::size_t i = 0; i < unknown.size(); ++i) {
+            known[unknown[i]] = kind_of(element_of(r, i)) != reply_kind::nil;
+        }
+    }
+    // Walk the batch in order with the stored state as the start.
+    std::unordered_map<std::uint64_t, bool> exists;
+    for (const std::uint64_t id : unknown)
+        exists[id] = known[id];
+    for (const auto& op : batch.ops) {
+        if (const auto* pm = std::get_if<put_message>(&op)) {
+            exists[pm->id] = true;
+        } else if (const auto* dm = std::get_if<delete_message>(&op)) {
+            exists[dm->id] = false;
+        } else if (const auto* put = std::get_if<put_queue_entry>(&op)) {
+            const std::uint64_t id = put->entry.message_id;
+            if (id != 0 && !exists[id]) {
+                return status::error(status::code::invalid_argument,
+                                     "queue entry " + std::to_string(put->entry.seq) + " of '" +
+                                         printable(put->client_id) + "' references message " +
+                                         std::to_string(id) + ", which is not stored");
+            }
+        }
+    }
+    return status::ok();
+}
+
 status redis_store::write_once(const write_batch& batch, bool& noscript) {
     status st = ready();
     if (!st) return st;
@@ -726,6 +883,34 @@ status redis_store::write_once(const write_batch& batch, bool& noscript) {
     std::vector<expectation> expect;
     cmds.add("MULTI");
     expect.push_back({expectation::kind::multi, &transaction, 0});
+    // The shared messages first: the entries' references are counted after them, and the
+    // removal of unreferenced ones ends the transaction.
+    block shared;                      // put_message / delete_message, in batch order
+    std::vector<std::string> put_ids;  // id8 of every put_message: candidates for removal
+    bool releases = false;             // a delete_queue_entry or delete_session
+    for (const auto& op : batch.ops) {
+        if (std::holds_alternative<delete_queue_entry>(op) ||
+            std::holds_alternative<delete_session>(op)) {
+            releases = true;
+        }
+    }
+    for (const operation* op : global_ops) {
+        if (const auto* pm = std::get_if<put_message>(op)) {
+            put_ids.push_back(seq_field(pm->id));
+            shared.add(keys_.shared_messages, "HSET", keys_.shared_messages, put_ids.back(),
+                       encode_value(pm->message));
+            continue;
+        }
+        if (const auto* dm = std::get_if<delete_message>(op)) {
+            const std::string m = seq_field(dm->id);
+            shared.add(keys_.shared_messages, "HDEL", keys_.shared_messages, m);
+            shared.add(keys_.shared_refs, "HDEL", keys_.shared_refs, m);
+            continue;
+        }
+    }
+    cmds.append(shared.cmds);
+    for (const std::string* key : shared.keys)
+        expect.push_back({expectation::kind::queued, key, 0});
     std::vector<session_keys> keys;  // referenced by `expect`: no reallocation after reserve
     keys.reserve(groups.size());
     for (const auto& [cid, ops] : groups) {
@@ -751,6 +936,68 @@ status redis_store::write_once(const write_batch& batch, bool& noscript) {
     cmds.append(retained.cmds);
     for (const std::string* key : retained.keys)
         expect.push_back({expectation::kind::queued, key, 0});
+    // delete_message drops the count with the message: the count is then that of the
+    // references the batch puts after it (the store tools' recount: entries deleted, the
+    // message deleted and put again, the entries put again). The session blocks above are
+    // grouped by client, so it is set here, after them, from the batch order.
+    std::vector<std::pair<std::string, std::int64_t>> recounts;
+    {
+        std::unordered_map<std::uint64_t, std::int64_t> after;  // id -> references put after
+        std::map<std::pair<std::string_view, std::uint64_t>, std::uint64_t> counted;
+        std::vector<std::uint64_t> order;
+        for (const auto& op : batch.ops) {
+            if (const auto* dm = std::get_if<delete_message>(&op)) {
+                if (after.insert_or_assign(dm->id, 0).second) order.push_back(dm->id);
+                for (auto it = counted.begin(); it != counted.end();) {
+                    it = it->second == dm->id ? counted.erase(it) : std::next(it);
+                }
+            } else if (const auto* put = std::get_if<put_queue_entry>(&op)) {
+                const auto it = after.find(put->entry.message_id);
+                if (put->entry.message_id != 0 && it != after.end() &&
+                    counted.try_emplace({put->client_id, put->entry.seq}, it->first).second) {
+                    ++it->second;
+                }
+            } else if (const auto* del = std::get_if<delete_queue_entry>(&op)) {
+                if (const auto it = counted.find({del->client_id, del->seq}); it != counted.end()) {
+                    --after[it->second];
+                    counted.erase(it);
+                }
+            } else if (const auto* ds = std::get_if<delete_session>(&op)) {
+                for (auto it = counted.begin(); it != counted.end();) {
+                    if (it->first.first == ds->client_id) {
+                        --after[it->second];
+                        it = counted.erase(it);
+                    } else {
+                        ++it;
+                    }
+                }
+            }
+        }
+        for (const std::uint64_t id : order) {
+            recounts.emplace_back(seq_field(id), after[id]);
+            put_ids.push_back(recounts.back().first);  // a candidate for removal
+        }
+    }
+    for (const auto& [id8, n] : recounts) {
+        if (n > 0) {
+            cmds.add("HSET", keys_.shared_refs, id8, n);
+        } else {
+            cmds.add("HDEL", keys_.shared_refs, id8);
+        }
+        expect.push_back({expectation::kind::queued, &keys_.shared_refs, 0});
+    }
+    if (releases || !put_ids.empty()) {
+        cmds.begin(6 + put_ids.size());
+        cmds.arg("EVALSHA");
+        cmds.arg(collect_sha_);
+        cmds.arg("3");
+        cmds.arg(keys_.shared_messages);
+        cmds.arg(keys_.shared_refs);
+        cmds.arg(keys_.shared_freed);
+        for (const auto& id : put_ids)
+            cmds.arg(id);
+        expect.push_back({expectation::kind::queued, &keys_.shared_messages, 0});
+    }
     cmds.add("EXEC");
     expect.push_back({expectation::kind::exec, nullptr, 1});
 
@@ -887,8 +1134,9 @@ status redis_reader::for_each_session(const std::function<bool(session_record&&)
                 // recreated the session meanwhile. Like write(), it spans hash slots: the
                 // engine refuses Redis Cluster.
                 const session_keys& k = keys[i];
-                cleanup.add("EVAL", remove_orphan_lua, "6", k.session, k.subscriptions, k.queue,
-                            k.queue_index, k.inbound_qos2, keys_.sessions_index, ids[i]);
+                cleanup.add("EVAL", remove_orphan_lua, "8", k.session, k.subscriptions, k.queue,
+                            k.queue_index, k.inbound_qos2, keys_.sessions_index,
+                            keys_.shared_messages, keys_.shared_refs, ids[i]);
                 continue;
             }
             if (kind_of(r) == reply_kind::error) return reply_error(text_of(r), key);
@@ -1096,12 +1344,15 @@ status redis_reader::load_queue(std::string_view client_id, std::uint64_t from_s
                 if (!st) return st;
             }
         }
-        std::size_t added = 0;
+        std::vector<queue_entry> page;
         for (auto& slot : slots) {
-            if (!slot) continue;
-            found.push_back(std::move(*slot));
-            ++added;
+            if (slot) page.push_back(std::move(*slot));
         }
+        st = resolve_shared(k, page);
+        if (!st) return st;
+        const std::size_t added = page.size();
+        found.insert(found.end(), std::make_move_iterator(page.begin()),
+                     std::make_move_iterator(page.end()));
         const bool listed_all = count >= 0 && seqs.size() < static_cast<std::size_t>(count);
         remaining -= added;
         if (count < 0 || listed_all || seqs.back() == std::numeric_limits<std::uint64_t>::max()) {
@@ -1254,6 +1505,133 @@ status redis_reader::for_each_retained(const std::function<bool(message_record&&
         }
         if (topics.size() < page_size) break;
         after = topics.back();
+    }
+    return status::ok();
+}
+
+status redis_reader::resolve_shared(const session_keys& k, std::vector<queue_entry>& entries) {
+    std::vector<std::size_t> at;  // entries with a reference
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (entries[i].message_id != 0) at.push_back(i);
+    }
+    if (at.empty()) return status::ok();
+    // One transaction: the messages, and whether each entry is still stored (an entry deleted
+    // since it was read may have taken its message with it).
+    command_buffer cmds;
+    cmds.add("MULTI");
+    cmds.begin(2 + at.size());
+    cmds.arg("HMGET");
+    cmds.arg(keys_.shared_messages);
+    for (const std::size_t i : at)
+        cmds.arg(seq_field(entries[i].message_id));
+    cmds.begin(2 + at.size());
+    cmds.arg("HMGET");
+    cmds.arg(k.queue);
+    for (const std::size_t i : at)
+        cmds.arg(ref_field(entries[i].seq));
+    cmds.add("EXEC");
+    std::vector<reply_ptr> replies;
+    status st = exchange(cmds, replies);
+    if (!st) return st;
+    for (const auto& r : replies) {
+        if (kind_of(*r) == reply_kind::error) return reply_error(text_of(*r), k.queue);
+    }
+    const redisReply& exec = *replies.back();
+    if (kind_of(exec) != reply_kind::array || size_of(exec) != 2) {
+        return corrupt(keys_.shared_messages, "unexpected reply type");
+    }
+    const redisReply& messages = element_of(exec, 0);
+    const redisReply& refs = element_of(exec, 1);
+    for (const redisReply* r : {&messages, &refs}) {
+        if (kind_of(*r) == reply_kind::error) return reply_error(text_of(*r), k.queue);
+        if (kind_of(*r) != reply_kind::array || size_of(*r) != at.size()) {
+            return corrupt(keys_.shared_messages, "unexpected reply type");
+        }
+    }
+    std::vector<bool> keep(entries.size(), true);
+    for (std::size_t j = 0; j < at.size(); ++j) {
+        queue_entry& e = entries[at[j]];
+        const redisReply& ref = element_of(refs, j);
+        const std::string id8 = seq_field(e.message_id);
+        if (kind_of(ref) != reply_kind::string || text_of(ref) != id8) {
+            keep[at[j]] = false;  // deleted (or replaced) since it was read
+            continue;
+        }
+        const redisReply& m = element_of(messages, j);
+        const std::string what = "seq " + std::to_string(e.seq) + ": ";
+        if (kind_of(m) != reply_kind::string) {
+            return corrupt(k.queue, what + "references message " + std::to_string(e.message_id) +
+                                        ", which is not stored");
+        }
+        if (status d = decode_value(text_of(m), e.message); !d) {
+            return corrupt(keys_.shared_messages,
+                           "message " + std::to_string(e.message_id) + ": " + d.message());
+        }
+    }
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (keep[i]) {
+            if (n != i) entries[n] = std::move(entries[i]);
+            ++n;
+        }
+    }
+    entries.resize(n);
+    return status::ok();
+}
+
+status redis_reader::message_ids(std::vector<std::uint64_t>& out) {
+    const pass entered(*gate_);
+    if (!entered) return closed_error();
+    out.clear();
+    command_buffer cmds;
+    cmds.add("HKEYS", keys_.shared_messages);
+    std::vector<reply_ptr> replies;
+    status st = exchange(cmds, replies);
+    if (!st) return st;
+    st = expect_string_array(*replies[0], keys_.shared_messages);
+    if (!st) return st;
+    for (std::size_t i = 0; i < size_of(*replies[0]); ++i) {
+        const auto id = parse_seq_field(text_of(element_of(*replies[0], i)));
+        if (!id) return corrupt(keys_.shared_messages, "field is not an 8-byte message id");
+        out.push_back(*id);
+    }
+    std::sort(out.begin(), out.end());
+    return status::ok();
+}
+
+status redis_reader::for_each_message(
+    const std::function<bool(std::uint64_t id, message_record&&)>& fn) {
+    std::vector<std::uint64_t> ids;
+    status st = message_ids(ids);
+    if (!st) return st;
+    const pass entered(*gate_);
+    if (!entered) return closed_error();
+    std::vector<reply_ptr> replies;
+    for (std::size_t first = 0; first < ids.size(); first += hmget_chunk) {
+        const std::size_t n = std::min(hmget_chunk, ids.size() - first);
+        command_buffer cmds;
+        cmds.begin(2 + n);
+        cmds.arg("HMGET");
+        cmds.arg(keys_.shared_messages);
+        for (std::size_t i = first; i < first + n; ++i)
+            cmds.arg(seq_field(ids[i]));
+        st = exchange(cmds, replies);
+        if (!st) return st;
+        const redisReply& r = *replies[0];
+        if (kind_of(r) == reply_kind::error) return reply_error(text_of(r), keys_.shared_messages);
+        if (kind_of(r) != reply_kind::array || size_of(r) != n) {
+            return corrupt(keys_.shared_messages, "unexpected reply type");
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            const redisReply& v = element_of(r, i);
+            if (kind_of(v) == reply_kind::nil) continue;  // deleted since listed
+            message_record m;
+            if (status d = decode_value(text_of(v), m); !d) {
+                return corrupt(keys_.shared_messages,
+                               "message " + std::to_string(ids[first + i]) + ": " + d.message());
+            }
+            if (!fn(ids[first + i], std::move(m))) return status::ok();
+        }
     }
     return status::ok();
 }

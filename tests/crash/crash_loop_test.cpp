@@ -17,7 +17,7 @@
 //  I4  every reconnect of a persistent client finds its session (session present = 1);
 //  I5  per publisher and QoS, first deliveries arrive in publication order (MQTT 4.6);
 //  I6  (Redis) no queue entry or inbound QoS 2 id is left in the store after the drain;
-//      (RocksDB) no shared message is left.
+//      no shared message (or count) is left, on either engine.
 // QoS 1 duplicates are allowed and counted. Queue overflow is impossible by configuration:
 // max_mqueue_len = 1,000,000 is far above what one run can publish (4 publishers x 8,000).
 //
@@ -502,7 +502,8 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
               << pub_errors << " negative acks\n";
     EXPECT_GT(acked.size(), 100u) << "the load made progress";
 
-    // I6 (Redis): after the drain nothing is left queued or awaiting PUBREL.
+    // I6 (Redis): after the drain nothing is left queued or awaiting PUBREL, and no shared
+    // message or count.
     if (is_redis()) {
         bool clean = eventually(
             [&] {
@@ -512,10 +513,14 @@ TEST_P(CrashLoop, NoAcknowledgedMessageLost) {
                 for (int i = 1; i <= 3; ++i)
                     if (redis().cli(cat("SCARD 'session-1:{cp-", i, "}:q2'")) != "0\n")
                         return false;
+                for (const char* k : {"msg", "refs", "freed"})
+                    if (redis().cli(cat("EXISTS 'session-1:shared:{m}:", k, "'")) != "0\n")
+                        return false;
                 return true;
             },
             10s);
-        EXPECT_TRUE(clean) << "I6: queue entries or inbound QoS 2 ids left in Redis";
+        EXPECT_TRUE(clean)
+            << "I6: queue entries, inbound QoS 2 ids or shared messages left in Redis";
         if (!clean) {
             for (auto& s : subs)
                 std::cerr << "  " << s->id() << " queue fields: "

@@ -114,6 +114,7 @@ class redis_source final : public store_source {
                 page.emplace_back(rd::text_of(rd::element_of(keys, i)));
             read_keys(page, out, p);
         } while (cursor != "0");
+        out.resolve_shared();
     }
 
     storage::store& writer() override { return *store_; }
@@ -197,6 +198,8 @@ class redis_source final : public store_source {
         queue,
         queue_index,
         inbound_qos2,
+        shared_messages,
+        shared_refs,
         unknown
     };
     key_type classify(const std::string& key, std::string& client_id) const {
@@ -204,6 +207,8 @@ class redis_source final : public store_source {
         if (key == keys_.meta) return key_type::meta;
         if (key == keys_.retained_index) return key_type::retained_index;
         if (key == keys_.retained_messages) return key_type::retained;
+        if (key == keys_.shared_messages) return key_type::shared_messages;
+        if (key == keys_.shared_refs) return key_type::shared_refs;
         const std::string head = prefix_ + ":{";
         if (!key.starts_with(head)) return key_type::unknown;
         const auto close = key.find('}', head.size());
@@ -240,6 +245,8 @@ class redis_source final : public store_source {
                 case key_type::retained:
                 case key_type::subs:
                 case key_type::queue:
+                case key_type::shared_messages:
+                case key_type::shared_refs:
                     cmd.add("HGETALL", key);
                     break;
                 case key_type::session:
@@ -329,6 +336,7 @@ class redis_source final : public store_source {
         // Hashes: field, value, field, value, ...
         std::map<std::uint64_t, std::pair<storage::queue_state, std::uint16_t>> states;
         std::vector<std::pair<storage::queue_entry, std::size_t>> entries;
+        std::map<std::uint64_t, std::uint64_t> refs;  // seq -> the "m" field's message id
         for (std::size_t i = 0; i + 1 < n; i += 2) {
             p.tick();
             const std::string_view f = rd::text_of(rd::element_of(r, i));
@@ -347,6 +355,32 @@ class redis_source final : public store_source {
                                 "holds the retained message of topic '" + m.topic + "'");
                 else
                     out.retained.emplace(m.topic, std::move(m));
+            } else if (t == key_type::shared_messages || t == key_type::shared_refs) {
+                const bool count = t == key_type::shared_refs;
+                out.count(count ? record_kind::message_refs : record_kind::shared_message, size);
+                const auto mid = rd::parse_seq_field(f);
+                if (!mid) {
+                    undecodable(out, key, "field is not an 8-byte message id");
+                    continue;
+                }
+                const std::string where = key + " message " + std::to_string(*mid);
+                if (count) {
+                    // A decimal count (HINCRBY); the engine never leaves one below 1.
+                    const std::string text(v);
+                    char* end = nullptr;
+                    const long long value = std::strtoll(text.c_str(), &end, 10);
+                    if (text.empty() || *end != '\0' || value < 0) {
+                        undecodable(out, where, "malformed count '" + text + "'");
+                        continue;
+                    }
+                    out.shared_refs.emplace(*mid, static_cast<std::uint64_t>(value));
+                    continue;
+                }
+                storage::message_record m;
+                if (auto st = storage::decode_value(v, m); !st)
+                    undecodable(out, where, st.message());
+                else
+                    out.shared.emplace(*mid, std::move(m));
             } else if (t == key_type::subs) {
                 auto& c = out.clients[id];
                 c.bytes += size;
@@ -362,6 +396,19 @@ class redis_source final : public store_source {
             } else {  // queue
                 auto& c = out.clients[id];
                 c.bytes += size;
+                if (f.size() == 9 && f.back() == 'm') {
+                    // The reference an entry holds (its value holds the id too): the engine's
+                    // scripts read it to release the reference. Checked against the entry below.
+                    out.count(record_kind::index, size);
+                    const auto seq = rd::parse_seq_field(f.substr(0, 8));
+                    const auto mid = rd::parse_seq_field(v);
+                    if (!seq || !mid) {
+                        undecodable(out, key, "malformed queue reference field", id);
+                        continue;
+                    }
+                    refs[*seq] = *mid;
+                    continue;
+                }
                 if (f.size() == 9 && f.back() == 's') {
                     out.count(record_kind::queue_state, size);
                     const auto seq = rd::parse_seq_field(f.substr(0, 8));
@@ -395,6 +442,18 @@ class redis_source final : public store_source {
         if (t != key_type::queue) return;
         auto& c = out.clients[id];
         for (auto& [e, size] : entries) {
+            // The engine releases the reference named by the "m" field: it must be the entry's.
+            const auto ref = refs.find(e.seq);
+            const std::uint64_t held = ref == refs.end() ? 0 : ref->second;
+            if (ref != refs.end()) refs.erase(ref);
+            if (held != e.message_id) {
+                out.count(record_kind::message, size);
+                undecodable(out, key + " seq " + std::to_string(e.seq),
+                            "the entry references message " + std::to_string(e.message_id) +
+                                " but its reference field names " + std::to_string(held),
+                            id);
+                continue;
+            }
             if (const auto it = states.find(e.seq); it != states.end()) {
                 e.state = it->second.first;
                 e.packet_id = it->second.second;
@@ -403,6 +462,11 @@ class redis_source final : public store_source {
                                                               : record_kind::inflight,
                       size);
             c.queue.emplace(e.seq, std::move(e));
+        }
+        for (const auto& [seq, mid] : refs) {
+            undecodable(out, key + " seq " + std::to_string(seq),
+                        "a reference field (message " + std::to_string(mid) + ") without its entry",
+                        id);
         }
     }
 

@@ -389,6 +389,103 @@ TEST(redis_write, script_cache_flush_is_survived) {
     EXPECT_EQ(entries[1], sample_entry(2));
 }
 
+// ---- shared messages ---------------------------------------------------------------------------
+
+queue_entry referencing(std::uint64_t seq, std::uint64_t message_id) {
+    queue_entry e = sample_entry(seq);
+    e.message = {};
+    e.message_id = message_id;
+    return e;
+}
+
+// The stored count of message `id` (redis_layout.hpp: a decimal in <prefix>:shared:{m}:refs),
+// "" when there is none.
+std::string count_of(const redis_server& srv, const std::string& prefix, int id) {
+    return trim(
+        srv.cli("EVAL \"return redis.call('HGET', KEYS[1], string.char(0, 0, 0, 0, 0, 0, "
+                "0, " +
+                std::to_string(id) + "))\" 1 " + q(prefix + ":shared:{m}:refs")));
+}
+
+TEST(redis_shared, layout_counts_and_removal) {
+    redis_server srv;
+    auto s = open_ok(srv, "m");
+    ASSERT_NE(s, nullptr);
+    apply(*s, {put_message{5, sample_message("t", "p")}, put_queue_entry{"a", referencing(1, 5)},
+               put_queue_entry{"b", referencing(1, 5)}, put_queue_entry{"c", referencing(1, 5)}});
+    EXPECT_EQ(cli_number(srv, "HLEN " + q("m:shared:{m}:msg")), 1);
+    EXPECT_EQ(count_of(srv, "m", 5), "3");
+    // The entry's reference field next to its value and state.
+    EXPECT_EQ(cli_number(srv, "HLEN " + q("m:{a}:q")), 3);
+    EXPECT_EQ(cli_number(srv, "EXISTS " + q("m:shared:{m}:freed")), 0);
+    apply(*s, {delete_queue_entry{"a", 1}, delete_session{"b"}});
+    EXPECT_EQ(count_of(srv, "m", 5), "1");
+    EXPECT_EQ(cli_number(srv, "HLEN " + q("m:{a}:q")), 0);
+    EXPECT_EQ(cli_number(srv, "EXISTS " + q("m:shared:{m}:freed")), 0);
+    apply(*s, {delete_queue_entry{"c", 1}});
+    EXPECT_EQ(cli_number(srv, "EXISTS " + q("m:shared:{m}:msg") + " " + q("m:shared:{m}:refs") +
+                                  " " + q("m:shared:{m}:freed")),
+              0);
+}
+
+// A session whose record Redis expired: the reader's cleanup releases its queue's references.
+TEST(redis_shared, expired_session_cleanup_releases_references) {
+    redis_server srv;
+    auto s = open_ok(srv, "x");
+    ASSERT_NE(s, nullptr);
+    apply(*s,
+          {put_session{sample_session("live")},
+           put_session{disconnected_session("gone", now_ms(), 60)},
+           put_message{7, sample_message("t", "p")}, put_queue_entry{"gone", referencing(1, 7)},
+           put_queue_entry{"gone", referencing(2, 7)}, put_queue_entry{"live", referencing(1, 7)}});
+    EXPECT_EQ(count_of(srv, "x", 7), "3");
+    srv.cli("DEL " + q("x:{gone}:s"));
+    EXPECT_EQ(read_sessions(*s).size(), 1u);
+    EXPECT_EQ(count_of(srv, "x", 7), "1");
+    apply(*s, {delete_queue_entry{"live", 1}});
+    EXPECT_EQ(cli_number(srv, "EXISTS " + q("x:shared:{m}:msg") + " " + q("x:shared:{m}:refs")), 0);
+}
+
+// After SCRIPT FLUSH the batch is replayed: every reference is still counted once.
+TEST(redis_shared, script_cache_flush_counts_once) {
+    redis_server srv;
+    auto s = open_ok(srv, "f");
+    ASSERT_NE(s, nullptr);
+    apply(*s, {put_message{1, sample_message("t", "p")}, put_queue_entry{"a", referencing(1, 1)},
+               put_queue_entry{"b", referencing(1, 1)}});
+    srv.cli("SCRIPT FLUSH");
+    apply(*s, {delete_queue_entry{"a", 1}, put_message{2, sample_message("t", "q")},
+               put_queue_entry{"a", referencing(2, 2)}, put_queue_entry{"b", referencing(2, 2)},
+               delete_session{"c"}});
+    EXPECT_EQ(count_of(srv, "f", 1), "1");
+    EXPECT_EQ(count_of(srv, "f", 2), "2");
+    srv.cli("SCRIPT FLUSH");
+    apply(*s, {delete_session{"a"}, delete_session{"b"}});
+    EXPECT_EQ(cli_number(srv, "EXISTS " + q("f:shared:{m}:msg") + " " + q("f:shared:{m}:refs")), 0);
+}
+
+// The store tools' recount: the entries deleted, the message deleted and put again, the entries
+// put again, in one write.
+TEST(redis_shared, recount_in_one_write) {
+    redis_server srv;
+    auto s = open_ok(srv, "r");
+    ASSERT_NE(s, nullptr);
+    const message_record m = sample_message("t", "p");
+    apply(*s, {put_message{3, m}, put_queue_entry{"a", referencing(1, 3)},
+               put_queue_entry{"b", referencing(1, 3)}});
+    srv.cli("EVAL \"redis.call('HSET', KEYS[1], string.char(0, 0, 0, 0, 0, 0, 0, 3), 1)\" 1 " +
+            q("r:shared:{m}:refs"));
+    EXPECT_EQ(count_of(srv, "r", 3), "1");
+    apply(*s, {delete_queue_entry{"a", 1}, delete_queue_entry{"b", 1}, delete_message{3},
+               put_message{3, m}, put_queue_entry{"a", referencing(1, 3)},
+               put_queue_entry{"b", referencing(1, 3)}});
+    EXPECT_EQ(count_of(srv, "r", 3), "2");
+    std::vector<queue_entry> entries;
+    ASSERT_TRUE(s->load_queue("b", 0, 10, entries).is_ok());
+    ASSERT_EQ(entries.size(), 1u);
+    EXPECT_EQ(entries[0].message, m);
+}
+
 // ---- corrupt data -------------------------------------------------------------------------------
 
 void expect_corruption(const status& st, const std::string& key) {

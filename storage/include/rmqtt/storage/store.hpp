@@ -202,12 +202,10 @@ class store : public store_reader {
 
     // Applies every operation of `batch`, in order, and returns once they are committed
     // (RocksDB: in the WAL, fsynced when the engine was opened with sync; Redis: replied).
-    // RocksDB and memory apply a batch atomically; Redis applies each session's operations
-    // atomically (MULTI/EXEC per hash slot).
+    // Every engine applies a batch atomically (Redis: one MULTI/EXEC).
     virtual status write(const write_batch& batch) = 0;
 
-    // Shared message records (put_message): RocksDB and memory. Redis stores every queue entry
-    // with its message.
+    // Shared message records (put_message): RocksDB, Redis and memory.
     virtual bool supports_shared_messages() const noexcept { return false; }
     // The highest shared message id stored (0: none), for the broker to number new ones above
     // it. Called before anything is written (start-up).
