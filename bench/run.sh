@@ -13,7 +13,7 @@ MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 OUT=${OUT:-$ROOT/bench/results/latest.md}
 
 REPEAT=${REPEAT:-3}                # runs per row and broker; the table shows the median
-ROWS=${ROWS:-"qos0 qos1 persistent overload idle recovery"}
+ROWS=${ROWS:-"qos0 qos1 persistent persistent20 overload idle recovery fanout"}
 PUBS=${PUBS:-4}                    # publishers = subscribers = topics (pairs)
 PAYLOAD=${PAYLOAD:-64}
 COUNT_QOS0=${COUNT_QOS0:-100000}   # messages per publisher
@@ -26,7 +26,9 @@ RMQTT_WORKERS=${RMQTT_WORKERS:-0}  # 0 = one per core
 MOSQ_AUTOSAVE=${MOSQ_AUTOSAVE:-1}  # autosave_interval of the persistent-subscriber row
 SESSIONS=${SESSIONS:-100000}       # recovery: sessions ...
 QUEUED=${QUEUED:-10}               # ... and queued messages each
-FANOUT_SUBS=${FANOUT_SUBS:-100}    # fanout (opt-in row): offline persistent subscribers ...
+FANOUT_SUBS=${FANOUT_SUBS:-100}    # fanout (row): offline persistent subscribers ...
+PERSIST20_PUBS=${PERSIST20_PUBS:-20}     # persistent20: pairs (the durable / in-memory ratio under more load)
+PERSIST20_COUNT=${PERSIST20_COUNT:-20000} # ... QoS 1 msgs per publisher
 FANOUT_COUNT=${FANOUT_COUNT:-2000} # ... and QoS 1 messages one publisher sends to all of them
 STEP_TIMEOUT=${STEP_TIMEOUT:-300}  # seconds, any single benchmark step
 PREP_TIMEOUT=${PREP_TIMEOUT:-1800} # seconds, preparing / draining the recovery data
@@ -493,6 +495,13 @@ for row in $ROWS; do
         pubsub_row persistent 1 "$COUNT_QOS1" 1 rmqttd off "storage off"
         pubsub_row persistent 1 "$COUNT_QOS1" 1 mosquitto persist "mosquitto"
         ;;
+    persistent20)
+        ROW_PUBS=$PERSIST20_PUBS ROW_SUBS=$PERSIST20_PUBS ROW_TOPICS=$PERSIST20_PUBS
+        pubsub_row persistent20 1 "$PERSIST20_COUNT" 1 rmqttd durable "ack=durable"
+        pubsub_row persistent20 1 "$PERSIST20_COUNT" 1 rmqttd off "storage off"
+        pubsub_row persistent20 1 "$PERSIST20_COUNT" 1 mosquitto persist "mosquitto"
+        ROW_PUBS=""; ROW_SUBS=""; ROW_TOPICS=""
+        ;;
     overload)
         ROW_PUBS=$OVERLOAD_PUBS ROW_SUBS=1 ROW_TOPICS=1 ROW_MQUEUE=$OVERLOAD_MQUEUE ROW_INFLIGHT=$OVERLOAD_INFLIGHT
         pubsub_row overload 1 "$OVERLOAD_COUNT" 0 rmqttd off "qos1 backpressure"
@@ -517,7 +526,7 @@ for row in $ROWS; do
         idle_row rmqttd off "storage off"
         idle_row mosquitto mem "storage off"
         ;;
-    *) log "unknown row '$row' (rows: qos0 qos1 persistent overload recovery idle fanout)" ;;
+    *) log "unknown row '$row' (rows: qos0 qos1 persistent persistent20 overload recovery idle fanout)" ;;
     esac
 done
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -567,6 +576,7 @@ line() {
         echo "- pub/sub rows: $PUBS publishers -> $PUBS subscribers (one topic per pair), ${PAYLOAD}-byte payload, MQTT level $MQTT,"
         echo "  QoS 0: $COUNT_QOS0 msgs per publisher; QoS 1: $COUNT_QOS1 msgs per publisher, publisher window $WINDOW, broker max inflight $MAX_INFLIGHT"
     fi
+    [[ " $ROWS " != *" persistent20 "* ]] || echo "- persistent20: $PERSIST20_PUBS publishers -> $PERSIST20_PUBS persistent subscribers (one topic per pair), $PERSIST20_COUNT QoS 1 msgs per publisher, otherwise as the pub/sub rows"
     [[ " $ROWS " != *" overload "* ]] || echo "- overload: $OVERLOAD_PUBS publishers -> 1 subscriber on one topic, $OVERLOAD_COUNT msgs per publisher, publisher window $WINDOW, broker max inflight $OVERLOAD_INFLIGHT (and $OVERLOAD_WIDE), queue limit $OVERLOAD_MQUEUE on both; missing = acknowledged to the publisher but never delivered"
     [[ " $ROWS " != *" recovery "* ]] || echo "- recovery: $SESSIONS sessions x $QUEUED queued QoS 1 messages, graceful stop, restarted $REPEAT times (times from process start), then once more to drain and verify"
     [[ " $ROWS " != *" fanout "* ]] || echo "- fanout: 1 publisher -> $FANOUT_SUBS offline persistent subscribers of one topic, $FANOUT_COUNT QoS 1 msgs, ${PAYLOAD}-byte payload, publisher window $WINDOW, MQTT level $MQTT; store_kb = the store after the graceful stop (rmqttd: \`store inspect\` bytes; Mosquitto: mosquitto.db, autosave_interval $MOSQ_AUTOSAVE); store_*_per_msg include the $FANOUT_SUBS sessions' own records"
@@ -590,6 +600,25 @@ line() {
                         persistent "$cfg" mosquitto "${metric%%:*}" "${metric#*:}"
                 done
             done
+            ;;
+        persistent20)
+            for cfg in "ack=durable" "storage off"; do
+                for metric in pub_rate:msg/s p50_us:us p99_us:us rss_mb:MB \
+                    store_submitted_per_msg:ops store_ops_per_msg:ops store_bytes_per_msg:B; do
+                    line "QoS 1 to persistent subs, $PERSIST20_PUBS pairs, rmqttd $cfg vs mosquitto persistence (autosave_interval $MOSQ_AUTOSAVE)" \
+                        persistent20 "$cfg" mosquitto "${metric%%:*}" "${metric#*:}"
+                done
+            done
+            # The durable rate against rmqttd's own in-memory rate (the Mosquitto column holds
+            # rmqttd storage off here).
+            if has persistent20 "ack=durable" rmqttd pub_rate && has persistent20 "storage off" rmqttd pub_rate; then
+                d=$(med persistent20 "ack=durable" rmqttd pub_rate)
+                o=$(med persistent20 "storage off" rmqttd pub_rate)
+                printf '| %s | %s | %s | %s | %s | %s | %s |\n' \
+                    "QoS 1 to persistent subs, $PERSIST20_PUBS pairs: rmqttd ack=durable / rmqttd storage off (in the Mosquitto column)" \
+                    "pub_rate (msg/s)" "$(fmt "$d" 1)" "$(fmt "$o" 1)" "$(ratio "$d" "$o")" \
+                    "$(fmt "$(med persistent20 "ack=durable" rmqttd load1)")" ""
+            fi
             ;;
         overload)
             for cfg in "qos1 backpressure" "qos1 drop"; do
