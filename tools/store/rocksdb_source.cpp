@@ -110,13 +110,15 @@ class rocksdb_source final : public store_source {
         }
         if (!live) {
             // The engine's own open: takes the LOCK (refused while a broker holds it), checks the
-            // schema, and creates a store to import into.
+            // schema, and creates a store to import into. A refusal ends the constructor, so the
+            // view opened above is closed here (the destructor does not run).
             std::error_code ec;
             fs::create_directories(fs::path(path_).parent_path(), ec);
             storage::rocksdb_options o;
             o.path = path_;
             o.sync = true;
             if (auto st = storage::open_rocksdb_store(o, store_); !st) {
+                close_raw();
                 if (lock_error(st.message())) held(path_, a == access::read);
                 throw tool_error(exit_error, st.message());
             }
