@@ -90,23 +90,27 @@ void connection::spawn_reader(bool first) {
 }
 
 void connection::park_reader() {
-    transport_->on_readable([self = shared_from_this()](std::error_code ec) {
-        if (!ec && self->state_ != state::closing && self->state_ != state::closed) {
-            self->spawn_reader(false);
-            return;
-        }
-        if (ec) self->log_read_error(ec);
-        self->on_reader_done();
-    });
+    transport_->on_readable(
+        [](void* owner, std::error_code ec) {
+            auto* self = static_cast<connection*>(owner);
+            if (!ec && self->state_ != state::closing && self->state_ != state::closed) {
+                self->spawn_reader(false);
+                return;
+            }
+            if (ec) self->log_read_error(ec);
+            self->on_reader_done();
+        },
+        shared_from_this());
 }
 
-asio::steady_timer& connection::lazy_timer(std::unique_ptr<asio::steady_timer>& t) {
-    if (!t) t = std::make_unique<asio::steady_timer>(executor_);
-    return *t;
+asio::steady_timer& connection::lazy_timer(rare_timer t) {
+    auto& p = rare().*t;
+    if (!p) p = std::make_unique<asio::steady_timer>(executor_);
+    return *p;
 }
 
-void connection::cancel_timer(const std::unique_ptr<asio::steady_timer>& t) {
-    if (t) t->cancel();
+void connection::cancel_timer(rare_timer t) {
+    if (rare_ && (*rare_).*t) ((*rare_).*t)->cancel();
 }
 
 void connection::set_end_reason(events::disconnect_reason r,
@@ -200,7 +204,7 @@ asio::awaitable<bool> connection::reader(bool first) {
             // Back-pressure: acknowledgements waiting for the store hold the reader.
             if (acks_.size() >= max_pending_acks && state_ == state::connected) {
                 pause_keepalive();
-                auto& signal = lazy_timer(ack_signal_);
+                auto& signal = lazy_timer(&rare_state::ack_signal);
                 while (acks_.size() >= max_pending_acks && state_ == state::connected) {
                     signal.expires_after(std::chrono::milliseconds(100));
                     co_await signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -420,13 +424,13 @@ asio::awaitable<void> connection::writer() {
     }
     writer_done_ = true;
     writer_running_ = false;
-    cancel_timer(close_timer_);
+    cancel_timer(&rare_state::close_timer);
     // The reader may have finished first (state closed) after a close we asked for; only a peer
     // that went away by itself (the reader aborted the transport) gets no orderly end.
     if (!write_ec && (close_requested_ || state_ != state::closed)) {
         // Everything is written: end the stream in order (TLS close_notify, WebSocket close),
         // bounded by the close timer.
-        auto& t = lazy_timer(close_timer_);
+        auto& t = lazy_timer(&rare_state::close_timer);
         t.expires_after(close_flush_timeout);
         t.async_wait([self = shared_from_this()](std::error_code e) {
             if (!e) self->transport_->abort();
@@ -490,10 +494,10 @@ bool connection::send_publish(const message& m, protocol::qos q, bool retain, bo
         if (client_topic_alias_maximum_ != 0) {
             // Topic aliases towards the client: the first PUBLISH on a topic carries topic and
             // alias, later ones only the alias [MQTT-3.3.2-12].
-            if (!topic_aliases_out_)
-                topic_aliases_out_ =
-                    std::make_unique<std::unordered_map<std::string, std::uint16_t>>();
-            auto& aliases = *topic_aliases_out_;
+            auto& aliases_out = rare().topic_aliases_out;
+            if (!aliases_out)
+                aliases_out = std::make_unique<std::unordered_map<std::string, std::uint16_t>>();
+            auto& aliases = *aliases_out;
             auto it = aliases.find(m.topic);
             if (it != aliases.end()) {
                 if (v.props != &local) {
@@ -516,7 +520,7 @@ bool connection::send_publish(const message& m, protocol::qos q, bool retain, bo
         // [MQTT-3.1.2-24]: never send a packet larger than the client's Maximum Packet Size.
         if (client_max_packet_size_ != 0 &&
             protocol::encoded_size(version_, v) > client_max_packet_size_) {
-            if (new_alias) topic_aliases_out_->erase(m.topic);  // the client never saw it
+            if (new_alias) rare_->topic_aliases_out->erase(m.topic);  // the client never saw it
             return false;
         }
     }
@@ -546,11 +550,11 @@ void connection::close(std::optional<reason_code> reason, const char* why) {
     close_requested_ = true;
     wake_writer();
     wheel_.disarm(watchdog_entry_);
-    cancel_timer(wait_timer_);
-    cancel_timer(ack_signal_);
-    cancel_timer(room_timer_);
+    cancel_timer(&rare_state::wait_timer);
+    cancel_timer(&rare_state::ack_signal);
+    cancel_timer(&rare_state::room_timer);
     // A peer that does not read must not hold the connection open.
-    auto& t = lazy_timer(close_timer_);
+    auto& t = lazy_timer(&rare_state::close_timer);
     t.expires_after(close_flush_timeout);
     t.async_wait([self = shared_from_this()](std::error_code ec) {
         if (!ec) self->transport_->abort();
@@ -588,9 +592,9 @@ void connection::on_reader_done() {
     }
     wake_writer();
     wheel_.disarm(watchdog_entry_);
-    cancel_timer(wait_timer_);
-    cancel_timer(ack_signal_);
-    cancel_timer(room_timer_);
+    cancel_timer(&rare_state::wait_timer);
+    cancel_timer(&rare_state::ack_signal);
+    cancel_timer(&rare_state::room_timer);
     end_handshake();
     if (counted_as_connected_ && core_.hooks.wants<events::client_disconnected>()) {
         core_.hooks.emit(events::client_disconnected{
@@ -753,14 +757,15 @@ void connection::complete_ack(std::uint64_t index, reason_code code,
 
 void connection::wait_for_room(std::uint64_t index,
                                std::vector<std::weak_ptr<delivery_target>> targets) {
-    room_waits_.push_back({index, std::move(targets)});
-    if (room_waits_.size() == 1) poll_room();
+    auto& waits = rare().room_waits;
+    waits.push_back({index, std::move(targets)});
+    if (waits.size() == 1) poll_room();
 }
 
 void connection::poll_room() {
     // Polled, not signalled: a subscriber's queue shrinks on its own worker with every PUBACK,
     // and a signal per PUBACK would cost the fast path more than a poll while something waits.
-    std::erase_if(room_waits_, [this](room_wait& w) {
+    std::erase_if(rare().room_waits, [this](room_wait& w) {
         std::erase_if(w.targets, [](const std::weak_ptr<delivery_target>& t) {
             auto target = t.lock();
             return !target || !target->needs_room();
@@ -771,11 +776,11 @@ void connection::poll_room() {
         return true;
     });
     flush_acks();
-    if (room_waits_.empty() || state_ != state::connected) {
-        room_waits_.clear();
+    if (rare().room_waits.empty() || state_ != state::connected) {
+        rare_->room_waits.clear();
         return;
     }
-    auto& t = lazy_timer(room_timer_);
+    auto& t = lazy_timer(&rare_state::room_timer);
     t.expires_after(backpressure_poll);
     t.async_wait([self = shared_from_this()](std::error_code ec) {
         if (!ec) self->poll_room();
@@ -820,7 +825,7 @@ void connection::flush_acks() {
         }
         if (a.after_send) a.after_send();
     }
-    if (freed) cancel_timer(ack_signal_);
+    if (freed) cancel_timer(&rare_state::ack_signal);
 }
 
 std::function<void(const storage::status&)> connection::on_executor(
@@ -863,7 +868,7 @@ asio::awaitable<bool> connection::wait_for_store_room() {
     pause_keepalive();
     while (st->overloaded() && state_ == state::connected) {
         if (steady_clock::now() >= deadline) break;
-        auto& t = lazy_timer(wait_timer_);
+        auto& t = lazy_timer(&rare_state::wait_timer);
         t.expires_after(std::chrono::milliseconds(5));
         co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
@@ -882,7 +887,7 @@ asio::awaitable<void> connection::wait_for_targets() {
             return !t || !t->backlogged();
         });
         if (backlogged_.empty() || state_ != state::connected) break;
-        auto& t = lazy_timer(wait_timer_);
+        auto& t = lazy_timer(&rare_state::wait_timer);
         t.expires_after(backpressure_poll);
         co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
@@ -935,7 +940,7 @@ void connection::handle_disconnect(const protocol::disconnect& d) {
 
 asio::awaitable<auth_exchange::step> connection::auth_step(std::string_view data) {
     decision_scope<auth_exchange::step> scope(auth_exchange::step{});
-    auto step = eauth_->exchange->on_data(data, scope);
+    auto step = eauth()->exchange->on_data(data, scope);
     if (step.result != auth_exchange::step::outcome::pending) co_return step;
     auto deferred_step = scope.take_state();
     if (!deferred_step) co_return auth_exchange::step{};  // pending without deferring: a failure
@@ -957,19 +962,20 @@ asio::awaitable<auth_exchange::step> connection::auth_step(std::string_view data
 
 asio::awaitable<void> connection::handle_reauth(const protocol::auth& a) {
     // Re-authentication (5.0 section 4.12.1): only with the method of the CONNECT.
-    if (!eauth_ || !eauth_->method || a.props.authentication_method != eauth_->method) {
+    auto* ea = eauth();
+    if (!ea || !ea->method || a.props.authentication_method != ea->method) {
         protocol_violation(reason_code::protocol_error,
                            "AUTH without the authentication method of the CONNECT");
         co_return;
     }
     if (a.code == reason_code::re_authenticate) {
-        auto* method = core_.hooks.find_auth_method(*eauth_->method);
+        auto* method = core_.hooks.find_auth_method(*ea->method);
         if (!method) {
             protocol_violation(reason_code::not_authorized, "method no longer available");
             co_return;
         }
-        eauth_->exchange = method->start(info());
-    } else if (a.code != reason_code::continue_authentication || !eauth_->exchange) {
+        ea->exchange = method->start(info());
+    } else if (a.code != reason_code::continue_authentication || !ea->exchange) {
         protocol_violation(reason_code::protocol_error, "unexpected AUTH reason code");
         co_return;
     }
@@ -977,12 +983,12 @@ asio::awaitable<void> connection::handle_reauth(const protocol::auth& a) {
     auto step = co_await auth_step(data);
     if (state_ != state::connected) co_return;
     protocol::auth out;
-    out.props.authentication_method = eauth_->method;
+    out.props.authentication_method = ea->method;
     switch (step.result) {
         case auth_exchange::step::outcome::failure:
         case auth_exchange::step::outcome::pending:
             // CONNACK-only codes such as 0x86 cannot go in a DISCONNECT: 0x87 Not authorized.
-            eauth_->exchange.reset();
+            ea->exchange.reset();
             log_with(fields(), spdlog::level::info, "re-authentication failed; closing");
             set_end_reason(events::disconnect_reason::protocol_error, reason_code::not_authorized);
             close(reason_code::not_authorized, "re-authentication failed");
@@ -992,7 +998,7 @@ asio::awaitable<void> connection::handle_reauth(const protocol::auth& a) {
             break;
         case auth_exchange::step::outcome::success:
             out.code = reason_code::success;
-            eauth_->exchange.reset();
+            ea->exchange.reset();
             break;
     }
     if (!step.data.empty()) out.props.authentication_data = std::move(step.data);

@@ -209,12 +209,6 @@ class connection final : public client_link, public std::enable_shared_from_this
     int keepalive_paused_ = 0;  // > 0 while the reader waits for the broker
     // message_retry_interval (3.x): the next retry_due() of the session, on the watchdog's timer.
     steady_clock::time_point next_retry_ = steady_clock::time_point::max();
-    // Timers most connections never need, made on first use.
-    std::unique_ptr<asio::steady_timer> wait_timer_;   // back-pressure waits in the reader
-    std::unique_ptr<asio::steady_timer> close_timer_;  // bounds the flush before a close
-    std::unique_ptr<asio::steady_timer> ack_signal_;   // wakes the reader held by acks_
-    asio::steady_timer& lazy_timer(std::unique_ptr<asio::steady_timer>& t);
-    void cancel_timer(const std::unique_ptr<asio::steady_timer>& t);
     steady_clock::time_point accepted_at_{};
     bool close_requested_ = false;
     bool reader_done_ = false;
@@ -232,11 +226,6 @@ class connection final : public client_link, public std::enable_shared_from_this
                         std::optional<protocol::reason_code> code = std::nullopt);
 
     // 5.0 state
-    std::vector<std::string> topic_aliases_in_;  // index = alias
-    // Outbound aliases (5.0 3.3.2.3.4): topic -> alias, up to the client's Topic Alias Maximum.
-    // Aliases are handed out in order and kept for the connection's life (no eviction).
-    // Made on the first aliased PUBLISH.
-    std::unique_ptr<std::unordered_map<std::string, std::uint16_t>> topic_aliases_out_;
     std::uint16_t client_topic_alias_maximum_ = 0;
     std::uint16_t receive_maximum_in_ = 65535;  // what we advertised
     std::uint32_t inbound_quota_used_ = 0;
@@ -251,8 +240,6 @@ class connection final : public client_link, public std::enable_shared_from_this
         std::unique_ptr<auth_exchange> exchange;
         std::string data_out;  // Authentication Data for CONNACK after a successful exchange
     };
-    std::unique_ptr<enhanced_auth> eauth_;
-    std::unique_ptr<protocol::connect> pending_connect_;  // CONNECT while authenticating
     // Filled in by authenticate handlers through client_info::auth (info() is const: the hooks
     // get a pointer to it); superuser skips the ACL hooks.
     mutable auth_state auth_;
@@ -264,8 +251,34 @@ class connection final : public client_link, public std::enable_shared_from_this
         std::uint64_t index = 0;  // of the ack in acks_
         std::vector<std::weak_ptr<delivery_target>> targets;
     };
-    std::vector<room_wait> room_waits_;
-    std::unique_ptr<asio::steady_timer> room_timer_;  // polls room_waits_ while it is not empty
+    // State most connections never need (an idle one: none), in one block made on first use
+    // and kept for the connection's life (8 bytes instead of about 130 in every connection).
+    struct rare_state {
+        // Timers, each made on first use.
+        std::unique_ptr<asio::steady_timer> wait_timer;   // back-pressure waits in the reader
+        std::unique_ptr<asio::steady_timer> close_timer;  // bounds the flush before a close
+        std::unique_ptr<asio::steady_timer> ack_signal;   // wakes the reader held by acks_
+        std::unique_ptr<asio::steady_timer> room_timer;   // polls room_waits while not empty
+        std::vector<room_wait> room_waits;
+        // 5.0 inbound Topic Aliases (index = alias), sized on the first aliased PUBLISH.
+        std::vector<std::string> topic_aliases_in;
+        // Outbound aliases (5.0 3.3.2.3.4): topic -> alias, up to the client's Topic Alias
+        // Maximum. Aliases are handed out in order and kept for the connection's life (no
+        // eviction). Made on the first aliased PUBLISH.
+        std::unique_ptr<std::unordered_map<std::string, std::uint16_t>> topic_aliases_out;
+        std::unique_ptr<enhanced_auth> eauth;
+    };
+    std::unique_ptr<rare_state> rare_;
+    rare_state& rare() {
+        if (!rare_) rare_ = std::make_unique<rare_state>();
+        return *rare_;
+    }
+    enhanced_auth* eauth() const noexcept { return rare_ ? rare_->eauth.get() : nullptr; }
+    std::unique_ptr<protocol::connect> pending_connect_;  // CONNECT until the session attaches
+    protocol::connect* pending_connect() const noexcept { return pending_connect_.get(); }
+    using rare_timer = std::unique_ptr<asio::steady_timer> rare_state::*;
+    asio::steady_timer& lazy_timer(rare_timer t);
+    void cancel_timer(rare_timer t);
     fifo<pending_ack> acks_;
     std::uint64_t acks_base_ = 0;  // index of acks_.front()
 };

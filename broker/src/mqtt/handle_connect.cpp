@@ -71,8 +71,8 @@ void connection::refuse_connect(reason_code v5_code, connect_return_code v3_code
 events::client connection::who() const {
     events::client c;
     c.client_id = client_id_;
-    if (pending_connect_)
-        c.username = pending_connect_->username;
+    if (auto* pc = pending_connect())
+        c.username = pc->username;
     else if (session_)
         c.username = session_->config().username;
     c.peer = peer_;
@@ -84,8 +84,8 @@ events::client connection::who() const {
 client_info connection::info() const {
     client_info ci;
     ci.client_id = client_id_;
-    ci.username = pending_connect_ ? &pending_connect_->username
-                                   : (session_ ? &session_->config().username : nullptr);
+    auto* pc = pending_connect();
+    ci.username = pc ? &pc->username : (session_ ? &session_->config().username : nullptr);
     ci.peer = peer_;
     ci.listener = listener_id_;
     ci.version = version_;
@@ -172,12 +172,12 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
                            "authentication method not supported");
             co_return;
         }
-        eauth_ = std::make_unique<enhanced_auth>();
-        eauth_->method = *pc.props.authentication_method;
-        eauth_->exchange = method->start(info());
+        rare().eauth = std::make_unique<enhanced_auth>();
+        rare_->eauth->method = *pc.props.authentication_method;
+        rare_->eauth->exchange = method->start(info());
         protocol::auth first;
         first.code = reason_code::continue_authentication;
-        first.props.authentication_method = eauth_->method;
+        first.props.authentication_method = rare_->eauth->method;
         first.props.authentication_data = pc.props.authentication_data.value_or("");
         state_ = state::authenticating;
         co_await handle_auth_exchange(first);
@@ -204,8 +204,9 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
 
 asio::awaitable<void> connection::handle_auth_exchange(const protocol::auth& a) {
     // Before CONNACK: the client continues the exchange it started in CONNECT [MQTT-4.12.0-3].
-    if (a.code != reason_code::continue_authentication || !eauth_ ||
-        a.props.authentication_method != eauth_->method) {
+    auto* ea = eauth();
+    if (a.code != reason_code::continue_authentication || !ea ||
+        a.props.authentication_method != ea->method) {
         refuse_connect(reason_code::protocol_error, connect_return_code::not_authorized,
                        "AUTH does not continue the CONNECT's authentication method");
         co_return;
@@ -222,14 +223,14 @@ asio::awaitable<void> connection::handle_auth_exchange(const protocol::auth& a) 
         case auth_exchange::step::outcome::continue_authentication: {
             protocol::auth next;
             next.code = reason_code::continue_authentication;  // [MQTT-4.12.0-2]
-            next.props.authentication_method = eauth_->method;
+            next.props.authentication_method = ea->method;
             next.props.authentication_data = std::move(step.data);
             send(next);
             co_return;  // the reader passes the client's answer back here
         }
         case auth_exchange::step::outcome::success:
-            eauth_->data_out = std::move(step.data);
-            if (!step.username.empty()) pending_connect_->username = step.username;
+            ea->data_out = std::move(step.data);
+            if (!step.username.empty()) pending_connect()->username = step.username;
             state_ = state::connecting;
             co_await complete_connect();
             co_return;
@@ -237,7 +238,7 @@ asio::awaitable<void> connection::handle_auth_exchange(const protocol::auth& a) 
 }
 
 asio::awaitable<void> connection::complete_connect() {
-    auto& c = *pending_connect_;
+    auto& c = *pending_connect();
     const auto& lc = listener_;
     const bool assigned_id = assigned_id_;
     const std::uint16_t keep_alive = keep_alive_;
@@ -345,12 +346,10 @@ asio::awaitable<void> connection::complete_connect() {
         if (lc.max_topic_aliases != 0) connack_props.topic_alias_maximum = lc.max_topic_aliases;
         if (!core_.shared_subscriptions() || !lc.shared_subscription)
             connack_props.shared_subscription_available = 0;
-        if (eauth_ && eauth_->method) {
-            connack_props.authentication_method = eauth_->method;
-            if (!eauth_->data_out.empty())
-                connack_props.authentication_data = std::move(eauth_->data_out);
+        if (auto* ea = eauth(); ea && ea->method) {
+            connack_props.authentication_method = ea->method;
+            if (!ea->data_out.empty()) connack_props.authentication_data = std::move(ea->data_out);
         }
-        topic_aliases_in_.assign(std::size_t{lc.max_topic_aliases} + 1, std::string{});
         // The server sends CONNACK or closes [MQTT-3.2.0-1]; a CONNACK larger than the client
         // accepts cannot be sent [MQTT-3.1.2-24], so the connection closes before the session is
         // touched. Session Present does not change the size.

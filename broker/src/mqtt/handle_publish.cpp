@@ -51,19 +51,22 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         if (auto alias = p.props.topic_alias) {
             // 3.3.2.3.4: 1..Topic Alias Maximum; a new topic sets the mapping, an empty one uses
             // it.
-            if (*alias == 0 || *alias >= topic_aliases_in_.size()) {
+            if (*alias == 0 || *alias > lc.max_topic_aliases) {
                 protocol_violation(reason_code::topic_alias_invalid, "Topic Alias out of range");
                 co_return;
             }
+            auto& aliases_in = rare().topic_aliases_in;
+            if (aliases_in.empty())
+                aliases_in.assign(std::size_t{lc.max_topic_aliases} + 1, std::string{});
             if (!p.topic.empty()) {
-                topic_aliases_in_[*alias] = p.topic;
-            } else if (topic_aliases_in_[*alias].empty()) {
+                aliases_in[*alias] = p.topic;
+            } else if (aliases_in[*alias].empty()) {
                 // An empty topic needs an alias the client has set on this connection.
                 protocol_violation(reason_code::protocol_error,
                                    "Topic Alias without a mapping and an empty topic");
                 co_return;
             } else {
-                p.topic = topic_aliases_in_[*alias];
+                p.topic = aliases_in[*alias];
             }
         }
         if (acked) {

@@ -32,14 +32,14 @@ std::size_t tcp_transport::read_available(asio::mutable_buffer buf, std::error_c
     return socket_.read_some(buf, ec);
 }
 
-void tcp_transport::on_readable(std::function<void(std::error_code)> fn) {
+void tcp_transport::on_readable(readable_fn fn, std::shared_ptr<void> owner) {
     // A readiness wait is not speculative: with the reactor's edge-triggered epoll it completes
     // only on data that arrives after it starts, or after the last epoll_wait. That is sound
     // here because the caller just saw would_block (the receive queue was empty) and the
     // connection's io_context runs on one thread, so no other thread's epoll_wait can take the
     // edge of newer data before this wait is queued.
     socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                       [fn = std::move(fn)](std::error_code ec) { fn(ec); });
+                       [fn, owner = std::move(owner)](std::error_code ec) { fn(owner.get(), ec); });
 }
 
 asio::awaitable<void> tcp_transport::write_all(asio::const_buffer buf, std::error_code& ec) {

@@ -15,7 +15,7 @@ class tcp_transport final : public transport {
     asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf, std::error_code& ec) override;
     bool reads_by_readiness() const noexcept override { return true; }
     std::size_t read_available(asio::mutable_buffer buf, std::error_code& ec) override;
-    void on_readable(std::function<void(std::error_code)> fn) override;
+    void on_readable(readable_fn fn, std::shared_ptr<void> owner) override;
     asio::awaitable<void> write_all(asio::const_buffer buf, std::error_code& ec) override;
     asio::awaitable<void> close(std::error_code& ec) override;
     void abort() noexcept override;

@@ -43,7 +43,14 @@ class transport {
     // Calls `fn` (through the transport's executor, never inline) once read_available() finds
     // bytes, the end of stream or an error; with operation_aborted after abort(). Call it only
     // after read_available() reported would_block, on the executor that runs this transport.
-    virtual void on_readable(std::function<void(std::error_code)> fn) { (void)fn; }
+    // `fn(owner.get(), ec)`; the wait keeps `owner` alive. A function pointer and an owner, not
+    // a std::function: an idle connection holds this wait, and a std::function holding a
+    // shared_ptr would be 32 bytes in the wait plus a heap block.
+    using readable_fn = void (*)(void* owner, std::error_code ec);
+    virtual void on_readable(readable_fn fn, std::shared_ptr<void> owner) {
+        (void)fn;
+        (void)owner;
+    }
     // Writes all of `buf`.
     virtual asio::awaitable<void> write_all(asio::const_buffer buf, std::error_code& ec) = 0;
     // Ends the stream in an orderly way (TLS close_notify, WebSocket close frame, TCP FIN) after

@@ -25,6 +25,7 @@
 #include "session/client_link.hpp"
 #include "session/heap_optional.hpp"
 #include "session/outbound_queue.hpp"
+#include "session/small_mutex.hpp"
 
 namespace rmqtt::broker {
 
@@ -250,20 +251,19 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     std::atomic<bool> online_{false};
     std::atomic<bool> persistent_{false};
     std::atomic<bool> ended_{false};
+    // Guards what other threads read through info() and subscription_snapshot(): the settings
+    // info() shows and subscriptions_ (written on the owner under it, read by the owner
+    // without it).
+    mutable small_mutex snapshot_mutex_;
     std::atomic<std::uint64_t> next_seq_{1};
     std::uint32_t first_generation_ = 0;
     std::atomic<std::uint32_t> generation_{0};
     std::atomic<std::size_t> inbox_size_{0};
 
-    mutable std::mutex inbox_mutex_;
+    mutable small_mutex inbox_mutex_;
     std::vector<delivery> inbox_;   // guarded by inbox_mutex_
     asio::any_io_executor owner_;   // guarded by inbox_mutex_
     bool drain_scheduled_ = false;  // guarded by inbox_mutex_
-
-    // Guards what other threads read through info() and subscription_snapshot(): the settings
-    // info() shows and subscriptions_ (written on the owner under it, read by the owner
-    // without it).
-    mutable std::mutex snapshot_mutex_;
 
     // Owner only.
     std::shared_ptr<client_link> link_;
