@@ -185,7 +185,7 @@ class connection final : public client_link, public std::enable_shared_from_this
     const std::shared_ptr<listener_counters> counters_;
     void end_handshake();  // leaves the handshaking count (once)
     bool handshake_counted_ = true;
-    const std::string listener_id_;
+    const std::string& listener_id_;  // interned
     std::unique_ptr<transport> transport_;
     asio::any_io_executor executor_;
     std::string peer_;

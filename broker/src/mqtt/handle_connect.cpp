@@ -398,7 +398,7 @@ asio::awaitable<void> connection::complete_connect() {
         info.version = version_;
         info.expiry_interval_s = expiry;
         info.username = c.username;
-        info.listener = lc.id();
+        info.listener = listener_id_;
         info.peer = peer_;
         info.connected_at_ms = now_ms;
         info.disconnected_at_ms = 0;

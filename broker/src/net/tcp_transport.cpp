@@ -9,14 +9,18 @@
 namespace rmqtt::broker {
 
 tcp_transport::tcp_transport(asio::ip::tcp::socket socket, proxy_settings proxy)
-    : socket_(std::move(socket)), proxy_(proxy), remote_(peer_address(socket_)) {}
+    : socket_(std::move(socket)), proxy_(proxy) {}
+
+std::string tcp_transport::remote_address() const {
+    return proxied_ ? *proxied_ : peer_address(socket_);
+}
 
 asio::awaitable<void> tcp_transport::handshake(std::error_code& ec) {
     ec.clear();
     if (!proxy_.enabled) co_return;
     proxy_header h;
     co_await read_proxy_header(socket_, proxy_.timeout, h, ec);
-    if (!ec) remote_ = client_address(socket_, h);
+    if (!ec) proxied_ = std::make_unique<std::string>(client_address(socket_, h));
 }
 
 asio::awaitable<std::size_t> tcp_transport::read_some(asio::mutable_buffer buf,

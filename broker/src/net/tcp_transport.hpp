@@ -19,13 +19,15 @@ class tcp_transport final : public transport {
     asio::awaitable<void> write_all(asio::const_buffer buf, std::error_code& ec) override;
     asio::awaitable<void> close(std::error_code& ec) override;
     void abort() noexcept override;
-    std::string remote_address() const override { return remote_; }
+    std::string remote_address() const override;
     const char* kind() const noexcept override { return "tcp"; }
 
   private:
     asio::ip::tcp::socket socket_;
     proxy_settings proxy_;
-    std::string remote_;
+    // The client's address from a PROXY header; without one, the socket's peer (asked when
+    // remote_address() is called, once per connection: no string kept in every transport).
+    std::unique_ptr<std::string> proxied_;
 };
 
 class tcp_transport_factory final : public transport_factory {

@@ -24,6 +24,7 @@
 #include "routing/delivery_target.hpp"
 #include "session/client_link.hpp"
 #include "session/heap_optional.hpp"
+#include "session/interned_string.hpp"
 #include "session/outbound_queue.hpp"
 #include "session/small_mutex.hpp"
 
@@ -153,7 +154,7 @@ class session final : public delivery_target, public std::enable_shared_from_thi
         protocol::version version = protocol::version::v3_1_1;
         std::uint32_t expiry_interval_s = 0;  // storage::never_expires = never
         std::optional<std::string> username;
-        std::string listener;
+        interned_string listener;
         std::string peer;
         std::size_t max_mqueue_len = 1000;
         bool mqueue_backpressure = true;  // listener mqueue_overflow = "backpressure"

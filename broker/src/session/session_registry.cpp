@@ -16,7 +16,7 @@ void session_registry::attach(const std::string& client_id, bool clean_start,
         if (it == map_.end()) {
             auto s = std::make_shared<session>(core_, client_id, ex);
             generation = ++s->attach_generation;
-            map_.emplace(client_id, s);
+            map_.emplace(s->client_id(), s);
             asio::post(ex, [s, generation, done = std::move(done)] {
                 done(attach_result{s, false, generation});
             });
@@ -77,7 +77,8 @@ void session_registry::remove(const session& s) {
 
 void session_registry::insert_restored(const session_ptr& s) {
     std::lock_guard lock(mutex_);
-    map_[s->client_id()] = s;
+    map_.erase(s->client_id());
+    map_.emplace(s->client_id(), s);
 }
 
 void session_registry::reserve_more(std::size_t n) {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -53,7 +54,10 @@ class session_registry {
   private:
     core_context& core_;
     std::mutex mutex_;
-    std::unordered_map<std::string, session_ptr> map_;
+    // Keyed by a view of the session's own client id (const for the session's life): no second
+    // copy of the id per session. An entry is replaced by erase + emplace, never by assigning
+    // a new session to it (the key would still view the old session's id).
+    std::unordered_map<std::string_view, session_ptr> map_;
 };
 
 }  // namespace rmqtt::broker
