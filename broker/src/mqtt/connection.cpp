@@ -41,7 +41,7 @@ connection::connection(core_context& core, const listener_config& listener,
       counters_(std::move(counters)),
       listener_id_(interned_string::intern(listener.id())),
       transport_(std::move(t)),
-      executor_(ex),
+      executor_(to_io_executor(ex)),
       max_packet_size_(listener.max_packet_size),
       wheel_(asio::use_service<watchdog_wheel>(asio::query(ex, asio::execution::context))) {
     watchdog_entry_.fire = [](void* self) { static_cast<connection*>(self)->watchdog(); };

@@ -67,7 +67,7 @@ class connection final : public client_link, public std::enable_shared_from_this
 
     protocol::version version() const noexcept { return version_; }
     bool is_v5() const noexcept { return version_ == protocol::version::v5; }
-    const asio::any_io_executor& executor() const noexcept { return executor_; }
+    asio::any_io_executor executor() const noexcept { return executor_; }
     const std::string& peer() const noexcept { return peer_; }
     // For log_with(): the peer address, and the client id once the CONNECT was read.
     log_fields fields() const noexcept { return {peer_, client_id_}; }
@@ -187,7 +187,7 @@ class connection final : public client_link, public std::enable_shared_from_this
     bool handshake_counted_ = true;
     const std::string& listener_id_;  // interned
     std::unique_ptr<transport> transport_;
-    asio::any_io_executor executor_;
+    io_executor executor_;  // the worker's
     std::string peer_;
     state state_ = state::handshaking;
     protocol::version version_ = protocol::version::v3_1_1;

@@ -61,7 +61,7 @@ storage::subscription_record to_subscription_record(const std::string& filter,
 }  // namespace
 
 session::session(core_context& core, std::string client_id, asio::any_io_executor owner)
-    : core_(core), client_id_(std::move(client_id)), owner_(std::move(owner)) {}
+    : core_(core), client_id_(std::move(client_id)), owner_(to_io_executor(owner)) {}
 
 void session::set_generation(std::uint32_t first, std::uint32_t generation) noexcept {
     first_generation_ = first;
@@ -112,7 +112,7 @@ bool session::needs_room() const noexcept {
 }
 
 void session::deliver(delivery d) {
-    asio::any_io_executor ex;
+    std::optional<io_executor> ex;
     {
         std::lock_guard lock(inbox_mutex_);
         if (d.qos == qos::at_most_once && inbox_.size() >= inbox_hard_limit) {
@@ -125,7 +125,7 @@ void session::deliver(delivery d) {
         drain_scheduled_ = true;
         ex = owner_;
     }
-    asio::post(ex, [self = shared_from_this(), ex] { self->drain(ex); });
+    asio::post(*ex, [self = shared_from_this(), to = *ex] { self->drain(to); });
 }
 
 void session::run_on_owner(std::function<void()> fn) {
@@ -187,14 +187,14 @@ void session::set_owner(asio::any_io_executor ex) {
     if (rate_timer_) rate_timer_->cancel();
     rate_timer_.reset();
     std::lock_guard lock(inbox_mutex_);
-    owner_ = std::move(ex);
+    owner_ = to_io_executor(ex);
     if (!inbox_.empty() && !drain_scheduled_) {
         drain_scheduled_ = true;
         asio::post(owner_, [self = shared_from_this(), ex = owner_] { self->drain(ex); });
     }
 }
 
-void session::drain(asio::any_io_executor ex) {
+void session::drain(io_executor ex) {
     std::vector<delivery> batch;
     {
         std::lock_guard lock(inbox_mutex_);

@@ -25,6 +25,7 @@
 #include "session/client_link.hpp"
 #include "session/heap_optional.hpp"
 #include "session/interned_string.hpp"
+#include "session/io_executor.hpp"
 #include "session/outbound_queue.hpp"
 #include "session/small_mutex.hpp"
 
@@ -151,28 +152,29 @@ class session final : public delivery_target, public std::enable_shared_from_thi
 
     // Settings established at CONNECT (owner only).
     struct settings {
+        // (Ordered so that the small fields share words: a session keeps one.)
         protocol::version version = protocol::version::v3_1_1;
+        bool mqueue_backpressure = true;          // listener mqueue_overflow = "backpressure"
+        bool request_problem_information = true;  // client's 5.0 setting
+        bool clean_disconnect = false;
         std::uint32_t expiry_interval_s = 0;  // storage::never_expires = never
         std::optional<std::string> username;
         interned_string listener;
         std::string peer;
         std::size_t max_mqueue_len = 1000;
-        bool mqueue_backpressure = true;  // listener mqueue_overflow = "backpressure"
         std::size_t max_inflight = 65535;
         // Client's 5.0 limits
         std::uint32_t client_max_packet_size = 0;  // 0 = none
         std::uint16_t client_receive_maximum = 65535;
         std::uint16_t client_topic_alias_maximum = 0;
-        bool request_problem_information = true;
-        std::int64_t created_at_ms = 0;
-        std::int64_t connected_at_ms = 0;
-        std::int64_t disconnected_at_ms = 0;
-        bool clean_disconnect = false;
-        std::chrono::milliseconds retry_interval{30000};
         // mqueue_rate_limit: at most `rate_burst` queued messages at once, refilled at
         // rate_burst per rate_period (a token bucket); the maximum burst means no limit.
         std::uint32_t rate_burst = 0xFFFFFFFF;
         std::chrono::milliseconds rate_period{1000};
+        std::int64_t created_at_ms = 0;
+        std::int64_t connected_at_ms = 0;
+        std::int64_t disconnected_at_ms = 0;
+        std::chrono::milliseconds retry_interval{30000};
     };
     settings& config() noexcept { return settings_; }
     const settings& config() const noexcept { return settings_; }
@@ -232,7 +234,7 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     std::uint64_t attach_generation = 0;  // guarded by the session registry's mutex
 
   private:
-    void drain(asio::any_io_executor ex);
+    void drain(io_executor ex);
     void accept(delivery&& d);
     void send_entry(outbound_entry& e, bool dup);
     void send_pubrel(std::uint16_t packet_id);
@@ -262,9 +264,9 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     std::atomic<std::size_t> inbox_size_{0};
 
     mutable small_mutex inbox_mutex_;
-    std::vector<delivery> inbox_;   // guarded by inbox_mutex_
-    asio::any_io_executor owner_;   // guarded by inbox_mutex_
     bool drain_scheduled_ = false;  // guarded by inbox_mutex_
+    std::vector<delivery> inbox_;   // guarded by inbox_mutex_
+    io_executor owner_;             // guarded by inbox_mutex_
 
     // Owner only.
     std::shared_ptr<client_link> link_;
@@ -283,8 +285,8 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // How many queued messages the rate limit lets through now; arms rate_timer_ when none.
     std::size_t rate_budget();
     bool unloaded_store_entries_ = false;
-    std::uint64_t unloaded_boundary_ = 0;
     bool ever_persisted_ = false;  // the store may hold records of this session
+    std::uint64_t unloaded_boundary_ = 0;
     std::atomic<std::size_t> inflight_count_{0};
     std::atomic<std::size_t> queued_count_{0};
     // While connected with mqueue_overflow = "backpressure": the queue length at which publishers'
