@@ -12,8 +12,6 @@ packages=(
     # libraries rmqttd links or includes
     libasio-dev libssl-dev librocksdb-dev libhiredis-dev libtoml11-dev libfmt-dev
     libspdlog-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libcrypt-dev
-    # sd_notify: systemd's Type=notify readiness and status (etc/rmqttd.service)
-    libsystemd-dev
     # WebSocket listeners: RFC 6455 framing, the HTTP upgrade request
     libwslay-dev libhttp-parser-dev
     # tests

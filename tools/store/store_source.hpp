@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -63,7 +64,11 @@ struct progress {
     std::size_t every = 100000;
     const char* what = "read";
     std::size_t done = 0;
-    void tick();
+    void tick() {
+        ++done;
+        if (every != 0 && done % every == 0)
+            std::fprintf(stderr, "%s %zu records...\n", what, done);
+    }
 };
 
 class store_source {
@@ -80,8 +85,13 @@ class store_source {
     virtual void compact(std::uint64_t& bytes_before, std::uint64_t& bytes_after) = 0;
 };
 
-// `live`: see above (access::read only). `force`: Redis, ignore a fresh heartbeat.
+// `live`: see above (access::read only). `force`: Redis, ignore a fresh heartbeat. RocksDB is
+// opened through the engine module (rmqtt/storage/rocksdb_module.hpp): tool_error(exit_error)
+// when it cannot be loaded.
 std::unique_ptr<store_source> open_source(const store_target& target, access a, bool live,
                                           bool force);
+
+// The RocksDB source itself: in the engine module (rocksdb_source.cpp).
+std::unique_ptr<store_source> open_rocksdb_source(const store_target& t, access a, bool live);
 
 }  // namespace rmqtt::store_tool

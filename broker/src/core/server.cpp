@@ -12,6 +12,7 @@
 #include "mqtt/connection.hpp"
 #include "net/listener.hpp"
 #include "persist/recovery.hpp"
+#include "rmqtt/storage/rocksdb_module.hpp"
 #include "session/restore.hpp"
 
 namespace rmqtt::broker {
@@ -150,7 +151,7 @@ bool server::open_store() {
         o.path = sc.rocksdb_path;
         o.cache_capacity = sc.rocksdb_cache_capacity;
         o.sync = sc.sync == session_storage_config::sync_mode::always;
-        st = storage::open_rocksdb_store(o, engine);
+        st = storage::rocksdb_module::open_store(o, engine);  // loads librmqtt_rocksdb.so
     } else {
         storage::redis_options o;
         o.url = sc.redis_url;

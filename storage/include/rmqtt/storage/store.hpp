@@ -251,6 +251,9 @@ struct rocksdb_options {
 };
 // Opens (or creates) the database. A corrupt or unreadable directory gives `corruption` /
 // `io_error` with a message that names the path and what to do; it never starts empty silently.
+// Defined in the RocksDB engine (storage/rocksdb): linked into the engine module and into
+// rmqtt_storage_rocksdb. rmqttd itself opens RocksDB through rocksdb_module::open_store
+// (rocksdb_module.hpp), which loads the module first.
 status open_rocksdb_store(const rocksdb_options& options, std::unique_ptr<store>& out);
 
 struct redis_options {
