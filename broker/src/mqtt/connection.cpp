@@ -825,8 +825,9 @@ void connection::flush_acks() {
 
 std::function<void(const storage::status&)> connection::on_executor(
     std::function<void(const storage::status&)> fn) {
-    return [self = shared_from_this(), fn = std::move(fn)](const storage::status& s) {
-        asio::post(self->executor_, [fn, s] { fn(s); });
+    // A completion runs once: the function moves into the handler instead of being copied.
+    return [self = shared_from_this(), fn = std::move(fn)](const storage::status& s) mutable {
+        asio::post(self->executor_, [fn = std::move(fn), s] { fn(s); });
     };
 }
 
