@@ -823,14 +823,6 @@ void connection::flush_acks() {
     if (freed) cancel_timer(ack_signal_);
 }
 
-std::function<void(const storage::status&)> connection::on_executor(
-    std::function<void(const storage::status&)> fn) {
-    // A completion runs once: the function moves into the handler instead of being copied.
-    return [self = shared_from_this(), fn = std::move(fn)](const storage::status& s) mutable {
-        asio::post(self->executor_, [fn = std::move(fn), s] { fn(s); });
-    };
-}
-
 void connection::with_session(const session_ptr& s, std::function<void(session&)> fn) {
     if (!s) return;
     if (session_ == s) {
