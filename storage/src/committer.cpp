@@ -44,27 +44,57 @@ void committer::submit(write_batch batch, completion done) {
     {
         std::unique_lock lock(mutex_);
         if (!stopping_) {
+            // One clock read per submit (a costly call on some VMs), under the lock so queue
+            // times increase along the queue: the batch's queue time, and the end of the latency
+            // of the batches it completes early.
+            const auto now = std::chrono::steady_clock::now();
             const bool was_empty = queue_.empty();
-            queue_.push_back(item{std::move(batch),
-                                  std::move(done),
-                                  bytes,
-                                  ops,
-                                  std::chrono::steady_clock::now(),
-                                  ops,
-                                  {}});
+            queue_.push_back(
+                item{std::move(batch), std::move(done), bytes, ops, now, ops, {}, true, false});
             pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
             pending_batches_.fetch_add(1, std::memory_order_relaxed);
             const std::uint64_t id = submitted_++;
             queued_ops_ += ops;
             submitted_ops_.fetch_add(ops, std::memory_order_relaxed);
             const bool front_was_live = !was_empty && queue_.front().live > 0;
+            emptied_.clear();
             cancel_waiting(id);
+            // Batches left with nothing to write by put/delete pairs complete here, after the
+            // unlock (options::complete_cancelled_early).
+            completion first;
+            std::vector<completion> more;
+            std::chrono::steady_clock::time_point first_queued_at;
+            std::vector<std::chrono::steady_clock::time_point> more_queued_at;
+            if (opts_.complete_cancelled_early) {
+                for (const std::uint64_t e : emptied_) {
+                    item& x = item_at(e);
+                    if (x.live != 0 || !x.pairs_only || !x.done) continue;
+                    x.completed_early = true;
+                    if (!first) {
+                        first = std::move(x.done);
+                        first_queued_at = x.queued_at;
+                    } else {
+                        more.push_back(std::move(x.done));
+                        more_queued_at.push_back(x.queued_at);
+                    }
+                    x.done = nullptr;
+                }
+            }
             // The writer waits for work, during its window for a full group, and for the front
-            // batch to need no write.
+            // batch to need no write. A front that completed early needs the writer only for
+            // what waits behind it: a batch that needs no write and still has to complete.
             const bool notify = was_empty || queued_ops_ >= opts_.max_batch_ops ||
-                                (front_was_live && queue_.front().live == 0);
+                                (front_was_live && queue_.front().live == 0 && dead_front_waits());
             lock.unlock();
             if (notify) wake_.notify_one();
+            if (first) {
+                first(status::ok());
+                note_latency(now - first_queued_at);
+                for (std::size_t k = 0; k < more.size(); ++k) {
+                    more[k](status::ok());
+                    note_latency(now - more_queued_at[k]);
+                }
+            }
             return;
         }
     }
@@ -75,6 +105,28 @@ void committer::submit(write_batch batch, completion done) {
     } else if (ops > 0) {
         report_unobserved(stopped, 1, ops);
     }
+}
+
+// Whether the batches at the front that need no write include one the writer must complete: a
+// run of batches without a completion (or completed early) is passed over, up to a bound past
+// which the writer is woken all the same.
+bool committer::dead_front_waits() const {
+    constexpr std::size_t scan = 16;
+    for (std::size_t k = 0; k < queue_.size() && k < scan; ++k) {
+        const item& x = queue_[k];
+        if (x.live > 0) return false;  // the writer's window covers it
+        if (x.done) return true;
+    }
+    return true;
+}
+
+void committer::note_latency(std::chrono::steady_clock::duration d) {
+    const auto us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+    const auto bucket = std::lower_bound(latency_bounds_.begin(), latency_bounds_.end(), us) -
+                        latency_bounds_.begin();
+    latency_counts_[static_cast<std::size_t>(bucket)].fetch_add(1, std::memory_order_relaxed);
+    latency_sum_us_.fetch_add(us, std::memory_order_relaxed);
 }
 
 // Preconditions (the broker's, see records.hpp): a put creates the entry, and seq is never reused
@@ -101,9 +153,9 @@ void committer::cancel_waiting(std::uint64_t id) {
             }
             auto found = waiting_.find(entry_key{put->client_id, put->entry.seq});
             if (found != waiting_.end()) {
-                if (found->second.put) kill_put(*found->second.put);  // superseded: a put replaces
-                if (found->second.update) {                           // the whole entry
-                    kill(*found->second.update);
+                if (found->second.put) kill_put(*found->second.put, false);  // superseded: a put
+                if (found->second.update) {  // replaces the whole entry
+                    kill(*found->second.update, false);
                     ++absorbed;
                 }
                 waiting_.erase(found);
@@ -118,12 +170,12 @@ void committer::cancel_waiting(std::uint64_t id) {
                     std::get<put_queue_entry>(item_at(p.item).batch.ops[p.op]).entry;
                 entry.state = upd->state;
                 entry.packet_id = upd->packet_id;
-                kill(op_ref{id, i});
+                kill(op_ref{id, i}, false);
                 ++absorbed;
                 continue;
             }
             if (found != waiting_.end()) {
-                kill(*found->second.update);  // replaced: an update sets both fields
+                kill(*found->second.update, false);  // replaced: an update sets both fields
                 ++absorbed;
                 waiting_.erase(found);
             }
@@ -139,12 +191,12 @@ void committer::cancel_waiting(std::uint64_t id) {
             waiting_.erase(found);
             if (e.put) note_delete(true, it.queued_at - item_at(e.put->item).queued_at);
             if (e.update) {
-                kill(*e.update);
+                kill(*e.update, false);
                 ++absorbed;
             }
             if (e.put) {
-                kill_put(*e.put);
-                kill(op_ref{id, i});
+                kill_put(*e.put, true);
+                kill(op_ref{id, i}, true);
                 ++pairs;
             }
         }
@@ -182,27 +234,30 @@ std::chrono::microseconds committer::current_window() const noexcept {
     return std::chrono::microseconds(current_window_us_.load(std::memory_order_relaxed));
 }
 
-void committer::kill(const op_ref& r) {
+void committer::kill(const op_ref& r, bool pair) {
     item& it = item_at(r.item);
     if (it.live == 0) return;
     if (it.live == 1 && it.dead.empty()) {  // the last live one (often the only one): no vector
+        if (!pair) it.pairs_only = false;
         it.live = 0;
+        emptied_.push_back(r.item);
         return;
     }
     if (it.dead.empty()) it.dead.assign(it.batch.ops.size(), 0);
     if (it.dead[r.op]) return;
+    if (!pair) it.pairs_only = false;
     it.dead[r.op] = 1;
-    --it.live;
+    if (--it.live == 0) emptied_.push_back(r.item);
 }
 
-void committer::kill_put(const op_ref& r) {
+void committer::kill_put(const op_ref& r, bool pair) {
     const auto& put = std::get<put_queue_entry>(item_at(r.item).batch.ops[r.op]);
-    kill(r);
+    kill(r, pair);
     if (put.entry.message_id == 0) return;
     auto m = waiting_messages_.find(put.entry.message_id);
     if (m == waiting_messages_.end() || m->second.refs == 0) return;
     if (--m->second.refs == 0) {
-        kill(m->second.put);
+        kill(m->second.put, pair);
         waiting_messages_.erase(m);
     }
 }
@@ -444,16 +499,7 @@ void committer::run() {
         const auto completed_at = std::chrono::steady_clock::now();
         for (std::size_t g = 0; g < group.size(); ++g) {
             if (group[g].done) group[g].done(results[g]);
-            const auto us =
-                static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                               completed_at - group[g].queued_at)
-                                               .count());
-            const auto bucket =
-                std::lower_bound(latency_bounds_.begin(), latency_bounds_.end(), us) -
-                latency_bounds_.begin();
-            latency_counts_[static_cast<std::size_t>(bucket)].fetch_add(1,
-                                                                        std::memory_order_relaxed);
-            latency_sum_us_.fetch_add(us, std::memory_order_relaxed);
+            if (!group[g].completed_early) note_latency(completed_at - group[g].queued_at);
         }
         if (!st.is_ok()) {
             // Batches nobody waits for: one report for the group's shared error, one per batch

@@ -356,6 +356,92 @@ TEST(storage_committer, batch_that_cancels_to_nothing_completes_without_a_write)
     EXPECT_EQ(c.groups_written(), 0u);
 }
 
+// options::complete_cancelled_early: a batch whose put its delete cancelled (the subscriber
+// acknowledged the message before its put was written) completes at once, on the thread of the
+// submit that cancelled it, ahead of a batch still being written; nothing of it reaches the
+// engine. The batch of the delete completes early too when nothing else is left in it.
+TEST(storage_committer, cancelled_batch_completes_early_on_the_cancelling_thread) {
+    fault_store engine;
+    committer::options o;
+    o.complete_cancelled_early = true;
+    committer c(engine, o);
+    engine.hold();
+    results r;
+    c.submit(meta_batch(0), r.record(0));
+    ASSERT_TRUE(engine.wait_attempts(1));
+    std::thread::id ran_on;
+    c.submit(batch_of({put_queue_entry{"c", sample_entry(1)}}), [&](const status& st) {
+        EXPECT_TRUE(st.is_ok());
+        ran_on = std::this_thread::get_id();
+        r.record(1)(st);
+    });
+    c.submit(batch_of({delete_queue_entry{"c", 1}}), r.record(2));
+    // Both ran inside the last submit, while the first write is still held.
+    ASSERT_EQ(r.size(), 2u);
+    EXPECT_EQ(ran_on, std::this_thread::get_id());
+    EXPECT_EQ(c.pending_batches(), 3u) << "counted until the writer passes them";
+    engine.release();
+    c.flush();
+    EXPECT_EQ(r.order, (std::vector<int>{1, 2, 0}));
+    for (const auto& st : r.statuses)
+        EXPECT_TRUE(st.is_ok());
+    EXPECT_EQ(engine.attempts(), 1);
+    EXPECT_EQ(c.ops_cancelled(), 1u);
+    EXPECT_EQ(c.ops_written(), 1u);
+    EXPECT_EQ(c.pending_batches(), 0u);
+    EXPECT_TRUE(read_queue(engine, "c").empty());
+    std::uint64_t counted = 0;
+    for (std::size_t i = 0; i <= committer::latency_bounds_us().size(); ++i)
+        counted += c.latency_bucket(i);
+    EXPECT_EQ(counted, 3u) << "each batch's latency counted once";
+}
+
+// Only batches emptied by put/delete pairs go early. A barrier (an empty batch), a batch whose
+// update was folded into a waiting put, and one whose put a later put replaced depend on batches
+// in front of them (the folded state, the replacing put): they complete in submission order,
+// after the write in front of them. A batch with a live operation left waits for its write.
+// A shared message goes early with its last reference.
+TEST(storage_committer, only_batches_cancelled_in_pairs_complete_early) {
+    fault_store engine;
+    committer::options o;
+    o.complete_cancelled_early = true;
+    committer c(engine, o);
+    engine.hold();
+    results r;
+    c.submit(meta_batch(0), r.record(0));
+    ASSERT_TRUE(engine.wait_attempts(1));
+    c.submit(batch_of({put_queue_entry{"c", sample_entry(1)}}), r.record(1));
+    c.submit(batch_of({update_queue_entry{"c", 1, queue_state::sent, 9}}), r.record(2));
+    c.submit({}, r.record(3));  // a barrier
+    c.submit(batch_of({put_queue_entry{"c", sample_entry(2)}}), r.record(4));
+    c.submit(batch_of({put_queue_entry{"c", sample_entry(2)}}), r.record(5));  // replaces 4's
+    c.submit(batch_of({put_message{1, sample_message("fan/out", "once")},
+                       put_queue_entry{"a", referencing(1, 1)},
+                       put_queue_entry{"b", referencing(1, 1)}}),
+             r.record(6));
+    c.submit(batch_of({delete_queue_entry{"a", 1}}), r.record(7));
+    // 7 cancelled its delete with a's put; 6 still holds b's reference and the message.
+    EXPECT_EQ(r.order, (std::vector<int>{7}));
+    c.submit(batch_of({delete_queue_entry{"c", 1}, delete_queue_entry{"b", 1},
+                       put_session{sample_session("c")}}),
+             r.record(8));
+    // 1 (its put and the folded update gone with the delete), 7 (its delete with a's put) and
+    // 6 (both references and the message) are done; 8 still has its put_session to write.
+    ASSERT_EQ(r.size(), 3u);
+    EXPECT_EQ(r.order, (std::vector<int>{7, 1, 6}));
+    engine.release();
+    c.flush();
+    EXPECT_EQ(r.order, (std::vector<int>{7, 1, 6, 0, 2, 3, 4, 5, 8}));
+    for (const auto& st : r.statuses)
+        EXPECT_TRUE(st.is_ok());
+    const auto q = read_queue(engine, "c");
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_EQ(q[0], sample_entry(2));
+    EXPECT_TRUE(read_queue(engine, "a").empty());
+    EXPECT_TRUE(read_queue(engine, "b").empty());
+    EXPECT_EQ(stored_messages(engine), 0u);
+}
+
 TEST(storage_committer, update_of_an_entry_put_in_the_group_is_folded_into_the_put) {
     fault_store engine;
     committer c(engine, {});

@@ -828,13 +828,6 @@ void connection::flush_acks() {
     if (freed) cancel_timer(&rare_state::ack_signal);
 }
 
-std::function<void(const storage::status&)> connection::on_executor(
-    std::function<void(const storage::status&)> fn) {
-    return [self = shared_from_this(), fn = std::move(fn)](const storage::status& s) {
-        asio::post(self->executor_, [fn, s] { fn(s); });
-    };
-}
-
 void connection::with_session(const session_ptr& s, std::function<void(session&)> fn) {
     if (!s) return;
     if (session_ == s) {

@@ -2,6 +2,7 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <cstdint>
@@ -156,9 +157,14 @@ class connection final : public client_link, public std::enable_shared_from_this
     // `index` waits until none of `targets` needs room any more.
     void wait_for_room(std::uint64_t index, std::vector<std::weak_ptr<delivery_target>> targets);
     void poll_room();
-    // Wraps a store completion so it runs on this connection's executor.
-    std::function<void(const storage::status&)> on_executor(
-        std::function<void(const storage::status&)> fn);
+    // Wraps a store completion so it runs on this connection's executor: one allocation for the
+    // wrapper and `fn` together, and `fn` moves into the posted handler (a completion runs once).
+    template <class F>
+    std::function<void(const storage::status&)> on_executor(F fn) {
+        return [ex = executor_, fn = std::move(fn)](const storage::status& s) mutable {
+            asio::post(ex, [fn = std::move(fn), s]() mutable { fn(s); });
+        };
+    }
     // Runs `fn` on `s`: at once while `s` is this connection's session, otherwise on the
     // session's owner unless it has ended. A store completion undoes its failed change this way,
     // also when the client has gone meanwhile: the session and its store records outlive it.

@@ -16,6 +16,9 @@ storage::committer::options committer_options(const session_storage_config& cfg)
     o.window = cfg.commit_window;
     o.max_batch_ops = cfg.commit_max_ops;
     o.backend_timeout = cfg.backend_timeout;
+    // A message its subscribers acknowledged before its put was written needs no write: its
+    // publisher's acknowledgement goes at once, not after the batches in front of it.
+    o.complete_cancelled_early = true;
     // Nobody waits for these writes (with ack = "async" that includes acknowledged messages):
     // the log line and the counters are all that is left of them.
     o.on_unobserved_failure = [](const storage::status& st, std::size_t ops) {

@@ -20,7 +20,9 @@ namespace rmqtt::broker {
 //
 // Thread safety: every method may be called from any thread. Completions run on the
 // committer's thread, read_async functions on the reader thread; callers post back to their own
-// executor.
+// executor. A batch whose operations all cancelled in put/delete pairs (its subscribers
+// acknowledged the message before its put was written) completes at once, on the thread whose
+// submit() cancelled the last of them (committer::options::complete_cancelled_early).
 class persistence {
   public:
     using completion = std::function<void(const storage::status&)>;

@@ -22,7 +22,8 @@ namespace rmqtt::storage {
 
 // Group commit in front of a store. Any thread submits batches; one writer thread drains the
 // queue, merges what is waiting (up to `max_batch_ops`) into one store::write, then runs each
-// batch's completion on the writer thread, in submission order.
+// batch's completion on the writer thread, in submission order (options::complete_cancelled_early
+// lets batches that need no write complete earlier).
 //
 // Cancellation in the queue: while an operation waits in the queue (not yet taken by the writer)
 // a later operation on the same queue entry can make it unnecessary. A delete_queue_entry
@@ -30,7 +31,8 @@ namespace rmqtt::storage {
 // acknowledged before it reached the disk); an update_queue_entry of a waiting put is folded
 // into the put; an update that a later update or the entry's delete replaces is dropped. A batch
 // whose operations have all gone completes without a write as soon as the batches before it have
-// completed. The writer takes the queue once its oldest batch has waited `window` (or
+// completed (with options::complete_cancelled_early, at once if they all went in put/delete
+// pairs). The writer takes the queue once its oldest batch has waited `window` (or
 // max_batch_ops are waiting, or flush() / stop() asks), also under load: the window is what lets
 // a subscriber's acknowledgement catch up with the put of its message, so a busy broker writes
 // only what outlives it.
@@ -53,6 +55,17 @@ class committer {
         std::chrono::milliseconds backend_timeout{15000};
         std::chrono::milliseconds retry_initial{50};
         std::chrono::milliseconds retry_max{2000};
+        // A batch whose operations have all been cancelled in put/delete pairs (each put of a
+        // queue entry by the entry's delete, each put_message with its last reference, each
+        // delete by its put) needs nothing written, before or after it: with this set it
+        // completes (ok) at once, on the thread whose submit() cancelled its last operation,
+        // after that submit() has released the committer's lock, and may complete before
+        // batches submitted earlier. A batch that is empty as submitted (a barrier), or that
+        // lost an operation any other way (an update folded into a put, an update or a put
+        // replaced by a later one), still completes on the writer thread in submission order.
+        // flush(), stop() and the pending counters still count such a batch until the writer has
+        // passed it.
+        bool complete_cancelled_early = false;
         // Called when batches submitted without a completion fail for good: once per failed
         // group with the operations of all such batches in it (a group that fails as a whole),
         // or once per such batch that the engine refused on its own. Runs on the writer thread;
@@ -80,7 +93,7 @@ class committer {
     bool degraded() const noexcept;
 
     // Blocks until everything submitted before the call has completed. Never call it (or stop())
-    // from a completion: completions run on the writer thread.
+    // from a completion: completions run on the writer thread (or inside a submit()).
     void flush();
     // Completes what is queued, then joins the writer thread. Idempotent.
     void stop();
@@ -122,6 +135,8 @@ class committer {
         std::chrono::steady_clock::time_point queued_at;
         std::size_t live = 0;    // operations not cancelled (dead is empty while all are live)
         std::vector<char> dead;  // per operation, once one is cancelled
+        bool pairs_only = true;  // every cancelled operation went in a put/delete pair
+        bool completed_early = false;  // its completion ran in submit()
     };
     // Where the queue holds operations on one queue entry (client id, seq): its put, or else its
     // last update. Items are numbered in submission order; the key's client id points into the
@@ -151,16 +166,21 @@ class committer {
     };
     // Under mutex_: applies the queue entry operations of the item just queued to the waiting ones.
     void cancel_waiting(std::uint64_t id);
-    void kill(const op_ref& r);
+    // `pair`: cancelled with its counterpart (a put with its delete); anything else keeps the
+    // item from completing early (options::complete_cancelled_early).
+    void kill(const op_ref& r, bool pair);
     // Under mutex_: kills the put_queue_entry at `r`, and its message's put with its last
     // reference.
-    void kill_put(const op_ref& r);
+    void kill_put(const op_ref& r, bool pair);
     item& item_at(std::uint64_t id) { return queue_[static_cast<std::size_t>(id - front_id_)]; }
     // Under mutex_: counts a delete_queue_entry (cancelling a waiting put after `delay`, or not)
     // and adjusts window_ every window_sample deletes.
     void note_delete(bool cancelled, std::chrono::steady_clock::duration delay);
     // Under mutex_: the item at the front is taken by the writer; its entries leave the index.
     void unindex_front();
+    // Under mutex_: whether the writer has to wake for the dead batches at the front.
+    bool dead_front_waits() const;
+    void note_latency(std::chrono::steady_clock::duration d);
     void run();
     // One store::write, retried on unavailable / io_error until backend_timeout.
     status write_with_retry(const write_batch& batch);
@@ -181,6 +201,8 @@ class committer {
     std::uint32_t sample_deletes_ = 0;
     std::uint32_t sample_cancels_ = 0;
     std::chrono::steady_clock::duration sample_max_delay_{};
+    // Under mutex_: items whose last live operation a kill() of the current submit() removed.
+    std::vector<std::uint64_t> emptied_;
     std::size_t queued_ops_ = 0;  // operations in queue_ (not yet taken by the writer)
     std::size_t flushers_ = 0;    // threads in flush(): the writer skips its window for them
     std::uint64_t submitted_ = 0;
