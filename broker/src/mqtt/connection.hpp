@@ -191,7 +191,8 @@ class connection final : public client_link, public std::enable_shared_from_this
     const std::shared_ptr<listener_counters> counters_;
     void end_handshake();  // leaves the handshaking count (once)
     bool handshake_counted_ = true;
-    const std::string& listener_id_;  // interned
+    // Interned once per connection; copied into the session's settings without another lookup.
+    const interned_string listener_id_;
     std::unique_ptr<transport> transport_;
     io_executor executor_;  // the worker's
     std::string peer_;

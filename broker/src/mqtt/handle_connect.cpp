@@ -87,7 +87,7 @@ client_info connection::info() const {
     auto* pc = pending_connect();
     ci.username = pc ? &pc->username : (session_ ? &session_->config().username : nullptr);
     ci.peer = peer_;
-    ci.listener = listener_id_;
+    ci.listener = listener_id_.str();
     ci.version = version_;
     ci.auth = &auth_;
     return ci;
