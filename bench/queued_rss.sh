@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Memory per queued message and per restored session: RSS of rmqttd (storage off and on) and of
 # Mosquitto (persistence false) around N QoS 1 messages queued for one offline persistent session,
-# and (rmqttd with storage) after a restart with S persistent sessions.
+# and (rmqttd with storage, Mosquitto with persistence) after a restart with S persistent sessions.
 # Usage: bench/queued_rss.sh [BUILD_DIR]. Knobs: QUEUED (50000), PAYLOAD (64), SESSIONS (5000).
 # Needs mosquitto, mosquitto_pub and mosquitto_sub. Prints one line per broker configuration.
 set -euo pipefail
@@ -73,11 +73,13 @@ CONF
     echo "$dir/rmqtt.toml"
 }
 
-mosquitto_conf() {
-    mkdir -p "$WORK/mosquitto"
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_queued_bytes 0\n' \
-        "$PORT" >"$WORK/mosquitto/mosquitto.conf"
-    echo "$WORK/mosquitto/mosquitto.conf"
+mosquitto_conf() {  # PERSISTENCE(false|true)
+    local dir=$WORK/mosquitto-$1
+    mkdir -p "$dir/data"
+    # Started as root, Mosquitto switches to `user`; it must be able to write persistence_location.
+    printf 'listener %s 127.0.0.1\nuser %s\nallow_anonymous true\nmax_connections -1\npersistence %s\npersistence_location %s/data/\nmax_queued_messages 0\nmax_queued_bytes 0\n' \
+        "$PORT" "$(id -un)" "$1" "$dir" >"$dir/mosquitto.conf"
+    echo "$dir/mosquitto.conf"
 }
 
 start() {  # KIND CONF
@@ -114,26 +116,32 @@ queued_run() {  # KIND CONF LABEL
 
 queued_run rmqttd "$(rmqttd_conf off)" "rmqttd storage off"
 queued_run rmqttd "$(rmqttd_conf on)" "rmqttd storage on"
-queued_run mosquitto "$(mosquitto_conf)" "mosquitto persistence false"
+queued_run mosquitto "$(mosquitto_conf false)" "mosquitto persistence false"
 
-# Restored sessions: SESSIONS persistent sessions with one subscription each, then a restart.
+# Restored sessions: SESSIONS persistent sessions with one subscription each, then a graceful stop
+# and a restart; RSS after the restart minus RSS of the same broker started on an empty store.
+restored_run() {  # KIND CONF LABEL
+    start "$1" "$2"
+    local empty restored subs=() i
+    empty=$(settled_rss "$PID")
+    for ((i = 0; i < SESSIONS; i++)); do
+        mosquitto_sub -p "$PORT" -i "restored-$i" -c -q 1 -t "bench/restored/$i" -E &
+        subs+=($!)
+        if ((${#subs[@]} == 64)); then
+            wait "${subs[@]}"
+            subs=()
+        fi
+    done
+    ((${#subs[@]} == 0)) || wait "${subs[@]}"
+    stop
+    start "$1" "$2"
+    restored=$(settled_rss "$PID")
+    echo "$3, restart: sessions=$SESSIONS rss_empty_kb=$empty rss_restored_kb=$restored" \
+        "bytes_per_session=$(((restored - empty) * 1024 / SESSIONS))"
+    stop
+}
+
 conf=$(rmqttd_conf on)
 rm -rf "$WORK/rmqttd-on/data"/*
-start rmqttd "$conf"
-empty=$(settled_rss "$PID")
-subs=()
-for ((i = 0; i < SESSIONS; i++)); do
-    mosquitto_sub -p "$PORT" -i "restored-$i" -c -q 1 -t "bench/restored/$i" -E &
-    subs+=($!)
-    if ((${#subs[@]} == 64)); then
-        wait "${subs[@]}"
-        subs=()
-    fi
-done
-((${#subs[@]} == 0)) || wait "${subs[@]}"
-stop
-start rmqttd "$conf"
-restored=$(settled_rss "$PID")
-echo "rmqttd storage on, restart: sessions=$SESSIONS rss_empty_kb=$empty rss_restored_kb=$restored" \
-    "bytes_per_session=$(((restored - empty) * 1024 / SESSIONS))"
-stop
+restored_run rmqttd "$conf" "rmqttd storage on"
+restored_run mosquitto "$(mosquitto_conf true)" "mosquitto persistence true"

@@ -14,10 +14,12 @@
 
 namespace rmqtt::broker {
 
-// The connections' keep-alive / handshake / retry deadlines of one worker, on one timer: a hashed
-// timing wheel (slots of `tick`), instead of a timer and a pending wait per connection (about
-// 230 bytes each). An entry fires at the first tick at or after its deadline, so never early and
-// at most two ticks late; its owner re-checks what is due and arms again.
+// The connections' keep-alive / handshake / retry deadlines and the sessions' expiry of one
+// worker, on one timer: a hashed timing wheel (slots of `tick`), instead of a timer and a pending
+// wait per connection or session (about 230 bytes each). An entry fires at the first tick at or
+// after its deadline, so never early and at most two ticks late; its owner re-checks what is due
+// and arms again. A deadline more than one turn away (slot_count ticks) stays in its slot, passed
+// over at each turn until it is due.
 //
 // One per io_context (an Asio service: asio::use_service<watchdog_wheel>(ctx)); entries are armed
 // and disarmed on that context's thread. While armed, an entry holds a reference to its owner

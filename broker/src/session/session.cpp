@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <asio/post.hpp>
 
+#include "mqtt/watchdog_wheel.hpp"
 #include "session/core_context.hpp"
 
 namespace rmqtt::broker {
@@ -181,9 +182,8 @@ session_info session::info() const {
 void session::set_owner(asio::any_io_executor ex) {
     // Timers belong to the old home; they are re-armed on the new one when needed.
     if (will_timer_) will_timer_->cancel();
-    if (expiry_timer_) expiry_timer_->cancel();
     will_timer_.reset();
-    expiry_timer_.reset();
+    cancel_expiry();
     if (rate_timer_) rate_timer_->cancel();
     rate_timer_.reset();
     std::lock_guard lock(inbox_mutex_);
@@ -673,23 +673,34 @@ void session::schedule_will(std::chrono::seconds delay) {
     });
 }
 
+struct session::expiry_wait {
+    watchdog_wheel* wheel = nullptr;  // the owner's when armed
+    watchdog_wheel::entry entry;
+};
+
 void session::schedule_expiry(std::chrono::milliseconds after) {
     cancel_expiry();
-    expiry_timer_ = std::make_unique<asio::steady_timer>(owner(), after);
-    expiry_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
-        if (ec) return;
+    expiry_ = std::make_unique<expiry_wait>();
+    const io_executor home = to_io_executor(owner());
+    expiry_->wheel = &asio::use_service<watchdog_wheel>(home.context());
+    expiry_->entry.fire = [](void* owner) {
+        // On the wheel's thread, the owner's when armed; the owner may have moved since.
+        auto self = static_cast<session*>(owner)->shared_from_this();
         self->run_on_owner([self] {
             if (self->link_ || self->ended()) return;
             metrics::add(self->core_.stats.sessions_expired);
             spdlog::info("session {} expired", self->client_id_);
             self->end(events::session_end_reason::expired);
         });
-    });
+    };
+    expiry_->wheel->arm(expiry_->entry, steady_clock::now() + after, shared_from_this(), home);
 }
 
 void session::cancel_expiry() {
-    if (expiry_timer_) expiry_timer_->cancel();
-    expiry_timer_.reset();
+    // Owner only, like schedule_expiry: the wheel is this thread's.
+    if (!expiry_) return;
+    expiry_->wheel->disarm(expiry_->entry);
+    expiry_.reset();
 }
 
 storage::session_record session::to_record() const {

@@ -277,7 +277,11 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     outbound_queue queue_;
     heap_optional<storage::will_record> will_;
     std::unique_ptr<asio::steady_timer> will_timer_;
-    std::unique_ptr<asio::steady_timer> expiry_timer_;
+    // Session expiry of a disconnected persistent session: an entry of the owner's watchdog wheel
+    // (about 70 bytes while armed) instead of a timer and its pending wait (about 240): a store
+    // recovered at start-up arms one per session.
+    struct expiry_wait;
+    std::unique_ptr<expiry_wait> expiry_;
     // mqueue_rate_limit's token bucket, and the timer that pumps again when a token is due.
     double rate_tokens_ = -1;  // < 0: not started (full)
     steady_clock::time_point rate_refilled_{};
