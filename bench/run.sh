@@ -444,33 +444,33 @@ recovery_row() {
     done
 }
 
-# idle_row KIND VARIANT LABEL: IDLE_CONNS idle connections on a fresh broker; the broker's VmRSS
-# before and after them gives KB per connection, the connect phase gives connections/s.
+# idle_row KIND VARIANT LABEL REP: IDLE_CONNS idle connections on a fresh broker; the broker's
+# VmRSS before and after them gives KB per connection, the connect phase gives connections/s.
+# One run; the caller alternates the brokers run by run (the connect rate is a short burst, so a
+# change of load on the machine would otherwise fall on one broker's runs only).
 idle_row() {
-    local kind=$1 variant=$2 label=$3 row=idle rep out rc status
-    for ((rep = 1; rep <= REPEAT; rep++)); do
-        record "$row" "$label" "$kind" load1 "$(load1)" ok
-        launch "$kind" "$variant" || { record "$row" "$label" "$kind" error 1 "start failed"; continue; }
-        out="$BROKER_DIR/idle.out"
-        local args=(idle --port "$BROKER_PORT" --mqtt "$MQTT" -n "$IDLE_CONNS"
-            --concurrency "$IDLE_CONCURRENCY" --keep-alive "$IDLE_KEEPALIVE"
-            --broker-pid "$BROKER_PID" --id-prefix "idle$rep" --topic-prefix "idle/$rep"
-            --timeout "$STEP_TIMEOUT")
-        [[ $IDLE_SUBSCRIBE = 1 ]] && args+=(--subscribe)
-        rc=0
-        step $((STEP_TIMEOUT + 30)) "$out" "$BENCH" "${args[@]}" || rc=$?
-        stop_broker
-        status=ok
-        if ((rc != 0)); then
-            status="exit $rc"
-            NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(excerpt 300 "$out.err" "$out")")
-        fi
-        log "$row $label $kind #$rep: $(grep -h '^RESULT' "$out" | cut -c1-240) $status"
-        for m in connect_rate hs_p99_us kb_per_conn; do
-            record "$row" "$label" "$kind" "$m" "$(field "$m" "$out")" "$status"
-        done
-        record "$row" "$label" "$kind" rss_mb "$BROKER_RSS_MB" "$status"
+    local kind=$1 variant=$2 label=$3 rep=$4 row=idle out rc status
+    record "$row" "$label" "$kind" load1 "$(load1)" ok
+    launch "$kind" "$variant" || { record "$row" "$label" "$kind" error 1 "start failed"; return; }
+    out="$BROKER_DIR/idle.out"
+    local args=(idle --port "$BROKER_PORT" --mqtt "$MQTT" -n "$IDLE_CONNS"
+        --concurrency "$IDLE_CONCURRENCY" --keep-alive "$IDLE_KEEPALIVE"
+        --broker-pid "$BROKER_PID" --id-prefix "idle$rep" --topic-prefix "idle/$rep"
+        --timeout "$STEP_TIMEOUT")
+    [[ $IDLE_SUBSCRIBE = 1 ]] && args+=(--subscribe)
+    rc=0
+    step $((STEP_TIMEOUT + 30)) "$out" "$BENCH" "${args[@]}" || rc=$?
+    stop_broker
+    status=ok
+    if ((rc != 0)); then
+        status="exit $rc"
+        NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(excerpt 300 "$out.err" "$out")")
+    fi
+    log "$row $label $kind #$rep: $(grep -h '^RESULT' "$out" | cut -c1-240) $status"
+    for m in connect_rate hs_p99_us kb_per_conn; do
+        record "$row" "$label" "$kind" "$m" "$(field "$m" "$out")" "$status"
     done
+    record "$row" "$label" "$kind" rss_mb "$BROKER_RSS_MB" "$status"
 }
 
 # ---- run ---------------------------------------------------------------------------------------
@@ -523,8 +523,10 @@ for row in $ROWS; do
         fanout_row mosquitto persist "mosquitto"
         ;;
     idle)
-        idle_row rmqttd off "storage off"
-        idle_row mosquitto mem "storage off"
+        for ((rep = 1; rep <= REPEAT; rep++)); do
+            idle_row rmqttd off "storage off" "$rep"
+            idle_row mosquitto mem "storage off" "$rep"
+        done
         ;;
     *) log "unknown row '$row' (rows: qos0 qos1 persistent persistent20 overload recovery idle fanout)" ;;
     esac
