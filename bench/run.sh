@@ -297,39 +297,59 @@ store_costs() {
     record "$row" "$label" rmqttd store_bytes_per_msg "$(awk -v a="$bytes" -v m="$msgs" 'BEGIN {printf "%.1f", a / m}')" "$status"
 }
 
-# pubsub_row ROW QOS COUNT PERSISTENT KIND VARIANT CONFIG_LABEL
-pubsub_row() {
-    local row=$1 qos=$2 count=$3 persistent=$4 kind=$5 variant=$6 label=$7 rep port out rc status
-    for ((rep = 1; rep <= REPEAT; rep++)); do
-        record "$row" "$label" "$kind" load1 "$(load1)" ok
-        launch "$kind" "$variant" || { record "$row" "$label" "$kind" error 1 "start failed"; continue; }
-        port=$BROKER_PORT
-        out="$BROKER_DIR/bench.out"
-        local args=(pubsub --port "$port" --mqtt "$MQTT" -p "${ROW_PUBS:-$PUBS}"
-            -s "${ROW_SUBS:-$PUBS}" --topics "${ROW_TOPICS:-$PUBS}"
-            -q "$qos" -n "$count" --payload "$PAYLOAD" --window "$WINDOW" --threads "$BENCH_THREADS"
-            --id-prefix "b$rep" --topic-prefix "bench/$rep" --timeout "$STEP_TIMEOUT")
-        [[ $persistent = 1 ]] && args+=(--persistent)
-        # overload: messages lost after their PUBACK are what the row measures, not a failure;
-        # a broker that drops stops delivering, so the wait for the rest is short.
-        [[ $row = overload ]] && args+=(--idle-timeout 3)
+# pubsub_run ROW QOS COUNT PERSISTENT KIND VARIANT CONFIG_LABEL REP: one run on a fresh broker.
+pubsub_run() {
+    local row=$1 qos=$2 count=$3 persistent=$4 kind=$5 variant=$6 label=$7 rep=$8 port out rc status
+    record "$row" "$label" "$kind" load1 "$(load1)" ok
+    launch "$kind" "$variant" || { record "$row" "$label" "$kind" error 1 "start failed"; return; }
+    port=$BROKER_PORT
+    out="$BROKER_DIR/bench.out"
+    local args=(pubsub --port "$port" --mqtt "$MQTT" -p "${ROW_PUBS:-$PUBS}"
+        -s "${ROW_SUBS:-$PUBS}" --topics "${ROW_TOPICS:-$PUBS}"
+        -q "$qos" -n "$count" --payload "$PAYLOAD" --window "$WINDOW" --threads "$BENCH_THREADS"
+        --id-prefix "b$rep" --topic-prefix "bench/$rep" --timeout "$STEP_TIMEOUT")
+    [[ $persistent = 1 ]] && args+=(--persistent)
+    # overload: messages lost after their PUBACK are what the row measures, not a failure;
+    # a broker that drops stops delivering, so the wait for the rest is short.
+    [[ $row = overload ]] && args+=(--idle-timeout 3)
+    rc=0
+    step $((STEP_TIMEOUT + 30)) "$out" "$BENCH" "${args[@]}" || rc=$?
+    stop_broker
+    status=ok
+    if ((rc == 1)) && [[ $row = overload ]] && [[ $(field missing "$out") =~ ^[1-9] ]]; then
         rc=0
-        step $((STEP_TIMEOUT + 30)) "$out" "$BENCH" "${args[@]}" || rc=$?
-        stop_broker
-        status=ok
-        if ((rc == 1)) && [[ $row = overload ]] && [[ $(field missing "$out") =~ ^[1-9] ]]; then
-            rc=0
-        fi
-        if ((rc != 0)); then
-            status="exit $rc"
-            NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(excerpt 300 "$out.err" "$out")")
-        fi
-        log "$row $label $kind #$rep: $(grep -h '^RESULT' "$out" | cut -c1-200) rss=${BROKER_RSS_MB}MB $status"
-        for m in pub_rate deliver_rate p50_us p99_us missing; do
-            record "$row" "$label" "$kind" "$m" "$(field "$m" "$out")" "$status"
+    fi
+    if ((rc != 0)); then
+        status="exit $rc"
+        NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(excerpt 300 "$out.err" "$out")")
+    fi
+    log "$row $label $kind #$rep: $(grep -h '^RESULT' "$out" | cut -c1-200) rss=${BROKER_RSS_MB}MB $status"
+    for m in pub_rate deliver_rate p50_us p99_us missing; do
+        record "$row" "$label" "$kind" "$m" "$(field "$m" "$out")" "$status"
+    done
+    [[ $kind = rmqttd && $variant != off ]] && store_costs "$row" "$label" "$out" "$status"
+    record "$row" "$label" "$kind" rss_mb "$BROKER_RSS_MB" "$status"
+}
+
+# pubsub_row ROW QOS COUNT PERSISTENT KIND VARIANT CONFIG_LABEL: REPEAT runs of one configuration.
+pubsub_row() {
+    local rep
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        pubsub_run "$@" "$rep"
+    done
+}
+
+# pubsub_turns ROW QOS COUNT PERSISTENT KIND:VARIANT:CONFIG_LABEL...: REPEAT runs of each
+# configuration, taking turns run by run, so that a change of load on the machine during the row
+# falls on every configuration alike (their ratios are what the table reports).
+pubsub_turns() {
+    local row=$1 qos=$2 count=$3 persistent=$4 rep conf kind variant label
+    shift 4
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        for conf in "$@"; do
+            IFS=: read -r kind variant label <<<"$conf"
+            pubsub_run "$row" "$qos" "$count" "$persistent" "$kind" "$variant" "$label" "$rep"
         done
-        [[ $kind = rmqttd && $variant != off ]] && store_costs "$row" "$label" "$out" "$status"
-        record "$row" "$label" "$kind" rss_mb "$BROKER_RSS_MB" "$status"
     done
 }
 
@@ -482,24 +502,19 @@ log "load average before: $START_LOAD; work dir $WORK"
 for row in $ROWS; do
     case $row in
     qos0)
-        pubsub_row qos0 0 "$COUNT_QOS0" 0 rmqttd off "storage off"
-        pubsub_row qos0 0 "$COUNT_QOS0" 0 mosquitto mem "storage off"
+        pubsub_turns qos0 0 "$COUNT_QOS0" 0 "rmqttd:off:storage off" "mosquitto:mem:storage off"
         ;;
     qos1)
-        pubsub_row qos1 1 "$COUNT_QOS1" 0 rmqttd off "storage off"
-        pubsub_row qos1 1 "$COUNT_QOS1" 0 mosquitto mem "storage off"
+        pubsub_turns qos1 1 "$COUNT_QOS1" 0 "rmqttd:off:storage off" "mosquitto:mem:storage off"
         ;;
     persistent)
-        pubsub_row persistent 1 "$COUNT_QOS1" 1 rmqttd durable "ack=durable"
-        pubsub_row persistent 1 "$COUNT_QOS1" 1 rmqttd async "ack=async"
-        pubsub_row persistent 1 "$COUNT_QOS1" 1 rmqttd off "storage off"
-        pubsub_row persistent 1 "$COUNT_QOS1" 1 mosquitto persist "mosquitto"
+        pubsub_turns persistent 1 "$COUNT_QOS1" 1 "rmqttd:durable:ack=durable" \
+            "rmqttd:async:ack=async" "rmqttd:off:storage off" "mosquitto:persist:mosquitto"
         ;;
     persistent20)
         ROW_PUBS=$PERSIST20_PUBS ROW_SUBS=$PERSIST20_PUBS ROW_TOPICS=$PERSIST20_PUBS
-        pubsub_row persistent20 1 "$PERSIST20_COUNT" 1 rmqttd durable "ack=durable"
-        pubsub_row persistent20 1 "$PERSIST20_COUNT" 1 rmqttd off "storage off"
-        pubsub_row persistent20 1 "$PERSIST20_COUNT" 1 mosquitto persist "mosquitto"
+        pubsub_turns persistent20 1 "$PERSIST20_COUNT" 1 "rmqttd:durable:ack=durable" \
+            "rmqttd:off:storage off" "mosquitto:persist:mosquitto"
         ROW_PUBS=""; ROW_SUBS=""; ROW_TOPICS=""
         ;;
     overload)
