@@ -112,6 +112,10 @@ int server::run() {
             "session storage is off (rmqtt-session-storage is not in plugins.default_startups): "
             "sessions and queued messages are lost on restart");
     }
+    // Before the listeners open: the workers serve a client at once (the main thread has not
+    // reached run() yet), and a SIGTERM that follows must find the handler, not end the process.
+    // A signal that comes before the wait below is kept for it.
+    asio::signal_set signals(main_context_, SIGINT, SIGTERM);
     try {
         open_listeners();
         core_->set_serving(true);
@@ -124,7 +128,6 @@ int server::run() {
     // The listeners are open (bound and listening): connections are accepted from now on.
     service_notify::ready(fmt::format("serving: {} listeners, {} sessions recovered",
                                       listeners_.size(), recovered_sessions_));
-    asio::signal_set signals(main_context_, SIGINT, SIGTERM);
     signals.async_wait([this](std::error_code ec, int sig) {
         if (ec) return;
         spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -260,8 +263,10 @@ void server::heartbeat() {
 void server::open_listeners() {
     for (const auto& lc : config_.listeners) {
         if (!lc.enable) continue;
+        // The acceptor runs on the first worker, not on the main thread: the connections that
+        // worker serves are not handed to another thread, and no thread wakes only to accept.
         auto l = std::make_unique<listener>(
-            lc, main_context_, [this] { return next_worker(); },
+            lc, *workers_.front(), [this] { return next_worker(); },
             [this, &lc](std::unique_ptr<transport> t, asio::any_io_executor ex,
                         std::shared_ptr<listener_counters> counters) {
                 auto c = std::make_shared<connection>(*core_, lc, config_.max_sessions,

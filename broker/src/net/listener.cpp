@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -32,6 +33,24 @@ std::unique_ptr<transport_factory> make_transport_factory(const listener_config&
     throw std::runtime_error("listener." + cfg.id() + ": unknown listener kind");
 }
 
+namespace {
+
+// Linux gives an accepted socket the listening socket's TCP_NODELAY and SO_KEEPALIVE: set once on
+// the listening socket, they cost no system calls per connection.
+#ifdef __linux__
+constexpr bool accepted_sockets_inherit_options = true;
+#else
+constexpr bool accepted_sockets_inherit_options = false;
+#endif
+
+template <typename Socket>
+void set_socket_options(Socket& s, const listener_config& cfg, std::error_code& ec) {
+    if (!ec && cfg.nodelay) s.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (!ec && cfg.tcp_keepalive) s.set_option(asio::socket_base::keep_alive(true), ec);
+}
+
+}  // namespace
+
 listener::listener(const listener_config& cfg, asio::io_context& accept_context,
                    worker_picker workers, accept_handler on_accept)
     : cfg_(cfg),
@@ -41,7 +60,8 @@ listener::listener(const listener_config& cfg, asio::io_context& accept_context,
       on_accept_(std::move(on_accept)) {}
 
 listener::~listener() {
-    stop();
+    std::error_code ignored;
+    acceptor_.close(ignored);
 }
 
 void listener::open() {
@@ -60,15 +80,15 @@ void listener::open() {
             ec = std::error_code(errno, std::system_category());
         }
     }
+    if (accepted_sockets_inherit_options) set_socket_options(acceptor_, cfg_, ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(cfg_.backlog, ec);
-    if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
-}
-
-std::uint16_t listener::bound_port() const {
-    std::error_code ec;
-    auto ep = acceptor_.local_endpoint(ec);
-    return ec ? cfg_.port : ep.port();
+    if (!ec) port_ = acceptor_.local_endpoint(ec).port();
+    if (ec) {
+        std::error_code ignored;
+        acceptor_.close(ignored);
+        throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+    }
 }
 
 void listener::start() {
@@ -76,8 +96,12 @@ void listener::start() {
 }
 
 void listener::stop() {
-    std::error_code ignored;
-    acceptor_.close(ignored);
+    stopped_.store(true, std::memory_order_release);
+    // The acceptor is used on its context's thread only. The closing cancels the accept.
+    asio::post(acceptor_.get_executor(), [this] {
+        std::error_code ignored;
+        acceptor_.close(ignored);
+    });
 }
 
 asio::awaitable<void> listener::accept_loop() {
@@ -94,6 +118,10 @@ asio::awaitable<void> listener::accept_loop() {
             co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
             continue;
         }
+        if (stopped_.load(std::memory_order_acquire)) {  // stop()'s closing is on its way
+            socket.close(ec);
+            co_return;
+        }
         if (cfg_.max_connections != 0 && counters_->connections.load(std::memory_order_relaxed) >=
                                              static_cast<std::int64_t>(cfg_.max_connections)) {
             spdlog::warn("listener.{}: max_connections ({}) reached; refusing a connection",
@@ -109,8 +137,8 @@ asio::awaitable<void> listener::accept_loop() {
             socket.close(ec);
             continue;
         }
-        if (cfg_.nodelay) socket.set_option(asio::ip::tcp::no_delay(true), ec);
-        if (cfg_.tcp_keepalive) socket.set_option(asio::socket_base::keep_alive(true), ec);
+        if (!accepted_sockets_inherit_options) set_socket_options(socket, cfg_, ec);
+        ec.clear();  // a socket option that cannot be set does not refuse the connection
         on_accept_(factory_->make(std::move(socket)), ex, counters_);
     }
 }

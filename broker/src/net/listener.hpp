@@ -24,7 +24,8 @@ struct listener_counters {
 // Accepts connections for one configured listener: enforces max_connections and
 // max_handshaking_limit, applies the socket options, makes the transport with the listener's
 // factory on the worker chosen for the connection, and hands it to `on_accept`. The acceptor runs
-// on the server's main context.
+// on a worker's context (the server's first worker): the connections that worker serves need no
+// hand-off to another thread, and no thread of its own wakes for each connection.
 class listener {
   public:
     // The worker a new connection lives on (round-robin).
@@ -36,15 +37,18 @@ class listener {
     // cannot be used.
     listener(const listener_config& cfg, asio::io_context& accept_context, worker_picker workers,
              accept_handler on_accept);
+    // Closes the listening socket: only once accept_context stopped running, or before start().
     ~listener();
 
     // Binds and listens; throws std::runtime_error naming the address on failure.
     void open();
     void start();
-    void stop();  // stops accepting; open connections are unaffected
+    // Stops accepting (the socket is closed on accept_context's thread); open connections are
+    // unaffected. From any thread.
+    void stop();
 
     const listener_config& cfg() const noexcept { return cfg_; }
-    std::uint16_t bound_port() const;
+    std::uint16_t bound_port() const noexcept { return port_; }  // after open()
 
   private:
     asio::awaitable<void> accept_loop();
@@ -54,6 +58,8 @@ class listener {
     std::unique_ptr<transport_factory> factory_;
     worker_picker workers_;
     accept_handler on_accept_;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stopped_{false};
     std::shared_ptr<listener_counters> counters_ = std::make_shared<listener_counters>();
 };
 
