@@ -22,7 +22,12 @@ WINDOW=${WINDOW:-32}               # publisher window: unacknowledged QoS 1 PUBL
 MAX_INFLIGHT=${MAX_INFLIGHT:-64}   # broker -> subscriber window, the same on both brokers
 MQTT=${MQTT:-4}                    # 4 = MQTT 3.1.1, 5 = MQTT 5.0
 BENCH_THREADS=${BENCH_THREADS:-1}
-RMQTT_WORKERS=${RMQTT_WORKERS:-0}  # 0 = one per core
+RMQTT_WORKERS=${RMQTT_WORKERS:-0}  # 0 = one per CPU rmqttd may run on (1 when pinned)
+# Pinning: the broker on BROKER_CPUS, rmqtt-bench on BENCH_CPUS, so that both brokers get the same
+# CPU and the load generator does not compete with them for it (PIN=0, or a 1-CPU machine: off).
+PIN=${PIN:-1}
+BROKER_CPUS=${BROKER_CPUS:-0}
+BENCH_CPUS=${BENCH_CPUS:-1}
 MOSQ_AUTOSAVE=${MOSQ_AUTOSAVE:-1}  # autosave_interval of the persistent-subscriber row
 SESSIONS=${SESSIONS:-100000}       # recovery: sessions ...
 QUEUED=${QUEUED:-10}               # ... and queued messages each
@@ -49,6 +54,13 @@ IDLE_KEEPALIVE=${IDLE_KEEPALIVE:-120}
 for f in "$RMQTTD" "$BENCH" "$MOSQUITTO" /usr/bin/time; do
     [[ -x $f ]] || { echo "run.sh: $f not found or not executable (build first: make build)" >&2; exit 2; }
 done
+
+PIN_BROKER=()
+PIN_BENCH=()
+if [[ $PIN = 1 ]] && (($(nproc) >= 2)); then
+    PIN_BROKER=(taskset -c "$BROKER_CPUS")
+    PIN_BENCH=(taskset -c "$BENCH_CPUS")
+fi
 
 # The idle row holds IDLE_CONNS sockets in the broker and as many in rmqtt-bench: every process
 # started from here inherits this limit (root may raise the hard limit too).
@@ -194,10 +206,10 @@ start_broker() {
     BROKER_DIR=$dir
     BROKER_START_NS=$(now_ns)
     if [[ $kind = rmqttd ]]; then
-        (cd "$dir" && exec /usr/bin/time -v -o "$dir/time.txt" "$RMQTTD" -f "$conf") \
+        (cd "$dir" && exec "${PIN_BROKER[@]}" /usr/bin/time -v -o "$dir/time.txt" "$RMQTTD" -f "$conf") \
             >>"$dir/broker.log" 2>&1 &
     else
-        (cd "$dir" && exec /usr/bin/time -v -o "$dir/time.txt" "$MOSQUITTO" -c "$conf") \
+        (cd "$dir" && exec "${PIN_BROKER[@]}" /usr/bin/time -v -o "$dir/time.txt" "$MOSQUITTO" -c "$conf") \
             >>"$dir/broker.log" 2>&1 &
     fi
     TIME_PID=$!
@@ -313,7 +325,7 @@ pubsub_run() {
     # a broker that drops stops delivering, so the wait for the rest is short.
     [[ $row = overload ]] && args+=(--idle-timeout 3)
     rc=0
-    step $((STEP_TIMEOUT + 30)) "$out" "$BENCH" "${args[@]}" || rc=$?
+    step $((STEP_TIMEOUT + 30)) "$out" "${PIN_BENCH[@]}" "$BENCH" "${args[@]}" || rc=$?
     stop_broker
     status=ok
     if ((rc == 1)) && [[ $row = overload ]] && [[ $(field missing "$out") =~ ^[1-9] ]]; then
@@ -366,7 +378,7 @@ fanout_row() {
         launch "$kind" "$variant" || { record "$row" "$label" "$kind" error 1 "start failed"; continue; }
         out="$BROKER_DIR/fill.out"
         rc=0
-        step $((STEP_TIMEOUT + 30)) "$out" "$BENCH" offline-fill --port "$BROKER_PORT" --mqtt "$MQTT" \
+        step $((STEP_TIMEOUT + 30)) "$out" "${PIN_BENCH[@]}" "$BENCH" offline-fill --port "$BROKER_PORT" --mqtt "$MQTT" \
             -s "$FANOUT_SUBS" -m "$FANOUT_COUNT" --shared-topic --publishers 1 --window "$WINDOW" \
             --payload "$PAYLOAD" --id-prefix "f$rep" --topic-prefix "fan/$rep" \
             --timeout "$STEP_TIMEOUT" || rc=$?
@@ -401,7 +413,7 @@ recovery_row() {
     out="$BROKER_DIR/storm.out"
     log "$row $label $kind: preparing $SESSIONS sessions x $QUEUED queued messages"
     rc=0
-    step "$PREP_TIMEOUT" "$out" "$BENCH" connect-storm --port "$port" --mqtt "$MQTT" \
+    step "$PREP_TIMEOUT" "$out" "${PIN_BENCH[@]}" "$BENCH" connect-storm --port "$port" --mqtt "$MQTT" \
         --sessions "$SESSIONS" --queued "$QUEUED" --payload "$PAYLOAD" --window "$WINDOW" \
         --publishers "$PUBS" --threads "$BENCH_THREADS" --id-prefix rec --topic-prefix rec \
         --timeout "$PREP_TIMEOUT" || rc=$?
@@ -429,7 +441,7 @@ recovery_row() {
         if ((rep > REPEAT)); then
             out="$BROKER_DIR/drain.out"
             rc=0
-            step "$PREP_TIMEOUT" "$out" "$BENCH" drain --port "$port" --mqtt "$MQTT" --wait-port \
+            step "$PREP_TIMEOUT" "$out" "${PIN_BENCH[@]}" "$BENCH" drain --port "$port" --mqtt "$MQTT" --wait-port \
                 --sessions "$SESSIONS" --queued "$QUEUED" --threads "$BENCH_THREADS" \
                 --id-prefix rec --topic-prefix rec --timeout "$PREP_TIMEOUT" || rc=$?
             log "$row $label $kind drain: $(grep -h '^RESULT' "$out" | cut -c1-240)"
@@ -442,7 +454,7 @@ recovery_row() {
         fi
         out="$BROKER_DIR/probe.$rep.out"
         rc=0
-        step "$STEP_TIMEOUT" "$out" "$BENCH" probe --port "$port" --mqtt "$MQTT" --id-prefix rec \
+        step "$STEP_TIMEOUT" "$out" "${PIN_BENCH[@]}" "$BENCH" probe --port "$port" --mqtt "$MQTT" --id-prefix rec \
             --topic-prefix rec --timeout "$STEP_TIMEOUT" || rc=$?
         status=ok
         ((rc == 0)) || status="exit $rc"
@@ -479,7 +491,7 @@ idle_row() {
         --timeout "$STEP_TIMEOUT")
     [[ $IDLE_SUBSCRIBE = 1 ]] && args+=(--subscribe)
     rc=0
-    step $((STEP_TIMEOUT + 30)) "$out" "$BENCH" "${args[@]}" || rc=$?
+    step $((STEP_TIMEOUT + 30)) "$out" "${PIN_BENCH[@]}" "$BENCH" "${args[@]}" || rc=$?
     stop_broker
     status=ok
     if ((rc != 0)); then
@@ -585,7 +597,9 @@ line() {
 {
     echo "# rmqttd vs Mosquitto: latest run"
     echo
-    echo "- date: $START_DATE; host: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), shared by client and broker"
+    where="shared by client and broker (not pinned)"
+    ((${#PIN_BROKER[@]} == 0)) || where="each broker pinned to CPU $BROKER_CPUS, rmqtt-bench to CPU $BENCH_CPUS (taskset)"
+    echo "- date: $START_DATE; host: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $where"
     echo "- load average (1, 5, 15 min): before $START_LOAD, after $END_LOAD (other work was running on this machine)"
     echo "- rmqttd: $("$RMQTTD" -V 2>&1 | head -1); Mosquitto: $("$MOSQUITTO" -h 2>&1 | sed -n 's/^mosquitto version //p' | head -1)"
     echo "- each figure is the median of $REPEAT runs, each run on a freshly started broker"

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 
+#include "config/cpus.hpp"
 #include "core/service_notify.hpp"
 #include "mqtt/connection.hpp"
 #include "net/listener.hpp"
@@ -22,8 +23,7 @@ constexpr auto shutdown_drain_timeout = std::chrono::seconds(10);
 
 std::size_t worker_count_for(const config& c) {
     if (c.worker_threads != 0) return c.worker_threads;
-    auto n = std::thread::hardware_concurrency();
-    return n == 0 ? 2 : n;
+    return usable_cpus();
 }
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "config/cpus.hpp"
 #include "rmqtt/broker/clock.hpp"
 
 namespace rmqtt::broker {
@@ -62,8 +63,7 @@ struct chunk_channel {
 
 std::size_t reader_count(const recovery_options& o) {
     if (o.readers != 0) return o.readers;
-    const auto n = std::thread::hardware_concurrency();
-    return std::clamp<std::size_t>(n, 1, 4);
+    return std::clamp<std::size_t>(usable_cpus(), 1, 4);
 }
 
 }  // namespace
