@@ -63,8 +63,8 @@ storage::subscription_record to_subscription_record(const std::string& filter,
 session::session(core_context& core, std::string client_id, asio::any_io_executor owner)
     : core_(core), client_id_(std::move(client_id)), owner_(to_io_executor(owner)) {}
 
-const session::subscription_map& session::no_subscriptions() noexcept {
-    static const subscription_map* empty = new subscription_map;  // never destroyed
+const subscription_table& session::no_subscriptions() noexcept {
+    static const subscription_table* empty = new subscription_table;  // never destroyed
     return *empty;
 }
 
@@ -540,8 +540,8 @@ bool session::subscribe(const std::string& filter, const protocol::subscription_
     session_subscription entry{options, subscription_id};
     {
         std::lock_guard lock(snapshot_mutex_);
-        if (!subscriptions_) subscriptions_ = std::make_unique<subscription_map>();
-        (*subscriptions_)[filter] = entry;
+        if (!subscriptions_) subscriptions_ = std::make_unique<subscription_table>();
+        subscriptions_->insert_or_assign(filter, entry);
     }
     if (core_.store() && persistent())
         writes.ops.push_back(
@@ -552,7 +552,7 @@ bool session::subscribe(const std::string& filter, const protocol::subscription_
 bool session::unsubscribe(const std::string& filter, storage::write_batch& writes) {
     {
         std::lock_guard lock(snapshot_mutex_);
-        if (!subscriptions_ || subscriptions_->erase(filter) == 0) return false;
+        if (!subscriptions_ || !subscriptions_->erase(filter)) return false;
         if (subscriptions_->empty()) subscriptions_.reset();
     }
     core_.routes.unsubscribe(*this, filter);
@@ -565,8 +565,8 @@ bool session::unsubscribe(const std::string& filter, storage::write_batch& write
 void session::restore_subscription(const std::string& filter, const session_subscription& s) {
     core_.routes.subscribe(shared_from_this(), filter, s.options, s.subscription_id);
     std::lock_guard lock(snapshot_mutex_);
-    if (!subscriptions_) subscriptions_ = std::make_unique<subscription_map>();
-    (*subscriptions_)[filter] = s;
+    if (!subscriptions_) subscriptions_ = std::make_unique<subscription_table>();
+    subscriptions_->insert_or_assign(filter, s);
 }
 
 // ---- inbound QoS 2

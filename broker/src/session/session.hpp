@@ -29,15 +29,11 @@
 #include "session/io_executor.hpp"
 #include "session/outbound_queue.hpp"
 #include "session/small_mutex.hpp"
+#include "session/subscription_table.hpp"
 
 namespace rmqtt::broker {
 
 class core_context;
-
-struct session_subscription {
-    protocol::subscription_options options;
-    std::uint32_t subscription_id = 0;
-};
 
 // An MQTT session (3.1.1 section 4.1 / 5.0 section 4.1): subscriptions, the outbound QoS state,
 // inbound QoS 2 packet ids, the will, expiry. It outlives connections when persistent. It is a
@@ -116,8 +112,7 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Removes one; false when it did not exist. A shared subscription's queued messages go to
     // another member of the group.
     bool unsubscribe(const std::string& filter, storage::write_batch& writes);
-    using subscription_map = std::map<std::string, session_subscription, std::less<>>;
-    const subscription_map& subscriptions() const noexcept {
+    const subscription_table& subscriptions() const noexcept {
         return subscriptions_ ? *subscriptions_ : no_subscriptions();
     }
     // Puts back subscriptions recovered from the store (no store write).
@@ -268,7 +263,7 @@ class session final : public delivery_target, public std::enable_shared_from_thi
         if (!rare_) rare_ = std::make_unique<rare_state>();
         return *rare_;
     }
-    static const subscription_map& no_subscriptions() noexcept;
+    static const subscription_table& no_subscriptions() noexcept;
     void inbound_qos2_add_in_memory(std::uint16_t pid);
     // How many queued messages the rate limit lets through now; arms the rate timer when none.
     std::size_t rate_budget();
@@ -300,7 +295,7 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     std::shared_ptr<client_link> link_;
     settings settings_;
     // Made on the first subscription; the pointer changes under snapshot_mutex_.
-    std::unique_ptr<subscription_map> subscriptions_;
+    std::unique_ptr<subscription_table> subscriptions_;
     outbound_queue queue_;
     heap_optional<storage::will_record> will_;
     std::unique_ptr<rare_state> rare_;
