@@ -85,7 +85,7 @@ client_info connection::info() const {
     client_info ci;
     ci.client_id = client_id_;
     auto* pc = pending_connect();
-    ci.username = pc ? &pc->username : (session_ ? &session_->config().username : nullptr);
+    ci.username = pc ? &pc->username : (session_ ? &session_->config().username.get() : nullptr);
     ci.peer = peer_;
     ci.listener = listener_id_.str();
     ci.version = version_;
@@ -404,11 +404,9 @@ asio::awaitable<void> connection::complete_connect() {
         info.disconnected_at_ms = 0;
     });
     cfg.clean_disconnect = false;
-    cfg.max_mqueue_len = lc.max_mqueue_len;
     cfg.mqueue_backpressure = lc.mqueue_backpressure;
     cfg.retry_interval = lc.message_retry_interval;
-    cfg.rate_burst = lc.mqueue_rate_limit_burst;
-    cfg.rate_period = lc.mqueue_rate_limit_period;
+    s.set_rate_limit(lc.mqueue_rate_limit_burst, lc.mqueue_rate_limit_period);
     cfg.client_max_packet_size = client_max_packet_size_;
     cfg.request_problem_information = request_problem_information_;
     if (is_v5()) {
@@ -419,9 +417,8 @@ asio::awaitable<void> connection::complete_connect() {
         cfg.client_topic_alias_maximum = 0;
     }
     // [MQTT-3.3.4-7]: no more unacknowledged QoS>0 PUBLISHes than the client's Receive Maximum.
-    cfg.max_inflight = std::min<std::size_t>(lc.max_inflight, cfg.client_receive_maximum);
-    s.queue().set_limits(
-        {cfg.max_inflight, lc.max_mqueue_len, outbound_queue::overflow_policy::drop_oldest});
+    s.queue().set_limits({std::min(lc.max_inflight, cfg.client_receive_maximum), lc.max_mqueue_len,
+                          outbound_queue::overflow_policy::drop_oldest});
     s.set_persistent(persistent);
     s.will() = std::move(will);
     s.attach(shared_from_this());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -39,12 +40,20 @@ struct outbound_entry {
 // time and turns the returned entries into packets and store operations.
 class outbound_queue {
   public:
-    enum class overflow_policy { drop_oldest, drop_new };
+    enum class overflow_policy : std::uint8_t { drop_oldest, drop_new };
 
+    // 8 bytes: every session keeps one. Larger values are clamped (packet identifiers bound the
+    // window to 65535; a queue of 2^32 entries would not fit in memory).
     struct limits {
-        std::size_t max_inflight = 16;  // min(listener max_inflight, client Receive Maximum)
-        std::size_t max_queued = 1000;  // queued (not inflight) entries; 0 = unlimited
+        limits() = default;
+        limits(std::size_t inflight, std::size_t queued, overflow_policy o) noexcept
+            : max_inflight(static_cast<std::uint16_t>(std::min<std::size_t>(inflight, 0xFFFF))),
+              overflow(o),
+              max_queued(static_cast<std::uint32_t>(std::min<std::size_t>(queued, 0xFFFFFFFF))) {}
+
+        std::uint16_t max_inflight = 16;  // min(listener max_inflight, client Receive Maximum)
         overflow_policy overflow = overflow_policy::drop_oldest;
+        std::uint32_t max_queued = 1000;  // queued (not inflight) entries; 0 = unlimited
     };
 
     outbound_queue() = default;
@@ -106,14 +115,12 @@ class outbound_queue {
     // Removes every queued (not inflight) entry; used to hand a shared subscription's messages on.
     std::vector<outbound_entry> take_queued();
 
-    std::size_t inflight_count() const noexcept { return inflight_.size(); }
-    std::size_t queued_count() const noexcept { return queued_.size(); }
-    std::size_t size() const noexcept { return inflight_.size() + queued_.size(); }
+    std::size_t inflight_count() const noexcept { return s_ ? s_->inflight.size() : 0; }
+    std::size_t queued_count() const noexcept { return s_ ? s_->queued.size() : 0; }
+    std::size_t size() const noexcept { return inflight_count() + queued_count(); }
     bool empty() const noexcept { return size() == 0; }
 
   private:
-    limits limits_;
-    fifo<outbound_entry> queued_;  // empty in most sessions: allocates nothing then
     // The inflight window by packet id: made on the first entry; given back when the window
     // empties after a burst grew its buckets (a steady flow keeps its small map, and a session
     // that never had a message in flight holds none).
@@ -151,8 +158,20 @@ class outbound_queue {
         }
         std::unique_ptr<map> m_;
     };
-    inflight_map inflight_;
-    std::uint64_t send_counter_ = 0;
+    // The queue's entries, made with the first one: a session that never had a QoS 1/2 message
+    // keeps only the limits and a null pointer.
+    struct state {
+        fifo<outbound_entry> queued;  // allocates nothing while empty
+        inflight_map inflight;
+        std::uint64_t send_counter = 0;
+    };
+    state& body() {
+        if (!s_) s_ = std::make_unique<state>();
+        return *s_;
+    }
+
+    limits limits_;
+    std::unique_ptr<state> s_;
 };
 
 }  // namespace rmqtt::broker

@@ -108,19 +108,18 @@ void session_restorer::add(recovered_state::session&& r) {
         ++counts_.subscriptions;
     }
     // The queue limits of the listener the client used, before it comes back.
+    outbound_queue::limits limits{65535, 1000, outbound_queue::overflow_policy::drop_oldest};
     if (const listener_config* lc = find_listener_(r.record.listener)) {
-        cfg.max_mqueue_len = lc->max_mqueue_len;
+        limits = {std::min(lc->max_inflight, cfg.client_receive_maximum), lc->max_mqueue_len,
+                  outbound_queue::overflow_policy::drop_oldest};
         cfg.mqueue_backpressure = lc->mqueue_backpressure;
-        cfg.max_inflight = std::min<std::size_t>(lc->max_inflight, cfg.client_receive_maximum);
         cfg.retry_interval = lc->message_retry_interval;
-        cfg.rate_burst = lc->mqueue_rate_limit_burst;
-        cfg.rate_period = lc->mqueue_rate_limit_period;
+        s->set_rate_limit(lc->mqueue_rate_limit_burst, lc->mqueue_rate_limit_period);
     }
     cfg.username = std::move(r.record.username);
     cfg.listener = std::move(r.record.listener);
     cfg.peer = std::move(r.record.peer_address);
-    s->queue().set_limits(
-        {cfg.max_inflight, cfg.max_mqueue_len, outbound_queue::overflow_policy::drop_oldest});
+    s->queue().set_limits(limits);
     for (auto pid : r.inbound_qos2)
         s->restore_inbound_qos2(pid);
     s->publish_info();

@@ -64,9 +64,13 @@ storage::subscription_record to_subscription_record(const std::string& filter,
 session::session(core_context& core, std::string client_id, asio::any_io_executor owner)
     : core_(core), client_id_(std::move(client_id)), owner_(to_io_executor(owner)) {}
 
+const subscription_table& session::no_subscriptions() noexcept {
+    static const subscription_table* empty = new subscription_table;  // never destroyed
+    return *empty;
+}
+
 void session::set_generation(std::uint32_t first, std::uint32_t generation) noexcept {
     first_generation_ = first;
-    generation_.store(generation, std::memory_order_relaxed);
     next_seq_.store(generation == 0 ? 1 : std::uint64_t{generation} << 32,
                     std::memory_order_relaxed);
 }
@@ -82,7 +86,6 @@ std::uint64_t session::take_seq() noexcept {
             cur = next_seq_.load(std::memory_order_relaxed);
             if ((cur & 0xFFFFFFFFull) == 0xFFFFFFFFull) {
                 const auto g = core_.take_generation();
-                generation_.store(g, std::memory_order_relaxed);
                 next_seq_.store(std::uint64_t{g} << 32, std::memory_order_relaxed);
                 cur = std::uint64_t{g} << 32;
             }
@@ -90,6 +93,19 @@ std::uint64_t session::take_seq() noexcept {
         }
         if (next_seq_.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed)) return cur;
     }
+}
+
+struct session::expiry_wait {
+    watchdog_wheel* wheel = nullptr;  // the owner's when armed
+    watchdog_wheel::entry entry;
+};
+
+session::rare_state::rare_state() = default;
+session::rare_state::~rare_state() = default;
+
+session::rare_state& session::rare() {
+    if (!rare_) rare_ = std::make_unique<rare_state>();
+    return *rare_;
 }
 
 session::~session() = default;
@@ -107,7 +123,7 @@ bool session::backlogged() const noexcept {
 
 bool session::needs_room() const noexcept {
     const auto mark = room_mark_.load(std::memory_order_relaxed);
-    return mark != 0 && queued_count_.load(std::memory_order_relaxed) +
+    return mark != 0 && std::size_t{queued_count_.load(std::memory_order_relaxed)} +
                                 inbox_size_.load(std::memory_order_relaxed) >=
                             mark;
 }
@@ -116,12 +132,13 @@ void session::deliver(delivery d) {
     std::optional<io_executor> ex;
     {
         std::lock_guard lock(inbox_mutex_);
-        if (d.qos == qos::at_most_once && inbox_.size() >= inbox_hard_limit) {
+        if (!inbox_) inbox_ = std::make_unique<std::vector<delivery>>();
+        if (d.qos == qos::at_most_once && inbox_->size() >= inbox_hard_limit) {
             metrics::add(core_.stats.qos0_dropped_slow_consumer);
             return;
         }
-        inbox_.push_back(std::move(d));
-        inbox_size_.store(inbox_.size(), std::memory_order_relaxed);
+        inbox_->push_back(std::move(d));
+        inbox_size_.store(static_cast<std::uint32_t>(inbox_->size()), std::memory_order_relaxed);
         if (drain_scheduled_) return;
         drain_scheduled_ = true;
         ex = owner_;
@@ -148,8 +165,9 @@ asio::any_io_executor session::owner() const {
 std::vector<subscription_info> session::subscription_snapshot() const {
     std::vector<subscription_info> out;
     std::lock_guard lock(snapshot_mutex_);
-    out.reserve(subscriptions_.size());
-    for (const auto& [filter, sub] : subscriptions_)
+    const auto& subs = subscriptions();
+    out.reserve(subs.size());
+    for (const auto& [filter, sub] : subs)
         out.push_back({client_id_, filter, sub.options, sub.subscription_id});
     return out;
 }
@@ -159,7 +177,7 @@ session_info session::info() const {
     out.client_id = client_id_;
     {
         std::lock_guard lock(snapshot_mutex_);
-        out.username = settings_.username;
+        out.username = settings_.username.get();
         out.peer = settings_.peer;
         out.listener = settings_.listener;
         out.version = settings_.version;
@@ -167,7 +185,7 @@ session_info session::info() const {
         out.created_at_ms = settings_.created_at_ms;
         out.connected_at_ms = settings_.connected_at_ms;
         out.disconnected_at_ms = settings_.disconnected_at_ms;  // 0 while connected
-        out.subscriptions = subscriptions_.size();
+        out.subscriptions = subscriptions().size();
     }
     out.online = is_online();
     out.persistent = persistent();
@@ -181,14 +199,16 @@ session_info session::info() const {
 
 void session::set_owner(asio::any_io_executor ex) {
     // Timers belong to the old home; they are re-armed on the new one when needed.
-    if (will_timer_) will_timer_->cancel();
-    will_timer_.reset();
+    if (rare_) {
+        for (auto* t : {&rare_->will_timer, &rare_->rate_timer}) {
+            if (*t) (*t)->cancel();
+            t->reset();
+        }
+    }
     cancel_expiry();
-    if (rate_timer_) rate_timer_->cancel();
-    rate_timer_.reset();
     std::lock_guard lock(inbox_mutex_);
     owner_ = to_io_executor(ex);
-    if (!inbox_.empty() && !drain_scheduled_) {
+    if (inbox_ && !inbox_->empty() && !drain_scheduled_) {
         drain_scheduled_ = true;
         asio::post(owner_, [self = shared_from_this(), ex = owner_] { self->drain(ex); });
     }
@@ -202,7 +222,7 @@ void session::drain(io_executor ex) {
             asio::post(owner_, [self = shared_from_this(), to = owner_] { self->drain(to); });
             return;
         }
-        batch.swap(inbox_);
+        if (inbox_) batch.swap(*inbox_);
         inbox_size_.store(0, std::memory_order_relaxed);
         drain_scheduled_ = false;
     }
@@ -258,7 +278,7 @@ void session::accept(delivery&& d) {
         metrics::add(core_.stats.messages_queue_full);
         drop_entry(std::move(*dropped), events::drop_reason::queue_full);
     }
-    queued_count_.store(queue_.queued_count(), std::memory_order_relaxed);
+    store_counts();
 }
 
 outbound_entry session::to_entry(delivery&& d) {
@@ -308,32 +328,41 @@ void session::store_op(storage::operation op) {
     if (auto* st = core_.store()) st->submit(std::move(op));
 }
 
+void session::set_rate_limit(std::uint32_t burst, std::chrono::milliseconds period) {
+    if (burst == unlimited_rate || period.count() <= 0) {
+        if (rare_) rare_->rate_burst = unlimited_rate;
+        return;
+    }
+    rare().rate_burst = burst;
+    rare_->rate_period = period;
+}
+
 std::size_t session::rate_budget() {
     constexpr std::size_t unlimited = static_cast<std::size_t>(-1);
-    const auto burst = settings_.rate_burst;
-    if (burst == 0xFFFFFFFF || settings_.rate_period.count() <= 0) return unlimited;
+    if (!rare_ || rare_->rate_burst == unlimited_rate) return unlimited;
+    auto& r = *rare_;
+    const auto burst = r.rate_burst;
     const auto now = steady_clock::now();
-    if (rate_tokens_ < 0) {
-        rate_tokens_ = burst;
+    if (r.rate_tokens < 0) {
+        r.rate_tokens = burst;
     } else {
-        const double elapsed = std::chrono::duration<double>(now - rate_refilled_).count();
-        const double per_second =
-            burst / std::chrono::duration<double>(settings_.rate_period).count();
-        rate_tokens_ = std::min<double>(burst, rate_tokens_ + elapsed * per_second);
+        const double elapsed = std::chrono::duration<double>(now - r.rate_refilled).count();
+        const double per_second = burst / std::chrono::duration<double>(r.rate_period).count();
+        r.rate_tokens = std::min<double>(burst, r.rate_tokens + elapsed * per_second);
     }
-    rate_refilled_ = now;
-    if (rate_tokens_ >= 1) return static_cast<std::size_t>(rate_tokens_);
-    if (!rate_timer_) {
+    r.rate_refilled = now;
+    if (r.rate_tokens >= 1) return static_cast<std::size_t>(r.rate_tokens);
+    if (!r.rate_timer) {
         // The next token: pump again then (on the owner; a move of the owner re-pumps anyway).
-        const double per_token_s = std::chrono::duration<double>(settings_.rate_period).count() /
-                                   static_cast<double>(burst);
+        const double per_token_s =
+            std::chrono::duration<double>(r.rate_period).count() / static_cast<double>(burst);
         const auto wait = std::chrono::duration_cast<steady_clock::duration>(
-            std::chrono::duration<double>((1 - rate_tokens_) * per_token_s));
-        rate_timer_ = std::make_unique<asio::steady_timer>(owner(), wait);
-        rate_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
+            std::chrono::duration<double>((1 - r.rate_tokens) * per_token_s));
+        r.rate_timer = std::make_unique<asio::steady_timer>(owner(), wait);
+        r.rate_timer->async_wait([self = shared_from_this()](std::error_code ec) {
             if (ec) return;
             self->run_on_owner([self] {
-                self->rate_timer_.reset();
+                self->rare_->rate_timer.reset();
                 self->pump();
             });
         });
@@ -364,8 +393,10 @@ void session::pump() {
             drop_entry(std::move(e), events::drop_reason::expired);
         },
         budget);
-    if (rate_tokens_ >= 0) rate_tokens_ -= static_cast<double>(sent);
-    if (sent == budget && queue_.queued_count() > 0 && rate_tokens_ >= 0) (void)rate_budget();
+    if (rare_ && rare_->rate_tokens >= 0) {
+        rare_->rate_tokens -= static_cast<double>(sent);
+        if (sent == budget && queue_.queued_count() > 0) (void)rate_budget();
+    }
     for (auto pid : unsendable) {
         outbound_entry gone;
         if (queue_.remove_inflight(pid, gone)) {
@@ -373,8 +404,7 @@ void session::pump() {
             drop_entry(std::move(gone), events::drop_reason::too_large);
         }
     }
-    inflight_count_.store(queue_.inflight_count(), std::memory_order_relaxed);
-    queued_count_.store(queue_.queued_count(), std::memory_order_relaxed);
+    store_counts();
     if (!unsendable.empty()) pump();
 }
 
@@ -497,9 +527,10 @@ bool session::on_pubcomp(const protocol::pubcomp& p) {
 void session::attach(std::shared_ptr<client_link> c) {
     link_ = std::move(c);
     online_.store(true, std::memory_order_relaxed);
-    room_mark_.store(!settings_.mqueue_backpressure  ? 0
-                     : settings_.max_mqueue_len != 0 ? settings_.max_mqueue_len
-                                                     : default_room_mark,
+    const auto max_queued = queue_.get_limits().max_queued;
+    room_mark_.store(!settings_.mqueue_backpressure ? 0
+                     : max_queued != 0              ? max_queued
+                                                    : default_room_mark,
                      std::memory_order_relaxed);
     cancel_will();  // [MQTT-3.1.3-9]: a new connection before the Will Delay passes: no will
     cancel_expiry();
@@ -524,7 +555,8 @@ bool session::subscribe(const std::string& filter, const protocol::subscription_
     session_subscription entry{options, subscription_id};
     {
         std::lock_guard lock(snapshot_mutex_);
-        subscriptions_[filter] = entry;
+        if (!subscriptions_) subscriptions_ = std::make_unique<subscription_table>();
+        subscriptions_->insert_or_assign(filter, entry);
     }
     if (core_.store() && persistent())
         writes.ops.push_back(
@@ -535,7 +567,8 @@ bool session::subscribe(const std::string& filter, const protocol::subscription_
 bool session::unsubscribe(const std::string& filter, storage::write_batch& writes) {
     {
         std::lock_guard lock(snapshot_mutex_);
-        if (subscriptions_.erase(filter) == 0) return false;
+        if (!subscriptions_ || !subscriptions_->erase(filter)) return false;
+        if (subscriptions_->empty()) subscriptions_.reset();
     }
     core_.routes.unsubscribe(*this, filter);
     if (filter.starts_with("$share/")) hand_over_shared(filter);
@@ -547,15 +580,26 @@ bool session::unsubscribe(const std::string& filter, storage::write_batch& write
 void session::restore_subscription(const std::string& filter, const session_subscription& s) {
     core_.routes.subscribe(shared_from_this(), filter, s.options, s.subscription_id);
     std::lock_guard lock(snapshot_mutex_);
-    subscriptions_[filter] = s;
+    if (!subscriptions_) subscriptions_ = std::make_unique<subscription_table>();
+    subscriptions_->insert_or_assign(filter, s);
 }
 
 // ---- inbound QoS 2
 // -------------------------------------------------------------------------------
 
 void session::inbound_qos2_add_in_memory(std::uint16_t pid) {
-    const auto it = std::lower_bound(inbound_qos2_.begin(), inbound_qos2_.end(), pid);
-    if (it == inbound_qos2_.end() || *it != pid) inbound_qos2_.insert(it, pid);
+    auto& ids = rare().inbound_qos2;
+    const auto it = std::lower_bound(ids.begin(), ids.end(), pid);
+    if (it == ids.end() || *it != pid) ids.insert(it, pid);
+}
+
+bool session::inbound_qos2_forget(std::uint16_t pid) {
+    if (!rare_) return false;
+    auto& ids = rare_->inbound_qos2;
+    const auto it = std::lower_bound(ids.begin(), ids.end(), pid);
+    if (it == ids.end() || *it != pid) return false;
+    ids.erase(it);
+    return true;
 }
 
 void session::inbound_qos2_add(std::uint16_t pid, storage::write_batch& writes) {
@@ -578,11 +622,11 @@ void session::end(events::session_end_reason why) {
     if (ended_.exchange(true)) return;
     cancel_expiry();
     core_.sessions.remove(*this);
-    for (const auto& [filter, sub] : subscriptions_)
+    for (const auto& [filter, sub] : subscriptions())
         core_.routes.unsubscribe(*this, filter);
     {
         std::lock_guard lock(snapshot_mutex_);
-        subscriptions_.clear();
+        subscriptions_.reset();
     }
     // Messages of shared subscriptions go to another member of the group (MQTT 5.0 section
     // 4.8.2), except a QoS 2 one already sent to this member: it must not reach another
@@ -601,7 +645,7 @@ void session::end(events::session_end_reason why) {
     if (auto* st = core_.store(); st && ever_persisted_) {
         st->submit(storage::delete_session{client_id_});
     }
-    inbound_qos2_ = {};
+    if (rare_) rare_->inbound_qos2 = {};
     if (core_.hooks.wants<events::session_terminated>())
         core_.hooks.emit(events::session_terminated{client_id_, why});
 }
@@ -610,7 +654,7 @@ void session::hand_over_shared(std::string_view filter, bool online_only) {
     auto queued = queue_.take_queued();
     if (queued.empty()) return;
     queue_.restore(pass_on(std::move(queued), filter, online_only));
-    queued_count_.store(queue_.queued_count(), std::memory_order_relaxed);
+    store_counts();
 }
 
 std::vector<outbound_entry> session::pass_on(std::vector<outbound_entry> entries,
@@ -644,8 +688,9 @@ std::vector<outbound_entry> session::pass_on(std::vector<outbound_entry> entries
 }
 
 void session::cancel_will() {
-    if (will_timer_) will_timer_->cancel();
-    will_timer_.reset();
+    if (!rare_ || !rare_->will_timer) return;
+    rare_->will_timer->cancel();
+    rare_->will_timer.reset();
 }
 
 void session::publish_will_now() {
@@ -661,8 +706,9 @@ void session::publish_will_now() {
 
 void session::schedule_will(std::chrono::seconds delay) {
     cancel_will();
-    will_timer_ = std::make_unique<asio::steady_timer>(owner(), delay);
-    will_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
+    auto& t = rare().will_timer;
+    t = std::make_unique<asio::steady_timer>(owner(), delay);
+    t->async_wait([self = shared_from_this()](std::error_code ec) {
         if (ec) return;
         self->run_on_owner([self] {
             if (!self->link_ && !self->ended()) {
@@ -673,17 +719,13 @@ void session::schedule_will(std::chrono::seconds delay) {
     });
 }
 
-struct session::expiry_wait {
-    watchdog_wheel* wheel = nullptr;  // the owner's when armed
-    watchdog_wheel::entry entry;
-};
-
 void session::schedule_expiry(std::chrono::milliseconds after) {
     cancel_expiry();
-    expiry_ = std::make_unique<expiry_wait>();
+    auto& w = rare().expiry;
+    w = std::make_unique<expiry_wait>();
     const io_executor home = to_io_executor(owner());
-    expiry_->wheel = &asio::use_service<watchdog_wheel>(home.context());
-    expiry_->entry.fire = [](void* owner) {
+    w->wheel = &asio::use_service<watchdog_wheel>(home.context());
+    w->entry.fire = [](void* owner) {
         // On the wheel's thread, the owner's when armed; the owner may have moved since.
         auto self = static_cast<session*>(owner)->shared_from_this();
         self->run_on_owner([self] {
@@ -693,21 +735,34 @@ void session::schedule_expiry(std::chrono::milliseconds after) {
             self->end(events::session_end_reason::expired);
         });
     };
-    expiry_->wheel->arm(expiry_->entry, steady_clock::now() + after, shared_from_this(), home);
+    w->wheel->arm(w->entry, steady_clock::now() + after, shared_from_this(), home);
 }
 
 void session::cancel_expiry() {
     // Owner only, like schedule_expiry: the wheel is this thread's.
-    if (!expiry_) return;
-    expiry_->wheel->disarm(expiry_->entry);
-    expiry_.reset();
+    if (!rare_ || !rare_->expiry) return;
+    rare_->expiry->wheel->disarm(rare_->expiry->entry);
+    rare_->expiry.reset();
+}
+
+void session::set_unloaded_store_entries(bool v, std::uint64_t boundary) {
+    if (!v && !rare_) return;
+    rare().unloaded_store_entries = v;
+    rare_->unloaded_boundary = boundary;
+}
+
+void session::store_counts() noexcept {
+    inflight_count_.store(static_cast<std::uint32_t>(queue_.inflight_count()),
+                          std::memory_order_relaxed);
+    queued_count_.store(static_cast<std::uint32_t>(queue_.queued_count()),
+                        std::memory_order_relaxed);
 }
 
 storage::session_record session::to_record() const {
     storage::session_record r;
     r.client_id = client_id_;
     r.protocol_version = static_cast<std::uint8_t>(settings_.version);
-    r.username = settings_.username;
+    r.username = settings_.username.get();
     r.listener = settings_.listener;
     r.peer_address = settings_.peer;
     r.expiry_interval_s = settings_.expiry_interval_s;
@@ -721,7 +776,7 @@ storage::session_record session::to_record() const {
     r.topic_alias_maximum = settings_.client_topic_alias_maximum;
     r.request_problem_information = settings_.request_problem_information;
     r.first_generation = first_generation_;
-    r.generation = generation_.load(std::memory_order_relaxed);
+    r.generation = generation();
     return r;
 }
 

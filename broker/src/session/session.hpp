@@ -22,21 +22,18 @@
 #include "rmqtt/storage/records.hpp"
 #include "rmqtt/storage/store.hpp"
 #include "routing/delivery_target.hpp"
+#include "session/boxed_optional.hpp"
 #include "session/client_link.hpp"
 #include "session/heap_optional.hpp"
 #include "session/interned_string.hpp"
 #include "session/io_executor.hpp"
 #include "session/outbound_queue.hpp"
 #include "session/small_mutex.hpp"
+#include "session/subscription_table.hpp"
 
 namespace rmqtt::broker {
 
 class core_context;
-
-struct session_subscription {
-    protocol::subscription_options options;
-    std::uint32_t subscription_id = 0;
-};
 
 // An MQTT session (3.1.1 section 4.1 / 5.0 section 4.1): subscriptions, the outbound QoS state,
 // inbound QoS 2 packet ids, the will, expiry. It outlives connections when persistent. It is a
@@ -115,8 +112,8 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Removes one; false when it did not exist. A shared subscription's queued messages go to
     // another member of the group.
     bool unsubscribe(const std::string& filter, storage::write_batch& writes);
-    const std::map<std::string, session_subscription, std::less<>>& subscriptions() const noexcept {
-        return subscriptions_;
+    const subscription_table& subscriptions() const noexcept {
+        return subscriptions_ ? *subscriptions_ : no_subscriptions();
     }
     // Puts back subscriptions recovered from the store (no store write).
     void restore_subscription(const std::string& filter, const session_subscription& s);
@@ -125,17 +122,15 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Exactly once, Method B (4.3.3): packet ids whose PUBLISH was routed and whose PUBREL has
     // not arrived. add() appends the store write (persistent sessions).
     bool inbound_qos2_contains(std::uint16_t pid) const {
-        return std::binary_search(inbound_qos2_.begin(), inbound_qos2_.end(), pid);
+        return rare_ &&
+               std::binary_search(rare_->inbound_qos2.begin(), rare_->inbound_qos2.end(), pid);
     }
-    std::size_t inbound_qos2_count() const noexcept { return inbound_qos2_.size(); }
+    std::size_t inbound_qos2_count() const noexcept {
+        return rare_ ? rare_->inbound_qos2.size() : 0;
+    }
     void inbound_qos2_add(std::uint16_t pid, storage::write_batch& writes);
     // Forgets the id in memory only (its PUBLISH failed to commit); false when it was unknown.
-    bool inbound_qos2_forget(std::uint16_t pid) {
-        const auto it = std::lower_bound(inbound_qos2_.begin(), inbound_qos2_.end(), pid);
-        if (it == inbound_qos2_.end() || *it != pid) return false;
-        inbound_qos2_.erase(it);
-        return true;
-    }
+    bool inbound_qos2_forget(std::uint16_t pid);
     // PUBREL: removes the id. Returns whether it was known; a store write, when needed, is
     // appended to `writes` (PUBCOMP waits for it).
     bool inbound_qos2_release(std::uint16_t pid, storage::write_batch& writes);
@@ -152,25 +147,20 @@ class session final : public delivery_target, public std::enable_shared_from_thi
 
     // Settings established at CONNECT (owner only).
     struct settings {
-        // (Ordered so that the small fields share words: a session keeps one.)
+        // (Ordered so that the small fields share words: a session keeps one.) The queue limits
+        // (max_inflight, max_mqueue_len) are the queue's: queue().get_limits().
         protocol::version version = protocol::version::v3_1_1;
         bool mqueue_backpressure = true;          // listener mqueue_overflow = "backpressure"
         bool request_problem_information = true;  // client's 5.0 setting
         bool clean_disconnect = false;
-        std::uint32_t expiry_interval_s = 0;  // storage::never_expires = never
-        std::optional<std::string> username;
+        std::uint32_t expiry_interval_s = 0;   // storage::never_expires = never
+        boxed_optional<std::string> username;  // one pointer: most sessions have none
         interned_string listener;
         std::string peer;
-        std::size_t max_mqueue_len = 1000;
-        std::size_t max_inflight = 65535;
         // Client's 5.0 limits
         std::uint32_t client_max_packet_size = 0;  // 0 = none
         std::uint16_t client_receive_maximum = 65535;
         std::uint16_t client_topic_alias_maximum = 0;
-        // mqueue_rate_limit: at most `rate_burst` queued messages at once, refilled at
-        // rate_burst per rate_period (a token bucket); the maximum burst means no limit.
-        std::uint32_t rate_burst = 0xFFFFFFFF;
-        std::chrono::milliseconds rate_period{1000};
         std::int64_t created_at_ms = 0;
         std::int64_t connected_at_ms = 0;
         std::int64_t disconnected_at_ms = 0;
@@ -179,6 +169,9 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     settings& config() noexcept { return settings_; }
     const settings& config() const noexcept { return settings_; }
     void set_persistent(bool p) noexcept { persistent_.store(p, std::memory_order_release); }
+    // mqueue_rate_limit: at most `burst` queued messages at once, refilled at burst per
+    // `period` (a token bucket); the maximum burst (or a period of 0) means no limit.
+    void set_rate_limit(std::uint32_t burst, std::chrono::milliseconds period);
 
     outbound_queue& queue() noexcept { return queue_; }
 
@@ -196,19 +189,21 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Stored entries not yet loaded (a session recovered at startup): loaded on attach.
     // Every stored entry of a recovered session has a seq below this boundary; entries routed
     // after recovery (seq >= boundary) are in memory already and must not be loaded twice.
-    bool has_unloaded_store_entries() const noexcept { return unloaded_store_entries_; }
-    std::uint64_t unloaded_boundary() const noexcept { return unloaded_boundary_; }
-    void set_unloaded_store_entries(bool v, std::uint64_t boundary = 0) noexcept {
-        unloaded_store_entries_ = v;
-        unloaded_boundary_ = boundary;
+    bool has_unloaded_store_entries() const noexcept {
+        return rare_ && rare_->unloaded_store_entries;
     }
+    std::uint64_t unloaded_boundary() const noexcept {
+        return rare_ ? rare_->unloaded_boundary : 0;
+    }
+    void set_unloaded_store_entries(bool v, std::uint64_t boundary = 0);
     // Starts the session's sequence numbers at `generation` (0: a session that stores nothing,
     // numbered from 1). `first` is the generation the session began with: stored entries below
     // first << 32 belong to an earlier session of the client id.
     void set_generation(std::uint32_t first, std::uint32_t generation) noexcept;
     std::uint64_t first_seq() const noexcept { return std::uint64_t{first_generation_} << 32; }
+    // The generation of the next seq (a used-up counter moves on at the next take_seq).
     std::uint32_t generation() const noexcept {
-        return generation_.load(std::memory_order_relaxed);
+        return static_cast<std::uint32_t>(next_seq_.load(std::memory_order_relaxed) >> 32);
     }
     // Continues numbering at `seq` (tests: the end of a generation).
     void set_next_seq(std::uint64_t seq) noexcept {
@@ -231,8 +226,6 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     }
     void publish_info() noexcept {}
 
-    std::uint64_t attach_generation = 0;  // guarded by the session registry's mutex
-
   private:
     void drain(io_executor ex);
     void accept(delivery&& d);
@@ -249,53 +242,72 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // between its connection and its end: passed on (shared subscriptions) or not delivered.
     void pass_on_late(delivery&& d);
 
+    // Owner-only state few sessions need, made on first use: timers, the rate limit's token
+    // bucket, inbound QoS 2 ids, the bookkeeping of a recovered session's stored entries.
+    // Session expiry of a disconnected persistent session: an entry of the owner's watchdog wheel
+    // (about 70 bytes while armed) instead of a timer and its pending wait (about 240): a store
+    // recovered at start-up arms one per session.
+    struct expiry_wait;
+    struct rare_state {
+        rare_state();
+        ~rare_state();
+        std::unique_ptr<asio::steady_timer> will_timer;
+        std::unique_ptr<expiry_wait> expiry;
+        // mqueue_rate_limit (set_rate_limit), its token bucket, and the timer that pumps again
+        // when a token is due.
+        std::uint32_t rate_burst = unlimited_rate;
+        std::chrono::milliseconds rate_period{1000};
+        double rate_tokens = -1;  // < 0: not started (full)
+        steady_clock::time_point rate_refilled{};
+        std::unique_ptr<asio::steady_timer> rate_timer;
+        std::vector<std::uint16_t> inbound_qos2;  // sorted (at most max_awaiting_rel ids)
+        bool unloaded_store_entries = false;
+        std::uint64_t unloaded_boundary = 0;
+    };
+    static constexpr std::uint32_t unlimited_rate = 0xFFFFFFFF;
+    rare_state& rare();
+    static const subscription_table& no_subscriptions() noexcept;
+    void inbound_qos2_add_in_memory(std::uint16_t pid);
+    // How many queued messages the rate limit lets through now; arms the rate timer when none.
+    std::size_t rate_budget();
+    // Publishes the queue's counts to other threads (info(), needs_room()).
+    void store_counts() noexcept;
+
+    // (Ordered so that the small fields share words.)
     core_context& core_;
     const std::string client_id_;
     std::atomic<bool> online_{false};
     std::atomic<bool> persistent_{false};
     std::atomic<bool> ended_{false};
+    bool drain_scheduled_ = false;  // guarded by inbox_mutex_
     // Guards what other threads read through info() and subscription_snapshot(): the settings
     // info() shows and subscriptions_ (written on the owner under it, read by the owner
     // without it).
     mutable small_mutex snapshot_mutex_;
-    std::atomic<std::uint64_t> next_seq_{1};
+    std::atomic<std::uint64_t> next_seq_{1};  // its high half is the generation
+    friend class session_registry;
+    std::uint32_t attach_generation_ = 0;  // guarded by the session registry's mutex
     std::uint32_t first_generation_ = 0;
-    std::atomic<std::uint32_t> generation_{0};
-    std::atomic<std::size_t> inbox_size_{0};
 
     mutable small_mutex inbox_mutex_;
-    bool drain_scheduled_ = false;  // guarded by inbox_mutex_
-    std::vector<delivery> inbox_;   // guarded by inbox_mutex_
-    io_executor owner_;             // guarded by inbox_mutex_
+    std::atomic<std::uint32_t> inbox_size_{0};
+    std::unique_ptr<std::vector<delivery>> inbox_;  // guarded by inbox_mutex_; made on first use
+    io_executor owner_;                             // guarded by inbox_mutex_
 
     // Owner only.
     std::shared_ptr<client_link> link_;
     settings settings_;
-    std::map<std::string, session_subscription, std::less<>> subscriptions_;
-    std::vector<std::uint16_t> inbound_qos2_;  // sorted (at most max_awaiting_rel ids)
-    void inbound_qos2_add_in_memory(std::uint16_t pid);
+    // Made on the first subscription; the pointer changes under snapshot_mutex_.
+    std::unique_ptr<subscription_table> subscriptions_;
     outbound_queue queue_;
     heap_optional<storage::will_record> will_;
-    std::unique_ptr<asio::steady_timer> will_timer_;
-    // Session expiry of a disconnected persistent session: an entry of the owner's watchdog wheel
-    // (about 70 bytes while armed) instead of a timer and its pending wait (about 240): a store
-    // recovered at start-up arms one per session.
-    struct expiry_wait;
-    std::unique_ptr<expiry_wait> expiry_;
-    // mqueue_rate_limit's token bucket, and the timer that pumps again when a token is due.
-    double rate_tokens_ = -1;  // < 0: not started (full)
-    steady_clock::time_point rate_refilled_{};
-    std::unique_ptr<asio::steady_timer> rate_timer_;
-    // How many queued messages the rate limit lets through now; arms rate_timer_ when none.
-    std::size_t rate_budget();
-    bool unloaded_store_entries_ = false;
-    bool ever_persisted_ = false;  // the store may hold records of this session
-    std::uint64_t unloaded_boundary_ = 0;
-    std::atomic<std::size_t> inflight_count_{0};
-    std::atomic<std::size_t> queued_count_{0};
+    std::unique_ptr<rare_state> rare_;
+    std::atomic<std::uint32_t> inflight_count_{0};
+    std::atomic<std::uint32_t> queued_count_{0};
     // While connected with mqueue_overflow = "backpressure": the queue length at which publishers'
     // acknowledgements wait (needs_room); 0 otherwise.
-    std::atomic<std::size_t> room_mark_{0};
+    std::atomic<std::uint32_t> room_mark_{0};
+    bool ever_persisted_ = false;  // the store may hold records of this session
 };
 
 using session_ptr = std::shared_ptr<session>;

@@ -12,18 +12,18 @@ void session_registry::attach(const std::string& client_id, bool clean_start,
     std::uint64_t generation = 0;
     {
         std::lock_guard lock(mutex_);
-        auto it = map_.find(client_id);
+        auto it = map_.find(std::string_view(client_id));
         if (it == map_.end()) {
             auto s = std::make_shared<session>(core_, client_id, ex);
-            generation = ++s->attach_generation;
-            map_.emplace(s->client_id(), s);
+            generation = ++s->attach_generation_;
+            map_.insert(s);
             asio::post(ex, [s, generation, done = std::move(done)] {
                 done(attach_result{s, false, generation});
             });
             return;
         }
-        existing = it->second;
-        generation = ++existing->attach_generation;
+        existing = *it;
+        generation = ++existing->attach_generation_;
     }
     // The existing session lives on its owner: kick its connection there, then move it here.
     existing->run_on_owner(
@@ -66,19 +66,19 @@ void session_registry::attach(const std::string& client_id, bool clean_start,
 
 bool session_registry::still_current(const session& s, std::uint64_t generation) {
     std::lock_guard lock(mutex_);
-    return s.attach_generation == generation && !s.ended();
+    return s.attach_generation_ == generation && !s.ended();
 }
 
 void session_registry::remove(const session& s) {
     std::lock_guard lock(mutex_);
-    auto it = map_.find(s.client_id());
-    if (it != map_.end() && it->second.get() == &s) map_.erase(it);
+    auto it = map_.find(std::string_view(s.client_id()));
+    if (it != map_.end() && it->get() == &s) map_.erase(it);
 }
 
 void session_registry::insert_restored(const session_ptr& s) {
     std::lock_guard lock(mutex_);
-    map_.erase(s->client_id());
-    map_.emplace(s->client_id(), s);
+    if (auto it = map_.find(std::string_view(s->client_id())); it != map_.end()) map_.erase(it);
+    map_.insert(s);
 }
 
 void session_registry::reserve_more(std::size_t n) {
@@ -88,8 +88,8 @@ void session_registry::reserve_more(std::size_t n) {
 
 session_ptr session_registry::find(const std::string& client_id) {
     std::lock_guard lock(mutex_);
-    auto it = map_.find(client_id);
-    return it == map_.end() ? nullptr : it->second;
+    auto it = map_.find(std::string_view(client_id));
+    return it == map_.end() ? nullptr : *it;
 }
 
 std::size_t session_registry::size() {
@@ -101,7 +101,7 @@ std::vector<session_ptr> session_registry::snapshot() {
     std::lock_guard lock(mutex_);
     std::vector<session_ptr> out;
     out.reserve(map_.size());
-    for (auto& [id, s] : map_)
+    for (const auto& s : map_)
         out.push_back(s);
     return out;
 }

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "session/session.hpp"
@@ -18,7 +18,7 @@ class core_context;
 
 // Client id -> session.
 //
-// Concurrency rule: one mutex guards the map and every session's attach_generation; it is held
+// Concurrency rule: one mutex guards the set and every session's attach generation; it is held
 // only for lookups and updates, never while calling into a session.
 class session_registry {
   public:
@@ -52,12 +52,32 @@ class session_registry {
     std::vector<session_ptr> snapshot();
 
   private:
+    // Hashes and compares sessions by their client id (const for a session's life), and looks
+    // them up by a client id. Noexcept and not a std::hash, so the set does not cache the hash:
+    // a node is a pointer and the session_ptr (24 bytes; a map from a view of the id to the
+    // session took 48). A rehash hashes each id again.
+    struct by_client_id {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view id) const noexcept {
+            return std::hash<std::string_view>{}(id);
+        }
+        std::size_t operator()(const session_ptr& s) const noexcept {
+            return (*this)(std::string_view(s->client_id()));
+        }
+        bool operator()(const session_ptr& a, const session_ptr& b) const noexcept {
+            return a->client_id() == b->client_id();
+        }
+        bool operator()(std::string_view id, const session_ptr& s) const noexcept {
+            return id == s->client_id();
+        }
+        bool operator()(const session_ptr& s, std::string_view id) const noexcept {
+            return s->client_id() == id;
+        }
+    };
+
     core_context& core_;
     std::mutex mutex_;
-    // Keyed by a view of the session's own client id (const for the session's life): no second
-    // copy of the id per session. An entry is replaced by erase + emplace, never by assigning
-    // a new session to it (the key would still view the old session's id).
-    std::unordered_map<std::string_view, session_ptr> map_;
+    std::unordered_set<session_ptr, by_client_id, by_client_id> map_;
 };
 
 }  // namespace rmqtt::broker
