@@ -42,8 +42,8 @@ connection::connection(core_context& core, const listener_config& listener,
       listener_id_(listener.id()),
       transport_(std::move(t)),
       executor_(to_io_executor(ex)),
-      max_packet_size_(listener.max_packet_size),
-      wheel_(asio::use_service<watchdog_wheel>(asio::query(ex, asio::execution::context))) {
+      wheel_(asio::use_service<watchdog_wheel>(asio::query(ex, asio::execution::context))),
+      max_packet_size_(listener.max_packet_size) {
     watchdog_entry_.fire = [](void* self) { static_cast<connection*>(self)->watchdog(); };
     counters_->connections.fetch_add(1, std::memory_order_relaxed);
     counters_->handshaking.fetch_add(1, std::memory_order_relaxed);
@@ -115,9 +115,11 @@ void connection::cancel_timer(rare_timer t) {
 
 void connection::set_end_reason(events::disconnect_reason r,
                                 std::optional<protocol::reason_code> code) {
-    if (end_reason_) return;
+    if (has_end_reason_) return;
+    has_end_reason_ = true;
     end_reason_ = r;
-    end_code_ = code;
+    has_end_code_ = code.has_value();
+    if (code) end_code_ = *code;
 }
 
 // ---- reading
@@ -170,7 +172,7 @@ asio::awaitable<bool> connection::reader(bool first) {
             log_read_error(ec);
             break;
         }
-        in_end_ += n;
+        in_end_ += static_cast<std::uint32_t>(n);
         last_read_ = steady_clock::now();
         metrics::add(core_.stats.bytes_received, n);
 
@@ -200,7 +202,7 @@ asio::awaitable<bool> connection::reader(bool first) {
                 break;
             }
             co_await dispatch(f);
-            in_begin_ += r.consumed;
+            in_begin_ += static_cast<std::uint32_t>(r.consumed);
             // Back-pressure: acknowledgements waiting for the store hold the reader.
             if (acks_.size() >= max_pending_acks && state_ == state::connected) {
                 pause_keepalive();
@@ -212,7 +214,7 @@ asio::awaitable<bool> connection::reader(bool first) {
                 resume_keepalive();
             }
             // Subscribers' inboxes past their high-water mark hold their publishers.
-            if (!backlogged_.empty()) co_await wait_for_targets();
+            if (rare_ && !rare_->backlogged.empty()) co_await wait_for_targets();
         }
         if (in_begin_ == in_end_) {
             in_begin_ = in_end_ = 0;
@@ -374,7 +376,7 @@ asio::awaitable<hook_result> connection::decided(hook_result r, pending<hook_res
 
 asio::awaitable<hook_result> connection::check_acl(acl_action a, std::string_view topic) {
     if (!core_.hooks.has_acl()) co_return hook_result::next;
-    if (auth_.superuser) co_return hook_result::allow;  // RMQTT: superusers skip the ACL
+    if (superuser()) co_return hook_result::allow;  // RMQTT: superusers skip the ACL
     pending<hook_result> wait;
     const auto r = core_.hooks.check_acl(info(), a, topic, &wait);
     co_return co_await decided(r, wait);
@@ -403,22 +405,24 @@ asio::awaitable<void> connection::writer() {
     co_await asio::post(executor_, asio::use_awaitable);
     std::error_code write_ec;  // the socket
     for (;;) {
-        if (out_.empty()) {
+        if (!out_ || out_->queued.empty()) {
             if (state_ == state::closing || state_ == state::closed) break;
-            // Idle: end; the next send() starts a writer again.
-            std::vector<std::uint8_t>().swap(writing_);
+            // Idle: end, releasing the buffers; the next send() starts a writer again.
+            out_.reset();
             writer_running_ = false;
             co_return;
         }
-        // Everything queued since the last write goes out in one write.
-        writing_.swap(out_);
-        co_await transport_->write_all(asio::buffer(writing_), write_ec);
-        metrics::add(core_.stats.bytes_sent, writing_.size());
-        writing_.clear();
-        if (writing_.capacity() > max_idle_buffer) writing_.shrink_to_fit();
+        // Everything queued since the last write goes out in one write. Only the writer
+        // releases out_, so it stays while the write is in progress.
+        auto& writing = out_->writing;
+        writing.swap(out_->queued);
+        co_await transport_->write_all(asio::buffer(writing), write_ec);
+        metrics::add(core_.stats.bytes_sent, writing.size());
+        writing.clear();
+        if (writing.capacity() > max_idle_buffer) writing.shrink_to_fit();
         if (write_ec) {
             log_write_error(write_ec);
-            out_.clear();
+            out_->queued.clear();
             break;
         }
     }
@@ -457,9 +461,9 @@ void connection::send(const protocol::packet& p) {
             },
             trimmed);
         if (protocol::encoded_size(version_, trimmed) > client_max_packet_size_) return;
-        protocol::encode(version_, trimmed, out_);
+        protocol::encode(version_, trimmed, out());
     } else {
-        protocol::encode(version_, p, out_);
+        protocol::encode(version_, p, out());
     }
     wake_writer();
 }
@@ -524,7 +528,7 @@ bool connection::send_publish(const message& m, protocol::qos q, bool retain, bo
             return false;
         }
     }
-    protocol::encode(version_, v, out_);
+    protocol::encode(version_, v, out());
     metrics::add(core_.stats.publishes_sent);
     wake_writer();
     return true;
@@ -598,7 +602,8 @@ void connection::on_reader_done() {
     end_handshake();
     if (counted_as_connected_ && core_.hooks.wants<events::client_disconnected>()) {
         core_.hooks.emit(events::client_disconnected{
-            who(), end_reason_.value_or(events::disconnect_reason::connection_lost), end_code_});
+            who(), has_end_reason_ ? end_reason_ : events::disconnect_reason::connection_lost,
+            has_end_code_ ? std::optional(end_code_) : std::nullopt});
     }
     release_session();
     // Counted last: a graceful stop waits for this count to reach zero before it flushes the
@@ -874,18 +879,29 @@ asio::awaitable<void> connection::wait_for_targets() {
     // next packets wait until they did.
     std::error_code ec;
     pause_keepalive();
+    auto& backlogged = rare().backlogged;
     for (;;) {
-        std::erase_if(backlogged_, [](const std::weak_ptr<delivery_target>& w) {
+        std::erase_if(backlogged, [](const std::weak_ptr<delivery_target>& w) {
             auto t = w.lock();
             return !t || !t->backlogged();
         });
-        if (backlogged_.empty() || state_ != state::connected) break;
+        if (backlogged.empty() || state_ != state::connected) break;
         auto& t = lazy_timer(&rare_state::wait_timer);
         t.expires_after(backpressure_poll);
         co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
-    backlogged_.clear();
+    backlogged.clear();
     resume_keepalive();
+}
+
+void connection::note_backlogged(std::vector<std::weak_ptr<delivery_target>> targets) {
+    if (targets.empty()) return;
+    auto& b = rare().backlogged;
+    if (b.empty())
+        b = std::move(targets);
+    else
+        b.insert(b.end(), std::make_move_iterator(targets.begin()),
+                 std::make_move_iterator(targets.end()));
 }
 
 void connection::store_failed(const char* what, const storage::status& s) {

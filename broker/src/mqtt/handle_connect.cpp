@@ -89,7 +89,8 @@ client_info connection::info() const {
     ci.peer = peer_;
     ci.listener = listener_id_.str();
     ci.version = version_;
-    ci.auth = &auth_;
+    if (!auth_) auth_ = std::make_unique<auth_state>();
+    ci.auth = auth_.get();
     return ci;
 }
 
@@ -477,6 +478,7 @@ asio::awaitable<void> connection::complete_connect() {
         core_.hooks.emit(
             events::client_connected{who(), c.clean_start, present, keep_alive, expiry});
     pending_connect_.reset();
+    if (auth_ && !auth_->superuser && auth_->proofs.empty()) auth_.reset();  // made again on use
     s.resume_delivery();  // [MQTT-4.4.0-1]: inflight first, then queued
 }
 

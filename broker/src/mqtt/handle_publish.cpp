@@ -254,7 +254,9 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
                                  [](const auto& c) { return c.held_for_commit(); }));
     if (!ack_waits && !may_hold) {
         // Nothing to wait for (the common QoS 0 / QoS 1 path): no completion at all.
-        core_.pipeline.submit(pub, {}, false, false, &backlogged_);
+        std::vector<std::weak_ptr<delivery_target>> backlogged;
+        core_.pipeline.submit(pub, {}, false, false, &backlogged);
+        note_backlogged(std::move(backlogged));
         co_return;
     }
     auto held = std::make_shared<bool>(false);
@@ -281,9 +283,11 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     });
     // The completion above runs on this executor after this handler returns, so `held` is set
     // before it is read.
+    std::vector<std::weak_ptr<delivery_target>> backlogged;
     *held = core_.pipeline.submit(pub, std::move(done), hold_all,
-                                  /*drop_held_on_failure*/ ack_waits, &backlogged_);
+                                  /*drop_held_on_failure*/ ack_waits, &backlogged);
     if (*held) ++held_batches_;
+    note_backlogged(std::move(backlogged));
 }
 
 void connection::handle_puback(const protocol::puback& p) {
