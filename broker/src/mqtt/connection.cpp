@@ -7,6 +7,8 @@
 #include <asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cstring>
+#include <new>
 
 #include "session/core_context.hpp"
 
@@ -32,6 +34,28 @@ void log_exception(const char* what, const log_fields& fields, std::exception_pt
 }
 }  // namespace
 
+// A read buffer: this header, then `capacity` bytes, in one allocation (as a vector's bytes
+// alone were: the reader allocates one each time it starts after a pause).
+class connection::read_buffer {
+  public:
+    static std::unique_ptr<read_buffer, read_buffer_free> make(std::size_t capacity) {
+        void* p = ::operator new(sizeof(read_buffer) + capacity);
+        return std::unique_ptr<read_buffer, read_buffer_free>(new (p) read_buffer(capacity));
+    }
+    std::uint8_t* data() noexcept { return reinterpret_cast<std::uint8_t*>(this + 1); }
+    std::size_t capacity() const noexcept { return capacity_; }
+    std::size_t begin = 0;  // undecoded bytes are [begin, end)
+    std::size_t end = 0;
+
+  private:
+    explicit read_buffer(std::size_t capacity) : capacity_(capacity) {}
+    std::size_t capacity_;
+};
+
+void connection::read_buffer_free::operator()(read_buffer* b) const noexcept {
+    ::operator delete(b);
+}
+
 connection::connection(core_context& core, const listener_config& listener,
                        std::size_t max_sessions, std::shared_ptr<listener_counters> counters,
                        std::unique_ptr<transport> t, asio::any_io_executor ex)
@@ -42,7 +66,6 @@ connection::connection(core_context& core, const listener_config& listener,
       listener_id_(listener.id()),
       transport_(std::move(t)),
       executor_(to_io_executor(ex)),
-      wheel_(asio::use_service<watchdog_wheel>(asio::query(ex, asio::execution::context))),
       max_packet_size_(listener.max_packet_size) {
     watchdog_entry_.fire = [](void* self) { static_cast<connection*>(self)->watchdog(); };
     counters_->connections.fetch_add(1, std::memory_order_relaxed);
@@ -117,7 +140,7 @@ void connection::set_end_reason(events::disconnect_reason r,
                                 std::optional<protocol::reason_code> code) {
     if (has_end_reason_) return;
     has_end_reason_ = true;
-    end_reason_ = r;
+    end_reason_ = static_cast<std::uint8_t>(r);
     has_end_code_ = code.has_value();
     if (code) end_code_ = *code;
 }
@@ -141,28 +164,21 @@ asio::awaitable<bool> connection::reader(bool first) {
     }
     const bool by_readiness = transport_->reads_by_readiness();
     while (state_ != state::closing && state_ != state::closed) {
-        if (in_.empty()) in_.resize(initial_read_buffer);
-        if (in_end_ == in_.size()) {
-            if (in_begin_ > 0) {
-                std::copy(in_.begin() + static_cast<std::ptrdiff_t>(in_begin_),
-                          in_.begin() + static_cast<std::ptrdiff_t>(in_end_), in_.begin());
-                in_end_ -= in_begin_;
-                in_begin_ = 0;
-            } else {
-                in_.resize(in_.size() * 2);
-            }
+        if (!in_) in_ = read_buffer::make(initial_read_buffer);
+        if (in_->end == in_->capacity()) {
+            if (in_->begin > 0)
+                compact_read_buffer();
+            else
+                grow_read_buffer(in_->capacity() * 2);
         }
-        const auto room = asio::buffer(in_.data() + in_end_, in_.size() - in_end_);
+        const auto room = asio::buffer(in_->data() + in_->end, in_->capacity() - in_->end);
         std::size_t n = 0;
         if (by_readiness) {
             n = transport_->read_available(room, ec);
             if (ec == asio::error::would_block) {
                 // Nothing to read: pause. Without a partial packet the buffer goes too, so an
                 // idle connection holds neither a buffer nor a coroutine.
-                if (in_begin_ == in_end_) {
-                    std::vector<std::uint8_t>().swap(in_);
-                    in_begin_ = in_end_ = 0;
-                }
+                if (in_->begin == in_->end) in_.reset();
                 co_return true;
             }
         } else {
@@ -172,23 +188,20 @@ asio::awaitable<bool> connection::reader(bool first) {
             log_read_error(ec);
             break;
         }
-        in_end_ += static_cast<std::uint32_t>(n);
+        in_->end += n;
         last_read_ = steady_clock::now();
         metrics::add(core_.stats.bytes_received, n);
 
-        while (state_ != state::closing && state_ != state::closed && in_begin_ < in_end_) {
+        while (state_ != state::closing && state_ != state::closed && in_->begin < in_->end) {
             protocol::frame f;
             auto r = protocol::parse_frame(
-                std::span<const std::uint8_t>(in_.data() + in_begin_, in_end_ - in_begin_),
+                std::span<const std::uint8_t>(in_->data() + in_->begin, in_->end - in_->begin),
                 max_packet_size_, f);
             if (r.status == protocol::frame_status::need_more) {
                 // Make room for the whole packet; its size was checked against the maximum.
-                if (r.needed > in_.size() - in_begin_) {
-                    std::copy(in_.begin() + static_cast<std::ptrdiff_t>(in_begin_),
-                              in_.begin() + static_cast<std::ptrdiff_t>(in_end_), in_.begin());
-                    in_end_ -= in_begin_;
-                    in_begin_ = 0;
-                    if (r.needed > in_.size()) in_.resize(r.needed);
+                if (r.needed > in_->capacity() - in_->begin) {
+                    compact_read_buffer();
+                    if (r.needed > in_->capacity()) grow_read_buffer(r.needed);
                 }
                 break;
             }
@@ -202,7 +215,7 @@ asio::awaitable<bool> connection::reader(bool first) {
                 break;
             }
             co_await dispatch(f);
-            in_begin_ += static_cast<std::uint32_t>(r.consumed);
+            in_->begin += r.consumed;
             // Back-pressure: acknowledgements waiting for the store hold the reader.
             if (acks_.size() >= max_pending_acks && state_ == state::connected) {
                 pause_keepalive();
@@ -216,12 +229,9 @@ asio::awaitable<bool> connection::reader(bool first) {
             // Subscribers' inboxes past their high-water mark hold their publishers.
             if (rare_ && !rare_->backlogged.empty()) co_await wait_for_targets();
         }
-        if (in_begin_ == in_end_) {
-            in_begin_ = in_end_ = 0;
-            if (in_.size() > max_idle_buffer) {
-                in_.resize(initial_read_buffer);
-                in_.shrink_to_fit();
-            }
+        if (in_->begin == in_->end) {
+            in_->begin = in_->end = 0;
+            if (in_->capacity() > max_idle_buffer) in_ = read_buffer::make(initial_read_buffer);
         }
         // A non-blocking read that finds data completes at once: let the worker's other
         // handlers (subscribers' writers above all) run between two reads, as an asynchronous
@@ -229,6 +239,20 @@ asio::awaitable<bool> connection::reader(bool first) {
         if (by_readiness) co_await asio::post(executor_, asio::use_awaitable);
     }
     co_return false;
+}
+
+void connection::compact_read_buffer() {
+    auto& in = *in_;
+    std::memmove(in.data(), in.data() + in.begin, in.end - in.begin);
+    in.end -= in.begin;
+    in.begin = 0;
+}
+
+void connection::grow_read_buffer(std::size_t capacity) {
+    auto bigger = read_buffer::make(capacity);
+    std::memcpy(bigger->data(), in_->data() + in_->begin, in_->end - in_->begin);
+    bigger->end = in_->end - in_->begin;
+    in_ = std::move(bigger);
 }
 
 asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
@@ -404,25 +428,26 @@ asio::awaitable<void> connection::writer() {
     // first write.
     co_await asio::post(executor_, asio::use_awaitable);
     std::error_code write_ec;  // the socket
+    // The buffer being written is the writer's own: an idle connection holds none.
+    std::vector<std::uint8_t> writing;
     for (;;) {
-        if (!out_ || out_->queued.empty()) {
+        if (out_.empty()) {
             if (state_ == state::closing || state_ == state::closed) break;
-            // Idle: end, releasing the buffers; the next send() starts a writer again.
-            out_.reset();
+            // Idle: end (the buffer goes with the coroutine); the next send() starts a writer.
             writer_running_ = false;
             co_return;
         }
-        // Everything queued since the last write goes out in one write. Only the writer
-        // releases out_, so it stays while the write is in progress.
-        auto& writing = out_->writing;
-        writing.swap(out_->queued);
+        // Everything queued since the last write goes out in one write.
+        writing.swap(out_);
+        writing_ = writing.size();
         co_await transport_->write_all(asio::buffer(writing), write_ec);
         metrics::add(core_.stats.bytes_sent, writing.size());
+        writing_ = 0;
         writing.clear();
         if (writing.capacity() > max_idle_buffer) writing.shrink_to_fit();
         if (write_ec) {
             log_write_error(write_ec);
-            out_->queued.clear();
+            out_.clear();
             break;
         }
     }
@@ -461,9 +486,9 @@ void connection::send(const protocol::packet& p) {
             },
             trimmed);
         if (protocol::encoded_size(version_, trimmed) > client_max_packet_size_) return;
-        protocol::encode(version_, trimmed, out());
+        protocol::encode(version_, trimmed, out_);
     } else {
-        protocol::encode(version_, p, out());
+        protocol::encode(version_, p, out_);
     }
     wake_writer();
 }
@@ -528,7 +553,7 @@ bool connection::send_publish(const message& m, protocol::qos q, bool retain, bo
             return false;
         }
     }
-    protocol::encode(version_, v, out());
+    protocol::encode(version_, v, out_);
     metrics::add(core_.stats.publishes_sent);
     wake_writer();
     return true;
@@ -553,7 +578,7 @@ void connection::close(std::optional<reason_code> reason, const char* why) {
     state_ = state::closing;
     close_requested_ = true;
     wake_writer();
-    wheel_.disarm(watchdog_entry_);
+    wheel().disarm(watchdog_entry_);
     cancel_timer(&rare_state::wait_timer);
     cancel_timer(&rare_state::ack_signal);
     cancel_timer(&rare_state::room_timer);
@@ -595,14 +620,16 @@ void connection::on_reader_done() {
         state_ = state::closed;
     }
     wake_writer();
-    wheel_.disarm(watchdog_entry_);
+    wheel().disarm(watchdog_entry_);
     cancel_timer(&rare_state::wait_timer);
     cancel_timer(&rare_state::ack_signal);
     cancel_timer(&rare_state::room_timer);
     end_handshake();
     if (counted_as_connected_ && core_.hooks.wants<events::client_disconnected>()) {
         core_.hooks.emit(events::client_disconnected{
-            who(), has_end_reason_ ? end_reason_ : events::disconnect_reason::connection_lost,
+            who(),
+            has_end_reason_ ? static_cast<events::disconnect_reason>(end_reason_)
+                            : events::disconnect_reason::connection_lost,
             has_end_code_ ? std::optional(end_code_) : std::nullopt});
     }
     release_session();
@@ -681,7 +708,7 @@ void connection::recheck_watchdog() {
 
 void connection::watchdog() {
     if (state_ == state::closing || state_ == state::closed) {
-        wheel_.disarm(watchdog_entry_);
+        wheel().disarm(watchdog_entry_);
         return;
     }
     const bool handshake = state_ == state::handshaking || state_ == state::connecting ||
@@ -719,9 +746,9 @@ void connection::watchdog() {
     if (!paused && timeout != steady_clock::duration::max()) due = base + timeout;
     const auto at = std::min(due, next_retry_);
     if (at == steady_clock::time_point::max())
-        wheel_.disarm(watchdog_entry_);
+        wheel().disarm(watchdog_entry_);
     else
-        wheel_.arm(watchdog_entry_, at, shared_from_this(), executor_);
+        wheel().arm(watchdog_entry_, at, shared_from_this(), executor_);
 }
 
 steady_clock::duration connection::retry_period() const {

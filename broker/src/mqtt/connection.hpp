@@ -57,9 +57,7 @@ class connection final : public client_link, public std::enable_shared_from_this
 
     // ---- client_link: called on the executor by the session and the registry ----------------
     bool open() const noexcept override { return state_ == state::connected; }
-    std::size_t pending_output() const noexcept override {
-        return out_ ? out_->queued.size() + out_->writing.size() : 0;
-    }
+    std::size_t pending_output() const noexcept override { return out_.size() + writing_; }
     bool send_publish(const message& m, protocol::qos q, bool retain, bool dup,
                       std::uint16_t packet_id,
                       const std::vector<std::uint32_t>& subscription_ids) override;
@@ -101,6 +99,8 @@ class connection final : public client_link, public std::enable_shared_from_this
     // readability and spawns it again); false: finished (the connection is ending).
     asio::awaitable<bool> reader(bool first);
     void park_reader();
+    void compact_read_buffer();  // moves the undecoded bytes to the start
+    void grow_read_buffer(std::size_t capacity);
     asio::awaitable<void> writer();
     // Keep alive / handshake timeout and the 3.x message retry, on the worker's watchdog wheel:
     // checks what is due, then re-arms. recheck_watchdog() makes it re-evaluate soon.
@@ -211,22 +211,21 @@ class connection final : public client_link, public std::enable_shared_from_this
     std::string client_id_;
     session_ptr session_;
 
-    std::vector<std::uint8_t> in_;  // empty while a readiness reader is paused between packets
-    std::uint32_t in_begin_ = 0;    // (a packet is at most 256 MB)
-    std::uint32_t in_end_ = 0;
-
-    // Encoded packets; made by the first send() and dropped when the writer goes idle.
-    struct output {
-        std::vector<std::uint8_t> queued;   // not yet handed to the transport
-        std::vector<std::uint8_t> writing;  // being written
+    // Bytes read and not yet decoded, in one allocation with its bookkeeping: while the reader
+    // runs, and while a readiness reader is paused in the middle of a packet (an idle
+    // connection holds none).
+    class read_buffer;
+    struct read_buffer_free {
+        void operator()(read_buffer* b) const noexcept;
     };
-    std::unique_ptr<output> out_;
-    std::vector<std::uint8_t>& out() {
-        if (!out_) out_ = std::make_unique<output>();
-        return out_->queued;
-    }
+    std::unique_ptr<read_buffer, read_buffer_free> in_;
 
-    watchdog_wheel& wheel_;                 // the worker's
+    std::vector<std::uint8_t> out_;  // encoded, not yet handed to the writer
+    std::size_t writing_ = 0;        // bytes the writer is writing (its buffer is its own)
+
+    // The worker's (an io_context service, looked up when the watchdog is armed: not a
+    // reference kept in every connection).
+    watchdog_wheel& wheel() const { return asio::use_service<watchdog_wheel>(executor_.context()); }
     watchdog_wheel::entry watchdog_entry_;  // armed for the next watchdog()
     steady_clock::duration keepalive_timeout_{};
     steady_clock::time_point last_read_{};
@@ -236,9 +235,11 @@ class connection final : public client_link, public std::enable_shared_from_this
 
     state state_ = state::handshaking;
     protocol::version version_ = protocol::version::v3_1_1;
-    // Why the connection ended, for the client_disconnected event (first cause wins; the code
-    // only with has_end_code_).
+    // Why the connection ended, for the client_disconnected event (first cause wins; set with
+    // has_end_reason_ / has_end_code_). The reason is an events::disconnect_reason.
     protocol::reason_code end_code_ = protocol::reason_code::success;
+    std::uint8_t end_reason_ = 0;
+    std::uint16_t keepalive_paused_ = 0;  // > 0 while the reader waits for the broker
     bool handshake_counted_ : 1 = true;
     bool writer_running_ : 1 = false;  // a writer coroutine is spawned and not finished
     bool writer_done_ : 1 = false;     // the writer ended the stream: no writer starts again
@@ -253,19 +254,17 @@ class connection final : public client_link, public std::enable_shared_from_this
     bool request_problem_information_ : 1 = true;  // 5.0
     bool keep_alive_changed_ : 1 = false;
     bool assigned_id_ : 1 = false;
-    events::disconnect_reason end_reason_ = events::disconnect_reason::connection_lost;
     void set_end_reason(events::disconnect_reason r,
                         std::optional<protocol::reason_code> code = std::nullopt);
 
-    std::uint32_t max_packet_size_;  // what we accept
-    int keepalive_paused_ = 0;       // > 0 while the reader waits for the broker
+    std::uint32_t max_packet_size_;   // what we accept
+    std::uint32_t held_batches_ = 0;  // publishes whose deliveries wait for a commit
     std::uint16_t keep_alive_ = 0;
     // 5.0 state
     std::uint16_t client_topic_alias_maximum_ = 0;
     std::uint16_t receive_maximum_in_ = 65535;  // what we advertised
     std::uint32_t inbound_quota_used_ = 0;
     std::uint32_t client_max_packet_size_ = 0;
-    std::uint32_t held_batches_ = 0;  // publishes whose deliveries wait for a commit
 
     // 5.0 enhanced authentication (section 4.12), made when a CONNECT names a method.
     struct enhanced_auth {
