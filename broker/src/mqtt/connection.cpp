@@ -65,8 +65,7 @@ connection::connection(core_context& core, const listener_config& listener,
       counters_(std::move(counters)),
       listener_id_(listener.id()),
       transport_(std::move(t)),
-      executor_(to_io_executor(ex)),
-      max_packet_size_(listener.max_packet_size) {
+      executor_(to_io_executor(ex)) {
     watchdog_entry_.fire = [](void* self) { static_cast<connection*>(self)->watchdog(); };
     counters_->connections.fetch_add(1, std::memory_order_relaxed);
     counters_->handshaking.fetch_add(1, std::memory_order_relaxed);
@@ -87,7 +86,6 @@ void connection::end_handshake() {
 void connection::start() {
     accepted_at_ = steady_clock::now();
     last_read_ = accepted_at_;
-    keepalive_timeout_ = listener_.handshake_timeout;
     spawn_reader(true);
     watchdog();
 }
@@ -196,7 +194,7 @@ asio::awaitable<bool> connection::reader(bool first) {
             protocol::frame f;
             auto r = protocol::parse_frame(
                 std::span<const std::uint8_t>(in_->data() + in_->begin, in_->end - in_->begin),
-                max_packet_size_, f);
+                listener_.max_packet_size, f);
             if (r.status == protocol::frame_status::need_more) {
                 // Make room for the whole packet; its size was checked against the maximum.
                 if (r.needed > in_->capacity() - in_->begin) {
@@ -678,16 +676,16 @@ void connection::release_session() {
 // ---- keep alive
 // ----------------------------------------------------------------------------------
 
-void connection::apply_keepalive(std::uint16_t seconds) {
-    if (seconds == 0) {
-        keepalive_timeout_ = steady_clock::duration::max();
-    } else {
-        // keep alive x backoff x 2: the default backoff 0.75 gives the 1.5x of [MQTT-3.1.2-24]
-        // (RMQTT's extra "+3 s below 6 s" would wait longer than the specification allows).
-        keepalive_timeout_ = std::chrono::milliseconds(
-            static_cast<std::int64_t>(seconds * 1000.0 * listener_.keepalive_backoff * 2.0));
-    }
-    recheck_watchdog();  // the watchdog re-arms with the new timeout
+steady_clock::duration connection::keepalive_timeout() const {
+    if (keep_alive_ == 0) return steady_clock::duration::max();
+    // keep alive x backoff x 2: the default backoff 0.75 gives the 1.5x of [MQTT-3.1.2-24]
+    // (RMQTT's extra "+3 s below 6 s" would wait longer than the specification allows).
+    return std::chrono::milliseconds(
+        static_cast<std::int64_t>(keep_alive_ * 1000.0 * listener_.keepalive_backoff * 2.0));
+}
+
+void connection::apply_keepalive() {
+    recheck_watchdog();  // the watchdog re-arms with the keep-alive timeout
 }
 
 void connection::pause_keepalive() {
@@ -716,7 +714,7 @@ void connection::watchdog() {
     const auto base = handshake ? accepted_at_ : last_read_;
     const auto timeout =
         handshake ? std::chrono::duration_cast<steady_clock::duration>(listener_.handshake_timeout)
-                  : keepalive_timeout_;
+                  : keepalive_timeout();
     const auto now = steady_clock::now();
     // Only the client's own silence counts: not while the reader waits for the broker (the
     // store, the ack backlog, a plugin's decision) [MQTT-3.1.2-24].

@@ -5,6 +5,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -194,7 +195,7 @@ class connection final : public client_link, public std::enable_shared_from_this
     void start_retry_timer();
     steady_clock::duration retry_period() const;
     asio::awaitable<storage::status> commit(storage::write_batch batch);
-    void apply_keepalive(std::uint16_t seconds);
+    void apply_keepalive();  // after CONNACK: the watchdog re-arms with keep_alive_
 
     // (Ordered so that small fields share words, and flags are bits: a broker holds many idle
     // connections. State an idle connection does not need is in blocks made on use.)
@@ -227,7 +228,6 @@ class connection final : public client_link, public std::enable_shared_from_this
     // reference kept in every connection).
     watchdog_wheel& wheel() const { return asio::use_service<watchdog_wheel>(executor_.context()); }
     watchdog_wheel::entry watchdog_entry_;  // armed for the next watchdog()
-    steady_clock::duration keepalive_timeout_{};
     steady_clock::time_point last_read_{};
     // message_retry_interval (3.x): the next retry_due() of the session, on the watchdog's timer.
     steady_clock::time_point next_retry_ = steady_clock::time_point::max();
@@ -257,14 +257,18 @@ class connection final : public client_link, public std::enable_shared_from_this
     void set_end_reason(events::disconnect_reason r,
                         std::optional<protocol::reason_code> code = std::nullopt);
 
-    std::uint32_t max_packet_size_;   // what we accept
     std::uint32_t held_batches_ = 0;  // publishes whose deliveries wait for a commit
+    // The keep alive in use (the client's, or the one the server set); its timeout is derived.
     std::uint16_t keep_alive_ = 0;
+    steady_clock::duration keepalive_timeout() const;
     // 5.0 state
     std::uint16_t client_topic_alias_maximum_ = 0;
-    std::uint16_t receive_maximum_in_ = 65535;  // what we advertised
     std::uint32_t inbound_quota_used_ = 0;
     std::uint32_t client_max_packet_size_ = 0;
+    // Our Receive Maximum (5.0; 3.x clients are not counted against it).
+    std::uint16_t receive_maximum_in() const noexcept {
+        return is_v5() ? std::max<std::uint16_t>(listener_.max_inflight, 1) : 65535;
+    }
 
     // 5.0 enhanced authentication (section 4.12), made when a CONNECT names a method.
     struct enhanced_auth {

@@ -73,7 +73,7 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
             // [MQTT-3.3.4-9]: more unacknowledged QoS>0 PUBLISHes than our Receive Maximum.
             const bool duplicate_qos2 = p.qos_level == qos::exactly_once && session_ &&
                                         session_->inbound_qos2_contains(p.packet_id);
-            if (!duplicate_qos2 && inbound_quota_used_ >= receive_maximum_in_) {
+            if (!duplicate_qos2 && inbound_quota_used_ >= receive_maximum_in()) {
                 protocol_violation(reason_code::receive_maximum_exceeded,
                                    "Receive Maximum exceeded");
                 co_return;
