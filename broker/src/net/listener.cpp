@@ -13,7 +13,6 @@
 #include "net/tcp_transport.hpp"
 #include "net/tls_transport.hpp"
 #include "net/ws_transport.hpp"
-#include "session/io_executor.hpp"
 
 namespace rmqtt::broker {
 
@@ -85,7 +84,7 @@ asio::awaitable<void> listener::accept_loop() {
     std::error_code ec;
     while (acceptor_.is_open()) {
         auto ex = workers_();
-        tcp_socket socket(to_io_executor(ex));  // opened on the worker that will serve it
+        asio::ip::tcp::socket socket(ex);  // opened on the worker that will serve it
         co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;

@@ -3,8 +3,6 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 
-#include "net/tcp_socket.hpp"
-
 #include <chrono>
 #include <system_error>
 
@@ -25,7 +23,8 @@ struct proxy_settings {
 // within `timeout`), std::errc::protocol_error (the bytes are not a PROXY header), or the
 // socket's error (asio::error::eof, operation_aborted when the connection closed it). A failure
 // is logged at info with the reason.
-asio::awaitable<void> read_proxy_header(tcp_socket& socket, std::chrono::milliseconds timeout,
-                                        proxy_header& out, std::error_code& ec);
+asio::awaitable<void> read_proxy_header(asio::ip::tcp::socket& socket,
+                                        std::chrono::milliseconds timeout, proxy_header& out,
+                                        std::error_code& ec);
 
 }  // namespace rmqtt::broker

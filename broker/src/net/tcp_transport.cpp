@@ -8,7 +8,7 @@
 
 namespace rmqtt::broker {
 
-tcp_transport::tcp_transport(tcp_socket socket, proxy_settings proxy)
+tcp_transport::tcp_transport(asio::ip::tcp::socket socket, proxy_settings proxy)
     : socket_(std::move(socket)), proxy_(proxy) {}
 
 std::string tcp_transport::remote_address() const {

@@ -5,8 +5,6 @@
 #include <asio/buffer.hpp>
 #include <asio/ip/tcp.hpp>
 
-#include "net/tcp_socket.hpp"
-
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -75,7 +73,7 @@ class transport {
 class transport_factory {
   public:
     virtual ~transport_factory() = default;
-    virtual std::unique_ptr<transport> make(tcp_socket socket) = 0;
+    virtual std::unique_ptr<transport> make(asio::ip::tcp::socket socket) = 0;
 };
 
 }  // namespace rmqtt::broker
