@@ -7,6 +7,8 @@
 #include <asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cstring>
+#include <new>
 
 #include "session/core_context.hpp"
 
@@ -32,6 +34,28 @@ void log_exception(const char* what, const log_fields& fields, std::exception_pt
 }
 }  // namespace
 
+// A read buffer: this header, then `capacity` bytes, in one allocation (as a vector's bytes
+// alone were: the reader allocates one each time it starts after a pause).
+class connection::read_buffer {
+  public:
+    static std::unique_ptr<read_buffer, read_buffer_free> make(std::size_t capacity) {
+        void* p = ::operator new(sizeof(read_buffer) + capacity);
+        return std::unique_ptr<read_buffer, read_buffer_free>(new (p) read_buffer(capacity));
+    }
+    std::uint8_t* data() noexcept { return reinterpret_cast<std::uint8_t*>(this + 1); }
+    std::size_t capacity() const noexcept { return capacity_; }
+    std::size_t begin = 0;  // undecoded bytes are [begin, end)
+    std::size_t end = 0;
+
+  private:
+    explicit read_buffer(std::size_t capacity) : capacity_(capacity) {}
+    std::size_t capacity_;
+};
+
+void connection::read_buffer_free::operator()(read_buffer* b) const noexcept {
+    ::operator delete(b);
+}
+
 connection::connection(core_context& core, const listener_config& listener,
                        std::size_t max_sessions, std::shared_ptr<listener_counters> counters,
                        std::unique_ptr<transport> t, asio::any_io_executor ex)
@@ -41,9 +65,7 @@ connection::connection(core_context& core, const listener_config& listener,
       counters_(std::move(counters)),
       listener_id_(listener.id()),
       transport_(std::move(t)),
-      executor_(to_io_executor(ex)),
-      max_packet_size_(listener.max_packet_size),
-      wheel_(asio::use_service<watchdog_wheel>(asio::query(ex, asio::execution::context))) {
+      executor_(to_io_executor(ex)) {
     watchdog_entry_.fire = [](void* self) { static_cast<connection*>(self)->watchdog(); };
     counters_->connections.fetch_add(1, std::memory_order_relaxed);
     counters_->handshaking.fetch_add(1, std::memory_order_relaxed);
@@ -64,7 +86,6 @@ void connection::end_handshake() {
 void connection::start() {
     accepted_at_ = steady_clock::now();
     last_read_ = accepted_at_;
-    keepalive_timeout_ = listener_.handshake_timeout;
     spawn_reader(true);
     watchdog();
 }
@@ -115,9 +136,11 @@ void connection::cancel_timer(rare_timer t) {
 
 void connection::set_end_reason(events::disconnect_reason r,
                                 std::optional<protocol::reason_code> code) {
-    if (end_reason_) return;
-    end_reason_ = r;
-    end_code_ = code;
+    if (has_end_reason_) return;
+    has_end_reason_ = true;
+    end_reason_ = static_cast<std::uint8_t>(r);
+    has_end_code_ = code.has_value();
+    if (code) end_code_ = *code;
 }
 
 // ---- reading
@@ -139,28 +162,21 @@ asio::awaitable<bool> connection::reader(bool first) {
     }
     const bool by_readiness = transport_->reads_by_readiness();
     while (state_ != state::closing && state_ != state::closed) {
-        if (in_.empty()) in_.resize(initial_read_buffer);
-        if (in_end_ == in_.size()) {
-            if (in_begin_ > 0) {
-                std::copy(in_.begin() + static_cast<std::ptrdiff_t>(in_begin_),
-                          in_.begin() + static_cast<std::ptrdiff_t>(in_end_), in_.begin());
-                in_end_ -= in_begin_;
-                in_begin_ = 0;
-            } else {
-                in_.resize(in_.size() * 2);
-            }
+        if (!in_) in_ = read_buffer::make(initial_read_buffer);
+        if (in_->end == in_->capacity()) {
+            if (in_->begin > 0)
+                compact_read_buffer();
+            else
+                grow_read_buffer(in_->capacity() * 2);
         }
-        const auto room = asio::buffer(in_.data() + in_end_, in_.size() - in_end_);
+        const auto room = asio::buffer(in_->data() + in_->end, in_->capacity() - in_->end);
         std::size_t n = 0;
         if (by_readiness) {
             n = transport_->read_available(room, ec);
             if (ec == asio::error::would_block) {
                 // Nothing to read: pause. Without a partial packet the buffer goes too, so an
                 // idle connection holds neither a buffer nor a coroutine.
-                if (in_begin_ == in_end_) {
-                    std::vector<std::uint8_t>().swap(in_);
-                    in_begin_ = in_end_ = 0;
-                }
+                if (in_->begin == in_->end) in_.reset();
                 co_return true;
             }
         } else {
@@ -170,23 +186,20 @@ asio::awaitable<bool> connection::reader(bool first) {
             log_read_error(ec);
             break;
         }
-        in_end_ += n;
+        in_->end += n;
         last_read_ = steady_clock::now();
         metrics::add(core_.stats.bytes_received, n);
 
-        while (state_ != state::closing && state_ != state::closed && in_begin_ < in_end_) {
+        while (state_ != state::closing && state_ != state::closed && in_->begin < in_->end) {
             protocol::frame f;
             auto r = protocol::parse_frame(
-                std::span<const std::uint8_t>(in_.data() + in_begin_, in_end_ - in_begin_),
-                max_packet_size_, f);
+                std::span<const std::uint8_t>(in_->data() + in_->begin, in_->end - in_->begin),
+                listener_.max_packet_size, f);
             if (r.status == protocol::frame_status::need_more) {
                 // Make room for the whole packet; its size was checked against the maximum.
-                if (r.needed > in_.size() - in_begin_) {
-                    std::copy(in_.begin() + static_cast<std::ptrdiff_t>(in_begin_),
-                              in_.begin() + static_cast<std::ptrdiff_t>(in_end_), in_.begin());
-                    in_end_ -= in_begin_;
-                    in_begin_ = 0;
-                    if (r.needed > in_.size()) in_.resize(r.needed);
+                if (r.needed > in_->capacity() - in_->begin) {
+                    compact_read_buffer();
+                    if (r.needed > in_->capacity()) grow_read_buffer(r.needed);
                 }
                 break;
             }
@@ -200,7 +213,7 @@ asio::awaitable<bool> connection::reader(bool first) {
                 break;
             }
             co_await dispatch(f);
-            in_begin_ += r.consumed;
+            in_->begin += r.consumed;
             // Back-pressure: acknowledgements waiting for the store hold the reader.
             if (acks_.size() >= max_pending_acks && state_ == state::connected) {
                 pause_keepalive();
@@ -212,14 +225,11 @@ asio::awaitable<bool> connection::reader(bool first) {
                 resume_keepalive();
             }
             // Subscribers' inboxes past their high-water mark hold their publishers.
-            if (!backlogged_.empty()) co_await wait_for_targets();
+            if (rare_ && !rare_->backlogged.empty()) co_await wait_for_targets();
         }
-        if (in_begin_ == in_end_) {
-            in_begin_ = in_end_ = 0;
-            if (in_.size() > max_idle_buffer) {
-                in_.resize(initial_read_buffer);
-                in_.shrink_to_fit();
-            }
+        if (in_->begin == in_->end) {
+            in_->begin = in_->end = 0;
+            if (in_->capacity() > max_idle_buffer) in_ = read_buffer::make(initial_read_buffer);
         }
         // A non-blocking read that finds data completes at once: let the worker's other
         // handlers (subscribers' writers above all) run between two reads, as an asynchronous
@@ -227,6 +237,20 @@ asio::awaitable<bool> connection::reader(bool first) {
         if (by_readiness) co_await asio::post(executor_, asio::use_awaitable);
     }
     co_return false;
+}
+
+void connection::compact_read_buffer() {
+    auto& in = *in_;
+    std::memmove(in.data(), in.data() + in.begin, in.end - in.begin);
+    in.end -= in.begin;
+    in.begin = 0;
+}
+
+void connection::grow_read_buffer(std::size_t capacity) {
+    auto bigger = read_buffer::make(capacity);
+    std::memcpy(bigger->data(), in_->data() + in_->begin, in_->end - in_->begin);
+    bigger->end = in_->end - in_->begin;
+    in_ = std::move(bigger);
 }
 
 asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
@@ -374,7 +398,7 @@ asio::awaitable<hook_result> connection::decided(hook_result r, pending<hook_res
 
 asio::awaitable<hook_result> connection::check_acl(acl_action a, std::string_view topic) {
     if (!core_.hooks.has_acl()) co_return hook_result::next;
-    if (auth_.superuser) co_return hook_result::allow;  // RMQTT: superusers skip the ACL
+    if (superuser()) co_return hook_result::allow;  // RMQTT: superusers skip the ACL
     pending<hook_result> wait;
     const auto r = core_.hooks.check_acl(info(), a, topic, &wait);
     co_return co_await decided(r, wait);
@@ -402,20 +426,23 @@ asio::awaitable<void> connection::writer() {
     // first write.
     co_await asio::post(executor_, asio::use_awaitable);
     std::error_code write_ec;  // the socket
+    // The buffer being written is the writer's own: an idle connection holds none.
+    std::vector<std::uint8_t> writing;
     for (;;) {
         if (out_.empty()) {
             if (state_ == state::closing || state_ == state::closed) break;
-            // Idle: end; the next send() starts a writer again.
-            std::vector<std::uint8_t>().swap(writing_);
+            // Idle: end (the buffer goes with the coroutine); the next send() starts a writer.
             writer_running_ = false;
             co_return;
         }
         // Everything queued since the last write goes out in one write.
-        writing_.swap(out_);
-        co_await transport_->write_all(asio::buffer(writing_), write_ec);
-        metrics::add(core_.stats.bytes_sent, writing_.size());
-        writing_.clear();
-        if (writing_.capacity() > max_idle_buffer) writing_.shrink_to_fit();
+        writing.swap(out_);
+        writing_ = writing.size();
+        co_await transport_->write_all(asio::buffer(writing), write_ec);
+        metrics::add(core_.stats.bytes_sent, writing.size());
+        writing_ = 0;
+        writing.clear();
+        if (writing.capacity() > max_idle_buffer) writing.shrink_to_fit();
         if (write_ec) {
             log_write_error(write_ec);
             out_.clear();
@@ -549,7 +576,7 @@ void connection::close(std::optional<reason_code> reason, const char* why) {
     state_ = state::closing;
     close_requested_ = true;
     wake_writer();
-    wheel_.disarm(watchdog_entry_);
+    wheel().disarm(watchdog_entry_);
     cancel_timer(&rare_state::wait_timer);
     cancel_timer(&rare_state::ack_signal);
     cancel_timer(&rare_state::room_timer);
@@ -591,14 +618,17 @@ void connection::on_reader_done() {
         state_ = state::closed;
     }
     wake_writer();
-    wheel_.disarm(watchdog_entry_);
+    wheel().disarm(watchdog_entry_);
     cancel_timer(&rare_state::wait_timer);
     cancel_timer(&rare_state::ack_signal);
     cancel_timer(&rare_state::room_timer);
     end_handshake();
     if (counted_as_connected_ && core_.hooks.wants<events::client_disconnected>()) {
         core_.hooks.emit(events::client_disconnected{
-            who(), end_reason_.value_or(events::disconnect_reason::connection_lost), end_code_});
+            who(),
+            has_end_reason_ ? static_cast<events::disconnect_reason>(end_reason_)
+                            : events::disconnect_reason::connection_lost,
+            has_end_code_ ? std::optional(end_code_) : std::nullopt});
     }
     release_session();
     // Counted last: a graceful stop waits for this count to reach zero before it flushes the
@@ -646,16 +676,16 @@ void connection::release_session() {
 // ---- keep alive
 // ----------------------------------------------------------------------------------
 
-void connection::apply_keepalive(std::uint16_t seconds) {
-    if (seconds == 0) {
-        keepalive_timeout_ = steady_clock::duration::max();
-    } else {
-        // keep alive x backoff x 2: the default backoff 0.75 gives the 1.5x of [MQTT-3.1.2-24]
-        // (RMQTT's extra "+3 s below 6 s" would wait longer than the specification allows).
-        keepalive_timeout_ = std::chrono::milliseconds(
-            static_cast<std::int64_t>(seconds * 1000.0 * listener_.keepalive_backoff * 2.0));
-    }
-    recheck_watchdog();  // the watchdog re-arms with the new timeout
+steady_clock::duration connection::keepalive_timeout() const {
+    if (keep_alive_ == 0) return steady_clock::duration::max();
+    // keep alive x backoff x 2: the default backoff 0.75 gives the 1.5x of [MQTT-3.1.2-24]
+    // (RMQTT's extra "+3 s below 6 s" would wait longer than the specification allows).
+    return std::chrono::milliseconds(
+        static_cast<std::int64_t>(keep_alive_ * 1000.0 * listener_.keepalive_backoff * 2.0));
+}
+
+void connection::apply_keepalive() {
+    recheck_watchdog();  // the watchdog re-arms with the keep-alive timeout
 }
 
 void connection::pause_keepalive() {
@@ -676,7 +706,7 @@ void connection::recheck_watchdog() {
 
 void connection::watchdog() {
     if (state_ == state::closing || state_ == state::closed) {
-        wheel_.disarm(watchdog_entry_);
+        wheel().disarm(watchdog_entry_);
         return;
     }
     const bool handshake = state_ == state::handshaking || state_ == state::connecting ||
@@ -684,7 +714,7 @@ void connection::watchdog() {
     const auto base = handshake ? accepted_at_ : last_read_;
     const auto timeout =
         handshake ? std::chrono::duration_cast<steady_clock::duration>(listener_.handshake_timeout)
-                  : keepalive_timeout_;
+                  : keepalive_timeout();
     const auto now = steady_clock::now();
     // Only the client's own silence counts: not while the reader waits for the broker (the
     // store, the ack backlog, a plugin's decision) [MQTT-3.1.2-24].
@@ -714,9 +744,9 @@ void connection::watchdog() {
     if (!paused && timeout != steady_clock::duration::max()) due = base + timeout;
     const auto at = std::min(due, next_retry_);
     if (at == steady_clock::time_point::max())
-        wheel_.disarm(watchdog_entry_);
+        wheel().disarm(watchdog_entry_);
     else
-        wheel_.arm(watchdog_entry_, at, shared_from_this(), executor_);
+        wheel().arm(watchdog_entry_, at, shared_from_this(), executor_);
 }
 
 steady_clock::duration connection::retry_period() const {
@@ -874,18 +904,29 @@ asio::awaitable<void> connection::wait_for_targets() {
     // next packets wait until they did.
     std::error_code ec;
     pause_keepalive();
+    auto& backlogged = rare().backlogged;
     for (;;) {
-        std::erase_if(backlogged_, [](const std::weak_ptr<delivery_target>& w) {
+        std::erase_if(backlogged, [](const std::weak_ptr<delivery_target>& w) {
             auto t = w.lock();
             return !t || !t->backlogged();
         });
-        if (backlogged_.empty() || state_ != state::connected) break;
+        if (backlogged.empty() || state_ != state::connected) break;
         auto& t = lazy_timer(&rare_state::wait_timer);
         t.expires_after(backpressure_poll);
         co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
-    backlogged_.clear();
+    backlogged.clear();
     resume_keepalive();
+}
+
+void connection::note_backlogged(std::vector<std::weak_ptr<delivery_target>> targets) {
+    if (targets.empty()) return;
+    auto& b = rare().backlogged;
+    if (b.empty())
+        b = std::move(targets);
+    else
+        b.insert(b.end(), std::make_move_iterator(targets.begin()),
+                 std::make_move_iterator(targets.end()));
 }
 
 void connection::store_failed(const char* what, const storage::status& s) {

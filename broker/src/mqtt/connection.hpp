@@ -5,6 +5,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -57,7 +58,7 @@ class connection final : public client_link, public std::enable_shared_from_this
 
     // ---- client_link: called on the executor by the session and the registry ----------------
     bool open() const noexcept override { return state_ == state::connected; }
-    std::size_t pending_output() const noexcept override { return out_.size() + writing_.size(); }
+    std::size_t pending_output() const noexcept override { return out_.size() + writing_; }
     bool send_publish(const message& m, protocol::qos q, bool retain, bool dup,
                       std::uint16_t packet_id,
                       const std::vector<std::uint32_t>& subscription_ids) override;
@@ -83,7 +84,14 @@ class connection final : public client_link, public std::enable_shared_from_this
     // handshaking: transport handshake and waiting for CONNECT; authenticating: 5.0 enhanced
     // authentication in progress (AUTH exchange before CONNACK); connecting: attaching the
     // session.
-    enum class state { handshaking, authenticating, connecting, connected, closing, closed };
+    enum class state : std::uint8_t {
+        handshaking,
+        authenticating,
+        connecting,
+        connected,
+        closing,
+        closed
+    };
 
     // Starts (or, after a pause, resumes) the reader coroutine; then parks it or ends the
     // connection's reading side (on_reader_done).
@@ -92,6 +100,8 @@ class connection final : public client_link, public std::enable_shared_from_this
     // readability and spawns it again); false: finished (the connection is ending).
     asio::awaitable<bool> reader(bool first);
     void park_reader();
+    void compact_read_buffer();  // moves the undecoded bytes to the start
+    void grow_read_buffer(std::size_t capacity);
     asio::awaitable<void> writer();
     // Keep alive / handshake timeout and the 3.x message retry, on the worker's watchdog wheel:
     // checks what is due, then re-arms. recheck_watchdog() makes it re-evaluate soon.
@@ -173,6 +183,8 @@ class connection final : public client_link, public std::enable_shared_from_this
     // keep-alive watchdog does not count this time.
     asio::awaitable<bool> wait_for_store_room();
     asio::awaitable<void> wait_for_targets();
+    // Targets a PUBLISH left backlogged (the pipeline's list): the reader waits for them.
+    void note_backlogged(std::vector<std::weak_ptr<delivery_target>> targets);
     void pause_keepalive();
     void resume_keepalive();
     void reason_string(protocol::properties& props, const char* text) const;
@@ -183,64 +195,81 @@ class connection final : public client_link, public std::enable_shared_from_this
     void start_retry_timer();
     steady_clock::duration retry_period() const;
     asio::awaitable<storage::status> commit(storage::write_batch batch);
-    void apply_keepalive(std::uint16_t seconds);
+    void apply_keepalive();  // after CONNACK: the watchdog re-arms with keep_alive_
 
+    // (Ordered so that small fields share words, and flags are bits: a broker holds many idle
+    // connections. State an idle connection does not need is in blocks made on use.)
     core_context& core_;
     const listener_config& listener_;
     const std::size_t max_sessions_;
     const std::shared_ptr<listener_counters> counters_;
     void end_handshake();  // leaves the handshaking count (once)
-    bool handshake_counted_ = true;
     // Interned once per connection; copied into the session's settings without another lookup.
     const interned_string listener_id_;
     std::unique_ptr<transport> transport_;
     io_executor executor_;  // the worker's
     std::string peer_;
-    state state_ = state::handshaking;
-    protocol::version version_ = protocol::version::v3_1_1;
-    std::uint32_t max_packet_size_;  // what we accept
+    std::string client_id_;
+    session_ptr session_;
 
-    std::vector<std::uint8_t> in_;  // empty while a readiness reader is paused between packets
-    std::size_t in_begin_ = 0;
-    std::size_t in_end_ = 0;
+    // Bytes read and not yet decoded, in one allocation with its bookkeeping: while the reader
+    // runs, and while a readiness reader is paused in the middle of a packet (an idle
+    // connection holds none).
+    class read_buffer;
+    struct read_buffer_free {
+        void operator()(read_buffer* b) const noexcept;
+    };
+    std::unique_ptr<read_buffer, read_buffer_free> in_;
 
-    std::vector<std::uint8_t> out_;
-    std::vector<std::uint8_t> writing_;
-    bool writer_running_ = false;  // a writer coroutine is spawned and not finished
-    bool writer_done_ = false;     // the writer ended the stream: no writer starts again
+    std::vector<std::uint8_t> out_;  // encoded, not yet handed to the writer
+    std::size_t writing_ = 0;        // bytes the writer is writing (its buffer is its own)
 
-    watchdog_wheel& wheel_;                 // the worker's
+    // The worker's (an io_context service, looked up when the watchdog is armed: not a
+    // reference kept in every connection).
+    watchdog_wheel& wheel() const { return asio::use_service<watchdog_wheel>(executor_.context()); }
     watchdog_wheel::entry watchdog_entry_;  // armed for the next watchdog()
-    steady_clock::duration keepalive_timeout_{};
     steady_clock::time_point last_read_{};
-    int keepalive_paused_ = 0;  // > 0 while the reader waits for the broker
     // message_retry_interval (3.x): the next retry_due() of the session, on the watchdog's timer.
     steady_clock::time_point next_retry_ = steady_clock::time_point::max();
     steady_clock::time_point accepted_at_{};
-    bool close_requested_ = false;
-    bool reader_done_ = false;
-    bool counted_as_connected_ = false;  // moved from "handshaking" to "connections"
 
-    session_ptr session_;
-    std::string client_id_;
-    bool disconnect_received_ = false;         // normal DISCONNECT: no will
-    bool publish_will_on_disconnect_ = false;  // 5.0 DISCONNECT 0x04
-    bool server_shutdown_ = false;
-    // Why the connection ended, for the client_disconnected event (first cause wins).
-    std::optional<events::disconnect_reason> end_reason_;
-    std::optional<protocol::reason_code> end_code_;
+    state state_ = state::handshaking;
+    protocol::version version_ = protocol::version::v3_1_1;
+    // Why the connection ended, for the client_disconnected event (first cause wins; set with
+    // has_end_reason_ / has_end_code_). The reason is an events::disconnect_reason.
+    protocol::reason_code end_code_ = protocol::reason_code::success;
+    std::uint8_t end_reason_ = 0;
+    std::uint16_t keepalive_paused_ = 0;  // > 0 while the reader waits for the broker
+    bool handshake_counted_ : 1 = true;
+    bool writer_running_ : 1 = false;  // a writer coroutine is spawned and not finished
+    bool writer_done_ : 1 = false;     // the writer ended the stream: no writer starts again
+    bool close_requested_ : 1 = false;
+    bool reader_done_ : 1 = false;
+    bool counted_as_connected_ : 1 = false;        // moved from "handshaking" to "connections"
+    bool disconnect_received_ : 1 = false;         // normal DISCONNECT: no will
+    bool publish_will_on_disconnect_ : 1 = false;  // 5.0 DISCONNECT 0x04
+    bool server_shutdown_ : 1 = false;
+    bool has_end_reason_ : 1 = false;
+    bool has_end_code_ : 1 = false;
+    bool request_problem_information_ : 1 = true;  // 5.0
+    bool keep_alive_changed_ : 1 = false;
+    bool assigned_id_ : 1 = false;
     void set_end_reason(events::disconnect_reason r,
                         std::optional<protocol::reason_code> code = std::nullopt);
 
+    std::uint32_t held_batches_ = 0;  // publishes whose deliveries wait for a commit
+    // The keep alive in use (the client's, or the one the server set); its timeout is derived.
+    std::uint16_t keep_alive_ = 0;
+    steady_clock::duration keepalive_timeout() const;
     // 5.0 state
     std::uint16_t client_topic_alias_maximum_ = 0;
-    std::uint16_t receive_maximum_in_ = 65535;  // what we advertised
     std::uint32_t inbound_quota_used_ = 0;
-    std::uint64_t held_batches_ = 0;  // publishes whose deliveries wait for a commit
-    // Targets whose inbox grew past its high-water mark with this connection's messages.
-    std::vector<std::weak_ptr<delivery_target>> backlogged_;
-    bool request_problem_information_ = true;
     std::uint32_t client_max_packet_size_ = 0;
+    // Our Receive Maximum (5.0; 3.x clients are not counted against it).
+    std::uint16_t receive_maximum_in() const noexcept {
+        return is_v5() ? std::max<std::uint16_t>(listener_.max_inflight, 1) : 65535;
+    }
+
     // 5.0 enhanced authentication (section 4.12), made when a CONNECT names a method.
     struct enhanced_auth {
         std::optional<std::string> method;
@@ -248,18 +277,17 @@ class connection final : public client_link, public std::enable_shared_from_this
         std::string data_out;  // Authentication Data for CONNACK after a successful exchange
     };
     // Filled in by authenticate handlers through client_info::auth (info() is const: the hooks
-    // get a pointer to it); superuser skips the ACL hooks.
-    mutable auth_state auth_;
-    std::uint16_t keep_alive_ = 0;
-    bool keep_alive_changed_ = false;
-    bool assigned_id_ = false;
+    // get a pointer to it); superuser skips the ACL hooks. Made by info(); dropped after CONNACK
+    // while it holds nothing (most clients), and made again (empty) when a hook asks.
+    mutable std::unique_ptr<auth_state> auth_;
+    bool superuser() const noexcept { return auth_ && auth_->superuser; }
 
     struct room_wait {
         std::uint64_t index = 0;  // of the ack in acks_
         std::vector<std::weak_ptr<delivery_target>> targets;
     };
     // State most connections never need (an idle one: none), in one block made on first use
-    // and kept for the connection's life (8 bytes instead of about 130 in every connection).
+    // and kept for the connection's life (8 bytes instead of about 150 in every connection).
     struct rare_state {
         // Timers, each made on first use.
         std::unique_ptr<asio::steady_timer> wait_timer;   // back-pressure waits in the reader
@@ -274,6 +302,8 @@ class connection final : public client_link, public std::enable_shared_from_this
         // eviction). Made on the first aliased PUBLISH.
         std::unique_ptr<std::unordered_map<std::string, std::uint16_t>> topic_aliases_out;
         std::unique_ptr<enhanced_auth> eauth;
+        // Targets whose inbox grew past its high-water mark with this connection's messages.
+        std::vector<std::weak_ptr<delivery_target>> backlogged;
     };
     std::unique_ptr<rare_state> rare_;
     rare_state& rare() {

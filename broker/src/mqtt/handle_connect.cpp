@@ -89,7 +89,8 @@ client_info connection::info() const {
     ci.peer = peer_;
     ci.listener = listener_id_.str();
     ci.version = version_;
-    ci.auth = &auth_;
+    if (!auth_) auth_ = std::make_unique<auth_state>();
+    ci.auth = auth_.get();
     return ci;
 }
 
@@ -338,8 +339,7 @@ asio::awaitable<void> connection::complete_connect() {
         if (assigned_id) connack_props.assigned_client_identifier = client_id_;  // [MQTT-3.2.2-16]
         if (keep_alive_changed) connack_props.server_keep_alive = keep_alive;    // [MQTT-3.2.2-21]
         if (expiry_capped) connack_props.session_expiry_interval = expiry;
-        receive_maximum_in_ = std::max<std::uint16_t>(lc.max_inflight, 1);
-        if (receive_maximum_in_ != 65535) connack_props.receive_maximum = receive_maximum_in_;
+        if (receive_maximum_in() != 65535) connack_props.receive_maximum = receive_maximum_in();
         if (lc.max_qos_allowed < 2) connack_props.maximum_qos = lc.max_qos_allowed;
         if (!core_.retained()) connack_props.retain_available = 0;
         if (lc.max_packet_size != 0) connack_props.maximum_packet_size = lc.max_packet_size;
@@ -458,7 +458,7 @@ asio::awaitable<void> connection::complete_connect() {
     end_handshake();
     core_.stats.handshaking.fetch_sub(1, std::memory_order_relaxed);
     core_.stats.connections.fetch_add(1, std::memory_order_relaxed);
-    apply_keepalive(keep_alive);
+    apply_keepalive();
     start_retry_timer();
     log_with(fields(), spdlog::level::debug,
              "connected ({}, clean start {}, session present {}, expiry {})",
@@ -474,6 +474,7 @@ asio::awaitable<void> connection::complete_connect() {
         core_.hooks.emit(
             events::client_connected{who(), c.clean_start, present, keep_alive, expiry});
     pending_connect_.reset();
+    if (auth_ && !auth_->superuser && auth_->proofs.empty()) auth_.reset();  // made again on use
     s.resume_delivery();  // [MQTT-4.4.0-1]: inflight first, then queued
 }
 

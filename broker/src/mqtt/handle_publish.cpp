@@ -73,7 +73,7 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
             // [MQTT-3.3.4-9]: more unacknowledged QoS>0 PUBLISHes than our Receive Maximum.
             const bool duplicate_qos2 = p.qos_level == qos::exactly_once && session_ &&
                                         session_->inbound_qos2_contains(p.packet_id);
-            if (!duplicate_qos2 && inbound_quota_used_ >= receive_maximum_in_) {
+            if (!duplicate_qos2 && inbound_quota_used_ >= receive_maximum_in()) {
                 protocol_violation(reason_code::receive_maximum_exceeded,
                                    "Receive Maximum exceeded");
                 co_return;
@@ -256,7 +256,9 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
                                  [](const auto& c) { return c.held_for_commit(); }));
     if (!ack_waits && !may_hold) {
         // Nothing to wait for (the common QoS 0 / QoS 1 path): no completion at all.
-        core_.pipeline.submit(pub, {}, false, false, &backlogged_);
+        std::vector<std::weak_ptr<delivery_target>> backlogged;
+        core_.pipeline.submit(pub, {}, false, false, &backlogged);
+        note_backlogged(std::move(backlogged));
         co_return;
     }
     auto held = std::make_shared<bool>(false);
@@ -283,9 +285,11 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     });
     // The completion above runs on this executor after this handler returns, so `held` is set
     // before it is read.
+    std::vector<std::weak_ptr<delivery_target>> backlogged;
     *held = core_.pipeline.submit(pub, std::move(done), hold_all,
-                                  /*drop_held_on_failure*/ ack_waits, &backlogged_);
+                                  /*drop_held_on_failure*/ ack_waits, &backlogged);
     if (*held) ++held_batches_;
+    note_backlogged(std::move(backlogged));
 }
 
 void connection::handle_puback(const protocol::puback& p) {
