@@ -27,35 +27,38 @@ void run_for(asio::io_context& ctx, std::chrono::milliseconds d) {
     ctx.run_for(d);
 }
 
-TEST(WatchdogWheel, FiresNotBeforeItsDeadlineAndReleasesItsOwner) {
-    asio::io_context ctx;
-    auto& wheel = asio::use_service<watchdog_wheel>(ctx);
-    auto o = std::make_shared<owner>();
+// One armed entry and its owner on a fresh context's wheel.
+// (The entry outlives the context: the wheel's shutdown unlinks an entry still armed.)
+struct armed_entry {
     watchdog_wheel::entry e;
-    e.fire = &owner::fire;
+    std::shared_ptr<owner> o = std::make_shared<owner>();
+    asio::io_context ctx;
+    watchdog_wheel& wheel = asio::use_service<watchdog_wheel>(ctx);
+    explicit armed_entry(steady_clock::time_point due) {
+        e.fire = &owner::fire;
+        wheel.arm(e, due, o, ctx.get_executor());
+    }
+};
+
+TEST(WatchdogWheel, FiresNotBeforeItsDeadlineAndReleasesItsOwner) {
     const auto due = steady_clock::now() + std::chrono::milliseconds(250);
-    wheel.arm(e, due, o, ctx.get_executor());
-    EXPECT_EQ(o.use_count(), 2);  // held while armed
-    for (int i = 0; i < 40 && o->fired == 0; ++i)
-        run_for(ctx, std::chrono::milliseconds(100));
-    ASSERT_EQ(o->fired, 1);
-    EXPECT_GE(o->fired_at, due);
-    EXPECT_FALSE(e.armed);
-    EXPECT_EQ(o.use_count(), 1);
-    EXPECT_EQ(wheel.armed_count(), 0u);
+    armed_entry t(due);
+    EXPECT_EQ(t.o.use_count(), 2);  // held while armed
+    for (int i = 0; i < 40 && t.o->fired == 0; ++i)
+        run_for(t.ctx, std::chrono::milliseconds(100));
+    ASSERT_EQ(t.o->fired, 1);
+    EXPECT_GE(t.o->fired_at, due);
+    EXPECT_FALSE(t.e.armed);
+    EXPECT_EQ(t.o.use_count(), 1);
+    EXPECT_EQ(t.wheel.armed_count(), 0u);
 }
 
 TEST(WatchdogWheel, DisarmedEntryDoesNotFire) {
-    asio::io_context ctx;
-    auto& wheel = asio::use_service<watchdog_wheel>(ctx);
-    auto o = std::make_shared<owner>();
-    watchdog_wheel::entry e;
-    e.fire = &owner::fire;
-    wheel.arm(e, steady_clock::now() + std::chrono::milliseconds(100), o, ctx.get_executor());
-    wheel.disarm(e);
-    EXPECT_EQ(o.use_count(), 1);
-    run_for(ctx, std::chrono::milliseconds(500));
-    EXPECT_EQ(o->fired, 0);
+    armed_entry t(steady_clock::now() + std::chrono::milliseconds(100));
+    t.wheel.disarm(t.e);
+    EXPECT_EQ(t.o.use_count(), 1);
+    run_for(t.ctx, std::chrono::milliseconds(500));
+    EXPECT_EQ(t.o->fired, 0);
 }
 
 // A deadline more than one turn away (session expiry: hours) shares its slot with deadlines a
