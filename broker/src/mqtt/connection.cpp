@@ -684,10 +684,6 @@ steady_clock::duration connection::keepalive_timeout() const {
         static_cast<std::int64_t>(keep_alive_ * 1000.0 * listener_.keepalive_backoff * 2.0));
 }
 
-void connection::apply_keepalive() {
-    recheck_watchdog();  // the watchdog re-arms with the keep-alive timeout
-}
-
 void connection::pause_keepalive() {
     ++keepalive_paused_;
 }

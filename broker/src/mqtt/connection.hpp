@@ -195,7 +195,6 @@ class connection final : public client_link, public std::enable_shared_from_this
     void start_retry_timer();
     steady_clock::duration retry_period() const;
     asio::awaitable<storage::status> commit(storage::write_batch batch);
-    void apply_keepalive();  // after CONNACK: the watchdog re-arms with keep_alive_
 
     // (Ordered so that small fields share words, and flags are bits: a broker holds many idle
     // connections. State an idle connection does not need is in blocks made on use.)

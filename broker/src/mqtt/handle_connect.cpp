@@ -458,7 +458,7 @@ asio::awaitable<void> connection::complete_connect() {
     end_handshake();
     core_.stats.handshaking.fetch_sub(1, std::memory_order_relaxed);
     core_.stats.connections.fetch_add(1, std::memory_order_relaxed);
-    apply_keepalive();
+    recheck_watchdog();  // the watchdog re-arms with the keep-alive timeout (keep_alive_)
     start_retry_timer();
     log_with(fields(), spdlog::level::debug,
              "connected ({}, clean start {}, session present {}, expiry {})",

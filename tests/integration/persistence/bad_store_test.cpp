@@ -14,25 +14,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Starts `b`, which must refuse to start; returns its exit code (fails the test when it was
-// killed by a signal, i.e. crashed, or when it started).
-int expect_refused_start(broker_process& b) {
-    const auto log_before = b.log().size();  // the log file is shared by every start
-    bool threw = false;
-    try {
-        b.start();
-    } catch (const std::exception&) {
-        threw = true;
-    }
-    EXPECT_TRUE(threw) << "rmqttd started on a store it cannot use";
-    const int code = b.stop(std::chrono::seconds(5));  // already exited: its exit code
-    EXPECT_NE(code, 0) << "non-zero exit";
-    EXPECT_LT(code, 128) << "exited by itself, not by a signal (crash): " << code;
-    EXPECT_EQ(b.log().find("listening on", log_before), std::string::npos)
-        << "no listener was opened";
-    return code;
-}
-
 // The log of the last start only.
 std::string last_start_log(const broker_process& b) {
     const auto log = b.log();
@@ -85,7 +66,7 @@ TEST(BadStore, GarbageCurrentFileIsAClearError) {
     ASSERT_TRUE(fs::exists(current));
     const auto saved = read_file(current);
     write_file(current, "\x01\x02garbage that names no manifest\n");
-    expect_refused_start(*b);
+    expect_refused_start(*b, "on a store it cannot use");
     EXPECT_NE(last_start_log(*b).find(store_path(*b)), std::string::npos)
         << "the error names the store's path";
     write_file(current, saved);
@@ -106,7 +87,7 @@ TEST(BadStore, GarbageManifestIsAClearError) {
         write_file(e.path().string(), junk);
     }
     ASSERT_FALSE(saved.empty()) << "a RocksDB store has a MANIFEST";
-    expect_refused_start(*b);
+    expect_refused_start(*b, "on a store it cannot use");
     EXPECT_NE(last_start_log(*b).find(store_path(*b)), std::string::npos)
         << "the error names the store's path";
     for (const auto& [path, bytes] : saved)
@@ -122,7 +103,7 @@ TEST(BadStore, MissingCurrentFileIsNotAnEmptyStore) {
     const auto current = store_path(*b) + "/CURRENT";
     const auto saved = read_file(current);
     fs::remove(current);
-    expect_refused_start(*b);
+    expect_refused_start(*b, "on a store it cannot use");
     EXPECT_NE(last_start_log(*b).find(store_path(*b)), std::string::npos)
         << "the error names the store's path";
     write_file(current, saved);
@@ -135,7 +116,7 @@ TEST(BadStore, RedisUnreachableAtStartupIsAClearError) {
     o.storage_type = "redis";
     o.redis_url = cat("redis://127.0.0.1:", port, "/");
     broker_ptr b(new broker_process(o));
-    expect_refused_start(*b);
+    expect_refused_start(*b, "on a store it cannot use");
     EXPECT_NE(last_start_log(*b).find(cat("127.0.0.1:", port)), std::string::npos)
         << "the error names the Redis address";
 }

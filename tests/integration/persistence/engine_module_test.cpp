@@ -37,20 +37,9 @@ std::string mappings(pid_t pid) {
 }
 
 // Starts `b`, which must refuse to start; returns the log of that start.
-std::string expect_refused_start(broker_process& b) {
-    bool threw = false;
-    try {
-        b.start();
-    } catch (const std::exception&) {
-        threw = true;
-    }
-    EXPECT_TRUE(threw) << "rmqttd started without its RocksDB engine";
-    const int code = b.stop(std::chrono::seconds(5));  // already exited: its exit code
-    EXPECT_NE(code, 0);
-    EXPECT_LT(code, 128) << "exited by itself, not by a signal (crash): " << code;
-    const auto log = b.log();
-    EXPECT_EQ(log.find("listening on"), std::string::npos) << "no listener was opened";
-    return log;
+std::string refused_start_log(broker_process& b) {
+    expect_refused_start(b, "without its RocksDB engine");
+    return b.log();
 }
 
 TEST(EngineModule, StorageOffNeverMapsRocksDB) {
@@ -89,7 +78,7 @@ TEST(EngineModule, AMissingModuleIsAClearStartError) {
     broker_process::options o;
     o.binary = bin.path();
     broker_process b(std::move(o));
-    const auto log = expect_refused_start(b);
+    const auto log = refused_start_log(b);
     EXPECT_NE(log.find("cannot open the session store"), std::string::npos) << log;
     EXPECT_NE(log.find(bin.module_path()), std::string::npos) << log;
     EXPECT_NE(log.find("cannot be loaded"), std::string::npos) << log;
@@ -105,7 +94,7 @@ TEST(EngineModule, AnUnloadableModuleIsAClearStartError) {
     o.binary = bin.path();
     o.retainer_type = "rocksdb";  // the retainer keeps its messages in the session store
     broker_process b(std::move(o));
-    const auto log = expect_refused_start(b);
+    const auto log = refused_start_log(b);
     EXPECT_NE(log.find(bin.module_path()), std::string::npos) << log;
     EXPECT_NE(log.find("cannot be loaded"), std::string::npos) << log;
 }

@@ -381,4 +381,24 @@ inline std::set<msg_id> ids_of(const std::vector<publish_item>& items) {
         EXPECT_EQ(r_.unexpected, 0u) << who << ": " << r_.first_problem;      \
     } while (0)
 
+// Starts `b`, which must refuse to start (`what`: why it should, for the failure message); returns
+// its exit code. Fails the test when it started, when it was killed by a signal (a crash), or when
+// it opened a listener.
+inline int expect_refused_start(broker_process& b, const char* what) {
+    const auto log_before = b.log().size();  // the log file is shared by every start
+    bool threw = false;
+    try {
+        b.start();
+    } catch (const std::exception&) {
+        threw = true;
+    }
+    EXPECT_TRUE(threw) << "rmqttd started " << what;
+    const int code = b.stop(std::chrono::seconds(5));  // already exited: its exit code
+    EXPECT_NE(code, 0) << "non-zero exit";
+    EXPECT_LT(code, 128) << "exited by itself, not by a signal (crash): " << code;
+    EXPECT_EQ(b.log().find("listening on", log_before), std::string::npos)
+        << "no listener was opened";
+    return code;
+}
+
 }  // namespace rmqtt::test::persist
