@@ -146,19 +146,41 @@ struct idle_run {
         if (first != 0xD0) co_return fail(i, "PINGRESP", "unexpected packet");
     }
 
-    // Runs `step(i)` for every connection, `concurrency` at a time; false at the deadline.
+    // Runs `step(i)` for connections [from, to), `concurrency` at a time; false at the deadline.
     template <class Step>
-    asio::awaitable<bool> for_all(Step step, steady_clock::time_point deadline) {
+    asio::awaitable<bool> for_range(std::uint64_t from, std::uint64_t to, Step step,
+                                    steady_clock::time_point deadline) {
         auto ex = co_await asio::this_coro::executor;
-        next = 0;
+        next = from;
         task_group g;
         for (unsigned w = 0; w < std::max(o.concurrency, 1u); ++w) {
-            g.spawn(ex, [this, step]() -> asio::awaitable<void> {
-                while (next < sockets.size())
+            g.spawn(ex, [this, to, step]() -> asio::awaitable<void> {
+                while (next < to)
                     co_await step(next++);
             });
         }
         co_return co_await g.wait(deadline);
+    }
+
+    // Opens connections [from, to), then subscribes them; false at the deadline. `connect_s`: how
+    // long the opening took.
+    asio::awaitable<bool> open_range(std::uint64_t from, std::uint64_t to, unsigned sources,
+                                     steady_clock::time_point deadline, double& connect_s) {
+        const auto t0 = steady_clock::now();
+        bool done = co_await for_range(
+            from, to, [&](std::uint64_t i) { return open(i, sources); }, deadline);
+        connect_s = std::chrono::duration<double>(steady_clock::now() - t0).count();
+        if (done && o.subscribe)
+            done = co_await for_range(
+                from, to, [&](std::uint64_t i) { return subscribe(i); }, deadline);
+        co_return done;
+    }
+
+    asio::awaitable<void> settle() {
+        asio::steady_timer wait(co_await asio::this_coro::executor);
+        wait.expires_after(std::chrono::duration_cast<steady_clock::duration>(
+            std::chrono::duration<double>(o.settle_s)));
+        co_await wait.async_wait(use_tuple);
     }
 };
 
@@ -182,29 +204,37 @@ asio::awaitable<int> run_idle(const idle_options& o, steady_clock::time_point de
                0,
                0,
                {}};
-    r.sockets.resize(o.connections);
-    r.handshake_us.resize(o.connections);
+    const std::uint64_t total = o.connections + o.more;
+    r.sockets.resize(total);
+    r.handshake_us.resize(total);
     const unsigned sources = std::clamp<unsigned>(
-        o.source_addrs ? o.source_addrs : static_cast<unsigned>(o.connections / 20000 + 1), 1, 254);
+        o.source_addrs ? o.source_addrs : static_cast<unsigned>(total / 20000 + 1), 1, 254);
 
+    // The connect rate and the handshake times are those of the first `connections`.
     const std::uint64_t rss_before = o.broker_pid > 0 ? vm_rss_kb(o.broker_pid) : 0;
-    const auto t0 = steady_clock::now();
-    bool done = co_await r.for_all([&](std::uint64_t i) { return r.open(i, sources); }, deadline);
-    const double connect_s = std::chrono::duration<double>(steady_clock::now() - t0).count();
-    if (done && o.subscribe)
-        done = co_await r.for_all([&](std::uint64_t i) { return r.subscribe(i); }, deadline);
-
-    asio::steady_timer wait(ex);
-    wait.expires_after(std::chrono::duration_cast<steady_clock::duration>(
-        std::chrono::duration<double>(o.settle_s)));
-    co_await wait.async_wait(use_tuple);
+    double connect_s = 0;
+    bool done = co_await r.open_range(0, o.connections, sources, deadline, connect_s);
+    const std::vector<std::uint32_t> handshakes(
+        r.handshake_us.begin(),
+        r.handshake_us.begin() + static_cast<std::ptrdiff_t>(o.connections));
+    co_await r.settle();
     const std::uint64_t rss_after = o.broker_pid > 0 ? vm_rss_kb(o.broker_pid) : 0;
-    if (done) done = co_await r.for_all([&](std::uint64_t i) { return r.ping(i); }, deadline);
+    std::uint64_t rss_more = 0;
+    if (done && o.more > 0) {
+        double more_s = 0;
+        done = co_await r.open_range(o.connections, total, sources, deadline, more_s);
+        co_await r.settle();
+        rss_more = o.broker_pid > 0 ? vm_rss_kb(o.broker_pid) : 0;
+    }
+    if (done)
+        done = co_await r.for_range(
+            0, total, [&](std::uint64_t i) { return r.ping(i); }, deadline);
     std::uint64_t alive = 0;
     for (auto& s : r.sockets)
         alive += s.has_value();
 
     if (o.hold_s > 0) {
+        asio::steady_timer wait(ex);
         wait.expires_after(std::chrono::duration_cast<steady_clock::duration>(
             std::chrono::duration<double>(o.hold_s)));
         co_await wait.async_wait(use_tuple);
@@ -220,14 +250,22 @@ asio::awaitable<int> run_idle(const idle_options& o, steady_clock::time_point de
         rss_before && rss_after
             ? (static_cast<double>(rss_after) - static_cast<double>(rss_before)) / n
             : 0;
+    const double marginal = rss_after && rss_more
+                                ? (static_cast<double>(rss_more) - static_cast<double>(rss_after)) /
+                                      static_cast<double>(o.more)
+                                : 0;
     std::printf("idle: %llu connections from %u source addresses, %u handshakes in flight\n",
                 static_cast<unsigned long long>(o.connections), sources, o.concurrency);
     std::printf("  connect: %.2f s, %.0f connections/s, handshake p50 %.0f us p99 %.0f us\n",
-                connect_s, rate, percentile(r.handshake_us, 0.5), percentile(r.handshake_us, 0.99));
+                connect_s, rate, percentile(handshakes, 0.5), percentile(handshakes, 0.99));
     if (o.broker_pid > 0)
         std::printf("  broker VmRSS: %llu KB before, %llu KB after: %.2f KB per connection\n",
                     static_cast<unsigned long long>(rss_before),
                     static_cast<unsigned long long>(rss_after), per_conn);
+    if (rss_more)
+        std::printf("  then %llu more: %llu KB: %.2f KB per further connection\n",
+                    static_cast<unsigned long long>(o.more),
+                    static_cast<unsigned long long>(rss_more), marginal);
     std::printf("  alive after the measurement (PINGREQ answered): %llu\n",
                 static_cast<unsigned long long>(alive));
     if (r.failed)
@@ -236,13 +274,15 @@ asio::awaitable<int> run_idle(const idle_options& o, steady_clock::time_point de
     if (!done) std::fprintf(stderr, "deadline reached\n");
     std::printf(
         "RESULT mode=idle connections=%llu connect_rate=%.1f hs_p50_us=%.0f hs_p99_us=%.0f "
-        "rss_before_kb=%llu rss_after_kb=%llu kb_per_conn=%.3f alive=%llu failed=%llu\n",
-        static_cast<unsigned long long>(o.connections), rate, percentile(r.handshake_us, 0.5),
-        percentile(r.handshake_us, 0.99), static_cast<unsigned long long>(rss_before),
+        "rss_before_kb=%llu rss_after_kb=%llu kb_per_conn=%.3f rss_more_kb=%llu kb_marginal=%.3f "
+        "alive=%llu failed=%llu\n",
+        static_cast<unsigned long long>(o.connections), rate, percentile(handshakes, 0.5),
+        percentile(handshakes, 0.99), static_cast<unsigned long long>(rss_before),
         static_cast<unsigned long long>(rss_after), per_conn,
-        static_cast<unsigned long long>(alive), static_cast<unsigned long long>(r.failed));
+        static_cast<unsigned long long>(rss_more), marginal, static_cast<unsigned long long>(alive),
+        static_cast<unsigned long long>(r.failed));
     std::fflush(stdout);
-    co_return done&& r.failed == 0 && alive == o.connections ? 0 : 3;
+    co_return done&& r.failed == 0 && alive == total ? 0 : 3;
 }
 
 }  // namespace rmqtt::bench

@@ -26,12 +26,16 @@ struct idle_options {
     int broker_pid = 0;   // > 0: read its VmRSS before the connections and after them
     double settle_s = 2;  // wait before the second RSS reading
     double hold_s = 0;    // keep the connections open this long after the measurement
+    // > 0: then open this many more and read the RSS again: the marginal cost per connection,
+    // without what the first connections paid once (code pages, pools, tables that grow).
+    std::uint64_t more = 0;
 };
 
 // Opens the connections (clean session, keep alive), optionally subscribes each, reads the
 // broker's RSS, checks every connection still answers PINGREQ, then closes them. Prints a summary
 // and "RESULT mode=idle connections=.. connect_rate=.. rss_before_kb=.. rss_after_kb=..
-// kb_per_conn=.. alive=..". Returns 0 when every connection was accepted and alive, 3 otherwise.
+// kb_per_conn=.. alive=..", with `more`: also "rss_more_kb=.. kb_marginal=..". Returns 0 when every
+// connection was accepted and alive, 3 otherwise.
 asio::awaitable<int> run_idle(const idle_options& o,
                               std::chrono::steady_clock::time_point deadline);
 

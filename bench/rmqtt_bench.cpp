@@ -844,6 +844,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     is->add_option("--hold", idle.hold_s, "seconds to keep the connections open afterwards")
         ->capture_default_str();
+    is->add_option("--more", idle.more,
+                   "then open this many more and read the RSS again (marginal KB per connection)")
+        ->capture_default_str();
 
     CLI11_PARSE(app, argc, argv);
 

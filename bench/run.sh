@@ -47,6 +47,7 @@ OVERLOAD_WIDE=${OVERLOAD_WIDE:-65535}          # ... and rmqttd's default window
 # Per-row overrides of the pub/sub shape and broker limits (set by the rows below).
 ROW_PUBS=""; ROW_SUBS=""; ROW_TOPICS=""; ROW_MQUEUE=0; ROW_OVERFLOW=backpressure; ROW_INFLIGHT=""
 IDLE_CONNS=${IDLE_CONNS:-5000}     # idle: connections held open (100000: see bench/README.md)
+IDLE_MORE=${IDLE_MORE:-5000}       # idle: then this many more, for the marginal KB per connection
 IDLE_CONCURRENCY=${IDLE_CONCURRENCY:-64}  # idle: handshakes in flight
 IDLE_SUBSCRIBE=${IDLE_SUBSCRIBE:-0}       # idle: 1 = one subscription per connection
 IDLE_KEEPALIVE=${IDLE_KEEPALIVE:-120}
@@ -62,10 +63,10 @@ if [[ $PIN = 1 ]] && (($(nproc) >= 2)); then
     PIN_BENCH=(taskset -c "$BENCH_CPUS")
 fi
 
-# The idle row holds IDLE_CONNS sockets in the broker and as many in rmqtt-bench: every process
-# started from here inherits this limit (root may raise the hard limit too).
+# The idle row holds IDLE_CONNS + IDLE_MORE sockets in the broker and as many in rmqtt-bench:
+# every process started from here inherits this limit (root may raise the hard limit too).
 if [[ " $ROWS " = *" idle "* ]]; then
-    want_fds=$((IDLE_CONNS + 4096))
+    want_fds=$((IDLE_CONNS + IDLE_MORE + 4096))
     if (($(ulimit -Sn) < want_fds)); then
         ulimit -Hn "$want_fds" 2>/dev/null || true
         ulimit -Sn "$want_fds" 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
@@ -153,7 +154,7 @@ listener.tcp.external.addr = "127.0.0.1:$port"
 listener.tcp.external.allow_anonymous = true
 listener.tcp.external.nodelay = true
 listener.tcp.external.max_handshaking_limit = 2000
-listener.tcp.external.max_connections = $((IDLE_CONNS * 2 + 1024))
+listener.tcp.external.max_connections = $(((IDLE_CONNS + IDLE_MORE) * 2 + 1024))
 listener.tcp.external.max_inflight = ${ROW_INFLIGHT:-$MAX_INFLIGHT}
 listener.tcp.external.max_mqueue_len = $ROW_MQUEUE
 listener.tcp.external.mqueue_overflow = "$ROW_OVERFLOW"
@@ -487,8 +488,8 @@ idle_row() {
     out="$BROKER_DIR/idle.out"
     local args=(idle --port "$BROKER_PORT" --mqtt "$MQTT" -n "$IDLE_CONNS"
         --concurrency "$IDLE_CONCURRENCY" --keep-alive "$IDLE_KEEPALIVE"
-        --broker-pid "$BROKER_PID" --id-prefix "idle$rep" --topic-prefix "idle/$rep"
-        --timeout "$STEP_TIMEOUT")
+        --more "$IDLE_MORE" --broker-pid "$BROKER_PID" --id-prefix "idle$rep"
+        --topic-prefix "idle/$rep" --timeout "$STEP_TIMEOUT")
     [[ $IDLE_SUBSCRIBE = 1 ]] && args+=(--subscribe)
     rc=0
     step $((STEP_TIMEOUT + 30)) "$out" "${PIN_BENCH[@]}" "$BENCH" "${args[@]}" || rc=$?
@@ -499,7 +500,9 @@ idle_row() {
         NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(excerpt 300 "$out.err" "$out")")
     fi
     log "$row $label $kind #$rep: $(grep -h '^RESULT' "$out" | cut -c1-240) $status"
-    for m in connect_rate hs_p99_us kb_per_conn; do
+    local metrics=(connect_rate hs_p99_us kb_per_conn)
+    ((IDLE_MORE > 0)) && metrics+=(kb_marginal)
+    for m in "${metrics[@]}"; do
         record "$row" "$label" "$kind" "$m" "$(field "$m" "$out")" "$status"
     done
     record "$row" "$label" "$kind" rss_mb "$BROKER_RSS_MB" "$status"
@@ -590,6 +593,7 @@ line() {
     [[ -z $mn ]] || note="$note mosquitto: $mn"
     local dec=1
     [[ $unit = ops ]] && dec=2
+    [[ $metric = kb_* ]] && dec=3
     printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$metric ($unit)" "$(fmt "$r" "$dec")" \
         "$(fmt "$m" "$dec")" "$(ratio "$r" "$m")" "$(fmt "$(med "$row" "$cfg" rmqttd load1)")" "$note"
 }
@@ -611,7 +615,7 @@ line() {
     [[ " $ROWS " != *" overload "* ]] || echo "- overload: $OVERLOAD_PUBS publishers -> 1 subscriber on one topic, $OVERLOAD_COUNT msgs per publisher, publisher window $WINDOW, broker max inflight $OVERLOAD_INFLIGHT (and $OVERLOAD_WIDE), queue limit $OVERLOAD_MQUEUE on both; missing = acknowledged to the publisher but never delivered"
     [[ " $ROWS " != *" recovery "* ]] || echo "- recovery: $SESSIONS sessions x $QUEUED queued QoS 1 messages, graceful stop, restarted $REPEAT times (times from process start), then once more to drain and verify"
     [[ " $ROWS " != *" fanout "* ]] || echo "- fanout: 1 publisher -> $FANOUT_SUBS offline persistent subscribers of one topic, $FANOUT_COUNT QoS 1 msgs, ${PAYLOAD}-byte payload, publisher window $WINDOW, MQTT level $MQTT; store_kb = the store after the graceful stop (rmqttd: \`store inspect\` bytes; Mosquitto: mosquitto.db, autosave_interval $MOSQ_AUTOSAVE); store_*_per_msg include the $FANOUT_SUBS sessions' own records"
-    [[ " $ROWS " != *" idle "* ]] || echo "- idle: $IDLE_CONNS connections (MQTT level $MQTT, clean, keep alive $IDLE_KEEPALIVE, subscriptions: $([[ $IDLE_SUBSCRIBE = 1 ]] && echo one each || echo none)), $IDLE_CONCURRENCY handshakes in flight; KB/conn = broker VmRSS after - before, / connections"
+    [[ " $ROWS " != *" idle "* ]] || echo "- idle: $IDLE_CONNS connections (MQTT level $MQTT, clean, keep alive $IDLE_KEEPALIVE, subscriptions: $([[ $IDLE_SUBSCRIBE = 1 ]] && echo one each || echo none)), $IDLE_CONCURRENCY handshakes in flight; kb_per_conn = broker VmRSS after - before, / connections; then $IDLE_MORE more: kb_marginal = the growth of VmRSS / $IDLE_MORE (what a further connection costs, without the one-off costs of the first ones)"
     echo "- ratio = rmqttd / Mosquitto: above 1 is better for msg/s, below 1 is better for us, ms and MB"
     echo
     echo "| row | metric | rmqttd | Mosquitto | ratio | load (1m) | notes |"
@@ -678,7 +682,7 @@ line() {
             done
             ;;
         idle)
-            for metric in connect_rate:conn/s hs_p99_us:us kb_per_conn:KB rss_mb:MB; do
+            for metric in connect_rate:conn/s hs_p99_us:us kb_per_conn:KB kb_marginal:KB rss_mb:MB; do
                 line "idle connections, $IDLE_CONNS" idle "storage off" "storage off" "${metric%%:*}" "${metric#*:}"
             done
             ;;
