@@ -9,6 +9,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
+#include <stdexcept>
 #include <system_error>
 
 #include "net/tcp_transport.hpp"
@@ -47,6 +48,12 @@ template <typename Socket>
 void set_socket_options(Socket& s, const listener_config& cfg, std::error_code& ec) {
     if (!ec && cfg.nodelay) s.set_option(asio::ip::tcp::no_delay(true), ec);
     if (!ec && cfg.tcp_keepalive) s.set_option(asio::socket_base::keep_alive(true), ec);
+}
+
+// Workers are io_contexts: an accepted socket keeps that io_context's executor (tcp_socket).
+asio::io_context::executor_type worker_executor(const asio::any_io_executor& ex) {
+    if (const auto* t = ex.target<asio::io_context::executor_type>()) return *t;
+    throw std::logic_error("rmqttd: a listener's worker is not an io_context");
 }
 
 }  // namespace
@@ -108,7 +115,7 @@ asio::awaitable<void> listener::accept_loop() {
     std::error_code ec;
     while (acceptor_.is_open()) {
         auto ex = workers_();
-        asio::ip::tcp::socket socket(ex);  // opened on the worker that will serve it
+        tcp_socket socket(worker_executor(ex));  // opened on the worker that will serve it
         co_await acceptor_.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;

@@ -8,7 +8,7 @@
 
 namespace rmqtt::broker {
 
-tcp_transport::tcp_transport(asio::ip::tcp::socket socket, proxy_settings proxy)
+tcp_transport::tcp_transport(tcp_socket socket, proxy_settings proxy)
     : socket_(std::move(socket)), proxy_(proxy) {}
 
 std::string tcp_transport::remote_address() const {
@@ -42,7 +42,7 @@ void tcp_transport::on_readable(readable_fn fn, std::shared_ptr<void> owner) {
     // here because the caller just saw would_block (the receive queue was empty) and the
     // connection's io_context runs on one thread, so no other thread's epoll_wait can take the
     // edge of newer data before this wait is queued.
-    socket_.async_wait(asio::ip::tcp::socket::wait_read,
+    socket_.async_wait(tcp_socket::wait_read,
                        [fn, owner = std::move(owner)](std::error_code ec) { fn(owner.get(), ec); });
 }
 
@@ -52,7 +52,7 @@ asio::awaitable<void> tcp_transport::write_all(asio::const_buffer buf, std::erro
 
 asio::awaitable<void> tcp_transport::close(std::error_code& ec) {
     // Everything written is already in the kernel: send FIN, then release the socket.
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    socket_.shutdown(tcp_socket::shutdown_send, ec);
     std::error_code ignored;
     socket_.close(ignored);
     co_return;
@@ -60,7 +60,7 @@ asio::awaitable<void> tcp_transport::close(std::error_code& ec) {
 
 void tcp_transport::abort() noexcept {
     std::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.shutdown(tcp_socket::shutdown_both, ignored);
     socket_.close(ignored);
 }
 

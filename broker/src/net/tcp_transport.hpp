@@ -10,7 +10,7 @@ namespace rmqtt::broker {
 // MQTT over plain TCP; with the PROXY protocol on, the header is read first (handshake()).
 class tcp_transport final : public transport {
   public:
-    tcp_transport(asio::ip::tcp::socket socket, proxy_settings proxy);
+    tcp_transport(tcp_socket socket, proxy_settings proxy);
     asio::awaitable<void> handshake(std::error_code& ec) override;
     asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf, std::error_code& ec) override;
     bool reads_by_readiness() const noexcept override { return true; }
@@ -23,7 +23,7 @@ class tcp_transport final : public transport {
     const char* kind() const noexcept override { return "tcp"; }
 
   private:
-    asio::ip::tcp::socket socket_;
+    tcp_socket socket_;
     proxy_settings proxy_;
     // The client's address from a PROXY header; without one, the socket's peer (asked when
     // remote_address() is called, once per connection: no string kept in every transport).
@@ -33,7 +33,7 @@ class tcp_transport final : public transport {
 class tcp_transport_factory final : public transport_factory {
   public:
     explicit tcp_transport_factory(proxy_settings proxy = {}) : proxy_(proxy) {}
-    std::unique_ptr<transport> make(asio::ip::tcp::socket socket) override {
+    std::unique_ptr<transport> make(tcp_socket socket) override {
         return std::make_unique<tcp_transport>(std::move(socket), proxy_);
     }
 
