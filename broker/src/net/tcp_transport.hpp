@@ -2,6 +2,10 @@
 
 #include <asio/ip/tcp.hpp>
 
+#include <cstddef>
+#include <memory>
+#include <string>
+
 #include "net/proxy_reader.hpp"
 #include "net/transport.hpp"
 
@@ -23,8 +27,21 @@ class tcp_transport final : public transport {
     const char* kind() const noexcept override { return "tcp"; }
 
   private:
+    // The readiness wait's operation is made in wait_space_ (through the handler's associated
+    // allocator), not on the heap: an idle connection holds that wait for its whole life, and
+    // asio's per-thread recycling would otherwise hand it a larger block freed by another
+    // operation (an accept, a coroutine frame), wasting the rest of that block. One wait at a
+    // time; a second one (never, by the contract of on_readable) would go to the heap.
+    class readable_handler;
+    template <class T>
+    class wait_allocator;
+    void* wait_allocate(std::size_t size, std::size_t align);
+    void wait_deallocate(void* p) noexcept;
+
     tcp_socket socket_;
     proxy_settings proxy_;
+    bool wait_space_used_ = false;
+    alignas(std::max_align_t) unsigned char wait_space_[104];
     // The client's address from a PROXY header; without one, the socket's peer (asked when
     // remote_address() is called, once per connection: no string kept in every transport).
     std::unique_ptr<std::string> proxied_;
