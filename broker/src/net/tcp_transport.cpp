@@ -78,7 +78,7 @@ class tcp_transport::readable_handler {
 };
 
 void* tcp_transport::wait_allocate(std::size_t size, std::size_t align) {
-    if (!wait_space_used_ && size <= sizeof wait_space_ && align <= alignof(std::max_align_t)) {
+    if (!wait_space_used_ && size <= sizeof wait_space_ && align <= alignof(void*)) {
         wait_space_used_ = true;
         return wait_space_;
     }

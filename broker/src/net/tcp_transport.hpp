@@ -41,7 +41,7 @@ class tcp_transport final : public transport {
     tcp_socket socket_;
     proxy_settings proxy_;
     bool wait_space_used_ = false;
-    alignas(std::max_align_t) unsigned char wait_space_[104];
+    alignas(void*) unsigned char wait_space_[104];
     // The client's address from a PROXY header; without one, the socket's peer (asked when
     // remote_address() is called, once per connection: no string kept in every transport).
     std::unique_ptr<std::string> proxied_;
