@@ -84,8 +84,8 @@ void connection::end_handshake() {
 }
 
 void connection::start() {
-    accepted_at_ = steady_clock::now();
-    last_read_ = accepted_at_;
+    last_read_ = steady_clock::now();
+    next_retry_ = last_read_;  // the accept time, until CONNACK (see connection.hpp)
     spawn_reader(true);
     watchdog();
 }
@@ -707,7 +707,7 @@ void connection::watchdog() {
     }
     const bool handshake = state_ == state::handshaking || state_ == state::connecting ||
                            state_ == state::authenticating;
-    const auto base = handshake ? accepted_at_ : last_read_;
+    const auto base = handshake ? next_retry_ : last_read_;  // the accept time while handshaking
     const auto timeout =
         handshake ? std::chrono::duration_cast<steady_clock::duration>(listener_.handshake_timeout)
                   : keepalive_timeout();
@@ -728,7 +728,7 @@ void connection::watchdog() {
         }
         return;
     }
-    if (next_retry_ <= now) {
+    if (!handshake && next_retry_ <= now) {
         if (state_ == state::connected && session_) {
             session_->retry_due();
             next_retry_ = now + retry_period();
@@ -738,7 +738,7 @@ void connection::watchdog() {
     }
     auto due = steady_clock::time_point::max();
     if (!paused && timeout != steady_clock::duration::max()) due = base + timeout;
-    const auto at = std::min(due, next_retry_);
+    const auto at = handshake ? due : std::min(due, next_retry_);
     if (at == steady_clock::time_point::max())
         wheel().disarm(watchdog_entry_);
     else

@@ -229,8 +229,9 @@ class connection final : public client_link, public std::enable_shared_from_this
     watchdog_wheel::entry watchdog_entry_;  // armed for the next watchdog()
     steady_clock::time_point last_read_{};
     // message_retry_interval (3.x): the next retry_due() of the session, on the watchdog's timer.
+    // Until CONNACK (no retries yet) it holds the time the connection was accepted, which the
+    // handshake timeout counts from: one field less in every connection.
     steady_clock::time_point next_retry_ = steady_clock::time_point::max();
-    steady_clock::time_point accepted_at_{};
 
     state state_ = state::handshaking;
     protocol::version version_ = protocol::version::v3_1_1;

@@ -454,6 +454,7 @@ asio::awaitable<void> connection::complete_connect() {
     // ---- CONNACK -------------------------------------------------------------------------------
     send_connack(present, reason_code::success, std::move(connack_props));
     state_ = state::connected;
+    next_retry_ = steady_clock::time_point::max();  // held the accept time until now
     counted_as_connected_ = true;
     end_handshake();
     core_.stats.handshaking.fetch_sub(1, std::memory_order_relaxed);

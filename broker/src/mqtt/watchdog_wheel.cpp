@@ -24,7 +24,7 @@ void watchdog_wheel::arm(entry& e, steady_clock::time_point due, std::shared_ptr
     std::shared_ptr<void> old;
     std::lock_guard lock(mutex_);
     if (stopped_) return;
-    if (e.armed) {
+    if (linked(e)) {
         unlink(e);
         old = std::move(e.hold);  // released after the lock (declared before it)
     }
@@ -32,15 +32,13 @@ void watchdog_wheel::arm(entry& e, steady_clock::time_point due, std::shared_ptr
     if (count_ == 0 && !timer_running_)
         last_tick_ = std::max(last_tick_, tick_of(steady_clock::now()) - 1);
     // An entry already due goes into the next slot processed.
-    const auto t = std::max(tick_of(due), last_tick_ + 1);
-    e.due = due;
+    // It fires once tick `t` has wholly passed: after `due`, never before.
+    e.tick = std::max(tick_of(due), last_tick_ + 1);
     e.hold = std::move(owner);
-    e.slot = static_cast<std::uint32_t>(static_cast<std::uint64_t>(t) % slot_count);
     e.prev = nullptr;
-    e.next = slots_[e.slot];
+    e.next = head_of(e);
     if (e.next) e.next->prev = &e;
-    slots_[e.slot] = &e;
-    e.armed = true;
+    head_of(e) = &e;
     ++count_;
     if (!timer_running_) start_timer(ex);
 }
@@ -48,7 +46,7 @@ void watchdog_wheel::arm(entry& e, steady_clock::time_point due, std::shared_ptr
 void watchdog_wheel::disarm(entry& e) noexcept {
     std::shared_ptr<void> old;
     std::lock_guard lock(mutex_);
-    if (!e.armed) return;
+    if (!linked(e)) return;
     unlink(e);
     old = std::move(e.hold);
 }
@@ -58,14 +56,18 @@ std::size_t watchdog_wheel::armed_count() const {
     return count_;
 }
 
+bool watchdog_wheel::armed(const entry& e) const {
+    std::lock_guard lock(mutex_);
+    return linked(e);
+}
+
 void watchdog_wheel::unlink(entry& e) noexcept {
     if (e.prev)
         e.prev->next = e.next;
     else
-        slots_[e.slot] = e.next;
+        head_of(e) = e.next;
     if (e.next) e.next->prev = e.prev;
     e.prev = e.next = nullptr;
-    e.armed = false;
     --count_;
 }
 
@@ -98,7 +100,8 @@ void watchdog_wheel::on_tick() {
             auto* e = slots_[static_cast<std::uint64_t>(t) % slot_count];
             while (e) {
                 auto* next = e->next;
-                if (e->due <= now) {
+                // Slot t holds the ticks t, t + slot_count, ...: this turn's are due.
+                if (e->tick <= done) {
                     unlink(*e);
                     due.push_back({e->fire, std::move(e->hold)});
                 }

@@ -32,14 +32,14 @@ class watchdog_wheel final : public asio::execution_context::service {
     static constexpr auto tick = std::chrono::milliseconds(100);
     static constexpr std::size_t slot_count = 1024;
 
+    // 48 bytes: a connection and a session's expiry embed one. Armed while linked: the head of
+    // its slot's list, or with a predecessor.
     struct entry {
         entry* prev = nullptr;
         entry* next = nullptr;
-        steady_clock::time_point due{};
         std::shared_ptr<void> hold;           // the owner, while armed
         void (*fire)(void* owner) = nullptr;  // called on the context's thread
-        std::uint32_t slot = 0;
-        bool armed = false;
+        std::int64_t tick = 0;  // the tick it fires after; its slot: tick % slot_count
     };
 
     explicit watchdog_wheel(asio::execution_context& ctx);
@@ -51,10 +51,17 @@ class watchdog_wheel final : public asio::execution_context::service {
              const asio::any_io_executor& ex);
     void disarm(entry& e) noexcept;
     std::size_t armed_count() const;
+    bool armed(const entry& e) const;
 
   private:
     void shutdown() override;
     void unlink(entry& e) noexcept;
+    entry*& head_of(const entry& e) noexcept {
+        return slots_[static_cast<std::uint64_t>(e.tick) % slot_count];
+    }
+    bool linked(const entry& e) const noexcept {
+        return e.prev || slots_[static_cast<std::uint64_t>(e.tick) % slot_count] == &e;
+    }
     void start_timer(const asio::any_io_executor& ex);  // with mutex_ held
     void on_tick();
     static std::int64_t tick_of(steady_clock::time_point t) noexcept;

@@ -1,8 +1,8 @@
 #pragma once
 
-#include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <atomic>
 #include <functional>
@@ -51,7 +51,8 @@ class listener {
     std::uint16_t bound_port() const noexcept { return port_; }  // after open()
 
   private:
-    asio::awaitable<void> accept_loop();
+    void accept_next();
+    void on_accepted(std::error_code ec, tcp_socket socket);
 
     const listener_config& cfg_;
     asio::ip::tcp::acceptor acceptor_;
@@ -60,6 +61,7 @@ class listener {
     accept_handler on_accept_;
     std::uint16_t port_ = 0;
     std::atomic<bool> stopped_{false};
+    std::unique_ptr<asio::steady_timer> pause_;  // the back-off after a failed accept
     std::shared_ptr<listener_counters> counters_ = std::make_shared<listener_counters>();
 };
 

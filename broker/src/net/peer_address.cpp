@@ -4,7 +4,7 @@
 
 namespace rmqtt::broker {
 
-std::string peer_address(const asio::ip::tcp::socket& s) {
+std::string peer_address(const tcp_socket& s) {
     std::error_code ec;
     auto ep = s.remote_endpoint(ec);
     if (ec) return "unknown";
@@ -13,7 +13,7 @@ std::string peer_address(const asio::ip::tcp::socket& s) {
     return fmt::format("{}:{}", addr.to_string(), ep.port());
 }
 
-std::string client_address(const asio::ip::tcp::socket& s, const proxy_header& h) {
+std::string client_address(const tcp_socket& s, const proxy_header& h) {
     return h.source ? h.source->to_string() : peer_address(s);
 }
 

@@ -15,9 +15,8 @@
 
 namespace rmqtt::broker {
 
-asio::awaitable<void> read_proxy_header(asio::ip::tcp::socket& socket,
-                                        std::chrono::milliseconds timeout, proxy_header& out,
-                                        std::error_code& ec) {
+asio::awaitable<void> read_proxy_header(tcp_socket& socket, std::chrono::milliseconds timeout,
+                                        proxy_header& out, std::error_code& ec) {
     // The timer cancels the pending socket operation. The coroutine may finish while the
     // timer's handler is already queued, so the handler checks the shared flag before it
     // touches the socket (one executor, no race).

@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "net/proxy_protocol.hpp"
+#include "net/tcp_socket.hpp"
 
 namespace rmqtt::broker {
 
@@ -23,8 +24,7 @@ struct proxy_settings {
 // within `timeout`), std::errc::protocol_error (the bytes are not a PROXY header), or the
 // socket's error (asio::error::eof, operation_aborted when the connection closed it). A failure
 // is logged at info with the reason.
-asio::awaitable<void> read_proxy_header(asio::ip::tcp::socket& socket,
-                                        std::chrono::milliseconds timeout, proxy_header& out,
-                                        std::error_code& ec);
+asio::awaitable<void> read_proxy_header(tcp_socket& socket, std::chrono::milliseconds timeout,
+                                        proxy_header& out, std::error_code& ec);
 
 }  // namespace rmqtt::broker

@@ -8,7 +8,7 @@
 
 namespace rmqtt::broker {
 
-tcp_transport::tcp_transport(asio::ip::tcp::socket socket, proxy_settings proxy)
+tcp_transport::tcp_transport(tcp_socket socket, proxy_settings proxy)
     : socket_(std::move(socket)), proxy_(proxy) {}
 
 std::string tcp_transport::remote_address() const {
@@ -36,14 +36,69 @@ std::size_t tcp_transport::read_available(asio::mutable_buffer buf, std::error_c
     return socket_.read_some(buf, ec);
 }
 
+template <class T>
+class tcp_transport::wait_allocator {
+  public:
+    using value_type = T;
+    explicit wait_allocator(tcp_transport* t) noexcept : t_(t) {}
+    template <class U>
+    wait_allocator(const wait_allocator<U>& other) noexcept : t_(other.t_) {}
+    T* allocate(std::size_t n) {
+        return static_cast<T*>(t_->wait_allocate(n * sizeof(T), alignof(T)));
+    }
+    void deallocate(T* p, std::size_t) noexcept { t_->wait_deallocate(p); }
+    friend bool operator==(const wait_allocator& a, const wait_allocator& b) noexcept {
+        return a.t_ == b.t_;
+    }
+    friend bool operator!=(const wait_allocator& a, const wait_allocator& b) noexcept {
+        return a.t_ != b.t_;
+    }
+
+  private:
+    template <class U>
+    friend class wait_allocator;
+    tcp_transport* t_;
+};
+
+// asio frees the operation's memory after moving the handler out of it and before calling it, so
+// wait_space_ is free again when `fn` starts the next wait; the handler's `owner` keeps this
+// transport alive until then.
+class tcp_transport::readable_handler {
+  public:
+    using allocator_type = wait_allocator<void>;
+    readable_handler(tcp_transport* t, readable_fn fn, std::shared_ptr<void> owner) noexcept
+        : t_(t), fn_(fn), owner_(std::move(owner)) {}
+    allocator_type get_allocator() const noexcept { return allocator_type(t_); }
+    void operator()(std::error_code ec) { fn_(owner_.get(), ec); }
+
+  private:
+    tcp_transport* t_;
+    readable_fn fn_;
+    std::shared_ptr<void> owner_;
+};
+
+void* tcp_transport::wait_allocate(std::size_t size, std::size_t align) {
+    if (!wait_space_used_ && size <= sizeof wait_space_ && align <= alignof(void*)) {
+        wait_space_used_ = true;
+        return wait_space_;
+    }
+    return ::operator new(size);
+}
+
+void tcp_transport::wait_deallocate(void* p) noexcept {
+    if (p == static_cast<void*>(wait_space_))
+        wait_space_used_ = false;
+    else
+        ::operator delete(p);
+}
+
 void tcp_transport::on_readable(readable_fn fn, std::shared_ptr<void> owner) {
     // A readiness wait is not speculative: with the reactor's edge-triggered epoll it completes
     // only on data that arrives after it starts, or after the last epoll_wait. That is sound
     // here because the caller just saw would_block (the receive queue was empty) and the
     // connection's io_context runs on one thread, so no other thread's epoll_wait can take the
     // edge of newer data before this wait is queued.
-    socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                       [fn, owner = std::move(owner)](std::error_code ec) { fn(owner.get(), ec); });
+    socket_.async_wait(tcp_socket::wait_read, readable_handler(this, fn, std::move(owner)));
 }
 
 asio::awaitable<void> tcp_transport::write_all(asio::const_buffer buf, std::error_code& ec) {
@@ -52,7 +107,7 @@ asio::awaitable<void> tcp_transport::write_all(asio::const_buffer buf, std::erro
 
 asio::awaitable<void> tcp_transport::close(std::error_code& ec) {
     // Everything written is already in the kernel: send FIN, then release the socket.
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    socket_.shutdown(tcp_socket::shutdown_send, ec);
     std::error_code ignored;
     socket_.close(ignored);
     co_return;
@@ -60,7 +115,7 @@ asio::awaitable<void> tcp_transport::close(std::error_code& ec) {
 
 void tcp_transport::abort() noexcept {
     std::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.shutdown(tcp_socket::shutdown_both, ignored);
     socket_.close(ignored);
 }
 

@@ -2,6 +2,10 @@
 
 #include <asio/ip/tcp.hpp>
 
+#include <cstddef>
+#include <memory>
+#include <string>
+
 #include "net/proxy_reader.hpp"
 #include "net/transport.hpp"
 
@@ -10,7 +14,7 @@ namespace rmqtt::broker {
 // MQTT over plain TCP; with the PROXY protocol on, the header is read first (handshake()).
 class tcp_transport final : public transport {
   public:
-    tcp_transport(asio::ip::tcp::socket socket, proxy_settings proxy);
+    tcp_transport(tcp_socket socket, proxy_settings proxy);
     asio::awaitable<void> handshake(std::error_code& ec) override;
     asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf, std::error_code& ec) override;
     bool reads_by_readiness() const noexcept override { return true; }
@@ -23,8 +27,21 @@ class tcp_transport final : public transport {
     const char* kind() const noexcept override { return "tcp"; }
 
   private:
-    asio::ip::tcp::socket socket_;
+    // The readiness wait's operation is made in wait_space_ (through the handler's associated
+    // allocator), not on the heap: an idle connection holds that wait for its whole life, and
+    // asio's per-thread recycling would otherwise hand it a larger block freed by another
+    // operation (an accept, a coroutine frame), wasting the rest of that block. One wait at a
+    // time; a second one (never, by the contract of on_readable) would go to the heap.
+    class readable_handler;
+    template <class T>
+    class wait_allocator;
+    void* wait_allocate(std::size_t size, std::size_t align);
+    void wait_deallocate(void* p) noexcept;
+
+    tcp_socket socket_;
     proxy_settings proxy_;
+    bool wait_space_used_ = false;
+    alignas(void*) unsigned char wait_space_[104];
     // The client's address from a PROXY header; without one, the socket's peer (asked when
     // remote_address() is called, once per connection: no string kept in every transport).
     std::unique_ptr<std::string> proxied_;
@@ -33,7 +50,7 @@ class tcp_transport final : public transport {
 class tcp_transport_factory final : public transport_factory {
   public:
     explicit tcp_transport_factory(proxy_settings proxy = {}) : proxy_(proxy) {}
-    std::unique_ptr<transport> make(asio::ip::tcp::socket socket) override {
+    std::unique_ptr<transport> make(tcp_socket socket) override {
         return std::make_unique<tcp_transport>(std::move(socket), proxy_);
     }
 

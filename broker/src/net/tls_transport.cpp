@@ -58,7 +58,7 @@ std::optional<std::string> common_name(X509* cert) {
 
 }  // namespace
 
-tls_transport::tls_transport(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx,
+tls_transport::tls_transport(tcp_socket socket, std::shared_ptr<asio::ssl::context> ctx,
                              proxy_settings proxy)
     : ctx_(std::move(ctx)),
       stream_(std::move(socket), *ctx_),
@@ -114,7 +114,7 @@ namespace {
 // buffer is written sends its records as full segments; uncorking pushes out the rest at once.
 constexpr std::size_t cork_above = 16 * 1024;
 
-void set_cork(asio::ip::tcp::socket& socket, bool on) noexcept {
+void set_cork(tcp_socket& socket, bool on) noexcept {
     const int value = on ? 1 : 0;
     // Best effort: without TCP_CORK the data still goes out, only later.
     (void)::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof value);
@@ -141,14 +141,14 @@ asio::awaitable<void> tls_transport::close(std::error_code& ec) {
 void tls_transport::abort() noexcept {
     std::error_code ignored;
     auto& socket = stream_.next_layer();
-    socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket.shutdown(tcp_socket::shutdown_both, ignored);
     socket.close(ignored);
 }
 
 tls_transport_factory::tls_transport_factory(const listener_config& cfg)
     : ctx_(make_tls_context(cfg)), proxy_{cfg.proxy_protocol, cfg.proxy_protocol_timeout} {}
 
-std::unique_ptr<transport> tls_transport_factory::make(asio::ip::tcp::socket socket) {
+std::unique_ptr<transport> tls_transport_factory::make(tcp_socket socket) {
     return std::make_unique<tls_transport>(std::move(socket), ctx_, proxy_);
 }
 

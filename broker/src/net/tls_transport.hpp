@@ -20,8 +20,7 @@ namespace rmqtt::broker {
 // close_notify and waits for the peer's (the connection bounds that wait).
 class tls_transport final : public transport {
   public:
-    tls_transport(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx,
-                  proxy_settings proxy);
+    tls_transport(tcp_socket socket, std::shared_ptr<asio::ssl::context> ctx, proxy_settings proxy);
     asio::awaitable<void> handshake(std::error_code& ec) override;
     asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf, std::error_code& ec) override;
     asio::awaitable<void> write_all(asio::const_buffer buf, std::error_code& ec) override;
@@ -36,7 +35,7 @@ class tls_transport final : public transport {
     void read_peer_certificate();
 
     std::shared_ptr<asio::ssl::context> ctx_;  // outlives stream_ (declared first)
-    asio::ssl::stream<asio::ip::tcp::socket> stream_;
+    asio::ssl::stream<tcp_socket> stream_;
     proxy_settings proxy_;
     std::string remote_;
     bool established_ = false;  // the TLS handshake completed
@@ -49,7 +48,7 @@ class tls_transport_factory final : public transport_factory {
   public:
     // Throws std::runtime_error naming the file (make_tls_context).
     explicit tls_transport_factory(const listener_config& cfg);
-    std::unique_ptr<transport> make(asio::ip::tcp::socket socket) override;
+    std::unique_ptr<transport> make(tcp_socket socket) override;
 
   private:
     std::shared_ptr<asio::ssl::context> ctx_;

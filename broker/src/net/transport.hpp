@@ -12,6 +12,8 @@
 #include <string>
 #include <system_error>
 
+#include "net/tcp_socket.hpp"
+
 namespace rmqtt::broker {
 
 // A byte stream an MQTT connection runs over: TCP now; TLS and WebSocket wrap a lower transport
@@ -73,7 +75,7 @@ class transport {
 class transport_factory {
   public:
     virtual ~transport_factory() = default;
-    virtual std::unique_ptr<transport> make(asio::ip::tcp::socket socket) = 0;
+    virtual std::unique_ptr<transport> make(tcp_socket socket) = 0;
 };
 
 }  // namespace rmqtt::broker

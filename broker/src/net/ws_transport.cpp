@@ -249,7 +249,7 @@ class ws_transport_factory final : public transport_factory {
     ws_transport_factory(ws_transport::settings s, std::unique_ptr<transport_factory> lower)
         : settings_(std::move(s)), lower_(std::move(lower)) {}
 
-    std::unique_ptr<transport> make(asio::ip::tcp::socket socket) override {
+    std::unique_ptr<transport> make(tcp_socket socket) override {
         auto ex = socket.get_executor();
         return std::make_unique<ws_transport>(lower_->make(std::move(socket)), ex, settings_);
     }

@@ -48,7 +48,7 @@ TEST(WatchdogWheel, FiresNotBeforeItsDeadlineAndReleasesItsOwner) {
         run_for(t.ctx, std::chrono::milliseconds(100));
     ASSERT_EQ(t.o->fired, 1);
     EXPECT_GE(t.o->fired_at, due);
-    EXPECT_FALSE(t.e.armed);
+    EXPECT_FALSE(t.wheel.armed(t.e));
     EXPECT_EQ(t.o.use_count(), 1);
     EXPECT_EQ(t.wheel.armed_count(), 0u);
 }
@@ -82,7 +82,7 @@ TEST(WatchdogWheel, DeadlineBeyondOneTurnIsPassedOverUntilDue) {
     run_for(ctx, std::chrono::milliseconds(300));  // the slot has been processed meanwhile
     EXPECT_EQ(near->fired, 1);
     EXPECT_EQ(far->fired, 0);
-    EXPECT_TRUE(far_entry.armed);
+    EXPECT_TRUE(wheel.armed(far_entry));
     EXPECT_EQ(wheel.armed_count(), 1u);
     wheel.disarm(far_entry);
     EXPECT_EQ(far.use_count(), 1);
