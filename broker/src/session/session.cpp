@@ -719,7 +719,6 @@ void session::schedule_expiry(std::chrono::milliseconds after) {
     cancel_expiry();
     auto& r = rare();
     const io_executor home = to_io_executor(owner());
-    r.expiry_wheel = &asio::use_service<watchdog_wheel>(home.context());
     r.expiry.fire = [](void* owner) {
         // On the wheel's thread, the owner's when armed; the owner may have moved since.
         auto self = static_cast<session*>(owner)->shared_from_this();
@@ -730,14 +729,16 @@ void session::schedule_expiry(std::chrono::milliseconds after) {
             self->end(events::session_end_reason::expired);
         });
     };
-    r.expiry_wheel->arm(r.expiry, steady_clock::now() + after, shared_from_this(), home);
+    asio::use_service<watchdog_wheel>(home.context())
+        .arm(r.expiry, steady_clock::now() + after, shared_from_this(), home);
 }
 
 void session::cancel_expiry() {
-    // Owner only, like schedule_expiry: the wheel is this thread's.
-    if (!rare_ || rare_->expiry_wheel == nullptr) return;
-    rare_->expiry_wheel->disarm(rare_->expiry);
-    rare_->expiry_wheel = nullptr;
+    // Owner only, like schedule_expiry: the wheel is this thread's, the one it was armed on
+    // (set_owner cancels before the owner moves). Never armed: nothing to do.
+    if (!rare_ || rare_->expiry.fire == nullptr) return;
+    const io_executor home = to_io_executor(owner());
+    asio::use_service<watchdog_wheel>(home.context()).disarm(rare_->expiry);
 }
 
 void session::set_unloaded_store_entries(bool v, std::uint64_t boundary) {

@@ -247,8 +247,8 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // disconnected persistent session needs (a store recovered at start-up makes one per
     // session): its expiry, an entry of the owner's watchdog wheel embedded here (a timer and its
     // pending wait took about 240 bytes, a separate wait block 80 more), and the bookkeeping of
-    // a recovered session's stored entries; 104 bytes. more_state, behind it: timers, the rate
-    // limit's token bucket, inbound QoS 2 ids.
+    // a recovered session's stored entries; 72 bytes. more_state, behind it: the will timer, the
+    // rate limit's token bucket and timer, inbound QoS 2 ids.
     struct more_state {
         std::unique_ptr<asio::steady_timer> will_timer;
         // mqueue_rate_limit (set_rate_limit), its token bucket, and the timer that pumps again
@@ -263,7 +263,8 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     struct rare_state {
         rare_state();
         ~rare_state();
-        watchdog_wheel* expiry_wheel = nullptr;  // the owner's, while `expiry` is armed
+        // On the owner's wheel (found through the owner's context: set_owner cancels it before
+        // the owner moves); `fire` is set once it was ever armed.
         watchdog_wheel::entry expiry;
         // Every stored entry of a recovered session not yet loaded has a seq below this; 0: none
         // to load (a boundary is at least 1 << 32: generations start at 1).
