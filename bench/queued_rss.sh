@@ -2,7 +2,8 @@
 # Memory per queued message and per restored session: RSS of rmqttd (storage off and on) and of
 # Mosquitto (persistence false) around N QoS 1 messages queued for one offline persistent session,
 # and (rmqttd with storage, Mosquitto with persistence) after a restart with S persistent sessions.
-# Usage: bench/queued_rss.sh [BUILD_DIR]. Knobs: QUEUED (50000), PAYLOAD (64), SESSIONS (5000).
+# Usage: bench/queued_rss.sh [BUILD_DIR]. Knobs: QUEUED (50000), PAYLOAD (64), SESSIONS (5000),
+# PARTS ("queued restored": which measurements to run).
 # Needs mosquitto, mosquitto_pub and mosquitto_sub. Prints one line per broker configuration.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ QUEUED=${QUEUED:-50000}
 PAYLOAD=${PAYLOAD:-64}
 SESSIONS=${SESSIONS:-5000}
 PORT=${PORT:-$((20000 + RANDOM % 20000))}
+PARTS=${PARTS:-queued restored}
 
 WORK=$(mktemp -d /tmp/rmqtt-queued.XXXXXX)
 PID=""
@@ -114,9 +116,11 @@ queued_run() {  # KIND CONF LABEL
     stop
 }
 
-queued_run rmqttd "$(rmqttd_conf off)" "rmqttd storage off"
-queued_run rmqttd "$(rmqttd_conf on)" "rmqttd storage on"
-queued_run mosquitto "$(mosquitto_conf false)" "mosquitto persistence false"
+if [[ " $PARTS " = *" queued "* ]]; then
+    queued_run rmqttd "$(rmqttd_conf off)" "rmqttd storage off"
+    queued_run rmqttd "$(rmqttd_conf on)" "rmqttd storage on"
+    queued_run mosquitto "$(mosquitto_conf false)" "mosquitto persistence false"
+fi
 
 # Restored sessions: SESSIONS persistent sessions with one subscription each, then a graceful stop
 # and a restart; RSS after the restart minus RSS of the same broker started on an empty store.
@@ -141,7 +145,9 @@ restored_run() {  # KIND CONF LABEL
     stop
 }
 
-conf=$(rmqttd_conf on)
-rm -rf "$WORK/rmqttd-on/data"/*
-restored_run rmqttd "$conf" "rmqttd storage on"
-restored_run mosquitto "$(mosquitto_conf true)" "mosquitto persistence true"
+if [[ " $PARTS " = *" restored "* ]]; then
+    conf=$(rmqttd_conf on)
+    rm -rf "$WORK/rmqttd-on/data"/*
+    restored_run rmqttd "$conf" "rmqttd storage on"
+    restored_run mosquitto "$(mosquitto_conf true)" "mosquitto persistence true"
+fi

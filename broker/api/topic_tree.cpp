@@ -2,9 +2,12 @@
 
 #include <array>
 #include <cassert>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,16 +68,34 @@ class work_stack {
 }  // namespace
 
 struct topic_tree::node {
-    node() = default;
-    node(std::string_view k, std::size_t h) : key(k), key_hash(h) {}
+    // A node and its level's characters are one allocation, the characters after the node:
+    // 80 bytes and the level (96 as malloc hands them out for a level of up to 8 characters,
+    // 112 up to 24); a std::string key took 120 (128), and more past 15 characters.
+    static std::unique_ptr<node> make(std::string_view level) {
+        if (level.size() > std::numeric_limits<std::uint32_t>::max())
+            throw std::length_error("topic_tree: level too long");
+        void* raw = ::operator new(sizeof(node) + level.size());
+        node* n = ::new (raw) node(static_cast<std::uint32_t>(level.size()));
+        if (!level.empty()) std::memcpy(reinterpret_cast<char*>(n + 1), level.data(), level.size());
+        return std::unique_ptr<node>(n);
+    }
+    static void operator delete(void* p) noexcept { ::operator delete(p); }
+    node(const node&) = delete;
+    node& operator=(const node&) = delete;
+
+    // This node's level ("" for the root, and for an empty level).
+    std::string_view key() const noexcept {
+        return {reinterpret_cast<const char*>(this + 1), key_size};
+    }
 
     // The children other than '+' and '#', by level.
     //
     // Matching is bound by memory latency, so the layout minimises dependent loads: up to two
     // children live inline in the node (most nodes have one); more go to an open-addressing
-    // table (linear probing, load <= 1/2) of {hash, child}, where a lookup costs one probe
+    // table (linear probing, load <= 3/4) of {hash, child}, where a lookup costs one probe
     // sequence and then the child itself, which is needed next anyway. The table shrinks as
-    // children leave, so churn does not keep memory.
+    // children leave, so churn does not keep memory. A node keeps no hash of its own key (the
+    // entries for it do): 104 bytes, 112 as malloc hands them out.
     class kid_set {
       public:
         bool empty() const noexcept { return size_ == 0; }
@@ -82,24 +103,26 @@ struct topic_tree::node {
         node* find(std::string_view level, std::size_t h) const noexcept {
             if (!table_) {
                 for (std::size_t i = 0; i < size_; ++i) {
-                    if (few_[i].hash == h && few_[i].n->key == level) return few_[i].n.get();
+                    if (few_[i].hash == h && few_[i].n->key() == level) return few_[i].n.get();
                 }
                 return nullptr;
             }
             for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
                 const kid& k = table_[i];
                 if (!k.n) return nullptr;
-                if (k.hash == h && k.n->key == level) return k.n.get();
+                if (k.hash == h && k.n->key() == level) return k.n.get();
             }
         }
 
-        node& add(std::unique_ptr<node> c) {
+        // Adds child `c`, whose key hashes to `h`.
+        node& add(std::unique_ptr<node> c, std::size_t h) {
             node& added = *c;
             if (!table_ && size_ < few_.size()) {
-                few_[size_] = {c->key_hash, std::move(c)};
+                few_[size_] = {h, std::move(c)};
             } else {
-                if (!table_ || (size_ + 1) * 2 > mask_ + 1) rehash(table_ ? (mask_ + 1) * 2 : 8);
-                place({c->key_hash, std::move(c)});
+                if (!table_ || (std::size_t{size_} + 1) * 4 > (std::size_t{mask_} + 1) * 3)
+                    rehash(table_ ? (std::size_t{mask_} + 1) * 2 : 8);
+                place({h, std::move(c)});
             }
             ++size_;
             return added;
@@ -118,7 +141,7 @@ struct topic_tree::node {
                 }
                 return out;
             }
-            std::size_t i = c.key_hash & mask_;
+            std::size_t i = hash_level(c.key()) & mask_;
             while (table_[i].n.get() != &c) {
                 if (!table_[i].n) return out;
                 i = (i + 1) & mask_;
@@ -136,9 +159,9 @@ struct topic_tree::node {
             --size_;
             if (size_ <= few_.size()) {
                 to_few();
-            } else if (mask_ + 1 > 8 && size_ * 8 <= mask_ + 1) {
+            } else if (mask_ + 1 > 8 && std::size_t{size_} * 8 <= std::size_t{mask_} + 1) {
                 try {
-                    rehash((mask_ + 1) / 2);
+                    rehash((std::size_t{mask_} + 1) / 2);
                 } catch (const std::bad_alloc&) {
                     // Shrinking is an optimisation; the current table stays valid.
                 }
@@ -190,9 +213,9 @@ struct topic_tree::node {
         void rehash(std::size_t capacity) {
             auto fresh = std::make_unique<kid[]>(capacity);
             auto old = std::move(table_);
-            const std::size_t old_capacity = old ? mask_ + 1 : 0;
+            const std::size_t old_capacity = old ? std::size_t{mask_} + 1 : 0;
             table_ = std::move(fresh);
-            mask_ = capacity - 1;
+            mask_ = static_cast<std::uint32_t>(capacity - 1);
             if (old) {
                 for (std::size_t i = 0; i < old_capacity; ++i) {
                     if (old[i].n) place(std::move(old[i]));
@@ -214,12 +237,11 @@ struct topic_tree::node {
 
         std::array<kid, 2> few_;        // used while table_ is null
         std::unique_ptr<kid[]> table_;  // capacity mask_ + 1, a power of two
-        std::size_t mask_ = 0;
-        std::size_t size_ = 0;
+        std::uint32_t mask_ = 0;
+        std::uint32_t size_ = 0;
     };
 
-    std::string key;  // this node's level ("" for the root, and for an empty level)
-    std::size_t key_hash = 0;
+    std::uint32_t key_size;  // the level's characters follow the node
     std::unique_ptr<entry> value;
     std::unique_ptr<node> plus;  // the "+" level, kept apart so matching needs no lookup for it
     std::unique_ptr<node> hash;  // the "#" level
@@ -227,6 +249,10 @@ struct topic_tree::node {
 
     bool removable() const noexcept { return !value && !plus && !hash && kids.empty(); }
 
+  private:
+    explicit node(std::uint32_t size) noexcept : key_size(size) {}
+
+  public:
     // The child for `level`, '+' and '#' included; null when absent.
     node* child(std::string_view level) const noexcept {
         if (is_plus(level)) return plus.get();
@@ -236,7 +262,7 @@ struct topic_tree::node {
     }
 };
 
-topic_tree::topic_tree() : root_(std::make_unique<node>()) {}
+topic_tree::topic_tree() : root_(node::make({})) {}
 
 topic_tree::~topic_tree() {
     destroy(std::move(root_));
@@ -264,7 +290,7 @@ topic_tree::entry& topic_tree::insert(std::string_view key, std::unique_ptr<entr
         if (is_plus(level) || is_hash(level)) {
             std::unique_ptr<node>& slot = is_plus(level) ? n->plus : n->hash;
             if (!slot) {
-                slot = std::make_unique<node>(level, 0);
+                slot = node::make(level);
                 ++nodes_;
             }
             n = slot.get();
@@ -272,7 +298,7 @@ topic_tree::entry& topic_tree::insert(std::string_view key, std::unique_ptr<entr
         }
         node* c = n->child(level);
         if (c == nullptr) {
-            c = &n->kids.add(std::make_unique<node>(level, hash_level(level)));
+            c = &n->kids.add(node::make(level), hash_level(level));
             ++nodes_;
         }
         n = c;
@@ -321,7 +347,7 @@ bool topic_tree::erase(std::string_view key) {
 
 void topic_tree::clear() {
     destroy(std::move(root_));
-    root_ = std::make_unique<node>();
+    root_ = node::make({});
     entries_ = 0;
     nodes_ = 0;
 }
@@ -382,7 +408,7 @@ void topic_tree::match_filter_impl(std::string_view filter, visit_fn visit, void
     auto push_children = [](work_stack<frame, 64>& work, const node* n, std::size_t pos,
                             bool at_root) {
         n->kids.for_each([&](const node& c) {
-            if (at_root && !c.key.empty() && c.key.front() == '$') return;
+            if (at_root && !c.key().empty() && c.key().front() == '$') return;
             work.push({&c, pos});
         });
         if (n->plus) work.push({n->plus.get(), pos});

@@ -44,13 +44,15 @@ inline constexpr const char* heartbeat_interval_key = "heartbeat_interval_ms";
 inline constexpr const char* generation_reserved_meta = "generation_reserved";
 
 struct recovery_options {
-    // Sessions per chunk handed from a reader to the caller.
-    std::size_t chunk = 4096;
+    // Sessions per chunk handed from a reader to the caller. Small chunks, and few waiting, bound
+    // what the readers' records take at once: they are allocated on the reader threads, whose
+    // malloc arenas keep that peak after recovery (glibc's malloc_trim does not shrink them).
+    std::size_t chunk = 256;
     // Reader threads, for engines that split the sessions into parts (RocksDB: hash ranges of
     // the keys); 0: one per core, at most 4. Engines that do not split read on one thread.
     std::size_t readers = 0;
     // Chunks read ahead of the caller, at most (bounds the memory of a fast reader).
-    std::size_t max_waiting = 8;
+    std::size_t max_waiting = 2;
     // Called on the calling thread before the first chunk with the store's estimate of the
     // session count (0: unknown), to reserve memory.
     std::function<void(std::size_t)> on_estimate;

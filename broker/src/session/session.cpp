@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <asio/post.hpp>
 
+#include <cassert>
+
 #include "mqtt/watchdog_wheel.hpp"
 #include "session/core_context.hpp"
 
@@ -64,11 +66,6 @@ storage::subscription_record to_subscription_record(const std::string& filter,
 session::session(core_context& core, std::string client_id, asio::any_io_executor owner)
     : core_(core), client_id_(std::move(client_id)), owner_(to_io_executor(owner)) {}
 
-const subscription_table& session::no_subscriptions() noexcept {
-    static const subscription_table* empty = new subscription_table;  // never destroyed
-    return *empty;
-}
-
 void session::set_generation(std::uint32_t first, std::uint32_t generation) noexcept {
     first_generation_ = first;
     next_seq_.store(generation == 0 ? 1 : std::uint64_t{generation} << 32,
@@ -95,17 +92,18 @@ std::uint64_t session::take_seq() noexcept {
     }
 }
 
-struct session::expiry_wait {
-    watchdog_wheel* wheel = nullptr;  // the owner's when armed
-    watchdog_wheel::entry entry;
-};
-
 session::rare_state::rare_state() = default;
 session::rare_state::~rare_state() = default;
 
 session::rare_state& session::rare() {
     if (!rare_) rare_ = std::make_unique<rare_state>();
     return *rare_;
+}
+
+session::more_state& session::more() {
+    auto& r = rare();
+    if (!r.more) r.more = std::make_unique<more_state>();
+    return *r.more;
 }
 
 session::~session() = default;
@@ -199,8 +197,8 @@ session_info session::info() const {
 
 void session::set_owner(asio::any_io_executor ex) {
     // Timers belong to the old home; they are re-armed on the new one when needed.
-    if (rare_) {
-        for (auto* t : {&rare_->will_timer, &rare_->rate_timer}) {
+    if (rare_ && rare_->more) {
+        for (auto* t : {&rare_->more->will_timer, &rare_->more->rate_timer}) {
             if (*t) (*t)->cancel();
             t->reset();
         }
@@ -330,17 +328,18 @@ void session::store_op(storage::operation op) {
 
 void session::set_rate_limit(std::uint32_t burst, std::chrono::milliseconds period) {
     if (burst == unlimited_rate || period.count() <= 0) {
-        if (rare_) rare_->rate_burst = unlimited_rate;
+        if (rare_ && rare_->more) rare_->more->rate_burst = unlimited_rate;
         return;
     }
-    rare().rate_burst = burst;
-    rare_->rate_period = period;
+    auto& m = more();
+    m.rate_burst = burst;
+    m.rate_period = period;
 }
 
 std::size_t session::rate_budget() {
     constexpr std::size_t unlimited = static_cast<std::size_t>(-1);
-    if (!rare_ || rare_->rate_burst == unlimited_rate) return unlimited;
-    auto& r = *rare_;
+    if (!rare_ || !rare_->more || rare_->more->rate_burst == unlimited_rate) return unlimited;
+    auto& r = *rare_->more;
     const auto burst = r.rate_burst;
     const auto now = steady_clock::now();
     if (r.rate_tokens < 0) {
@@ -362,7 +361,7 @@ std::size_t session::rate_budget() {
         r.rate_timer->async_wait([self = shared_from_this()](std::error_code ec) {
             if (ec) return;
             self->run_on_owner([self] {
-                self->rare_->rate_timer.reset();
+                self->rare_->more->rate_timer.reset();
                 self->pump();
             });
         });
@@ -393,8 +392,8 @@ void session::pump() {
             drop_entry(std::move(e), events::drop_reason::expired);
         },
         budget);
-    if (rare_ && rare_->rate_tokens >= 0) {
-        rare_->rate_tokens -= static_cast<double>(sent);
+    if (rare_ && rare_->more && rare_->more->rate_tokens >= 0) {
+        rare_->more->rate_tokens -= static_cast<double>(sent);
         if (sent == budget && queue_.queued_count() > 0) (void)rate_budget();
     }
     for (auto pid : unsendable) {
@@ -555,8 +554,7 @@ bool session::subscribe(const std::string& filter, const protocol::subscription_
     session_subscription entry{options, subscription_id};
     {
         std::lock_guard lock(snapshot_mutex_);
-        if (!subscriptions_) subscriptions_ = std::make_unique<subscription_table>();
-        subscriptions_->insert_or_assign(filter, entry);
+        subscriptions_.insert_or_assign(filter, entry);
     }
     if (core_.store() && persistent())
         writes.ops.push_back(
@@ -567,8 +565,7 @@ bool session::subscribe(const std::string& filter, const protocol::subscription_
 bool session::unsubscribe(const std::string& filter, storage::write_batch& writes) {
     {
         std::lock_guard lock(snapshot_mutex_);
-        if (!subscriptions_ || !subscriptions_->erase(filter)) return false;
-        if (subscriptions_->empty()) subscriptions_.reset();
+        if (!subscriptions_.erase(filter)) return false;  // the last one releases the block
     }
     core_.routes.unsubscribe(*this, filter);
     if (filter.starts_with("$share/")) hand_over_shared(filter);
@@ -580,22 +577,21 @@ bool session::unsubscribe(const std::string& filter, storage::write_batch& write
 void session::restore_subscription(const std::string& filter, const session_subscription& s) {
     core_.routes.subscribe(shared_from_this(), filter, s.options, s.subscription_id);
     std::lock_guard lock(snapshot_mutex_);
-    if (!subscriptions_) subscriptions_ = std::make_unique<subscription_table>();
-    subscriptions_->insert_or_assign(filter, s);
+    subscriptions_.insert_or_assign(filter, s);
 }
 
 // ---- inbound QoS 2
 // -------------------------------------------------------------------------------
 
 void session::inbound_qos2_add_in_memory(std::uint16_t pid) {
-    auto& ids = rare().inbound_qos2;
+    auto& ids = more().inbound_qos2;
     const auto it = std::lower_bound(ids.begin(), ids.end(), pid);
     if (it == ids.end() || *it != pid) ids.insert(it, pid);
 }
 
 bool session::inbound_qos2_forget(std::uint16_t pid) {
-    if (!rare_) return false;
-    auto& ids = rare_->inbound_qos2;
+    if (!rare_ || !rare_->more) return false;
+    auto& ids = rare_->more->inbound_qos2;
     const auto it = std::lower_bound(ids.begin(), ids.end(), pid);
     if (it == ids.end() || *it != pid) return false;
     ids.erase(it);
@@ -626,7 +622,7 @@ void session::end(events::session_end_reason why) {
         core_.routes.unsubscribe(*this, filter);
     {
         std::lock_guard lock(snapshot_mutex_);
-        subscriptions_.reset();
+        subscriptions_.clear();
     }
     // Messages of shared subscriptions go to another member of the group (MQTT 5.0 section
     // 4.8.2), except a QoS 2 one already sent to this member: it must not reach another
@@ -645,7 +641,7 @@ void session::end(events::session_end_reason why) {
     if (auto* st = core_.store(); st && ever_persisted_) {
         st->submit(storage::delete_session{client_id_});
     }
-    if (rare_) rare_->inbound_qos2 = {};
+    if (rare_ && rare_->more) rare_->more->inbound_qos2 = {};
     if (core_.hooks.wants<events::session_terminated>())
         core_.hooks.emit(events::session_terminated{client_id_, why});
 }
@@ -688,9 +684,9 @@ std::vector<outbound_entry> session::pass_on(std::vector<outbound_entry> entries
 }
 
 void session::cancel_will() {
-    if (!rare_ || !rare_->will_timer) return;
-    rare_->will_timer->cancel();
-    rare_->will_timer.reset();
+    if (!rare_ || !rare_->more || !rare_->more->will_timer) return;
+    rare_->more->will_timer->cancel();
+    rare_->more->will_timer.reset();
 }
 
 void session::publish_will_now() {
@@ -706,7 +702,7 @@ void session::publish_will_now() {
 
 void session::schedule_will(std::chrono::seconds delay) {
     cancel_will();
-    auto& t = rare().will_timer;
+    auto& t = more().will_timer;
     t = std::make_unique<asio::steady_timer>(owner(), delay);
     t->async_wait([self = shared_from_this()](std::error_code ec) {
         if (ec) return;
@@ -721,11 +717,9 @@ void session::schedule_will(std::chrono::seconds delay) {
 
 void session::schedule_expiry(std::chrono::milliseconds after) {
     cancel_expiry();
-    auto& w = rare().expiry;
-    w = std::make_unique<expiry_wait>();
+    auto& r = rare();
     const io_executor home = to_io_executor(owner());
-    w->wheel = &asio::use_service<watchdog_wheel>(home.context());
-    w->entry.fire = [](void* owner) {
+    r.expiry.fire = [](void* owner) {
         // On the wheel's thread, the owner's when armed; the owner may have moved since.
         auto self = static_cast<session*>(owner)->shared_from_this();
         self->run_on_owner([self] {
@@ -735,20 +729,22 @@ void session::schedule_expiry(std::chrono::milliseconds after) {
             self->end(events::session_end_reason::expired);
         });
     };
-    w->wheel->arm(w->entry, steady_clock::now() + after, shared_from_this(), home);
+    asio::use_service<watchdog_wheel>(home.context())
+        .arm(r.expiry, steady_clock::now() + after, shared_from_this(), home);
 }
 
 void session::cancel_expiry() {
-    // Owner only, like schedule_expiry: the wheel is this thread's.
-    if (!rare_ || !rare_->expiry) return;
-    rare_->expiry->wheel->disarm(rare_->expiry->entry);
-    rare_->expiry.reset();
+    // Owner only, like schedule_expiry: the wheel is this thread's, the one it was armed on
+    // (set_owner cancels before the owner moves). Never armed: nothing to do.
+    if (!rare_ || rare_->expiry.fire == nullptr) return;
+    const io_executor home = to_io_executor(owner());
+    asio::use_service<watchdog_wheel>(home.context()).disarm(rare_->expiry);
 }
 
 void session::set_unloaded_store_entries(bool v, std::uint64_t boundary) {
     if (!v && !rare_) return;
-    rare().unloaded_store_entries = v;
-    rare_->unloaded_boundary = boundary;
+    assert(!v || boundary != 0);
+    rare().unloaded_boundary = v ? std::max<std::uint64_t>(boundary, 1) : 0;
 }
 
 void session::store_counts() noexcept {

@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "mqtt/watchdog_wheel.hpp"
 #include "rmqtt/broker/broker_api.hpp"
 #include "rmqtt/broker/events.hpp"
 #include "rmqtt/broker/message.hpp"
@@ -112,9 +113,7 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Removes one; false when it did not exist. A shared subscription's queued messages go to
     // another member of the group.
     bool unsubscribe(const std::string& filter, storage::write_batch& writes);
-    const subscription_table& subscriptions() const noexcept {
-        return subscriptions_ ? *subscriptions_ : no_subscriptions();
-    }
+    const subscription_table& subscriptions() const noexcept { return subscriptions_; }
     // Puts back subscriptions recovered from the store (no store write).
     void restore_subscription(const std::string& filter, const session_subscription& s);
 
@@ -122,11 +121,12 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Exactly once, Method B (4.3.3): packet ids whose PUBLISH was routed and whose PUBREL has
     // not arrived. add() appends the store write (persistent sessions).
     bool inbound_qos2_contains(std::uint16_t pid) const {
-        return rare_ &&
-               std::binary_search(rare_->inbound_qos2.begin(), rare_->inbound_qos2.end(), pid);
+        const more_state* m = more_if_any();
+        return m && std::binary_search(m->inbound_qos2.begin(), m->inbound_qos2.end(), pid);
     }
     std::size_t inbound_qos2_count() const noexcept {
-        return rare_ ? rare_->inbound_qos2.size() : 0;
+        const more_state* m = more_if_any();
+        return m ? m->inbound_qos2.size() : 0;
     }
     void inbound_qos2_add(std::uint16_t pid, storage::write_batch& writes);
     // Forgets the id in memory only (its PUBLISH failed to commit); false when it was unknown.
@@ -190,11 +190,12 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Every stored entry of a recovered session has a seq below this boundary; entries routed
     // after recovery (seq >= boundary) are in memory already and must not be loaded twice.
     bool has_unloaded_store_entries() const noexcept {
-        return rare_ && rare_->unloaded_store_entries;
+        return rare_ && rare_->unloaded_boundary != 0;
     }
     std::uint64_t unloaded_boundary() const noexcept {
         return rare_ ? rare_->unloaded_boundary : 0;
     }
+    // `boundary` is not 0 when v is true (generations start at 1).
     void set_unloaded_store_entries(bool v, std::uint64_t boundary = 0);
     // Starts the session's sequence numbers at `generation` (0: a session that stores nothing,
     // numbered from 1). `first` is the generation the session began with: stored entries below
@@ -242,17 +243,14 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // between its connection and its end: passed on (shared subscriptions) or not delivered.
     void pass_on_late(delivery&& d);
 
-    // Owner-only state few sessions need, made on first use: timers, the rate limit's token
-    // bucket, inbound QoS 2 ids, the bookkeeping of a recovered session's stored entries.
-    // Session expiry of a disconnected persistent session: an entry of the owner's watchdog wheel
-    // (about 70 bytes while armed) instead of a timer and its pending wait (about 240): a store
-    // recovered at start-up arms one per session.
-    struct expiry_wait;
-    struct rare_state {
-        rare_state();
-        ~rare_state();
+    // Owner-only state few sessions need, made on first use, in two blocks. rare_state is what a
+    // disconnected persistent session needs (a store recovered at start-up makes one per
+    // session): its expiry, an entry of the owner's watchdog wheel embedded here (a timer and its
+    // pending wait took about 240 bytes, a separate wait block 80 more), and the bookkeeping of
+    // a recovered session's stored entries; 72 bytes. more_state, behind it: the will timer, the
+    // rate limit's token bucket and timer, inbound QoS 2 ids.
+    struct more_state {
         std::unique_ptr<asio::steady_timer> will_timer;
-        std::unique_ptr<expiry_wait> expiry;
         // mqueue_rate_limit (set_rate_limit), its token bucket, and the timer that pumps again
         // when a token is due.
         std::uint32_t rate_burst = unlimited_rate;
@@ -261,12 +259,22 @@ class session final : public delivery_target, public std::enable_shared_from_thi
         steady_clock::time_point rate_refilled{};
         std::unique_ptr<asio::steady_timer> rate_timer;
         std::vector<std::uint16_t> inbound_qos2;  // sorted (at most max_awaiting_rel ids)
-        bool unloaded_store_entries = false;
+    };
+    struct rare_state {
+        rare_state();
+        ~rare_state();
+        // On the owner's wheel (found through the owner's context: set_owner cancels it before
+        // the owner moves); `fire` is set once it was ever armed.
+        watchdog_wheel::entry expiry;
+        // Every stored entry of a recovered session not yet loaded has a seq below this; 0: none
+        // to load (a boundary is at least 1 << 32: generations start at 1).
         std::uint64_t unloaded_boundary = 0;
+        std::unique_ptr<more_state> more;
     };
     static constexpr std::uint32_t unlimited_rate = 0xFFFFFFFF;
     rare_state& rare();
-    static const subscription_table& no_subscriptions() noexcept;
+    more_state& more();
+    const more_state* more_if_any() const noexcept { return rare_ ? rare_->more.get() : nullptr; }
     void inbound_qos2_add_in_memory(std::uint16_t pid);
     // How many queued messages the rate limit lets through now; arms the rate timer when none.
     std::size_t rate_budget();
@@ -297,8 +305,8 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Owner only.
     std::shared_ptr<client_link> link_;
     settings settings_;
-    // Made on the first subscription; the pointer changes under snapshot_mutex_.
-    std::unique_ptr<subscription_table> subscriptions_;
+    // One pointer; changes under snapshot_mutex_.
+    subscription_table subscriptions_;
     outbound_queue queue_;
     heap_optional<storage::will_record> will_;
     std::unique_ptr<rare_state> rare_;
