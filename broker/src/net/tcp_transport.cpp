@@ -102,6 +102,21 @@ void tcp_transport::on_readable(readable_fn fn, std::shared_ptr<void> owner) {
 }
 
 asio::awaitable<void> tcp_transport::write_all(asio::const_buffer buf, std::error_code& ec) {
+    // Most writes fit in the socket's send buffer: a non-blocking send first, without an
+    // asynchronous operation (its allocation, and its completion through the coroutine's
+    // executor); only what it leaves is written asynchronously.
+    ec.clear();
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+    if (!ec) {
+        const std::size_t n = socket_.write_some(buf, ec);
+        if (!ec) {
+            buf += n;
+            if (buf.size() == 0) co_return;
+        } else if (ec != asio::error::would_block) {
+            co_return;
+        }
+    }
+    ec.clear();
     co_await asio::async_write(socket_, buf, asio::redirect_error(asio::use_awaitable, ec));
 }
 
