@@ -1,5 +1,8 @@
 #include "net/tcp_transport.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -9,7 +12,10 @@
 namespace rmqtt::broker {
 
 tcp_transport::tcp_transport(tcp_socket socket, proxy_settings proxy)
-    : socket_(std::move(socket)), proxy_(proxy) {}
+    : socket_(std::move(socket)),
+      proxy_timeout_ms_(static_cast<std::uint32_t>(
+          std::clamp<std::int64_t>(proxy.timeout.count(), 0, std::int64_t{UINT32_MAX}))),
+      proxy_enabled_(proxy.enabled) {}
 
 std::string tcp_transport::remote_address() const {
     return proxied_ ? *proxied_ : peer_address(socket_);
@@ -17,9 +23,9 @@ std::string tcp_transport::remote_address() const {
 
 asio::awaitable<void> tcp_transport::handshake(std::error_code& ec) {
     ec.clear();
-    if (!proxy_.enabled) co_return;
+    if (!proxy_enabled_) co_return;
     proxy_header h;
-    co_await read_proxy_header(socket_, proxy_.timeout, h, ec);
+    co_await read_proxy_header(socket_, std::chrono::milliseconds(proxy_timeout_ms_), h, ec);
     if (!ec) proxied_ = std::make_unique<std::string>(client_address(socket_, h));
 }
 
