@@ -280,10 +280,11 @@ void server::open_listeners() {
             lc, *workers_.front(), [this] { return next_worker(); },
             [this, &lc](std::unique_ptr<transport> t, asio::any_io_executor ex,
                         std::shared_ptr<listener_counters> counters) {
-                auto c = std::make_shared<connection>(*core_, lc, config_.max_sessions,
-                                                      std::move(counters), std::move(t), ex);
+                auto c =
+                    std::make_shared<connection>(*core_, lc, std::move(counters), std::move(t), ex);
                 asio::post(ex, [c] { c->start(); });
             });
+        l->counters()->max_sessions = config_.max_sessions;
         l->open();
         l->start();
         spdlog::info("listening on {}:{} (listener.{})", lc.host, l->bound_port(), lc.id());

@@ -57,16 +57,21 @@ void connection::read_buffer_free::operator()(read_buffer* b) const noexcept {
 }
 
 connection::connection(core_context& core, const listener_config& listener,
-                       std::size_t max_sessions, std::shared_ptr<listener_counters> counters,
-                       std::unique_ptr<transport> t, asio::any_io_executor ex)
+                       std::shared_ptr<listener_counters> counters, std::unique_ptr<transport> t,
+                       asio::any_io_executor ex)
     : core_(core),
       listener_(listener),
-      max_sessions_(max_sessions),
       counters_(std::move(counters)),
       listener_id_(listener.id()),
       transport_(std::move(t)),
       executor_(to_io_executor(ex)) {
-    watchdog_entry_.fire = [](void* self) { static_cast<connection*>(self)->watchdog(); };
+    watchdog_entry_.fire = [](void* self) {
+        auto* c = static_cast<connection*>(self);
+        // Housekeeping at the pace of the keep alive, not at every wake-up of the reader (that
+        // cost the qos1 row's rate): an empty acknowledgement queue (a SUBACK's) goes.
+        if (c->acks_ && c->acks_->empty()) c->acks_.reset();
+        c->watchdog();
+    };
     counters_->connections.fetch_add(1, std::memory_order_relaxed);
     counters_->handshaking.fetch_add(1, std::memory_order_relaxed);
     core_.stats.handshaking.fetch_add(1, std::memory_order_relaxed);
@@ -161,6 +166,7 @@ asio::awaitable<bool> connection::reader(bool first) {
         }
     }
     const bool by_readiness = transport_->reads_by_readiness();
+    bool yield = false;  // handled data: let others run before handling more
     while (state_ != state::closing && state_ != state::closed) {
         if (!in_) in_ = read_buffer::make(initial_read_buffer);
         if (in_->end == in_->capacity()) {
@@ -189,6 +195,18 @@ asio::awaitable<bool> connection::reader(bool first) {
         in_->end += n;
         last_read_ = steady_clock::now();
         metrics::add(core_.stats.bytes_received, n);
+        // A non-blocking read that finds data completes at once: let the worker's other
+        // handlers (subscribers' writers above all) run before more data is handled, as an
+        // asynchronous read's completion would, or a flooding client would starve them. Not
+        // before a read that finds nothing: the reader of a client that went quiet (a CONNECT
+        // handled, a PINGREQ answered) ends at once, and its coroutine frames and read buffer
+        // are not held while other connections allocate their long-lived state (holes in the
+        // worker's heap), nor is the pause a round through the scheduler.
+        if (yield) {
+            yield = false;
+            co_await asio::post(executor_, asio::use_awaitable);
+            if (state_ == state::closing || state_ == state::closed) break;
+        }
 
         while (state_ != state::closing && state_ != state::closed && in_->begin < in_->end) {
             protocol::frame f;
@@ -215,10 +233,10 @@ asio::awaitable<bool> connection::reader(bool first) {
             co_await dispatch(f);
             in_->begin += r.consumed;
             // Back-pressure: acknowledgements waiting for the store hold the reader.
-            if (acks_.size() >= max_pending_acks && state_ == state::connected) {
+            if (pending_acks() >= max_pending_acks && state_ == state::connected) {
                 pause_keepalive();
                 auto& signal = lazy_timer(&rare_state::ack_signal);
-                while (acks_.size() >= max_pending_acks && state_ == state::connected) {
+                while (pending_acks() >= max_pending_acks && state_ == state::connected) {
                     signal.expires_after(std::chrono::milliseconds(100));
                     co_await signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
                 }
@@ -231,10 +249,7 @@ asio::awaitable<bool> connection::reader(bool first) {
             in_->begin = in_->end = 0;
             if (in_->capacity() > max_idle_buffer) in_ = read_buffer::make(initial_read_buffer);
         }
-        // A non-blocking read that finds data completes at once: let the worker's other
-        // handlers (subscribers' writers above all) run between two reads, as an asynchronous
-        // read's completion would, or a flooding client would starve them.
-        if (by_readiness) co_await asio::post(executor_, asio::use_awaitable);
+        yield = by_readiness;
     }
     co_return false;
 }
@@ -761,16 +776,17 @@ void connection::start_retry_timer() {
 // ----------------------------------------------------------------------------
 
 std::uint64_t connection::push_ack(pending_ack a) {
-    acks_.push_back(std::move(a));
-    const std::uint64_t index = acks_base_ + acks_.size() - 1;
+    if (!acks_) acks_ = std::make_unique<fifo<pending_ack>>();
+    acks_->push_back(std::move(a));
+    const std::uint64_t index = acks_base_ + acks_->size() - 1;
     flush_acks();
     return index;
 }
 
 void connection::complete_ack(std::uint64_t index, reason_code code,
                               std::optional<std::vector<std::uint8_t>> codes, bool run_after_send) {
-    if (index < acks_base_ || index - acks_base_ >= acks_.size()) return;
-    auto& a = acks_[index - acks_base_];
+    if (index < acks_base_ || index - acks_base_ >= pending_acks()) return;
+    auto& a = (*acks_)[index - acks_base_];
     a.ready = true;
     a.code = code;
     // A refusal (the store failed) goes out at once: the message was not taken, so there is
@@ -797,8 +813,8 @@ void connection::poll_room() {
             return !target || !target->needs_room();
         });
         if (!w.targets.empty()) return false;
-        if (w.index >= acks_base_ && w.index - acks_base_ < acks_.size())
-            acks_[w.index - acks_base_].needs_room = false;
+        if (w.index >= acks_base_ && w.index - acks_base_ < pending_acks())
+            (*acks_)[w.index - acks_base_].needs_room = false;
         return true;
     });
     flush_acks();
@@ -815,9 +831,9 @@ void connection::poll_room() {
 
 void connection::flush_acks() {
     bool freed = false;
-    while (!acks_.empty() && acks_.front().ready && !acks_.front().needs_room) {
-        pending_ack a = std::move(acks_.front());
-        acks_.pop_front();
+    while (pending_acks() > 0 && acks_->front().ready && !acks_->front().needs_room) {
+        pending_ack a = std::move(acks_->front());
+        acks_->pop_front();
         ++acks_base_;
         freed = true;
         // A QoS 2 PUBLISH holds its Receive Maximum slot until PUBCOMP, unless PUBREC ends the

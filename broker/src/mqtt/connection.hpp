@@ -48,8 +48,8 @@ class core_context;
 class connection final : public client_link, public std::enable_shared_from_this<connection> {
   public:
     // `counters` are the listener's (max_connections, max_handshaking_limit); the connection
-    // counts itself in them while it lives / handshakes. `max_sessions`: mqtt.max_sessions.
-    connection(core_context& core, const listener_config& listener, std::size_t max_sessions,
+    // counts itself in them while it lives / handshakes. They carry mqtt.max_sessions too.
+    connection(core_context& core, const listener_config& listener,
                std::shared_ptr<listener_counters> counters, std::unique_ptr<transport> t,
                asio::any_io_executor ex);
     ~connection() override;
@@ -200,7 +200,6 @@ class connection final : public client_link, public std::enable_shared_from_this
     // connections. State an idle connection does not need is in blocks made on use.)
     core_context& core_;
     const listener_config& listener_;
-    const std::size_t max_sessions_;
     const std::shared_ptr<listener_counters> counters_;
     void end_handshake();  // leaves the handshaking count (once)
     // Interned once per connection; copied into the session's settings without another lookup.
@@ -316,8 +315,11 @@ class connection final : public client_link, public std::enable_shared_from_this
     using rare_timer = std::unique_ptr<asio::steady_timer> rare_state::*;
     asio::steady_timer& lazy_timer(rare_timer t);
     void cancel_timer(rare_timer t);
-    fifo<pending_ack> acks_;
-    std::uint64_t acks_base_ = 0;  // index of acks_.front()
+    // Made by the first push_ack(); released (empty) when the watchdog fires: an idle
+    // connection holds no queue (8 bytes instead of 32, and no block kept after a SUBACK).
+    std::unique_ptr<fifo<pending_ack>> acks_;
+    std::size_t pending_acks() const noexcept { return acks_ ? acks_->size() : 0; }
+    std::uint64_t acks_base_ = 0;  // index of acks_->front(); kept across queues
 };
 
 }  // namespace rmqtt::broker

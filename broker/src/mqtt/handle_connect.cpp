@@ -320,7 +320,8 @@ asio::awaitable<void> connection::complete_connect() {
     const bool persistent = expiry != 0;
 
     // ---- capacity and store health --------------------------------------------------------------
-    if (max_sessions_ != 0 && core_.sessions.size() >= max_sessions_ &&
+    const auto max_sessions = counters_->max_sessions;  // mqtt.max_sessions
+    if (max_sessions != 0 && core_.sessions.size() >= max_sessions &&
         !core_.sessions.find(c.client_id)) {
         refuse_connect(reason_code::quota_exceeded, connect_return_code::server_unavailable,
                        "mqtt.max_sessions reached");

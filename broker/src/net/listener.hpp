@@ -19,6 +19,9 @@ namespace rmqtt::broker {
 struct listener_counters {
     std::atomic<std::int64_t> connections{0};
     std::atomic<std::int64_t> handshaking{0};  // accepted, CONNACK not yet sent
+    // mqtt.max_sessions, set before the listener starts: the connections read it here rather
+    // than keep a copy each.
+    std::size_t max_sessions = 0;
 };
 
 // Accepts connections for one configured listener: enforces max_connections and
@@ -49,6 +52,7 @@ class listener {
 
     const listener_config& cfg() const noexcept { return cfg_; }
     std::uint16_t bound_port() const noexcept { return port_; }  // after open()
+    const std::shared_ptr<listener_counters>& counters() const noexcept { return counters_; }
 
   private:
     void accept_next();

@@ -1,5 +1,8 @@
 #include "net/tcp_transport.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -9,7 +12,10 @@
 namespace rmqtt::broker {
 
 tcp_transport::tcp_transport(tcp_socket socket, proxy_settings proxy)
-    : socket_(std::move(socket)), proxy_(proxy) {}
+    : socket_(std::move(socket)),
+      proxy_timeout_ms_(static_cast<std::uint32_t>(
+          std::clamp<std::int64_t>(proxy.timeout.count(), 0, std::int64_t{UINT32_MAX}))),
+      proxy_enabled_(proxy.enabled) {}
 
 std::string tcp_transport::remote_address() const {
     return proxied_ ? *proxied_ : peer_address(socket_);
@@ -17,9 +23,9 @@ std::string tcp_transport::remote_address() const {
 
 asio::awaitable<void> tcp_transport::handshake(std::error_code& ec) {
     ec.clear();
-    if (!proxy_.enabled) co_return;
+    if (!proxy_enabled_) co_return;
     proxy_header h;
-    co_await read_proxy_header(socket_, proxy_.timeout, h, ec);
+    co_await read_proxy_header(socket_, std::chrono::milliseconds(proxy_timeout_ms_), h, ec);
     if (!ec) proxied_ = std::make_unique<std::string>(client_address(socket_, h));
 }
 
@@ -102,6 +108,21 @@ void tcp_transport::on_readable(readable_fn fn, std::shared_ptr<void> owner) {
 }
 
 asio::awaitable<void> tcp_transport::write_all(asio::const_buffer buf, std::error_code& ec) {
+    // Most writes fit in the socket's send buffer: a non-blocking send first, without an
+    // asynchronous operation (its allocation, and its completion through the coroutine's
+    // executor); only what it leaves is written asynchronously.
+    ec.clear();
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ec);
+    if (!ec) {
+        const std::size_t n = socket_.write_some(buf, ec);
+        if (!ec) {
+            buf += n;
+            if (buf.size() == 0) co_return;
+        } else if (ec != asio::error::would_block) {
+            co_return;
+        }
+    }
+    ec.clear();
     co_await asio::async_write(socket_, buf, asio::redirect_error(asio::use_awaitable, ec));
 }
 

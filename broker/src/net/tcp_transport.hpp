@@ -3,6 +3,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -39,12 +40,14 @@ class tcp_transport final : public transport {
     void wait_deallocate(void* p) noexcept;
 
     tcp_socket socket_;
-    proxy_settings proxy_;
-    bool wait_space_used_ = false;
-    alignas(void*) unsigned char wait_space_[104];
     // The client's address from a PROXY header; without one, the socket's peer (asked when
     // remote_address() is called, once per connection: no string kept in every transport).
     std::unique_ptr<std::string> proxied_;
+    // The listener's proxy_settings, in one word with the flag below (168 bytes in all, not 184).
+    std::uint32_t proxy_timeout_ms_;
+    bool proxy_enabled_;
+    bool wait_space_used_ = false;
+    alignas(void*) unsigned char wait_space_[104];
 };
 
 class tcp_transport_factory final : public transport_factory {

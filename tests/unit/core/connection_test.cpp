@@ -57,6 +57,25 @@ TEST(Connection, ConnectSubscribePublishWithoutSockets) {
     EXPECT_EQ(got->qos_level, proto::qos::at_least_once);
 }
 
+// mqtt.max_sessions (the listener's counters carry it): a new client id beyond it is refused
+// with Server unavailable; a client id that has a session still connects.
+TEST(Connection, MaxSessionsRefusesANewClientId) {
+    harness h;
+    h.counters->max_sessions = 1;
+    auto first = h.connect_raw();
+    auto ack = h.connect(first, "first", false);
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->code, 0);
+    auto second = h.connect_raw();
+    ack = h.connect(second, "second");
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->code, static_cast<std::uint8_t>(proto::connect_return_code::server_unavailable));
+    auto again = h.connect_raw();
+    ack = h.connect(again, "first", false);
+    ASSERT_TRUE(ack);
+    EXPECT_EQ(ack->code, 0);
+}
+
 // An authentication hook may answer later, from another thread; the CONNACK waits for it.
 TEST(Connection, DeferredAuthenticationDecision) {
     harness h;

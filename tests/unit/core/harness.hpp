@@ -191,7 +191,7 @@ struct harness {
         auto p = std::make_shared<pipe>(io.get_executor());
         pipes_.push_back(p);
         auto c = std::make_shared<connection>(
-            core, lc, 0, counters, std::make_unique<memory_transport>(p, std::move(common_name)),
+            core, lc, counters, std::make_unique<memory_transport>(p, std::move(common_name)),
             io.get_executor());
         c->start();
         return test_client(io, p, v);
