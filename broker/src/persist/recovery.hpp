@@ -47,7 +47,7 @@ struct recovery_options {
     // Sessions per chunk handed from a reader to the caller. Small chunks, and few waiting, bound
     // what the readers' records take at once: they are allocated on the reader threads, whose
     // malloc arenas keep that peak after recovery (glibc's malloc_trim does not shrink them).
-    std::size_t chunk = 256;
+    std::size_t chunk = 64;
     // Reader threads, for engines that split the sessions into parts (RocksDB: hash ranges of
     // the keys); 0: one per core, at most 4. Engines that do not split read on one thread.
     std::size_t readers = 0;

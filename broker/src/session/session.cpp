@@ -735,10 +735,11 @@ void session::schedule_expiry(std::chrono::milliseconds after) {
 
 void session::cancel_expiry() {
     // Owner only, like schedule_expiry: the wheel is this thread's, the one it was armed on
-    // (set_owner cancels before the owner moves). Never armed: nothing to do.
+    // (set_owner cancels before the owner moves). Not armed since the last cancel: nothing to do.
     if (!rare_ || rare_->expiry.fire == nullptr) return;
     const io_executor home = to_io_executor(owner());
     asio::use_service<watchdog_wheel>(home.context()).disarm(rare_->expiry);
+    rare_->expiry.fire = nullptr;
 }
 
 void session::set_unloaded_store_entries(bool v, std::uint64_t boundary) {

@@ -264,7 +264,7 @@ class session final : public delivery_target, public std::enable_shared_from_thi
         rare_state();
         ~rare_state();
         // On the owner's wheel (found through the owner's context: set_owner cancels it before
-        // the owner moves); `fire` is set once it was ever armed.
+        // the owner moves); `fire` is set while it was armed and not cancelled since.
         watchdog_wheel::entry expiry;
         // Every stored entry of a recovered session not yet loaded has a seq below this; 0: none
         // to load (a boundary is at least 1 << 32: generations start at 1).
