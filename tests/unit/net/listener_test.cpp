@@ -42,9 +42,12 @@ int int_option(int fd, int level, int name) {
     return v;
 }
 
-// Opens a listener with `cfg` on a free loopback port, connects to it and reads the options of
-// the socket the listener accepted.
-accepted_options options_of_accepted(listener_config cfg) {
+// Opens a listener with `nodelay` and `tcp_keepalive` as given on a free loopback port, connects
+// to it and reads the options of the socket the listener accepted.
+accepted_options options_of_accepted(bool nodelay, bool tcp_keepalive) {
+    listener_config cfg;
+    cfg.nodelay = nodelay;
+    cfg.tcp_keepalive = tcp_keepalive;
     cfg.host = "127.0.0.1";
     cfg.port = 0;
     asio::io_context ctx;
@@ -73,19 +76,13 @@ accepted_options options_of_accepted(listener_config cfg) {
 }
 
 TEST(Listener, AcceptedSocketsGetNodelayAndKeepaliveWhenConfigured) {
-    listener_config on;
-    on.nodelay = true;
-    on.tcp_keepalive = true;
-    const auto got = options_of_accepted(on);
+    const auto got = options_of_accepted(true, true);
     EXPECT_TRUE(got.nodelay);
     EXPECT_TRUE(got.keepalive);
 }
 
 TEST(Listener, AcceptedSocketsKeepTheDefaultsWhenNotConfigured) {
-    listener_config off;
-    off.nodelay = false;
-    off.tcp_keepalive = false;
-    const auto got = options_of_accepted(off);
+    const auto got = options_of_accepted(false, false);
     EXPECT_FALSE(got.nodelay);
     EXPECT_FALSE(got.keepalive);
 }
