@@ -15,6 +15,7 @@
 #include "config/cpus.hpp"
 #include "core/service_notify.hpp"
 #include "mqtt/connection.hpp"
+#include "net/fd_reactor.hpp"
 #include "net/listener.hpp"
 #include "persist/recovery.hpp"
 #include "rmqtt/storage/rocksdb_module.hpp"
@@ -55,6 +56,9 @@ void server::start_workers() {
     for (std::size_t i = 0; i < n; ++i) {
         workers_.push_back(std::make_unique<asio::io_context>(1));
         guards_.push_back(asio::make_work_guard(*workers_.back()));
+        // Made here, before the worker runs, rather than by its first TCP connection on the
+        // acceptor's thread.
+        asio::use_service<fd_reactor>(*workers_.back());
     }
     for (std::size_t i = 0; i < n; ++i) {
         threads_.emplace_back([ctx = workers_[i].get(), i] {
@@ -278,10 +282,10 @@ void server::open_listeners() {
         // worker serves are not handed to another thread, and no thread wakes only to accept.
         auto l = std::make_unique<listener>(
             lc, *workers_.front(), [this] { return next_worker(); },
-            [this, &lc](std::unique_ptr<transport> t, asio::any_io_executor ex,
-                        std::shared_ptr<listener_counters> counters) {
+            [this](std::unique_ptr<transport> t, asio::any_io_executor ex,
+                   std::shared_ptr<listener_counters> counters) {
                 auto c =
-                    std::make_shared<connection>(*core_, lc, std::move(counters), std::move(t), ex);
+                    std::make_shared<connection>(*core_, std::move(counters), std::move(t), ex);
                 asio::post(ex, [c] { c->start(); });
             });
         l->counters()->max_sessions = config_.max_sessions;

@@ -56,13 +56,10 @@ void connection::read_buffer_free::operator()(read_buffer* b) const noexcept {
     ::operator delete(b);
 }
 
-connection::connection(core_context& core, const listener_config& listener,
-                       std::shared_ptr<listener_counters> counters, std::unique_ptr<transport> t,
-                       asio::any_io_executor ex)
+connection::connection(core_context& core, std::shared_ptr<listener_counters> counters,
+                       std::unique_ptr<transport> t, asio::any_io_executor ex)
     : core_(core),
-      listener_(listener),
       counters_(std::move(counters)),
-      listener_id_(listener.id()),
       transport_(std::move(t)),
       executor_(to_io_executor(ex)) {
     watchdog_entry_.fire = [](void* self) {
@@ -212,7 +209,7 @@ asio::awaitable<bool> connection::reader(bool first) {
             protocol::frame f;
             auto r = protocol::parse_frame(
                 std::span<const std::uint8_t>(in_->data() + in_->begin, in_->end - in_->begin),
-                listener_.max_packet_size, f);
+                listener_cfg().max_packet_size, f);
             if (r.status == protocol::frame_status::need_more) {
                 // Make room for the whole packet; its size was checked against the maximum.
                 if (r.needed > in_->capacity() - in_->begin) {
@@ -283,7 +280,7 @@ asio::awaitable<void> connection::dispatch(const protocol::frame& f) {
             // The decoder always reports the version to answer in, even for a refused CONNECT,
             // and the client id when it got that far (for the log lines).
             version_ = std::get<protocol::connect>(p).protocol_version;
-            client_id_ = std::get<protocol::connect>(p).client_id;
+            rare().client_id = std::get<protocol::connect>(p).client_id;
             if (r.code == reason_code::unsupported_protocol_version) {
                 // [MQTT-3.1.2-2]: CONNACK 0x01 (3.x) / 0x84 (5.0), then close.
                 refuse_connect(reason_code::unsupported_protocol_version,
@@ -444,14 +441,15 @@ asio::awaitable<void> connection::writer() {
     // The buffer being written is the writer's own: an idle connection holds none.
     std::vector<std::uint8_t> writing;
     for (;;) {
-        if (out_.empty()) {
+        if (!out_ || out_->empty()) {
+            out_.reset();
             if (state_ == state::closing || state_ == state::closed) break;
-            // Idle: end (the buffer goes with the coroutine); the next send() starts a writer.
+            // Idle: end (the buffers go with the coroutine); the next send() starts a writer.
             writer_running_ = false;
             co_return;
         }
         // Everything queued since the last write goes out in one write.
-        writing.swap(out_);
+        writing.swap(*out_);
         writing_ = writing.size();
         co_await transport_->write_all(asio::buffer(writing), write_ec);
         metrics::add(core_.stats.bytes_sent, writing.size());
@@ -460,7 +458,7 @@ asio::awaitable<void> connection::writer() {
         if (writing.capacity() > max_idle_buffer) writing.shrink_to_fit();
         if (write_ec) {
             log_write_error(write_ec);
-            out_.clear();
+            out_.reset();
             break;
         }
     }
@@ -499,9 +497,9 @@ void connection::send(const protocol::packet& p) {
             },
             trimmed);
         if (protocol::encoded_size(version_, trimmed) > client_max_packet_size_) return;
-        protocol::encode(version_, trimmed, out_);
+        protocol::encode(version_, trimmed, out());
     } else {
-        protocol::encode(version_, p, out_);
+        protocol::encode(version_, p, out());
     }
     wake_writer();
 }
@@ -566,7 +564,7 @@ bool connection::send_publish(const message& m, protocol::qos q, bool retain, bo
             return false;
         }
     }
-    protocol::encode(version_, v, out_);
+    protocol::encode(version_, v, out());
     metrics::add(core_.stats.publishes_sent);
     wake_writer();
     return true;
@@ -605,6 +603,7 @@ void connection::close(std::optional<reason_code> reason, const char* why) {
 
 void connection::taken_over() {
     set_end_reason(events::disconnect_reason::taken_over, reason_code::session_taken_over);
+    if (session_) rare().client_id = session_->client_id();  // for the lines logged after this
     session_.reset();  // the session now belongs to the new connection
     log_with(fields(), spdlog::level::info, "session taken over by a new connection; closing");
     close(reason_code::session_taken_over, "session taken over");  // [MQTT-3.1.4-3]
@@ -654,8 +653,16 @@ void connection::on_reader_done() {
         core_.stats.handshaking.fetch_sub(1, std::memory_order_relaxed);
 }
 
+const std::string& connection::client_id() const noexcept {
+    static const std::string none;
+    if (session_) return session_->client_id();
+    if (pending_connect_) return pending_connect_->client_id;
+    return rare_ ? rare_->client_id : none;
+}
+
 void connection::release_session() {
     if (!session_) return;
+    rare().client_id = session_->client_id();  // for the lines logged after this
     auto s = std::move(session_);
     session_.reset();
     metrics::add(core_.stats.disconnects);
@@ -696,7 +703,7 @@ steady_clock::duration connection::keepalive_timeout() const {
     // keep alive x backoff x 2: the default backoff 0.75 gives the 1.5x of [MQTT-3.1.2-24]
     // (RMQTT's extra "+3 s below 6 s" would wait longer than the specification allows).
     return std::chrono::milliseconds(
-        static_cast<std::int64_t>(keep_alive_ * 1000.0 * listener_.keepalive_backoff * 2.0));
+        static_cast<std::int64_t>(keep_alive_ * 1000.0 * listener_cfg().keepalive_backoff * 2.0));
 }
 
 void connection::pause_keepalive() {
@@ -724,8 +731,9 @@ void connection::watchdog() {
                            state_ == state::authenticating;
     const auto base = handshake ? next_retry_ : last_read_;  // the accept time while handshaking
     const auto timeout =
-        handshake ? std::chrono::duration_cast<steady_clock::duration>(listener_.handshake_timeout)
-                  : keepalive_timeout();
+        handshake
+            ? std::chrono::duration_cast<steady_clock::duration>(listener_cfg().handshake_timeout)
+            : keepalive_timeout();
     const auto now = steady_clock::now();
     // Only the client's own silence counts: not while the reader waits for the broker (the
     // store, the ack backlog, a plugin's decision) [MQTT-3.1.2-24].
@@ -761,12 +769,12 @@ void connection::watchdog() {
 }
 
 steady_clock::duration connection::retry_period() const {
-    return std::max<std::chrono::milliseconds>(listener_.message_retry_interval / 2,
+    return std::max<std::chrono::milliseconds>(listener_cfg().message_retry_interval / 2,
                                                std::chrono::milliseconds(100));
 }
 
 void connection::start_retry_timer() {
-    const auto interval = listener_.message_retry_interval;
+    const auto interval = listener_cfg().message_retry_interval;
     if (interval.count() <= 0 || is_v5()) return;  // 5.0 resends only on reconnect [MQTT-4.4.0-1]
     next_retry_ = steady_clock::now() + retry_period();
     recheck_watchdog();  // the watchdog re-arms with the retry due
@@ -969,7 +977,7 @@ void connection::handle_disconnect(const protocol::disconnect& d) {
                 return;
             }
             auto value = *e;
-            const auto cap = listener_.max_session_expiry_interval;
+            const auto cap = listener_cfg().max_session_expiry_interval;
             if (cap.count() > 0 && value != storage::never_expires)
                 value =
                     std::min<std::uint32_t>(value, static_cast<std::uint32_t>(cap.count() / 1000));

@@ -70,24 +70,24 @@ void connection::refuse_connect(reason_code v5_code, connect_return_code v3_code
 
 events::client connection::who() const {
     events::client c;
-    c.client_id = client_id_;
+    c.client_id = client_id();
     if (auto* pc = pending_connect())
         c.username = pc->username;
     else if (session_)
         c.username = session_->config().username;
     c.peer = peer_;
-    c.listener = listener_id_;
+    c.listener = listener_id();
     c.version = version_;
     return c;
 }
 
 client_info connection::info() const {
     client_info ci;
-    ci.client_id = client_id_;
+    ci.client_id = client_id();
     auto* pc = pending_connect();
     ci.username = pc ? &pc->username : (session_ ? &session_->config().username.get() : nullptr);
     ci.peer = peer_;
-    ci.listener = listener_id_.str();
+    ci.listener = listener_id().str();
     ci.version = version_;
     if (!auth_) auth_ = std::make_unique<auth_state>();
     ci.auth = auth_.get();
@@ -98,7 +98,7 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
     version_ = c.protocol_version;
     state_ = state::connecting;
     metrics::add(core_.stats.connects);
-    const auto& lc = listener_;
+    const auto& lc = listener_cfg();
 
     if (is_v5()) {
         request_problem_information_ = c.props.request_problem_information.value_or(1) != 0;
@@ -130,10 +130,12 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
                        "client identifier longer than max_clientid_len");
         co_return;
     }
-    client_id_ = c.client_id;
+    // Kept from here until the session attaches: it holds the client id the log lines name.
+    pending_connect_ = std::make_unique<protocol::connect>(std::move(c));
+    auto& pc = *pending_connect_;
 
     // ---- keep alive ----------------------------------------------------------------------------
-    keep_alive_ = c.keep_alive;
+    keep_alive_ = pc.keep_alive;
     if (keep_alive_ == 0 && !lc.allow_zero_keepalive) {
         if (!is_v5()) {
             refuse_connect(reason_code::client_identifier_not_valid,
@@ -158,10 +160,8 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
     // cert_cn_as_username: the verified client certificate's Common Name replaces the username
     // (a client without one keeps its own).
     if (lc.cert_cn_as_username) {
-        if (auto cn = transport_->peer_common_name()) c.username = std::move(*cn);
+        if (auto cn = transport_->peer_common_name()) pc.username = std::move(*cn);
     }
-    pending_connect_ = std::make_unique<protocol::connect>(std::move(c));
-    auto& pc = *pending_connect_;
 
     // ---- enhanced authentication (5.0 section 4.12)
     // ------------------------------------------------
@@ -240,7 +240,7 @@ asio::awaitable<void> connection::handle_auth_exchange(const protocol::auth& a) 
 
 asio::awaitable<void> connection::complete_connect() {
     auto& c = *pending_connect();
-    const auto& lc = listener_;
+    const auto& lc = listener_cfg();
     const bool assigned_id = assigned_id_;
     const std::uint16_t keep_alive = keep_alive_;
     const bool keep_alive_changed = keep_alive_changed_;
@@ -337,8 +337,8 @@ asio::awaitable<void> connection::complete_connect() {
     // ---- the CONNACK must fit the client's Maximum Packet Size ----------------------------------
     protocol::properties connack_props;
     if (is_v5()) {
-        if (assigned_id) connack_props.assigned_client_identifier = client_id_;  // [MQTT-3.2.2-16]
-        if (keep_alive_changed) connack_props.server_keep_alive = keep_alive;    // [MQTT-3.2.2-21]
+        if (assigned_id) connack_props.assigned_client_identifier = client_id();  // [MQTT-3.2.2-16]
+        if (keep_alive_changed) connack_props.server_keep_alive = keep_alive;     // [MQTT-3.2.2-21]
         if (expiry_capped) connack_props.session_expiry_interval = expiry;
         if (receive_maximum_in() != 65535) connack_props.receive_maximum = receive_maximum_in();
         if (lc.max_qos_allowed < 2) connack_props.maximum_qos = lc.max_qos_allowed;
@@ -371,7 +371,7 @@ asio::awaitable<void> connection::complete_connect() {
                                                 void(session_registry::attach_result)>(
         [&](auto handler) {
             auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            core_.sessions.attach(client_id_, c.clean_start, executor_,
+            core_.sessions.attach(client_id(), c.clean_start, executor_,
                                   [h](session_registry::attach_result r) { (*h)(std::move(r)); });
         },
         asio::use_awaitable);
@@ -399,7 +399,7 @@ asio::awaitable<void> connection::complete_connect() {
         info.version = version_;
         info.expiry_interval_s = expiry;
         info.username = c.username;
-        info.listener = listener_id_;
+        info.listener = listener_id();
         info.peer = peer_;
         info.connected_at_ms = now_ms;
         info.disconnected_at_ms = 0;
@@ -431,7 +431,7 @@ asio::awaitable<void> connection::complete_connect() {
             b.ops.push_back(s.record_op());
         } else if (present) {
             // A stored session resumed as non-persistent (5.0 expiry 0): it is no longer kept.
-            b.ops.push_back(storage::delete_session{client_id_});
+            b.ops.push_back(storage::delete_session{client_id()});
         }
         if (!b.empty()) {
             auto st = co_await commit(std::move(b));
@@ -468,9 +468,9 @@ asio::awaitable<void> connection::complete_connect() {
     s.publish_info();
     if (present) {
         if (core_.hooks.wants<events::session_resumed>())
-            core_.hooks.emit(events::session_resumed{client_id_});
+            core_.hooks.emit(events::session_resumed{client_id()});
     } else if (core_.hooks.wants<events::session_created>()) {
-        core_.hooks.emit(events::session_created{client_id_, persistent});
+        core_.hooks.emit(events::session_created{client_id(), persistent});
     }
     if (core_.hooks.wants<events::client_connected>())
         core_.hooks.emit(
@@ -488,7 +488,7 @@ asio::awaitable<bool> connection::load_stored_queue() {
     // In pages, on the store's reader thread (never on the committer's: a long queue would hold
     // every durable ack meanwhile), keeping at most what the queue limits allow.
     auto* store = core_.store();
-    const std::string cid = client_id_;
+    const std::string cid = client_id();
     const std::uint64_t boundary = session_->unloaded_boundary();
     const std::uint64_t first = session_->first_seq();
     const std::size_t keep_queued = session_->queue().get_limits().max_queued;  // 0: all

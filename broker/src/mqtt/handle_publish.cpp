@@ -27,7 +27,7 @@ std::unique_ptr<const protocol::properties> forwarded_properties(protocol::prope
 
 asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     metrics::add(core_.stats.publishes_received);
-    const auto& lc = listener_;
+    const auto& lc = listener_cfg();
     const bool acked = p.qos_level != qos::at_most_once;
 
     if (static_cast<std::uint8_t>(p.qos_level) > lc.max_qos_allowed) {
@@ -91,8 +91,8 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     // client that never sends PUBREL makes the broker keep (and store) up to 65,535 messages'
     // state (CVE-2023-28366). There is no negative PUBREC in 3.1.1, so the connection closes
     // (5.0: DISCONNECT 0x93, as for its Receive Maximum).
-    if (p.qos_level == qos::exactly_once && listener_.max_awaiting_rel != 0 &&
-        session_->inbound_qos2_count() >= listener_.max_awaiting_rel) {
+    if (p.qos_level == qos::exactly_once && listener_cfg().max_awaiting_rel != 0 &&
+        session_->inbound_qos2_count() >= listener_cfg().max_awaiting_rel) {
         protocol_violation(reason_code::receive_maximum_exceeded,
                            "more than max_awaiting_rel QoS 2 messages awaiting PUBREL");
         co_return;
@@ -120,7 +120,7 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     }
     if (p.topic.starts_with("$SYS")) {
         // Topics beginning with '$SYS' are the server's [MQTT-4.7.2-1 note]: not routed.
-        spdlog::debug("{}: PUBLISH to '{}' refused", client_id_, p.topic);
+        spdlog::debug("{}: PUBLISH to '{}' refused", client_id(), p.topic);
         refuse(reason_code::not_authorized);
         co_return;
     }
@@ -128,14 +128,14 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         const auto verdict = co_await check_acl(acl_action::publish, p.topic);
         if (state_ != state::connected) co_return;
         if (denied(verdict)) {
-            spdlog::debug("{}: PUBLISH to '{}' denied by ACL", client_id_, p.topic);
+            spdlog::debug("{}: PUBLISH to '{}' denied by ACL", client_id(), p.topic);
             if (core_.hooks.wants<events::message_dropped>()) {
                 auto m = std::make_shared<message>();
                 m->topic = p.topic;
                 m->payload = p.payload;
                 m->qos = p.qos_level;
                 m->retain = p.retain;
-                m->publisher = client_id_;
+                m->publisher = client_id();
                 m->created_at_ms = wall_now_ms();
                 core_.hooks.emit(events::message_dropped{std::nullopt, std::move(m),
                                                          events::drop_reason::not_authorized});
@@ -176,7 +176,7 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
     m->payload = std::move(p.payload);
     m->qos = p.qos_level;
     m->retain = p.retain;
-    m->publisher = client_id_;
+    m->publisher = client_id();
     m->created_at_ms = wall_now_ms();
     if (is_v5()) {
         if (auto e = p.props.message_expiry_interval)
@@ -191,7 +191,7 @@ asio::awaitable<void> connection::handle_publish(protocol::publish& p) {
         const auto verdict = co_await decided(core_.hooks.message_publish(*m, info(), &wait), wait);
         if (state_ != state::connected) co_return;
         if (denied(verdict)) {
-            spdlog::debug("{}: PUBLISH to '{}' dropped by a message.publish hook", client_id_,
+            spdlog::debug("{}: PUBLISH to '{}' dropped by a message.publish hook", client_id(),
                           m->topic);
             if (core_.hooks.wants<events::message_dropped>())
                 core_.hooks.emit(events::message_dropped{std::nullopt, std::move(m),

@@ -31,7 +31,7 @@ struct granted {
 }  // namespace
 
 asio::awaitable<void> connection::handle_subscribe(protocol::subscribe& sub) {
-    const auto& lc = listener_;
+    const auto& lc = listener_cfg();
     const bool shared_enabled = core_.shared_subscriptions() && lc.shared_subscription;
     std::uint32_t subscription_id = 0;
     if (!sub.props.subscription_identifiers.empty())
@@ -126,7 +126,7 @@ asio::awaitable<void> connection::handle_subscribe(protocol::subscribe& sub) {
         if (!core_.hooks.wants<events::subscribed>()) return;
         for (const auto& g : done)
             core_.hooks.emit(
-                events::subscribed{client_id_, g.filter, g.options, g.subscription_id});
+                events::subscribed{client_id(), g.filter, g.options, g.subscription_id});
     };
     auto* store = core_.store();
     if (batch.empty() || !store) {
@@ -189,7 +189,7 @@ asio::awaitable<void> connection::handle_unsubscribe(protocol::unsubscribe& u) {
         [this](const std::vector<std::pair<std::string, session_subscription>>& done) {
             if (!core_.hooks.wants<events::unsubscribed>()) return;
             for (const auto& r : done)
-                core_.hooks.emit(events::unsubscribed{client_id_, r.first});
+                core_.hooks.emit(events::unsubscribed{client_id(), r.first});
         };
     auto* store = core_.store();
     if (batch.empty() || !store) {

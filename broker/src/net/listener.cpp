@@ -1,5 +1,7 @@
 #include "net/listener.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <asio/post.hpp>
@@ -46,6 +48,14 @@ void set_socket_options(Socket& s, const listener_config& cfg, std::error_code& 
     if (!ec && cfg.tcp_keepalive) s.set_option(asio::socket_base::keep_alive(true), ec);
 }
 
+[[maybe_unused]] void set_fd_options(int fd, const listener_config& cfg, std::error_code& ec) {
+    const int on = 1;
+    if (!ec && cfg.nodelay && ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0)
+        ec = std::error_code(errno, std::system_category());
+    if (!ec && cfg.tcp_keepalive && ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0)
+        ec = std::error_code(errno, std::system_category());
+}
+
 // Workers are io_contexts: an accepted socket keeps that io_context's executor (tcp_socket).
 asio::io_context::executor_type worker_executor(const asio::any_io_executor& ex) {
     if (const auto* t = ex.target<asio::io_context::executor_type>()) return *t;
@@ -60,7 +70,10 @@ listener::listener(const listener_config& cfg, asio::io_context& accept_context,
       acceptor_(accept_context),
       factory_(make_transport_factory(cfg)),
       workers_(std::move(workers)),
-      on_accept_(std::move(on_accept)) {}
+      on_accept_(std::move(on_accept)) {
+    counters_->config = &cfg_;
+    counters_->listener_id = interned_string(cfg_.id());
+}
 
 listener::~listener() {
     std::error_code ignored;
@@ -85,7 +98,9 @@ void listener::open() {
     }
     if (accepted_sockets_inherit_options) set_socket_options(acceptor_, cfg_, ec);
     if (!ec) acceptor_.bind(ep, ec);
+    protocol_ = ep.protocol();
     if (!ec) acceptor_.listen(cfg_.backlog, ec);
+    if (!ec) acceptor_.non_blocking(true, ec);  // accept_next() calls accept4() itself
     if (!ec) port_ = acceptor_.local_endpoint(ec).port();
     if (ec) {
         std::error_code ignored;
@@ -107,52 +122,73 @@ void listener::stop() {
     });
 }
 
-// The accept loop is a chain of callbacks, not a coroutine: a coroutine's co_await on
-// async_accept allocates a frame of about 240 bytes per accepted connection, and those blocks,
-// freed between the connections' long-lived objects, stayed behind as holes in the worker's heap
-// (about 75 bytes of free but resident memory per idle connection). The accepted socket is opened
-// on the worker that will serve it.
+// The accept loop is a chain of callbacks, not a coroutine: a coroutine's co_await allocates a
+// frame of about 240 bytes per accepted connection, and those blocks, freed between the
+// connections' long-lived objects, stayed behind as holes in the worker's heap. It accepts with
+// accept4() (non-blocking and close-on-exec in the same call) until the queue is empty, then
+// waits for the listening socket to be readable; the descriptor goes to the worker that will
+// serve it. At most accept_batch at a time, then the other handlers of this context run.
 void listener::accept_next() {
-    if (!acceptor_.is_open()) return;
-    acceptor_.async_accept(
-        worker_executor(workers_()),
-        [this](std::error_code ec, tcp_socket socket) { on_accepted(ec, std::move(socket)); });
-}
-
-void listener::on_accepted(std::error_code ec, tcp_socket socket) {
-    if (ec) {
-        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    constexpr int accept_batch = 64;
+    for (int i = 0; i < accept_batch; ++i) {
+        if (!acceptor_.is_open() || stopped_.load(std::memory_order_acquire)) return;
+        const int fd =
+            ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            on_accepted(accepted_socket(fd, worker_executor(workers_()), protocol_));
+            continue;
+        }
+        const int e = errno;
+        if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;  // that client is gone
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            // The acceptor's wait is not speculative: it sees connections that come after it
+            // starts, which is right after the queue was found empty, on this one thread.
+            acceptor_.async_wait(asio::ip::tcp::acceptor::wait_read, [this](std::error_code ec) {
+                if (!ec) accept_next();
+            });
+            return;
+        }
         // Out of file descriptors and similar: back off instead of spinning.
-        spdlog::warn("listener.{}: accept failed: {}", cfg_.id(), ec.message());
+        spdlog::warn("listener.{}: accept failed: {}", cfg_.id(),
+                     std::error_code(e, std::system_category()).message());
         if (!pause_) pause_ = std::make_unique<asio::steady_timer>(acceptor_.get_executor());
         pause_->expires_after(std::chrono::milliseconds(100));
-        pause_->async_wait([this](std::error_code e) {
-            if (e != asio::error::operation_aborted) accept_next();
+        pause_->async_wait([this](std::error_code ec) {
+            if (ec != asio::error::operation_aborted) accept_next();
         });
         return;
     }
-    if (stopped_.load(std::memory_order_acquire)) {  // stop()'s closing is on its way
-        socket.close(ec);
-        return;
-    }
+    asio::post(acceptor_.get_executor(), [this] { accept_next(); });
+}
+
+void listener::on_accepted(accepted_socket socket) {
     if (cfg_.max_connections != 0 && counters_->connections.load(std::memory_order_relaxed) >=
                                          static_cast<std::int64_t>(cfg_.max_connections)) {
         spdlog::warn("listener.{}: max_connections ({}) reached; refusing a connection", cfg_.id(),
                      cfg_.max_connections);
-        socket.close(ec);
-    } else if (cfg_.max_handshaking_limit != 0 &&
-               counters_->handshaking.load(std::memory_order_relaxed) >=
-                   static_cast<std::int64_t>(cfg_.max_handshaking_limit)) {
+        return;  // the socket closes
+    }
+    if (cfg_.max_handshaking_limit != 0 &&
+        counters_->handshaking.load(std::memory_order_relaxed) >=
+            static_cast<std::int64_t>(cfg_.max_handshaking_limit)) {
         spdlog::warn("listener.{}: max_handshaking_limit ({}) reached; refusing a connection",
                      cfg_.id(), cfg_.max_handshaking_limit);
-        socket.close(ec);
-    } else {
-        if (!accepted_sockets_inherit_options) set_socket_options(socket, cfg_, ec);
-        // A socket option that cannot be set does not refuse the connection.
-        asio::any_io_executor ex = socket.get_executor();
-        on_accept_(factory_->make(std::move(socket)), std::move(ex), counters_);
+        return;
     }
-    accept_next();
+    if (!accepted_sockets_inherit_options) {
+        // A socket option that cannot be set does not refuse the connection.
+        std::error_code ignored;
+        set_fd_options(socket.native_handle(), cfg_, ignored);
+    }
+    asio::any_io_executor ex = socket.executor();
+    std::unique_ptr<transport> t;
+    try {
+        t = factory_->make(std::move(socket));
+    } catch (const std::exception& e) {  // out of memory, or asio could not register the socket
+        spdlog::warn("listener.{}: cannot take a connection: {}", cfg_.id(), e.what());
+        return;
+    }
+    on_accept_(std::move(t), std::move(ex), counters_);
 }
 
 }  // namespace rmqtt::broker

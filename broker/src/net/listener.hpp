@@ -11,6 +11,7 @@
 
 #include "net/transport.hpp"
 #include "rmqtt/broker/config.hpp"
+#include "session/interned_string.hpp"
 
 namespace rmqtt::broker {
 
@@ -20,8 +21,11 @@ struct listener_counters {
     std::atomic<std::int64_t> connections{0};
     std::atomic<std::int64_t> handshaking{0};  // accepted, CONNACK not yet sent
     // mqtt.max_sessions, set before the listener starts: the connections read it here rather
-    // than keep a copy each.
+    // than keep a copy each. So they read the listener's settings and its interned id (set by
+    // the listener).
     std::size_t max_sessions = 0;
+    const listener_config* config = nullptr;
+    interned_string listener_id;
 };
 
 // Accepts connections for one configured listener: enforces max_connections and
@@ -56,13 +60,14 @@ class listener {
 
   private:
     void accept_next();
-    void on_accepted(std::error_code ec, tcp_socket socket);
+    void on_accepted(accepted_socket socket);
 
     const listener_config& cfg_;
     asio::ip::tcp::acceptor acceptor_;
     std::unique_ptr<transport_factory> factory_;
     worker_picker workers_;
     accept_handler on_accept_;
+    asio::ip::tcp protocol_ = asio::ip::tcp::v4();  // of the listening socket
     std::uint16_t port_ = 0;
     std::atomic<bool> stopped_{false};
     std::unique_ptr<asio::steady_timer> pause_;  // the back-off after a failed accept

@@ -11,6 +11,7 @@ namespace rmqtt::broker {
 
 // "ip:port" of the socket's peer ("[ip]:port" for IPv6); "unknown" when it has none.
 std::string peer_address(const tcp_socket& s);
+std::string peer_address(int fd);
 
 // The client address a transport reports: the PROXY header's source when it has one, else the
 // socket's peer (v1 UNKNOWN, v2 LOCAL).

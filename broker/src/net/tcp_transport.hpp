@@ -7,15 +7,23 @@
 #include <memory>
 #include <string>
 
+#include "net/fd_reactor.hpp"
 #include "net/proxy_reader.hpp"
+#include "net/tcp_socket.hpp"
 #include "net/transport.hpp"
 
 namespace rmqtt::broker {
 
 // MQTT over plain TCP; with the PROXY protocol on, the header is read first (handshake()).
+//
+// The socket is a descriptor in its worker's fd_reactor, not an asio socket: an idle connection
+// waiting to read costs this object (56 bytes) and a reactor slot, not asio's per-socket state
+// and wait operation (about 270 bytes more). Reads and writes are non-blocking system calls; the
+// reactor's edge-triggered events say when to try again. Used on the worker's thread only.
 class tcp_transport final : public transport {
   public:
-    tcp_transport(tcp_socket socket, proxy_settings proxy);
+    tcp_transport(accepted_socket socket, proxy_settings proxy);
+    ~tcp_transport() override;
     asio::awaitable<void> handshake(std::error_code& ec) override;
     asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf, std::error_code& ec) override;
     bool reads_by_readiness() const noexcept override { return true; }
@@ -28,32 +36,44 @@ class tcp_transport final : public transport {
     const char* kind() const noexcept override { return "tcp"; }
 
   private:
-    // The readiness wait's operation is made in wait_space_ (through the handler's associated
-    // allocator), not on the heap: an idle connection holds that wait for its whole life, and
-    // asio's per-thread recycling would otherwise hand it a larger block freed by another
-    // operation (an accept, a coroutine frame), wasting the rest of that block. One wait at a
-    // time; a second one (never, by the contract of on_readable) would go to the heap.
-    class readable_handler;
-    template <class T>
-    class wait_allocator;
-    void* wait_allocate(std::size_t size, std::size_t align);
-    void wait_deallocate(void* p) noexcept;
+    friend class fd_reactor;
+    void on_events(std::uint32_t epoll_events);
+    void on_shutdown() noexcept;
 
-    tcp_socket socket_;
-    // The client's address from a PROXY header; without one, the socket's peer (asked when
-    // remote_address() is called, once per connection: no string kept in every transport).
-    std::unique_ptr<std::string> proxied_;
-    // The listener's proxy_settings, in one word with the flag below (168 bytes in all, not 184).
-    std::uint32_t proxy_timeout_ms_;
-    bool proxy_enabled_;
-    bool wait_space_used_ = false;
-    alignas(void*) unsigned char wait_space_[104];
+    // A coroutine waiting in read_some() or write_all(); its completion handler, type-erased.
+    class io_wait;
+    template <class Handler>
+    class io_wait_of;
+    // What an idle connection does not need, made on use: the PROXY settings (made with the
+    // transport when the listener expects a header) and the client address from it; the
+    // coroutine waits (read_some: WebSocket over TCP; write_all: a full socket buffer).
+    struct extra;
+    extra& more();
+    asio::awaitable<void> wait_ready(bool for_write, std::error_code& ec);
+
+    bool registered(std::error_code& ec);  // registers with the reactor on first use
+    void close_descriptor() noexcept;      // leaves the reactor, closes; pending waits abort
+    void post_readable(readable_fn fn, std::shared_ptr<void> owner, std::error_code ec);
+
+    fd_reactor& reactor_;
+    std::unique_ptr<extra> extra_;
+    readable_fn read_fn_ = nullptr;  // on_readable()'s, with the owner it keeps alive
+    std::shared_ptr<void> read_owner_;
+    int fd_;
+    // The reactor slot and the flags, in one word.
+    std::uint32_t slot_ : 24 = 0;
+    std::uint32_t v6_ : 1;
+    std::uint32_t registered_ : 1 = 0;
+    std::uint32_t readable_ : 1 = 0;  // an event said so, and no read found nothing since
+    std::uint32_t writable_ : 1 = 1;
+    std::uint32_t in_handshake_ : 1 = 0;  // an asio socket reads the PROXY header on fd_
+    std::uint32_t aborted_ : 1 = 0;
 };
 
 class tcp_transport_factory final : public transport_factory {
   public:
     explicit tcp_transport_factory(proxy_settings proxy = {}) : proxy_(proxy) {}
-    std::unique_ptr<transport> make(tcp_socket socket) override {
+    std::unique_ptr<transport> make(accepted_socket socket) override {
         return std::make_unique<tcp_transport>(std::move(socket), proxy_);
     }
 

@@ -148,8 +148,8 @@ void tls_transport::abort() noexcept {
 tls_transport_factory::tls_transport_factory(const listener_config& cfg)
     : ctx_(make_tls_context(cfg)), proxy_{cfg.proxy_protocol, cfg.proxy_protocol_timeout} {}
 
-std::unique_ptr<transport> tls_transport_factory::make(tcp_socket socket) {
-    return std::make_unique<tls_transport>(std::move(socket), ctx_, proxy_);
+std::unique_ptr<transport> tls_transport_factory::make(accepted_socket socket) {
+    return std::make_unique<tls_transport>(std::move(socket).to_socket(), ctx_, proxy_);
 }
 
 }  // namespace rmqtt::broker

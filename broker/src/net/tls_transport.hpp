@@ -48,7 +48,7 @@ class tls_transport_factory final : public transport_factory {
   public:
     // Throws std::runtime_error naming the file (make_tls_context).
     explicit tls_transport_factory(const listener_config& cfg);
-    std::unique_ptr<transport> make(tcp_socket socket) override;
+    std::unique_ptr<transport> make(accepted_socket socket) override;
 
   private:
     std::shared_ptr<asio::ssl::context> ctx_;

@@ -75,7 +75,7 @@ class transport {
 class transport_factory {
   public:
     virtual ~transport_factory() = default;
-    virtual std::unique_ptr<transport> make(tcp_socket socket) = 0;
+    virtual std::unique_ptr<transport> make(accepted_socket socket) = 0;
 };
 
 }  // namespace rmqtt::broker

@@ -249,8 +249,8 @@ class ws_transport_factory final : public transport_factory {
     ws_transport_factory(ws_transport::settings s, std::unique_ptr<transport_factory> lower)
         : settings_(std::move(s)), lower_(std::move(lower)) {}
 
-    std::unique_ptr<transport> make(tcp_socket socket) override {
-        auto ex = socket.get_executor();
+    std::unique_ptr<transport> make(accepted_socket socket) override {
+        asio::any_io_executor ex = socket.executor();
         return std::make_unique<ws_transport>(lower_->make(std::move(socket)), ex, settings_);
     }
 

@@ -190,8 +190,10 @@ struct harness {
                             std::optional<std::string> common_name = std::nullopt) {
         auto p = std::make_shared<pipe>(io.get_executor());
         pipes_.push_back(p);
+        counters->config = &lc;  // as a listener does (lc may have changed since the last one)
+        counters->listener_id = interned_string(lc.id());
         auto c = std::make_shared<connection>(
-            core, lc, counters, std::make_unique<memory_transport>(p, std::move(common_name)),
+            core, counters, std::make_unique<memory_transport>(p, std::move(common_name)),
             io.get_executor());
         c->start();
         return test_client(io, p, v);
