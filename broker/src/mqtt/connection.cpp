@@ -420,7 +420,7 @@ asio::awaitable<hook_result> connection::check_acl(acl_action a, std::string_vie
 // -------------------------------------------------------------------------------------
 
 void connection::wake_writer() {
-    if (writer_running_ || writer_done_) return;
+    if (writes_held_ || writer_running_ || writer_done_) return;
     writer_running_ = true;
     auto self = shared_from_this();
     asio::co_spawn(
@@ -429,6 +429,21 @@ void connection::wake_writer() {
             log_exception("connection writer", self->fields(), e);
             if (e) self->writer_running_ = false;
         });
+}
+
+void connection::flush_held_writes() {
+    writes_held_ = false;
+    if (state_ == state::connected && !writer_running_ && !writer_done_ && out_) {
+        std::error_code ec;  // a failure is the writer's to report: it meets it again
+        const std::size_t n = transport_->write_available(asio::buffer(*out_), ec);
+        metrics::add(core_.stats.bytes_sent, n);
+        if (n == out_->size()) {
+            out_.reset();
+            return;
+        }
+        out_->erase(out_->begin(), out_->begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    wake_writer();
 }
 
 asio::awaitable<void> connection::writer() {
@@ -777,7 +792,6 @@ void connection::start_retry_timer() {
     const auto interval = listener_cfg().message_retry_interval;
     if (interval.count() <= 0 || is_v5()) return;  // 5.0 resends only on reconnect [MQTT-4.4.0-1]
     next_retry_ = steady_clock::now() + retry_period();
-    recheck_watchdog();  // the watchdog re-arms with the retry due
 }
 
 // ---- acknowledgements

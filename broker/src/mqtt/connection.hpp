@@ -114,6 +114,10 @@ class connection final : public client_link, public std::enable_shared_from_this
     void recheck_watchdog();
     void on_reader_done();
     void wake_writer();
+    // Ends a span of holding writes back (writes_held_): what was queued meanwhile goes out in
+    // this handler when the transport takes it at once (the CONNACK: no round through the
+    // scheduler, which the writer's start is); the writer writes the rest, and ends the stream.
+    void flush_held_writes();
 
     // Packet handlers (handle_*.cpp). Each returns normally; a protocol violation calls
     // protocol_violation() which closes the connection.
@@ -197,7 +201,7 @@ class connection final : public client_link, public std::enable_shared_from_this
 
     // Session lifecycle on disconnect (abnormal or not).
     void release_session();
-    void start_retry_timer();
+    void start_retry_timer();  // sets the first retry due; the caller re-arms the watchdog
     steady_clock::duration retry_period() const;
     asio::awaitable<storage::status> commit(storage::write_batch batch);
 
@@ -264,6 +268,7 @@ class connection final : public client_link, public std::enable_shared_from_this
     bool request_problem_information_ : 1 = true;  // 5.0
     bool keep_alive_changed_ : 1 = false;
     bool assigned_id_ : 1 = false;
+    bool writes_held_ : 1 = false;  // send() queues without starting the writer
     void set_end_reason(events::disconnect_reason r,
                         std::optional<protocol::reason_code> code = std::nullopt);
 

@@ -367,14 +367,20 @@ asio::awaitable<void> connection::complete_connect() {
     }
 
     // ---- attach the session (takeover of an existing connection happens here) ------------------
-    auto result = co_await asio::async_initiate<decltype(asio::use_awaitable),
-                                                void(session_registry::attach_result)>(
-        [&](auto handler) {
-            auto h = std::make_shared<decltype(handler)>(std::move(handler));
-            core_.sessions.attach(client_id(), c.clean_start, executor_,
-                                  [h](session_registry::attach_result r) { (*h)(std::move(r)); });
-        },
-        asio::use_awaitable);
+    session_registry::attach_result result;
+    if (auto fresh = core_.sessions.attach_new(client_id(), executor_)) {
+        result = std::move(*fresh);
+    } else {
+        result = co_await asio::async_initiate<decltype(asio::use_awaitable),
+                                               void(session_registry::attach_result)>(
+            [&](auto handler) {
+                auto h = std::make_shared<decltype(handler)>(std::move(handler));
+                core_.sessions.attach(
+                    client_id(), c.clean_start, executor_,
+                    [h](session_registry::attach_result r) { (*h)(std::move(r)); });
+            },
+            asio::use_awaitable);
+    }
     if (!result.s || !core_.sessions.still_current(*result.s, result.generation) ||
         state_ != state::connecting) {
         // A newer CONNECT for the same client id won the race.
@@ -453,6 +459,15 @@ asio::awaitable<void> connection::complete_connect() {
     if (state_ != state::connecting || !session_) co_return;  // taken over meanwhile
 
     // ---- CONNACK -------------------------------------------------------------------------------
+    // Written at the end of this handler, with what resume_delivery() queues (see
+    // flush_held_writes); nothing below suspends.
+    struct hold_writes {
+        connection& c;
+        explicit hold_writes(connection& conn) : c(conn) { c.writes_held_ = true; }
+        ~hold_writes() { c.flush_held_writes(); }
+        hold_writes(const hold_writes&) = delete;
+        hold_writes& operator=(const hold_writes&) = delete;
+    } held(*this);
     send_connack(present, reason_code::success, std::move(connack_props));
     state_ = state::connected;
     next_retry_ = steady_clock::time_point::max();  // held the accept time until now
@@ -460,8 +475,8 @@ asio::awaitable<void> connection::complete_connect() {
     end_handshake();
     core_.stats.handshaking.fetch_sub(1, std::memory_order_relaxed);
     core_.stats.connections.fetch_add(1, std::memory_order_relaxed);
-    recheck_watchdog();  // the watchdog re-arms with the keep-alive timeout (keep_alive_)
     start_retry_timer();
+    watchdog();  // re-armed with the keep-alive timeout (keep_alive_) and the retry due
     log_with(fields(), spdlog::level::debug,
              "connected ({}, clean start {}, session present {}, expiry {})",
              protocol::to_string(version_), c.clean_start, present, expiry);

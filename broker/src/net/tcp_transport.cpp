@@ -202,19 +202,30 @@ void tcp_transport::on_shutdown() noexcept {
     auto w = std::move(extra_->write_wait);
 }
 
-asio::awaitable<void> tcp_transport::write_all(asio::const_buffer buf, std::error_code& ec) {
+std::size_t tcp_transport::write_available(asio::const_buffer buf, std::error_code& ec) {
     ec.clear();
-    while (buf.size() > 0) {
-        if (!registered(ec)) co_return;
-        const ssize_t n = ::send(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    std::size_t written = 0;
+    while (written < buf.size()) {
+        if (!registered(ec)) break;
+        const ssize_t n = ::send(fd_, static_cast<const char*>(buf.data()) + written,
+                                 buf.size() - written, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n >= 0) {
-            buf += static_cast<std::size_t>(n);
+            written += static_cast<std::size_t>(n);
             continue;
         }
         if (errno == EINTR) continue;
         ec = errno_code(errno);
-        if (ec != asio::error::would_block) co_return;
-        writable_ = false;
+        if (ec == asio::error::would_block) writable_ = false;
+        break;
+    }
+    return written;
+}
+
+asio::awaitable<void> tcp_transport::write_all(asio::const_buffer buf, std::error_code& ec) {
+    ec.clear();
+    while (buf.size() > 0) {
+        buf += write_available(buf, ec);
+        if (ec != asio::error::would_block) co_return;  // all written (no error), or failed
         co_await wait_ready(true, ec);
         if (ec) co_return;
     }

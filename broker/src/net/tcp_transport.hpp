@@ -30,6 +30,7 @@ class tcp_transport final : public transport {
     std::size_t read_available(asio::mutable_buffer buf, std::error_code& ec) override;
     void on_readable(readable_fn fn, std::shared_ptr<void> owner) override;
     asio::awaitable<void> write_all(asio::const_buffer buf, std::error_code& ec) override;
+    std::size_t write_available(asio::const_buffer buf, std::error_code& ec) override;
     asio::awaitable<void> close(std::error_code& ec) override;
     void abort() noexcept override;
     std::string remote_address() const override;

@@ -55,6 +55,14 @@ class transport {
     }
     // Writes all of `buf`.
     virtual asio::awaitable<void> write_all(asio::const_buffer buf, std::error_code& ec) = 0;
+    // Without waiting: writes what the socket takes now and returns how much (all, part, or
+    // nothing with asio::error::would_block), for transports that write by readiness (plain
+    // TCP). Others: operation_not_supported; write_all() then does the writing.
+    virtual std::size_t write_available(asio::const_buffer buf, std::error_code& ec) {
+        (void)buf;
+        ec = asio::error::operation_not_supported;
+        return 0;
+    }
     // Ends the stream in an orderly way (TLS close_notify, WebSocket close frame, TCP FIN) after
     // everything written; the caller bounds the time it waits. Then closes.
     virtual asio::awaitable<void> close(std::error_code& ec) = 0;

@@ -14,11 +14,8 @@ void session_registry::attach(const std::string& client_id, bool clean_start,
         std::lock_guard lock(mutex_);
         auto it = map_.find(std::string_view(client_id));
         if (it == map_.end()) {
-            auto s = std::make_shared<session>(core_, client_id, ex);
-            generation = ++s->attach_generation_;
-            map_.insert(s);
-            asio::post(ex, [s, generation, done = std::move(done)] {
-                done(attach_result{s, false, generation});
+            asio::post(ex, [r = create_locked(client_id, ex), done = std::move(done)]() mutable {
+                done(std::move(r));
             });
             return;
         }
@@ -62,6 +59,21 @@ void session_registry::attach(const std::string& client_id, bool clean_start,
                 done(attach_result{existing, true, generation});
             });
         });
+}
+
+std::optional<session_registry::attach_result> session_registry::attach_new(
+    const std::string& client_id, asio::any_io_executor ex) {
+    std::lock_guard lock(mutex_);
+    if (map_.find(std::string_view(client_id)) != map_.end()) return std::nullopt;
+    return create_locked(client_id, std::move(ex));
+}
+
+session_registry::attach_result session_registry::create_locked(const std::string& client_id,
+                                                                asio::any_io_executor ex) {
+    auto s = std::make_shared<session>(core_, client_id, std::move(ex));
+    const std::uint64_t generation = ++s->attach_generation_;
+    map_.insert(s);
+    return attach_result{std::move(s), false, generation};
 }
 
 bool session_registry::still_current(const session& s, std::uint64_t generation) {

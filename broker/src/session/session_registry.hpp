@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -35,6 +36,10 @@ class session_registry {
     // `clean_start` an existing session is ended first [MQTT-3.1.2-4]. `done` runs on `ex`.
     void attach(const std::string& client_id, bool clean_start, asio::any_io_executor ex,
                 std::function<void(attach_result)> done);
+    // attach() when no session is registered for `client_id` (the common CONNECT): the new
+    // session, owned by `ex`, at once instead of through a posted handler (a round through the
+    // scheduler before CONNACK). Nothing when one exists: then call attach().
+    std::optional<attach_result> attach_new(const std::string& client_id, asio::any_io_executor ex);
 
     // True while no newer attach for the same session started since `generation`. Call on the
     // new owner before attaching the connection.
@@ -52,6 +57,9 @@ class session_registry {
     std::vector<session_ptr> snapshot();
 
   private:
+    // A new session for `client_id` (not registered), in the set; with mutex_ held.
+    attach_result create_locked(const std::string& client_id, asio::any_io_executor ex);
+
     // Hashes and compares sessions by their client id (const for a session's life), and looks
     // them up by a client id. Noexcept and not a std::hash, so the set does not cache the hash:
     // a node is a pointer and the session_ptr (24 bytes; a map from a view of the id to the
