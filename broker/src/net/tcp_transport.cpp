@@ -120,9 +120,20 @@ asio::awaitable<void> tcp_transport::handshake(std::error_code& ec) {
 std::size_t tcp_transport::read_available(asio::mutable_buffer buf, std::error_code& ec) {
     ec.clear();
     if (!registered(ec)) return 0;
+    if (!readable_) {
+        ec = asio::error::would_block;  // an event comes when bytes arrive
+        return 0;
+    }
     for (;;) {
         const ssize_t n = ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
-        if (n > 0) return static_cast<std::size_t>(n);
+        if (n > 0) {
+            // Fewer bytes than asked for: the receive queue is empty now, and bytes that arrive
+            // later raise an edge-triggered event; the read that would find nothing is saved (a
+            // system call per packet a client sends). Not after the peer's end of stream or an
+            // error, which raise no further event: the next read reports them.
+            if (static_cast<std::size_t>(n) < buf.size() && !hung_up_) readable_ = false;
+            return static_cast<std::size_t>(n);
+        }
         if (n == 0) {
             ec = buf.size() == 0 ? std::error_code{} : asio::error::eof;
             return 0;
@@ -177,6 +188,7 @@ asio::awaitable<void> tcp_transport::wait_ready(bool for_write, std::error_code&
 }
 
 void tcp_transport::on_events(std::uint32_t events) {
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hung_up_ = true;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
     if (extra_) {

@@ -65,10 +65,13 @@ class tcp_transport final : public transport {
     std::uint32_t slot_ : 24 = 0;
     std::uint32_t v6_ : 1;
     std::uint32_t registered_ : 1 = 0;
-    std::uint32_t readable_ : 1 = 0;  // an event said so, and no read found nothing since
+    // Bytes may be waiting: at first, and after an event, until a read found the socket empty
+    // (would_block, or fewer bytes than asked for: see read_available).
+    std::uint32_t readable_ : 1 = 1;
     std::uint32_t writable_ : 1 = 1;
     std::uint32_t in_handshake_ : 1 = 0;  // an asio socket reads the PROXY header on fd_
     std::uint32_t aborted_ : 1 = 0;
+    std::uint32_t hung_up_ : 1 = 0;  // an event reported the peer's end of stream or an error
 };
 
 class tcp_transport_factory final : public transport_factory {

@@ -111,6 +111,50 @@ TEST(TcpTransport, BytesThatArrivedBeforeTheWaitStartsAreReportedAtOnce) {
     EXPECT_FALSE(calls->last);
 }
 
+// A read that returns fewer bytes than asked for found the socket empty: the transport waits for
+// the next event instead of reading again. Bytes that come later, and the end of stream after
+// them, must still be reported.
+TEST(TcpTransport, AfterAShortReadLaterBytesAndTheEndOfStreamAreStillReported) {
+    asio::io_context ctx(1);
+    auto p = connect_pair(ctx);
+    char buf[64];
+    std::error_code ec;
+    asio::write(p.client, asio::buffer(std::string("ab")));
+    std::string got;
+    // Reads until the end of stream, waiting for readiness whenever nothing is there.
+    auto read_more = [&](std::size_t until_size) {
+        for (int waits = 0; waits < 100;) {
+            const std::size_t n = p.server->read_available(asio::buffer(buf), ec);
+            if (n > 0) got.append(buf, n);
+            if (ec && ec != asio::error::would_block) return;
+            if (got.size() >= until_size) return;
+            if (ec == asio::error::would_block) {
+                auto calls = std::make_shared<readable_calls>();
+                p.server->on_readable(count_readable, calls);
+                run_until(ctx, [&] { return calls->count > 0; });
+                ASSERT_EQ(calls->count, 1);
+                ASSERT_FALSE(calls->last) << calls->last.message();
+                ++waits;
+            }
+        }
+    };
+    read_more(2);
+    ASSERT_EQ(got, "ab");
+    EXPECT_FALSE(ec) << "a short read reports its bytes";
+    p.server->read_available(asio::buffer(buf), ec);
+    EXPECT_EQ(ec, asio::error::would_block) << "after a short read: nothing until an event";
+
+    asio::write(p.client, asio::buffer(std::string("cd")));
+    read_more(4);
+    EXPECT_EQ(got, "abcd");
+
+    asio::write(p.client, asio::buffer(std::string("e")));
+    p.client.shutdown(tcp::socket::shutdown_send);
+    read_more(std::string::npos);
+    EXPECT_EQ(got, "abcde");
+    EXPECT_EQ(ec, asio::error::eof);
+}
+
 TEST(TcpTransport, AWriteLargerThanTheSocketBuffersWaitsForRoomAndDeliversEveryByte) {
     asio::io_context ctx(1);
     auto p = connect_pair(ctx, 4096);
