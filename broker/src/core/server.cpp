@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
 #include <filesystem>
@@ -286,7 +287,10 @@ void server::open_listeners() {
                    std::shared_ptr<listener_counters> counters) {
                 auto c =
                     std::make_shared<connection>(*core_, std::move(counters), std::move(t), ex);
-                asio::post(ex, [c] { c->start(); });
+                // On the acceptor's own worker the connection starts here, in the accept loop:
+                // a CONNECT already received is answered now, not after the whole batch of
+                // accepted connections (a round through the scheduler each).
+                asio::dispatch(ex, [c] { c->start(); });
             });
         l->counters()->max_sessions = config_.max_sessions;
         l->open();
