@@ -151,7 +151,7 @@ void connection::set_end_reason(events::disconnect_reason r,
 asio::awaitable<bool> connection::reader(bool first) {
     std::error_code ec;
     if (first) {
-        co_await transport_->handshake(ec);
+        if (transport_->has_handshake()) co_await transport_->handshake(ec);
         peer_ = transport_->remote_address();  // known after the handshake (PROXY protocol, TLS)
         if (ec) {
             // A client that went away before the handshake is not an error worth a line.

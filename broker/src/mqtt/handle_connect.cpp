@@ -187,9 +187,15 @@ asio::awaitable<void> connection::handle_connect(protocol::connect& c) {
 
     // ---- simple authentication
     // -------------------------------------------------------------------
-    pending<hook_result> wait;
-    auto verdict = co_await decided(core_.hooks.authenticate(info(), pc.password, &wait), wait);
-    if (state_ != state::connecting) co_return;  // closed meanwhile
+    // Without authenticate handlers the chain answers next: no client_info (and its auth_state)
+    // to build, and no coroutine for a decision that cannot be deferred.
+    hook_result verdict = hook_result::next;
+    if (core_.hooks.has_authenticate()) {
+        pending<hook_result> wait;
+        verdict = core_.hooks.authenticate(info(), pc.password, &wait);
+        if (verdict == hook_result::pending) verdict = co_await decided(verdict, wait);
+        if (state_ != state::connecting) co_return;  // closed meanwhile
+    }
     if (denied(verdict)) {
         refuse_connect(reason_code::bad_user_name_or_password,
                        connect_return_code::bad_user_name_or_password, "bad user name or password");

@@ -95,6 +95,10 @@ bool tcp_transport::registered(std::error_code& ec) {
     return true;
 }
 
+bool tcp_transport::has_handshake() const noexcept {
+    return extra_ && extra_->proxy;
+}
+
 asio::awaitable<void> tcp_transport::handshake(std::error_code& ec) {
     ec.clear();
     if (!extra_ || !extra_->proxy) co_return;

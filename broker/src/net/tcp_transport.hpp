@@ -25,6 +25,7 @@ class tcp_transport final : public transport {
     tcp_transport(accepted_socket socket, proxy_settings proxy);
     ~tcp_transport() override;
     asio::awaitable<void> handshake(std::error_code& ec) override;
+    bool has_handshake() const noexcept override;  // with the PROXY protocol only
     asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf, std::error_code& ec) override;
     bool reads_by_readiness() const noexcept override { return true; }
     std::size_t read_available(asio::mutable_buffer buf, std::error_code& ec) override;

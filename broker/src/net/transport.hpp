@@ -28,6 +28,9 @@ class transport {
         ec.clear();
         co_return;
     }
+    // False when handshake() has nothing to do (plain TCP without the PROXY protocol): the
+    // caller skips it, and the coroutine frame it would allocate.
+    virtual bool has_handshake() const noexcept { return true; }
     // Completes with at least one byte, or with an error (end of stream is asio::error::eof).
     virtual asio::awaitable<std::size_t> read_some(asio::mutable_buffer buf,
                                                    std::error_code& ec) = 0;
