@@ -44,7 +44,7 @@ std::uint32_t fd_reactor::add(int fd, tcp_transport& w, std::error_code& ec) {
         slots_.push_back(nullptr);
     }
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
     ev.data.u64 = slot;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
         ec = std::error_code(errno, std::system_category());
@@ -54,6 +54,15 @@ std::uint32_t fd_reactor::add(int fd, tcp_transport& w, std::error_code& ec) {
     slots_[slot] = &w;
     if (!armed_) arm();
     return slot;
+}
+
+void fd_reactor::watch_writable(int fd, std::uint32_t slot, std::error_code& ec) {
+    ec.clear();
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = slot;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0)
+        ec = std::error_code(errno, std::system_category());
 }
 
 void fd_reactor::remove(std::uint32_t slot) noexcept {

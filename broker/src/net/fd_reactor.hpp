@@ -24,10 +24,13 @@ class tcp_transport;
 // it, not to an interface, keeps a second vtable pointer out of every transport). Connections on
 // TLS and WebSocket keep asio's sockets (asio::ssl::stream needs one).
 //
-// Registrations are edge-triggered (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET): a watcher is told
-// each time its socket becomes readable or writable, and remembers it until its non-blocking I/O
-// finds nothing (would_block). One service per io_context (asio::use_service<fd_reactor>(ctx));
-// add(), remove() and the events run on that context's thread, which must be one thread.
+// Registrations are edge-triggered (EPOLLIN | EPOLLRDHUP | EPOLLET, and EPOLLOUT once
+// watch_writable() asked for it): a watcher is told each time its socket becomes readable (or
+// writable), and remembers it until its non-blocking I/O finds nothing (would_block). A new
+// socket is writable: with EPOLLOUT from the start, each one accepted cost a round of the
+// reactor (its wait, epoll_wait, the re-arm) for an event nobody waited for. One service per
+// io_context (asio::use_service<fd_reactor>(ctx)); add(), remove() and the events run on that
+// context's thread, which must be one thread.
 class fd_reactor final : public asio::execution_context::service {
   public:
     using key_type = fd_reactor;
@@ -46,6 +49,9 @@ class fd_reactor final : public asio::execution_context::service {
     // descriptor is closed right after (closing it leaves the epoll set). Events already read
     // for the slot are not delivered.
     void remove(std::uint32_t slot) noexcept;
+    // Adds EPOLLOUT to the registration of `fd` (its `slot`): after a write found the socket
+    // full. Readiness that came meanwhile is reported (EPOLL_CTL_MOD checks it).
+    void watch_writable(int fd, std::uint32_t slot, std::error_code& ec);
     std::size_t size() const noexcept { return slots_.size() - free_.size() - retired_.size(); }
 
     asio::io_context& context() noexcept { return context_; }

@@ -231,7 +231,20 @@ std::size_t tcp_transport::write_available(asio::const_buffer buf, std::error_co
         }
         if (errno == EINTR) continue;
         ec = errno_code(errno);
-        if (ec == asio::error::would_block) writable_ = false;
+        if (ec == asio::error::would_block) {
+            writable_ = false;
+            if (!write_watched_) {
+                // From now on the reactor reports writability too (a connection whose socket
+                // filled once may fill again); a registration that fails is the write's error.
+                std::error_code e;
+                reactor_.watch_writable(fd_, slot_, e);
+                if (e) {
+                    ec = e;
+                    break;
+                }
+                write_watched_ = true;
+            }
+        }
         break;
     }
     return written;

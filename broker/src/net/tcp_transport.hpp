@@ -72,7 +72,8 @@ class tcp_transport final : public transport {
     std::uint32_t writable_ : 1 = 1;
     std::uint32_t in_handshake_ : 1 = 0;  // an asio socket reads the PROXY header on fd_
     std::uint32_t aborted_ : 1 = 0;
-    std::uint32_t hung_up_ : 1 = 0;  // an event reported the peer's end of stream or an error
+    std::uint32_t hung_up_ : 1 = 0;        // an event reported the peer's end of stream or an error
+    std::uint32_t write_watched_ : 1 = 0;  // registered for EPOLLOUT (after a full socket)
 };
 
 class tcp_transport_factory final : public transport_factory {
