@@ -132,8 +132,7 @@ class publisher : public std::enable_shared_from_this<publisher> {
                       web_hook::disconnected_body(node_, e, at), at);
     }
     void on(const ev::session_created& e, std::int64_t at) {
-        auto f = lookup(e.client_id);
-        if (f.created_at_ms == 0) f.created_at_ms = at;
+        const auto f = web_hook::created_facts(directory_, e, at);
         publish_event(fmt::format("session/{}/created", e.client_id),
                       web_hook::session_created_body(node_, f), at);
     }

@@ -84,6 +84,15 @@ json disconnected_body(std::uint64_t node, const ev::client_disconnected& e,
     return b;
 }
 
+client_facts created_facts(std::unordered_map<std::string, client_facts>& directory,
+                           const broker::events::session_created& e, std::int64_t at) {
+    auto& f = directory[e.client_id];
+    if (f.client_id.empty())
+        f = client_facts{e.client_id, e.who.username, e.who.peer, e.who.version, 0};
+    if (f.created_at_ms == 0) f.created_at_ms = at;
+    return f;
+}
+
 json session_created_body(std::uint64_t node, const client_facts& c) {
     json b = client_body(node, c);
     b["created_at"] = c.created_at_ms;

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "rmqtt/broker/base64.hpp"
 #include "rmqtt/broker/events.hpp"
@@ -49,6 +50,12 @@ json connack_body(std::uint64_t node, const broker::events::connect_refused& e);
 json disconnected_body(std::uint64_t node, const broker::events::client_disconnected& e,
                        std::int64_t disconnected_at_ms);
 json session_created_body(std::uint64_t node, const client_facts& c);
+// The facts a session_created body shows, kept in `directory` (a plugin's, by client id) for the
+// session's later events: those already there, else the event's connection's; created at `at`
+// unless known. Not looked up in the broker: when the event is handled, a client that connected
+// and left at once has no session any more.
+client_facts created_facts(std::unordered_map<std::string, client_facts>& directory,
+                           const broker::events::session_created& e, std::int64_t at);
 json session_terminated_body(std::uint64_t node, const client_facts& c,
                              broker::events::session_end_reason r);
 json subscribed_body(std::uint64_t node, const client_facts& c,

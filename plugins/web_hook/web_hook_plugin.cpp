@@ -184,8 +184,7 @@ class engine {
             event_kind::client_disconnected, [&] { return disconnected_body(node_, e, at); }, at);
     }
     void dispatch(const ev::session_created& e, std::int64_t at) {
-        auto f = lookup(e.client_id);
-        if (f.created_at_ms == 0) f.created_at_ms = at;
+        const auto f = created_facts(directory_, e, at);
         emit(
             event_kind::session_created, [&] { return session_created_body(node_, f); }, at);
     }

@@ -491,7 +491,7 @@ asio::awaitable<void> connection::complete_connect() {
         if (core_.hooks.wants<events::session_resumed>())
             core_.hooks.emit(events::session_resumed{client_id()});
     } else if (core_.hooks.wants<events::session_created>()) {
-        core_.hooks.emit(events::session_created{client_id(), persistent});
+        core_.hooks.emit(events::session_created{client_id(), persistent, who()});
     }
     if (core_.hooks.wants<events::client_connected>())
         core_.hooks.emit(

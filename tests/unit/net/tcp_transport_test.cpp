@@ -62,6 +62,14 @@ struct readable_calls {
     std::error_code last;
 };
 
+// A read that finds nothing, as the reader's last one before it parks: registers the socket.
+void expect_nothing_to_read(transport& t) {
+    char buf[8];
+    std::error_code ec;
+    t.read_available(asio::buffer(buf), ec);
+    EXPECT_EQ(ec, asio::error::would_block);
+}
+
 void count_readable(void* owner, std::error_code ec) {
     auto* calls = static_cast<readable_calls*>(owner);
     ++calls->count;
@@ -98,10 +106,7 @@ TEST(TcpTransport, AnIdleReaderIsToldWhenBytesArriveAndKeepsItsOwnerUntilThen) {
 TEST(TcpTransport, BytesThatArrivedBeforeTheWaitStartsAreReportedAtOnce) {
     asio::io_context ctx(1);
     auto p = connect_pair(ctx);
-    char buf[8];
-    std::error_code ec;
-    p.server->read_available(asio::buffer(buf), ec);  // registers; nothing yet
-    EXPECT_EQ(ec, asio::error::would_block);
+    expect_nothing_to_read(*p.server);  // registers; nothing yet
     asio::write(p.client, asio::buffer(std::string("x")));
     ctx.run_for(std::chrono::milliseconds(50));  // the event is taken before anyone waits
     auto calls = std::make_shared<readable_calls>();
@@ -221,9 +226,7 @@ TEST(TcpTransport, ReadSomeWaitsForBytesAndReportsTheEndOfStream) {
 TEST(TcpTransport, AbortEndsPendingWaitsWithOperationAbortedAndTheClientSeesTheClose) {
     asio::io_context ctx(1);
     auto p = connect_pair(ctx);
-    char buf[8];
-    std::error_code ec;
-    p.server->read_available(asio::buffer(buf), ec);
+    expect_nothing_to_read(*p.server);
     auto calls = std::make_shared<readable_calls>();
     p.server->on_readable(count_readable, calls);
     ctx.run_for(std::chrono::milliseconds(20));
@@ -233,6 +236,8 @@ TEST(TcpTransport, AbortEndsPendingWaitsWithOperationAbortedAndTheClientSeesTheC
     run_until(ctx, [&] { return calls->count > 0; });
     EXPECT_EQ(calls->count, 1);
     EXPECT_EQ(calls->last, asio::error::operation_aborted);
+    char buf[8];
+    std::error_code ec;
     p.server->read_available(asio::buffer(buf), ec);
     EXPECT_TRUE(ec) << "no reading after abort()";
 
@@ -256,10 +261,7 @@ TEST(TcpTransport, AContextThatShutsDownReleasesTheOwnersOfPendingWaits) {
         auto p = connect_pair(ctx);
         auto owner = std::make_shared<owner_t>();
         owner->t = std::move(p.server);
-        char buf[8];
-        std::error_code ec;
-        owner->t->read_available(asio::buffer(buf), ec);
-        EXPECT_EQ(ec, asio::error::would_block);
+        expect_nothing_to_read(*owner->t);
         owner->t->on_readable([](void*, std::error_code) { ADD_FAILURE() << "not called"; }, owner);
         watch = owner;
         owner.reset();
@@ -283,12 +285,8 @@ TEST(TcpTransport, AWatcherDestroyedEarlierInTheSameBatchIsNotTold) {
     auto state = std::make_shared<both>();
     state->t[0] = std::move(a.server);
     state->t[1] = std::move(b.server);
-    char buf[8];
-    for (auto& t : state->t) {
-        std::error_code ec;
-        t->read_available(asio::buffer(buf), ec);
-        EXPECT_EQ(ec, asio::error::would_block);
-    }
+    for (auto& t : state->t)
+        expect_nothing_to_read(*t);
     struct token {
         both* s;
         int index;

@@ -204,4 +204,29 @@ TEST(web_hook_body, TimeIsLocalWithMilliseconds) {
     EXPECT_EQ(t[10], ' ');
 }
 
+// session_created is handled after the fact, on the plugin's thread: a client that connected and
+// left at once has no session by then, so its facts come with the event (the $SYS and web hook
+// bodies showed "undefined" for its user name when they were looked up).
+TEST(web_hook_body, SessionCreatedTakesTheConnectionFromTheEvent) {
+    std::unordered_map<std::string, client_facts> directory;
+    ev::session_created e;
+    e.client_id = "dev-1";
+    e.who.client_id = "dev-1";
+    e.who.username = "alice";
+    e.who.peer = "127.0.0.1:4000";
+    const auto f = created_facts(directory, e, 7);
+    EXPECT_EQ(session_created_body(1, f)["username"], "alice");
+    EXPECT_EQ(f.peer, "127.0.0.1:4000");
+    EXPECT_EQ(f.created_at_ms, 7);
+    ASSERT_EQ(directory.count("dev-1"), 1u) << "kept for the session's later events";
+
+    // What the directory knew first (a client_connected handled before) is kept.
+    directory["dev-2"] =
+        client_facts{"dev-2", std::string("bob"), "1.2.3.4:5", proto::version::v5, 3};
+    e.client_id = "dev-2";
+    const auto g = created_facts(directory, e, 9);
+    EXPECT_EQ(g.username, std::optional<std::string>("bob"));
+    EXPECT_EQ(g.created_at_ms, 3);
+}
+
 }  // namespace

@@ -63,6 +63,9 @@ struct client_disconnected {
 struct session_created {
     std::string client_id;
     bool persistent = false;  // outlives its connection (3.x clean session 0, 5.0 expiry > 0)
+    // The connection that made it. A handler that runs later cannot count on finding the session
+    // (a client that connects and leaves at once has ended it by then).
+    client who;
 };
 
 // An existing session was attached to a new connection (Session Present 1).
