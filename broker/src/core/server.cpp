@@ -46,6 +46,9 @@ server::server(config cfg, std::span<const plugin_entry> plugins)
 server::~server() {
     plugins_->stop();
     stop_workers();
+    // What the plugins' hook handlers hold (a plugin's timer on the plugins' pool) goes now,
+    // while the pool's services exist: the hooks are the core's, destroyed after the plugins.
+    core_->hooks.clear();
     if (auto* st = core_->store()) (void)st->close();  // closed by a graceful stop; logged there
 }
 

@@ -136,6 +136,16 @@ class hook_bus {
         std::get<std::vector<std::function<void(const Event&)>>>(events_).push_back(
             std::move(handler));
     }
+    // Drops every handler and auth method, and what they hold. Only once nothing runs the hooks
+    // any more: the server calls it after its workers stopped, before the plugins (whose thread
+    // pool's timers and strands the handlers may hold) are destroyed.
+    void clear() noexcept {
+        authenticate_.clear();
+        acl_.clear();
+        publish_.clear();
+        methods_.clear();
+        std::apply([](auto&... v) { (v.clear(), ...); }, events_);
+    }
     // True when a handler is registered for Event: build the event only then.
     template <class Event>
     bool wants() const noexcept {
