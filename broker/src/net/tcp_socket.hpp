@@ -8,9 +8,8 @@
 
 namespace rmqtt::broker {
 
-// An accepted TCP socket, bound to its worker's io_context executor (8 bytes) rather than an
-// any_io_executor (56): the socket is 40 bytes instead of 88, and an operation started on it
-// with a plain callback carries no executor copy.
+// An asio socket on an accepted descriptor (TLS, and the PROXY header of plain TCP), bound to
+// its worker's io_context executor (8 bytes) rather than an any_io_executor (56).
 using tcp_socket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>;
 
 // A connection just accepted (non-blocking, close-on-exec) and the worker it will live on; no

@@ -227,6 +227,8 @@ TEST(TcpTransport, AbortEndsPendingWaitsWithOperationAbortedAndTheClientSeesTheC
     asio::io_context ctx(1);
     auto p = connect_pair(ctx);
     expect_nothing_to_read(*p.server);
+    auto& reactor = asio::use_service<fd_reactor>(ctx);
+    EXPECT_EQ(reactor.size(), 1u) << "registered by the first read";
     auto calls = std::make_shared<readable_calls>();
     p.server->on_readable(count_readable, calls);
     ctx.run_for(std::chrono::milliseconds(20));
@@ -236,6 +238,7 @@ TEST(TcpTransport, AbortEndsPendingWaitsWithOperationAbortedAndTheClientSeesTheC
     run_until(ctx, [&] { return calls->count > 0; });
     EXPECT_EQ(calls->count, 1);
     EXPECT_EQ(calls->last, asio::error::operation_aborted);
+    EXPECT_EQ(reactor.size(), 0u) << "abort() gave the reactor slot back";
     char buf[8];
     std::error_code ec;
     p.server->read_available(asio::buffer(buf), ec);
