@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -60,6 +62,33 @@ asio::awaitable<std::error_code> read_packet(tcp::socket& s, std::uint8_t& first
     }
     co_return std::error_code{};
 }
+
+// CPU seconds this process has used.
+double process_cpu_s() {
+    timespec t{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+// CPU seconds the threads of `pid` have run (the sum of /proc/PID/task/*/schedstat, in ns; 0 when
+// unreadable). Threads that ended are not counted: the broker's run for its lifetime.
+double broker_cpu_s(int pid) {
+    if (pid <= 0) return 0;
+    std::error_code ec;
+    std::uint64_t ns = 0;
+    for (const auto& task :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+        std::ifstream f(task.path() / "schedstat");
+        std::uint64_t on_cpu = 0;
+        if (f >> on_cpu) ns += on_cpu;
+    }
+    return static_cast<double>(ns) * 1e-9;
+}
+
+struct cpu_seconds {
+    double own = 0;
+    double broker = 0;
+};
 
 struct idle_run {
     const idle_options& o;
@@ -163,13 +192,17 @@ struct idle_run {
     }
 
     // Opens connections [from, to), then subscribes them; false at the deadline. `connect_s`: how
-    // long the opening took.
+    // long the opening took; `cpu`: what it cost this process and the broker.
     asio::awaitable<bool> open_range(std::uint64_t from, std::uint64_t to, unsigned sources,
-                                     steady_clock::time_point deadline, double& connect_s) {
+                                     steady_clock::time_point deadline, double& connect_s,
+                                     cpu_seconds& cpu) {
         const auto t0 = steady_clock::now();
+        const double own0 = process_cpu_s(), broker0 = broker_cpu_s(o.broker_pid);
         bool done = co_await for_range(
             from, to, [&](std::uint64_t i) { return open(i, sources); }, deadline);
         connect_s = std::chrono::duration<double>(steady_clock::now() - t0).count();
+        cpu.own = process_cpu_s() - own0;
+        cpu.broker = broker_cpu_s(o.broker_pid) - broker0;
         if (done && o.subscribe)
             done = co_await for_range(
                 from, to, [&](std::uint64_t i) { return subscribe(i); }, deadline);
@@ -213,7 +246,8 @@ asio::awaitable<int> run_idle(const idle_options& o, steady_clock::time_point de
     // The connect rate and the handshake times are those of the first `connections`.
     const std::uint64_t rss_before = o.broker_pid > 0 ? vm_rss_kb(o.broker_pid) : 0;
     double connect_s = 0;
-    bool done = co_await r.open_range(0, o.connections, sources, deadline, connect_s);
+    cpu_seconds cpu;
+    bool done = co_await r.open_range(0, o.connections, sources, deadline, connect_s, cpu);
     const std::vector<std::uint32_t> handshakes(
         r.handshake_us.begin(),
         r.handshake_us.begin() + static_cast<std::ptrdiff_t>(o.connections));
@@ -222,7 +256,8 @@ asio::awaitable<int> run_idle(const idle_options& o, steady_clock::time_point de
     std::uint64_t rss_more = 0;
     if (done && o.more > 0) {
         double more_s = 0;
-        done = co_await r.open_range(o.connections, total, sources, deadline, more_s);
+        cpu_seconds more_cpu;
+        done = co_await r.open_range(o.connections, total, sources, deadline, more_s, more_cpu);
         co_await r.settle();
         rss_more = o.broker_pid > 0 ? vm_rss_kb(o.broker_pid) : 0;
     }
@@ -258,6 +293,9 @@ asio::awaitable<int> run_idle(const idle_options& o, steady_clock::time_point de
                 static_cast<unsigned long long>(o.connections), sources, o.concurrency);
     std::printf("  connect: %.2f s, %.0f connections/s, handshake p50 %.0f us p99 %.0f us\n",
                 connect_s, rate, percentile(handshakes, 0.5), percentile(handshakes, 0.99));
+    // Which side limits the rate: a side near connect_s seconds of CPU is saturated.
+    std::printf("  CPU while connecting: rmqtt-bench %.0f us, broker %.0f us per connection\n",
+                cpu.own / n * 1e6, cpu.broker / n * 1e6);
     if (o.broker_pid > 0)
         std::printf("  broker VmRSS: %llu KB before, %llu KB after: %.2f KB per connection\n",
                     static_cast<unsigned long long>(rss_before),
@@ -275,12 +313,12 @@ asio::awaitable<int> run_idle(const idle_options& o, steady_clock::time_point de
     std::printf(
         "RESULT mode=idle connections=%llu connect_rate=%.1f hs_p50_us=%.0f hs_p99_us=%.0f "
         "rss_before_kb=%llu rss_after_kb=%llu kb_per_conn=%.3f rss_more_kb=%llu kb_marginal=%.3f "
-        "alive=%llu failed=%llu\n",
+        "alive=%llu failed=%llu bench_cpu_us=%.1f broker_cpu_us=%.1f\n",
         static_cast<unsigned long long>(o.connections), rate, percentile(handshakes, 0.5),
         percentile(handshakes, 0.99), static_cast<unsigned long long>(rss_before),
         static_cast<unsigned long long>(rss_after), per_conn,
         static_cast<unsigned long long>(rss_more), marginal, static_cast<unsigned long long>(alive),
-        static_cast<unsigned long long>(r.failed));
+        static_cast<unsigned long long>(r.failed), cpu.own / n * 1e6, cpu.broker / n * 1e6);
     std::fflush(stdout);
     co_return done&& r.failed == 0 && alive == total ? 0 : 3;
 }

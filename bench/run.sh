@@ -23,6 +23,7 @@ MAX_INFLIGHT=${MAX_INFLIGHT:-64}   # broker -> subscriber window, the same on bo
 MQTT=${MQTT:-4}                    # 4 = MQTT 3.1.1, 5 = MQTT 5.0
 BENCH_THREADS=${BENCH_THREADS:-1}
 RMQTT_WORKERS=${RMQTT_WORKERS:-0}  # 0 = one per CPU rmqttd may run on (1 when pinned)
+RMQTT_BUSY_POLL=${RMQTT_BUSY_POLL:-}  # node.busy_poll ("0", "50us"); empty = rmqttd's default
 # Pinning: the broker on BROKER_CPUS, rmqtt-bench on BENCH_CPUS, so that both brokers get the same
 # CPU and the load generator does not compete with them for it (PIN=0, or a 1-CPU machine: off).
 PIN=${PIN:-1}
@@ -146,6 +147,7 @@ rmqttd_conf() {
     cat >"$dir/rmqtt.toml" <<EOF
 node.id = 1
 node.workers = $RMQTT_WORKERS
+${RMQTT_BUSY_POLL:+node.busy_poll = \"$RMQTT_BUSY_POLL\"}
 log.to = "console"
 log.level = "info"
 plugins.dir = "$dir/plugins/"

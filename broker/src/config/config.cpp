@@ -645,6 +645,8 @@ void parse_listeners(const config_section& s, std::vector<listener_config>& out)
 // The main file
 
 constexpr std::uint64_t min_log_file_size = 1024;
+// Longer polls would keep a core busy through gaps that a sleep serves as well.
+constexpr std::chrono::microseconds max_busy_poll = std::chrono::milliseconds(1);
 constexpr std::int64_t max_log_files = 1000;
 
 struct main_extras {
@@ -659,6 +661,10 @@ void parse_main(const config_section& s, config& cfg, main_extras& extras) {
                 node->fail_value("workers", "an integer from 0 (number of cores) to 1024");
             }
             cfg.worker_threads = static_cast<std::size_t>(*workers);
+        }
+        if (const auto poll = node->get_duration_us("busy_poll")) {
+            if (*poll > max_busy_poll) node->fail_value("busy_poll", "a duration from 0 to 1ms");
+            cfg.worker_busy_poll = *poll;
         }
         accept_compat_table(*node, "busy", busy_fields);
         for (const char* key : {"cookie", "crash_dump"}) {
@@ -776,6 +782,7 @@ std::span<const std::string_view> main_config_keys() {
         std::vector<std::string> k{
             "node.id",
             "node.workers",
+            "node.busy_poll",
             "node.cookie",
             "node.crash_dump",
             "log.to",

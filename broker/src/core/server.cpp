@@ -18,6 +18,7 @@
 #include "mqtt/connection.hpp"
 #include "net/fd_reactor.hpp"
 #include "net/listener.hpp"
+#include "net/worker_loop.hpp"
 #include "persist/recovery.hpp"
 #include "rmqtt/storage/rocksdb_module.hpp"
 #include "session/restore.hpp"
@@ -65,10 +66,10 @@ void server::start_workers() {
         asio::use_service<fd_reactor>(*workers_.back());
     }
     for (std::size_t i = 0; i < n; ++i) {
-        threads_.emplace_back([ctx = workers_[i].get(), i] {
+        threads_.emplace_back([ctx = workers_[i].get(), i, poll = config_.worker_busy_poll] {
             for (;;) {
                 try {
-                    ctx->run();
+                    run_worker(*ctx, poll);
                     return;
                 } catch (const std::exception& e) {
                     // A handler threw: log it and keep the worker serving the others.

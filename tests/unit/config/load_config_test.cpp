@@ -483,11 +483,21 @@ TEST(config_load, NodeWorkersAndAddressForms) {
         "listener.ws.d.ws_path = \"\"\n");
     const auto cfg = tree.load();
     EXPECT_EQ(cfg.worker_threads, 3u);
+    EXPECT_EQ(cfg.worker_busy_poll, std::chrono::microseconds(50));  // the default
     EXPECT_EQ(find_listener(cfg, "tcp.a")->host, "0.0.0.0");
     EXPECT_EQ(find_listener(cfg, "tcp.a")->port, 1884);
     EXPECT_EQ(find_listener(cfg, "tcp.b")->host, "::1");
     EXPECT_EQ(find_listener(cfg, "tcp.c")->host, "localhost");
     EXPECT_EQ(find_listener(cfg, "ws.d")->ws_path, "");
+}
+
+TEST(config_load, NodeBusyPoll) {
+    EXPECT_EQ(config_tree("node.busy_poll = \"20us\"\n").load().worker_busy_poll,
+              std::chrono::microseconds(20));
+    EXPECT_EQ(config_tree("node.busy_poll = \"1ms\"\n").load().worker_busy_poll,
+              std::chrono::milliseconds(1));
+    EXPECT_EQ(config_tree("node.busy_poll = 0\n").load().worker_busy_poll,
+              std::chrono::microseconds::zero());
 }
 
 TEST(config_load, PluginListFromEnvironmentAndCommandLine) {
@@ -718,6 +728,10 @@ TEST(config_errors, NameFileKeyAndAcceptedForm) {
         {"log.dir = 7\n", "log.dir", "a string", "got 7"},
         {"node.id = -1\n", "node.id", "an integer >= 0", "got -1"},
         {"node.workers = 5000\n", "node.workers", "from 0 (number of cores) to 1024", "got 5000"},
+        // A bare number is seconds: far past what a poll before sleeping should take.
+        {"node.busy_poll = 1\n", "node.busy_poll", "a duration from 0 to 1ms", "got 1"},
+        {"node.busy_poll = \"2ms\"\n", "node.busy_poll", "a duration from 0 to 1ms", "\"2ms\""},
+        {"node.busy_poll = \"soon\"\n", "node.busy_poll", "a duration", "\"soon\""},
         {"mqtt.max_sessions = -1\n", "mqtt.max_sessions", "an integer >= 0", "got -1"},
         {"plugins.default_startups = \"rmqtt-retainer\"\n", "plugins.default_startups",
          "an array of strings", "\"rmqtt-retainer\""},

@@ -105,6 +105,9 @@ struct config {
     std::vector<std::string> source_files;  // what was read, in order
     std::uint64_t node_id = 1;
     std::size_t worker_threads = 0;  // node.workers (rmqttd key); 0 = number of cores
+    // node.busy_poll (rmqttd key): how long a worker polls for more events before it sleeps
+    // (net/worker_loop.hpp); 0 = never.
+    std::chrono::microseconds worker_busy_poll{50};
     log_config log;
     std::string plugins_dir = "etc/plugins/";
     std::vector<std::string> plugins_default_startups;
