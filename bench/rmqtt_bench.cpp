@@ -21,6 +21,7 @@
 #include "bench_client.hpp"
 #include "bench_runtime.hpp"
 #include "idle_mode.hpp"
+#include "net/descriptor_table.hpp"
 
 namespace rmqtt::bench {
 namespace {
@@ -897,6 +898,9 @@ int main(int argc, char** argv) {
         idle.topic_prefix = c_idle.topic_prefix;
         idle.keep_alive = c_idle.keep_alive;
         c_idle.threads = 1;  // every socket on one io_context: run_idle is single-threaded
+        // Before the runtime's threads start, as rmqttd does (net/descriptor_table.hpp): the
+        // connect rate is the brokers', not the load generator's table doublings.
+        rmqtt::broker::reserve_descriptor_table(idle.connections + idle.more + 64);
         return run(c_idle, [&](runtime&, steady_clock::time_point d) { return run_idle(idle, d); });
     }
     probe.sessions = 1;

@@ -502,7 +502,7 @@ idle_row() {
         NOTES+=("$row / $label / $kind run $rep: rmqtt-bench exit $rc: $(excerpt 300 "$out.err" "$out")")
     fi
     log "$row $label $kind #$rep: $(grep -h '^RESULT' "$out" | cut -c1-240) $status"
-    local metrics=(connect_rate hs_p99_us kb_per_conn)
+    local metrics=(connect_rate hs_p99_us bench_cpu_us broker_cpu_us kb_per_conn)
     ((IDLE_MORE > 0)) && metrics+=(kb_marginal)
     for m in "${metrics[@]}"; do
         record "$row" "$label" "$kind" "$m" "$(field "$m" "$out")" "$status"
@@ -684,7 +684,7 @@ line() {
             done
             ;;
         idle)
-            for metric in connect_rate:conn/s hs_p99_us:us kb_per_conn:KB kb_marginal:KB rss_mb:MB; do
+            for metric in connect_rate:conn/s hs_p99_us:us bench_cpu_us:us broker_cpu_us:us kb_per_conn:KB kb_marginal:KB rss_mb:MB; do
                 line "idle connections, $IDLE_CONNS" idle "storage off" "storage off" "${metric%%:*}" "${metric#*:}"
             done
             ;;

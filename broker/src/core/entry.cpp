@@ -10,6 +10,7 @@
 #include "config/cli.hpp"
 #include "config/logging.hpp"
 #include "core/server.hpp"
+#include "net/descriptor_table.hpp"
 #include "rmqtt/broker/config.hpp"
 
 namespace rmqtt::broker {
@@ -30,6 +31,10 @@ int rmqttd_main(int argc, char** argv, std::span<const plugin_entry> plugins) {
     }
     init_logging(srv->cfg().log);
     log_config_warnings(srv->cfg());
+    // Before the workers start (net/descriptor_table.hpp: later, each doubling of the table
+    // stalls the thread that accepts).
+    const auto reserved = reserve_descriptor_table(default_descriptor_reserve);
+    spdlog::debug("file descriptor table reserved for {} descriptors", reserved);
     try {
         return srv->run();
     } catch (const std::exception& e) {
