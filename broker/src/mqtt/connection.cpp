@@ -772,7 +772,7 @@ void connection::watchdog() {
     }
     if (!handshake && next_retry_ <= now) {
         if (state_ == state::connected && session_) {
-            session_->retry_due();
+            session_->retry_due(listener_cfg().message_retry_interval);
             next_retry_ = now + retry_period();
         } else {
             next_retry_ = steady_clock::time_point::max();

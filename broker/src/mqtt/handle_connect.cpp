@@ -418,21 +418,19 @@ asio::awaitable<void> connection::complete_connect() {
     });
     cfg.clean_disconnect = false;
     cfg.mqueue_backpressure = lc.mqueue_backpressure;
-    cfg.retry_interval = lc.message_retry_interval;
     s.set_rate_limit(lc.mqueue_rate_limit_burst, lc.mqueue_rate_limit_period);
-    cfg.client_max_packet_size = client_max_packet_size_;
     cfg.request_problem_information = request_problem_information_;
+    session::client_limits limits;  // 3.x: the defaults
+    limits.max_packet_size = client_max_packet_size_;
     if (is_v5()) {
-        cfg.client_receive_maximum = c.props.receive_maximum.value_or(65535);
-        cfg.client_topic_alias_maximum = c.props.topic_alias_maximum.value_or(0);
-    } else {
-        cfg.client_receive_maximum = 65535;
-        cfg.client_topic_alias_maximum = 0;
+        limits.receive_maximum = c.props.receive_maximum.value_or(65535);
+        limits.topic_alias_maximum = c.props.topic_alias_maximum.value_or(0);
     }
     // [MQTT-3.3.4-7]: no more unacknowledged QoS>0 PUBLISHes than the client's Receive Maximum.
-    s.queue().set_limits({std::min(lc.max_inflight, cfg.client_receive_maximum), lc.max_mqueue_len,
+    s.queue().set_limits({std::min(lc.max_inflight, limits.receive_maximum), lc.max_mqueue_len,
                           outbound_queue::overflow_policy::drop_oldest});
     s.set_persistent(persistent);
+    s.record_client_limits(limits);
     s.will() = std::move(will);
     s.attach(shared_from_this());
 

@@ -68,11 +68,10 @@ void session_restorer::add(recovered_state::session&& r) {
     cfg.connected_at_ms = r.record.connected_at_ms;
     cfg.disconnected_at_ms = r.record.disconnected_at_ms;
     cfg.clean_disconnect = r.record.clean_disconnect;
-    cfg.client_receive_maximum = r.record.receive_maximum;
-    cfg.client_max_packet_size = r.record.maximum_packet_size;
-    cfg.client_topic_alias_maximum = r.record.topic_alias_maximum;
     cfg.request_problem_information = r.record.request_problem_information;
     s->set_persistent(true);
+    s->record_client_limits(
+        {r.record.maximum_packet_size, r.record.receive_maximum, r.record.topic_alias_maximum});
     s->mark_persisted();
     if (check_acl_ && r.record.will) {
         // The ACL sees the record as stored (client id, username, peer, listener).
@@ -110,10 +109,9 @@ void session_restorer::add(recovered_state::session&& r) {
     // The queue limits of the listener the client used, before it comes back.
     outbound_queue::limits limits{65535, 1000, outbound_queue::overflow_policy::drop_oldest};
     if (const listener_config* lc = find_listener_(r.record.listener)) {
-        limits = {std::min(lc->max_inflight, cfg.client_receive_maximum), lc->max_mqueue_len,
+        limits = {std::min(lc->max_inflight, r.record.receive_maximum), lc->max_mqueue_len,
                   outbound_queue::overflow_policy::drop_oldest};
         cfg.mqueue_backpressure = lc->mqueue_backpressure;
-        cfg.retry_interval = lc->message_retry_interval;
         s->set_rate_limit(lc->mqueue_rate_limit_burst, lc->mqueue_rate_limit_period);
     }
     cfg.username = std::move(r.record.username);

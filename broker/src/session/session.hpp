@@ -94,8 +94,9 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     void pump();
     // Resends inflight messages (DUP) and PUBRELs after a reconnect, then pumps.
     void resume_delivery();
-    // message_retry_interval: resends inflight PUBLISHes sent before now - interval.
-    void retry_due();
+    // message_retry_interval: resends inflight PUBLISHes sent before now - interval. The
+    // interval is the attached connection's listener's (not kept here: 8 bytes per session).
+    void retry_due(std::chrono::milliseconds interval);
 
     // Client acknowledgements of server-sent messages. False when the acknowledgement does not
     // fit the flow of its packet identifier (PUBACK for a QoS 2 message, PUBREC for QoS 1,
@@ -157,18 +158,31 @@ class session final : public delivery_target, public std::enable_shared_from_thi
         boxed_optional<std::string> username;  // one pointer: most sessions have none
         interned_string listener;
         std::string peer;
-        // Client's 5.0 limits
-        std::uint32_t client_max_packet_size = 0;  // 0 = none
-        std::uint16_t client_receive_maximum = 65535;
-        std::uint16_t client_topic_alias_maximum = 0;
         std::int64_t created_at_ms = 0;
         std::int64_t connected_at_ms = 0;
         std::int64_t disconnected_at_ms = 0;
-        std::chrono::milliseconds retry_interval{30000};
     };
     settings& config() noexcept { return settings_; }
     const settings& config() const noexcept { return settings_; }
     void set_persistent(bool p) noexcept { persistent_.store(p, std::memory_order_release); }
+
+    // The client's 5.0 limits from its last CONNECT (3.x: these defaults). The connection
+    // applies them; here they are kept only for the session record, so a session that is not
+    // persistent (no record) or has the defaults keeps none: they are in the rare block, not in
+    // every session (with the retry interval, 16 bytes: an idle session's block from malloc is
+    // 288 bytes instead of 304).
+    struct client_limits {
+        std::uint32_t max_packet_size = 0;  // 0 = none
+        std::uint16_t receive_maximum = 65535;
+        std::uint16_t topic_alias_maximum = 0;
+        bool operator==(const client_limits&) const = default;
+    };
+    client_limits recorded_client_limits() const noexcept {
+        return rare_ ? rare_->limits : client_limits{};
+    }
+    // Call after set_persistent(): a session that is not persistent only keeps them when its
+    // rare block exists anyway.
+    void record_client_limits(const client_limits& l);
     // mqueue_rate_limit: at most `burst` queued messages at once, refilled at burst per
     // `period` (a token bucket); the maximum burst (or a period of 0) means no limit.
     void set_rate_limit(std::uint32_t burst, std::chrono::milliseconds period);
@@ -246,9 +260,10 @@ class session final : public delivery_target, public std::enable_shared_from_thi
     // Owner-only state few sessions need, made on first use, in two blocks. rare_state is what a
     // disconnected persistent session needs (a store recovered at start-up makes one per
     // session): its expiry, an entry of the owner's watchdog wheel embedded here (a timer and its
-    // pending wait took about 240 bytes, a separate wait block 80 more), and the bookkeeping of
-    // a recovered session's stored entries; 72 bytes. more_state, behind it: the will timer, the
-    // rate limit's token bucket and timer, inbound QoS 2 ids.
+    // pending wait took about 240 bytes, a separate wait block 80 more), the bookkeeping of a
+    // recovered session's stored entries, and the client's 5.0 limits for the record; 72 bytes
+    // (the same malloc chunk, 80, as the 64 without the limits). more_state, behind it: the will
+    // timer, the rate limit's token bucket and timer, inbound QoS 2 ids.
     struct more_state {
         std::unique_ptr<asio::steady_timer> will_timer;
         // mqueue_rate_limit (set_rate_limit), its token bucket, and the timer that pumps again
@@ -270,6 +285,7 @@ class session final : public delivery_target, public std::enable_shared_from_thi
         // to load (a boundary is at least 1 << 32: generations start at 1).
         std::uint64_t unloaded_boundary = 0;
         std::unique_ptr<more_state> more;
+        client_limits limits;  // see record_client_limits()
     };
     static constexpr std::uint32_t unlimited_rate = 0xFFFFFFFF;
     rare_state& rare();
