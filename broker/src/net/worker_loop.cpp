@@ -8,29 +8,44 @@ void run_worker(asio::io_context& ctx, std::chrono::microseconds busy_poll) {
         return;
     }
     using clock = std::chrono::steady_clock;
-    const clock::duration full = busy_poll;
-    clock::duration budget = full;
+    const clock::duration limit = busy_poll;
+    // The mean time from an empty poll to the next event, over the recent polls (a moving
+    // average of 1/8 weight; a poll that ran out counts as `limit`). It starts as if polls had
+    // run out: an idle worker does not poll until a probe finds events close together.
+    clock::duration gap = limit;
+    constexpr unsigned probe_every = 32;
+    unsigned round = 0;
+    const auto drain = [&ctx] {
+        while (ctx.poll() > 0) {
+        }
+    };
     for (;;) {
-        const auto sleep_start = clock::now();
-        if (ctx.run_one() == 0) return;  // stopped, or out of work
-        auto last_event = clock::now();
-        if (last_event - sleep_start < full) budget = full;
-        // Polls for what came while the handler ran, and then for up to `budget` more.
-        bool drained = false;
-        for (;;) {
-            if (ctx.poll() > 0) {
-                if (drained) budget = full;  // the poll found what a sleep would have waited for
-                drained = false;
-                last_event = clock::now();
+        if (ctx.stopped()) return;
+        // Polls when events have been coming within half the limit on average, and every
+        // probe_every rounds to find out whether they do again.
+        if (gap < limit / 2 || ++round % probe_every == 0) {
+            const auto empty_at = clock::now();
+            bool found = false;
+            for (;;) {
+                const auto before = clock::now();
+                if (ctx.poll() > 0) {
+                    gap += (before - empty_at - gap) / 8;
+                    found = true;
+                    break;
+                }
+                if (ctx.stopped()) return;
+                if (before - empty_at >= limit) {
+                    gap += (limit - gap) / 8;
+                    break;
+                }
+            }
+            if (found) {
+                drain();
                 continue;
             }
-            if (ctx.stopped()) return;
-            drained = true;
-            if (clock::now() - last_event >= budget) {
-                budget /= 2;
-                break;
-            }
         }
+        if (ctx.run_one() == 0) return;  // asleep until an event; stopped or out of work: 0
+        drain();
     }
 }
 
