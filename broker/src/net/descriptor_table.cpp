@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace rmqtt::broker {
 
@@ -12,9 +13,10 @@ std::size_t reserve_descriptor_table(std::size_t want) {
 #ifdef __linux__
     rlimit limit{};
     if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
-    const std::size_t n = limit.rlim_cur == RLIM_INFINITY
-                              ? want
-                              : std::min(want, static_cast<std::size_t>(limit.rlim_cur));
+    std::size_t n = limit.rlim_cur == RLIM_INFINITY
+                        ? want
+                        : std::min(want, static_cast<std::size_t>(limit.rlim_cur));
+    n = std::min<std::size_t>(n, std::numeric_limits<int>::max());  // a descriptor is an int
     if (n == 0) return 0;
     const int base = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (base < 0) return 0;
