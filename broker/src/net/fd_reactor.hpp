@@ -52,7 +52,6 @@ class fd_reactor final : public asio::execution_context::service {
     // Adds EPOLLOUT to the registration of `fd` (its `slot`): after a write found the socket
     // full. Readiness that came meanwhile is reported (EPOLL_CTL_MOD checks it).
     void watch_writable(int fd, std::uint32_t slot, std::error_code& ec);
-    // Registered descriptors (slots in use).
     // Descriptors registered now (slots in use).
     std::size_t size() const noexcept { return slots_.size() - free_.size() - retired_.size(); }
 
